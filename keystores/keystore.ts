@@ -1,0 +1,96 @@
+/**
+ * The keystore interface: everything keygate stores durably goes through it.
+ *
+ * A keystore stores named byte values and knows nothing of keys, certificates
+ * or groups. Adapters translate their backend's failures into the errors below
+ * at their edge, so nothing above this interface ever sees an errno or a
+ * Vault status code.
+ */
+
+/** A stored value and an opaque version string for conditional updates. */
+export interface Entry {
+  readonly value: Buffer;
+  /** Changes on every write; compare only for equality. */
+  readonly version: string;
+}
+
+/** One page of a listing, sorted by name. */
+export interface ListPage {
+  readonly names: string[];
+  /** The first name of the next page, or '' when this is the last page. */
+  readonly continueAt: string;
+}
+
+export interface StoreStatus {
+  /** Round-trip time of the health probe in milliseconds. */
+  readonly latencyMs: number;
+}
+
+export interface KeyStore {
+  /** Stores a new entry. Throws EntryExistsError if the name is taken (atomic where the backend allows). */
+  create(name: string, value: Uint8Array): Promise<void>;
+  /** Throws EntryNotFoundError. */
+  get(name: string): Promise<Entry>;
+  /**
+   * Replaces an entry only if its current version is `expectedVersion`; returns the new version.
+   * Throws EntryNotFoundError if missing, VersionMismatchError if someone else wrote first.
+   */
+  update(name: string, value: Uint8Array, expectedVersion: string): Promise<string>;
+  /** Removes an entry and every old version of it. Throws EntryNotFoundError if missing. */
+  delete(name: string): Promise<void>;
+  /**
+   * Names that start with `prefix`, sorted, starting at `continueAt` (inclusive; '' = from the start),
+   * at most `limit` of them.
+   */
+  list(prefix: string, continueAt: string, limit: number): Promise<ListPage>;
+  /** Probes the backend. Throws StoreUnreachableError (or StoreError) when it cannot serve. */
+  status(): Promise<StoreStatus>;
+  /** Releases connections, timers and file handles. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Base class of every keystore failure. */
+export class StoreError extends Error {
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+export class EntryExistsError extends StoreError {
+  constructor(name: string) {
+    super(`keystore: entry '${name}' already exists`);
+  }
+}
+export class EntryNotFoundError extends StoreError {
+  constructor(name: string) {
+    super(`keystore: entry '${name}' does not exist`);
+  }
+}
+export class VersionMismatchError extends StoreError {
+  constructor(name: string) {
+    super(`keystore: entry '${name}' was changed concurrently`);
+  }
+}
+export class InvalidEntryNameError extends StoreError {
+  constructor(name: string) {
+    super(`keystore: invalid entry name '${name.slice(0, 100)}'`);
+  }
+}
+/** The backend cannot be reached, is sealed or timed out: /v1/ready answers 503/504. */
+export class StoreUnreachableError extends StoreError {}
+
+/** Longest entry name any adapter must accept. */
+export const MAX_ENTRY_NAME = 255;
+
+const ENTRY_NAME = /^[0-9A-Za-z_-][0-9A-Za-z_.-]*$/;
+
+/**
+ * Entry names are 1–255 characters of [0-9A-Za-z_.-], never starting with '.'.
+ * KES key names never contain '.', so services namespace other kinds of entries
+ * as `<kind>.<name>` without any chance of collision.
+ */
+export function isValidEntryName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_ENTRY_NAME && ENTRY_NAME.test(name);
+}
+
+/** Largest page an adapter returns, whatever `limit` asks for. */
+export const MAX_LIST_PAGE = 1000;
