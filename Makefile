@@ -1,0 +1,38 @@
+# keygate — the two commands a new clone needs: `make run` and `make test`.
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+
+.PHONY: run test build check lint typecheck bench clean deps
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+dist/.built: deps $(shell find src keystores -name '*.ts' ! -name '*.test.ts' 2>/dev/null) tsconfig.json tsconfig.build.json
+	$(NODE_BIN)/tsc -p tsconfig.build.json
+	@touch $@
+
+build: dist/.built
+
+## run: dev certificates in certs/ (once), then the server on 127.0.0.1:7373 with the fs keystore in ./data
+run: build
+	@node bin/keygate.js dev-certs --dir certs
+	@set -a; eval "$$(node bin/keygate.js dev-certs --dir certs --env)"; set +a; \
+	  exec node bin/keygate.js server --config config.example.yml
+
+## test: the whole suite (unit, integration, contract) on real TLS listeners
+test: build
+	$(NODE_BIN)/vitest run
+
+typecheck: deps
+	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
+
+lint: deps
+	$(NODE_BIN)/eslint .
+
+check: typecheck lint test
+
+clean:
+	rm -rf dist

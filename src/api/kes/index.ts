@@ -1,0 +1,9 @@
+/** The KES-compatible surface, as a route table. */
+import type { Route } from '../../server/route.js';
+import { keyRoutes } from './keys.js';
+import { identityRoutes, policyRoutes } from './policies.js';
+import { systemRoutes } from './system.js';
+
+export function kesRoutes(allRoutes: () => readonly Route[]): Route[] {
+  return [...systemRoutes(allRoutes), ...keyRoutes, ...policyRoutes, ...identityRoutes];
+}

@@ -1,0 +1,82 @@
+/**
+ * `/v1/policy/...` and `/v1/identity/...`: read-only views of the policies and
+ * identities loaded from the configuration (KES's stateless model).
+ */
+import { BadRequestError, NotFoundError } from '../../errors.js';
+import type { Policy } from '../../policy/index.js';
+import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
+import type { State } from '../../server/state.js';
+import { listPrefix, validName } from '../request.js';
+
+/** KES returns allow/deny as JSON sets: pattern → {}. */
+const asSet = (patterns: readonly string[]): Record<string, object> =>
+  Object.fromEntries(patterns.map((p) => [p, {}]));
+
+const stamp = (state: State) => ({ created_at: state.createdAt.toISOString(), created_by: state.adminName });
+
+function getPolicy(state: State, name: string): Policy {
+  const policy = state.policies.get(name);
+  if (!policy) throw new NotFoundError('policy does not exist');
+  return policy;
+}
+
+function route(path: string, handler: Route['handler'], auth: Route['auth'] = 'policy'): Route {
+  return { method: 'GET', path, maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth, handler };
+}
+
+export const policyRoutes: Route[] = [
+  route('/v1/policy/describe/', ({ state, resource }) => {
+    const policy = getPolicy(state, validName(resource, 'policy name'));
+    return { json: { name: policy.name, ...stamp(state) } };
+  }),
+
+  route('/v1/policy/read/', ({ state, resource }) => {
+    const policy = getPolicy(state, validName(resource, 'policy name'));
+    return { json: { name: policy.name, allow: asSet(policy.allow), deny: asSet(policy.deny), ...stamp(state) } };
+  }),
+
+  route('/v1/policy/list/', ({ state, resource }) => {
+    const prefix = listPrefix(resource);
+    const names = [...state.policies.keys()].filter((n) => n.startsWith(prefix)).sort();
+    return { json: { names, continue_at: '' } };
+  }),
+];
+
+export const identityRoutes: Route[] = [
+  route('/v1/identity/describe/', ({ state, resource }) => {
+    const id = validName(resource, 'identity');
+    if (id === state.admin) return { json: { admin: true, ...stamp(state) } };
+    const policy = state.identities.get(id);
+    if (!policy) throw new NotFoundError('identity does not exist');
+    return { json: { policy: policy.name, ...stamp(state) } };
+  }),
+
+  route('/v1/identity/list/', ({ state, resource }) => {
+    const prefix = listPrefix(resource);
+    const all = new Set([state.adminName, ...state.identities.keys()]);
+    const identities = [...all].filter((id) => id.startsWith(prefix)).sort();
+    return { json: { identities, continue_at: '' } };
+  }),
+
+  // Any caller with a certificate may ask who it is (KES answers 404 for non-admins: fixed here).
+  // The shape follows the kms-go SDK: policy name plus top-level allow/deny.
+  route(
+    '/v1/identity/self/describe',
+    ({ state, identity }) => {
+      if (identity === '') throw new BadRequestError('tls: client certificate is required');
+      if (identity === state.admin) return { json: { identity, admin: true, ...stamp(state) } };
+      const policy = state.identities.get(identity);
+      if (!policy) throw new NotFoundError('identity does not exist');
+      return {
+        json: {
+          identity,
+          policy: policy.name,
+          allow: asSet(policy.allow),
+          deny: asSet(policy.deny),
+          ...stamp(state),
+        },
+      };
+    },
+    'identify',
+  ),
+];

@@ -1,0 +1,70 @@
+/** `/version`, `/v1/status`, `/v1/ready`, `/v1/api`: liveness, readiness and self-description. */
+import os from 'node:os';
+import { StoreUnreachableError } from '../../../keystores/keystore.js';
+import { UnavailableError } from '../../errors.js';
+import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
+import type { State } from '../../server/state.js';
+import { COMMIT, VERSION } from '../../version.js';
+
+const started = Date.now();
+
+async function probe(state: State): Promise<{ latencyMs: number; unreachable: boolean }> {
+  try {
+    const s = await state.store.status();
+    return { latencyMs: s.latencyMs, unreachable: false };
+  } catch (err) {
+    state.logger.error(`keystore: status probe failed: ${(err as Error).message}`);
+    if (err instanceof StoreUnreachableError) return { latencyMs: 0, unreachable: true };
+    throw new UnavailableError('key store is unavailable', 502, { cause: err });
+  }
+}
+
+/** `/v1/api` needs the final table, so the system routes are built around a getter for it. */
+export function systemRoutes(allRoutes: () => readonly Route[]): Route[] {
+  return [
+    {
+      method: 'GET', path: '/version', maxBody: 0, timeoutMs: 10_000, auth: 'none',
+      handler: () => ({ json: { version: VERSION, commit: COMMIT } }),
+    },
+    {
+      method: 'GET', path: '/v1/status', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
+      handler: async ({ state }) => {
+        const { latencyMs, unreachable } = await probe(state);
+        const mem = process.memoryUsage();
+        return {
+          json: {
+            version: VERSION,
+            os: process.platform,
+            arch: process.arch,
+            uptime: Math.floor((Date.now() - started) / 1000),
+            num_cpu: os.availableParallelism(),
+            num_cpu_used: 1,
+            mem_heap_used: mem.heapUsed,
+            mem_stack_used: 0,
+            // KES reports milliseconds with a floor of 1 for a reachable store.
+            keystore_latency: unreachable ? 0 : Math.max(1, Math.round(latencyMs)),
+            keystore_unreachable: unreachable,
+          },
+        };
+      },
+    },
+    {
+      method: 'GET', path: '/v1/ready', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
+      handler: async ({ state }) => {
+        const { unreachable } = await probe(state);
+        if (unreachable) throw new UnavailableError('key store is not reachable', 504);
+      },
+    },
+    {
+      method: 'GET', path: '/v1/api', maxBody: 0, timeoutMs: 10_000, auth: 'policy',
+      handler: () => ({
+        json: allRoutes().map((r) => ({
+          method: r.method,
+          path: r.path,
+          max_body: r.maxBody,
+          timeout: Math.round(r.timeoutMs / 1000),
+        })),
+      }),
+    },
+  ];
+}

@@ -1,0 +1,51 @@
+/**
+ * The identity of a TLS connection, computed once per connection: parsing the
+ * peer certificate costs far more than serving a cached read, and every request
+ * on a keep-alive connection presents the same certificate.
+ */
+import type { TLSSocket } from 'node:tls';
+import { BadRequestError } from '../errors.js';
+import { identityOfChain, IdentityError } from './identity.js';
+
+const cache = new WeakMap<TLSSocket, string | BadRequestError>();
+
+/** The caller's identity; throws a 400 BadRequestError when no usable client certificate was presented. */
+export function peerIdentity(socket: TLSSocket): string {
+  let id = cache.get(socket);
+  if (id === undefined) {
+    id = computeIdentity(socket);
+    cache.set(socket, id);
+  }
+  if (id instanceof BadRequestError) throw id;
+  return id;
+}
+
+/** Like peerIdentity, but '' instead of an error (identify-only routes). */
+export function optionalPeerIdentity(socket: TLSSocket): string {
+  try {
+    return peerIdentity(socket);
+  } catch {
+    return '';
+  }
+}
+
+function computeIdentity(socket: TLSSocket): string | BadRequestError {
+  if (typeof socket.getPeerX509Certificate !== 'function') {
+    return new BadRequestError('insecure connection: TLS is required');
+  }
+  const chain: Buffer[] = [];
+  let cert = socket.getPeerX509Certificate();
+  // Walk the presented chain; a self-signed certificate is its own issuer.
+  while (cert && chain.length < 16) {
+    chain.push(cert.raw);
+    const next = cert.issuerCertificate;
+    if (!next || next.fingerprint256 === cert.fingerprint256) break;
+    cert = next;
+  }
+  try {
+    return identityOfChain(chain);
+  } catch (err) {
+    if (err instanceof IdentityError) return new BadRequestError(err.message);
+    throw err;
+  }
+}

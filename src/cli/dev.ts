@@ -1,0 +1,71 @@
+/**
+ * Development certificates: a throwaway CA, a server certificate for the
+ * loopback names, and client certificates for an admin and an application.
+ * Used by `make run` (persistent, in certs/) and `keygate server --dev` (temporary).
+ */
+import { existsSync, mkdirSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { createCA, issueCertificate, type IssuedCertificate } from '../pki/index.js';
+import { identityOfCertificate } from '../auth/identity.js';
+
+export interface DevCertificates {
+  dir: string;
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  adminCert: string;
+  adminKey: string;
+  appCert: string;
+  appKey: string;
+  adminIdentity: string;
+  appIdentity: string;
+}
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+function write(dir: string, name: string, issued: IssuedCertificate): void {
+  writeFileSync(join(dir, `${name}.key`), issued.keyPem, { mode: 0o600 });
+  writeFileSync(join(dir, `${name}.crt`), issued.certPem, { mode: 0o644 });
+}
+
+/** Creates any missing certificate in `dir` (never overwrites) and returns the paths and identities. */
+export function ensureDevCertificates(dir: string): DevCertificates {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const paths = {
+    dir,
+    ca: join(dir, 'ca.crt'),
+    serverCert: join(dir, 'server.crt'),
+    serverKey: join(dir, 'server.key'),
+    adminCert: join(dir, 'admin.crt'),
+    adminKey: join(dir, 'admin.key'),
+    appCert: join(dir, 'app.crt'),
+    appKey: join(dir, 'app.key'),
+  };
+  const complete = Object.values(paths).every((p) => p === dir || existsSync(p));
+  if (!complete) {
+    const notAfter = new Date(Date.now() + YEAR_MS);
+    const ca = createCA('keygate development CA', { notAfter });
+    writeFileSync(join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
+    writeFileSync(paths.ca, ca.certPem, { mode: 0o644 });
+    write(dir, 'server', issueCertificate(ca, {
+      commonName: 'localhost',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1', '::1'],
+      extKeyUsage: ['serverAuth'],
+      notAfter,
+    }));
+    write(dir, 'admin', issueCertificate(ca, { commonName: 'admin', extKeyUsage: ['clientAuth'], notAfter }));
+    write(dir, 'app', issueCertificate(ca, { commonName: 'app', extKeyUsage: ['clientAuth'], notAfter }));
+  }
+  return {
+    ...paths,
+    adminIdentity: identityOfCertificate(readFileSync(paths.adminCert, 'utf8')),
+    appIdentity: identityOfCertificate(readFileSync(paths.appCert, 'utf8')),
+  };
+}
+
+/** The curl command a new user can paste to talk to the server as admin. */
+export function curlExample(url: string, certs: { ca: string; adminCert: string; adminKey: string }): string {
+  return `curl --cacert ${certs.ca} --cert ${certs.adminCert} --key ${certs.adminKey} -X PUT ${url}/v1/key/create/my-key`;
+}

@@ -1,0 +1,50 @@
+/** The `keygate` command line: one program for the server, the agent and the client commands. */
+import { Command, CommanderError } from 'commander';
+import { serverCommand } from './server-cmd.js';
+import { identityCommand } from './identity-cmd.js';
+import { keyCommand } from './key-cmd.js';
+import { devCertsCommand } from './dev-certs-cmd.js';
+import { ClientError } from './client.js';
+import { VERSION } from '../version.js';
+
+/** Exit codes scripts can rely on. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3, notFound: 4 } as const;
+
+export function buildProgram(): Command {
+  const program = new Command('keygate')
+    .description('keygate: TLS certificates, private keys and encryption keys for fleets, over mTLS')
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program.addCommand(serverCommand());
+  program.addCommand(identityCommand());
+  program.addCommand(keyCommand());
+  program.addCommand(devCertsCommand(), { hidden: true });
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version requests end "successfully"; usage mistakes exit 2.
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`keygate: ${message}\n`);
+    process.exitCode = exitCodeOf(err);
+  }
+}
+
+function exitCodeOf(err: unknown): number {
+  if (err instanceof ClientError) {
+    if (err.status === 401 || err.status === 403) return EXIT.denied;
+    if (err.status === 404) return EXIT.notFound;
+  }
+  return EXIT.failure;
+}

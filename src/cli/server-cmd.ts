@@ -1,0 +1,86 @@
+/** `keygate server`: runs the daemon from a config file, or `--dev` with nothing to configure. */
+import { Command } from 'commander';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfigFile, parseConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { startServer, type RunningServer } from '../compose/index.js';
+import { ensureDevCertificates, curlExample } from './dev.js';
+import { stringify } from 'yaml';
+
+interface ServerFlags {
+  config?: string;
+  dev?: boolean;
+  addr?: string;
+}
+
+const say = (line: string) => process.stderr.write(line + '\n');
+
+export function serverCommand(): Command {
+  return new Command('server')
+    .description('run the keygate server')
+    .option('--config <file>', 'configuration file (YAML)')
+    .option('--dev', 'development mode: in-memory keystore, fresh certificates, nothing to configure')
+    .option('--addr <host:port>', 'listen address (overrides the config\'s address)')
+    .action(async (flags: ServerFlags) => {
+      if (flags.dev && flags.config) throw new Error('--dev and --config cannot be combined');
+      if (!flags.dev && !flags.config) throw new Error('pass --config FILE, or --dev for a development server');
+      const running = flags.dev ? await startDev(flags.addr) : await startFromFile(flags.config as string, flags.addr);
+      handleSignals(running);
+    });
+}
+
+async function startFromFile(file: string, addr: string | undefined): Promise<RunningServer> {
+  let config = loadConfigFile(file);
+  if (addr !== undefined) config = { ...config, address: addr };
+  const running = await startServer(config);
+  banner(running, config);
+  return running;
+}
+
+async function startDev(addr: string | undefined): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-dev-'));
+  const certs = ensureDevCertificates(dir);
+  // Going through the same parser as a file keeps --dev honest about defaults.
+  const config: Config = parseConfig(
+    stringify({
+      address: addr ?? '127.0.0.1:7373',
+      admin: { identity: certs.adminIdentity },
+      tls: { key: certs.serverKey, cert: certs.serverCert },
+      keystore: { memory: {} },
+    }),
+    '(dev)',
+  );
+  const running = await startServer(config);
+  banner(running, config);
+  say(`Development mode: keys live in memory and vanish on exit.`);
+  say(`  CA certificate:    ${certs.ca}`);
+  say(`  admin certificate: ${certs.adminCert}`);
+  say(`  admin key:         ${certs.adminKey}`);
+  say(`Try:\n  ${curlExample(running.url.replace('127.0.0.1', 'localhost'), certs)}`);
+  return running;
+}
+
+function banner(running: RunningServer, config: Config): void {
+  const kind = Object.keys(config.keystore)[0];
+  say(`keygate listening on ${running.url}`);
+  say(`  admin identity: ${running.holder.current.admin ?? '<disabled>'}`);
+  say(`  keystore:       ${kind}`);
+  say(`  client auth:    ${config.tls.auth === 'on' ? 'verify certificates against tls.ca' : 'any certificate (identity + policy decide)'}`);
+}
+
+function handleSignals(running: RunningServer): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`keygate: ${signal} received, shutting down`);
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,84 @@
+/**
+ * Cross-field rules the JSON Schema cannot express. Each check throws a
+ * ConfigError that names the offending key.
+ */
+import { ConfigError } from '../errors.js';
+import { compilePattern, PatternError } from '../policy/index.js';
+import { isValidName } from '../core/names.js';
+import { parseDuration } from './duration.js';
+import type { Config } from './schema.js';
+
+type Where = (path: Array<string | number>) => string;
+
+export function checkConfig(config: Config, where: Where): void {
+  checkPolicies(config, where);
+  checkDurations(config, where);
+  checkVault(config, where);
+  config.keys.forEach((k, i) => {
+    if (!isValidName(k.name)) throw new ConfigError(`${where(['keys', i, 'name'])}: invalid key name '${k.name}'`);
+  });
+  const seen = new Set<string>();
+  config.keys.forEach((k, i) => {
+    if (seen.has(k.name)) throw new ConfigError(`${where(['keys', i, 'name'])}: key '${k.name}' is listed twice`);
+    seen.add(k.name);
+  });
+}
+
+function checkPolicies(config: Config, where: Where): void {
+  const owner = new Map<string, string>();
+  for (const [name, policy] of Object.entries(config.policy)) {
+    for (const kind of ['allow', 'deny'] as const) {
+      policy[kind].forEach((pattern, i) => {
+        try {
+          compilePattern(pattern, config.policy_match);
+        } catch (err) {
+          if (err instanceof PatternError) throw new ConfigError(`${where(['policy', name, kind, i])}: ${err.message}`);
+          throw err;
+        }
+      });
+    }
+    policy.identities.forEach((id, i) => {
+      const at = where(['policy', name, 'identities', i]);
+      if (id === '') throw new ConfigError(`${at}: empty identity`);
+      if (id === config.admin.identity) throw new ConfigError(`${at}: the admin identity cannot be assigned a policy`);
+      const previous = owner.get(id);
+      if (previous !== undefined) {
+        throw new ConfigError(`${at}: identity already has a policy ('${previous}')`);
+      }
+      owner.set(id, name);
+    });
+  }
+}
+
+function checkDurations(config: Config, where: Where): void {
+  const { any, unused, offline } = config.cache.expiry;
+  const pairs: Array<[Array<string>, string]> = [
+    [['cache', 'expiry', 'any'], any],
+    [['cache', 'expiry', 'unused'], unused],
+    [['cache', 'expiry', 'offline'], offline],
+    [['limits', 'header_timeout'], config.limits.header_timeout],
+    [['limits', 'request_timeout'], config.limits.request_timeout],
+    [['limits', 'idle_timeout'], config.limits.idle_timeout],
+  ];
+  for (const [path, value] of pairs) {
+    try {
+      parseDuration(value);
+    } catch (err) {
+      throw new ConfigError(`${where(path)}: ${(err as Error).message}`);
+    }
+  }
+}
+
+function checkVault(config: Config, where: Where): void {
+  const vault = config.keystore.vault;
+  if (!vault) return;
+  const methods = (['token', 'approle', 'kubernetes'] as const).filter((m) => vault[m] !== undefined);
+  if (methods.length !== 1) {
+    throw new ConfigError(
+      `${where(['keystore', 'vault'])}: exactly one authentication method is required (token, approle or kubernetes), found ${methods.length === 0 ? 'none' : methods.join(', ')}`,
+    );
+  }
+  if ((vault.tls?.cert === undefined) !== (vault.tls?.key === undefined)) {
+    throw new ConfigError(`${where(['keystore', 'vault', 'tls'])}: cert and key must be given together`);
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The configuration file's JSON Schema (validated once, at start-up and on reload)
+ * and the TypeScript shape it guarantees. Key names follow KES where the two
+ * overlap, so a KES server config works unchanged.
+ */
+const duration = { type: 'string', pattern: '^(0|([0-9]+(\\.[0-9]*)?(ns|us|µs|ms|s|m|h))+)$' } as const;
+const onOff = { type: 'string', enum: ['on', 'off'] } as const;
+const strings = { type: 'array', items: { type: 'string' }, default: [] } as const;
+const nonEmpty = { type: 'string', minLength: 1 } as const;
+
+export interface PolicyConfig {
+  allow: string[];
+  deny: string[];
+  identities: string[];
+}
+
+export interface VaultConfig {
+  endpoint: string;
+  engine: string;
+  version: 'v1' | 'v2';
+  namespace?: string;
+  prefix?: string;
+  approle?: { namespace?: string; engine: string; id: string; secret: string };
+  kubernetes?: { namespace?: string; engine: string; role: string; jwt: string };
+  token?: string;
+  tls?: { ca?: string; cert?: string; key?: string; insecure?: boolean };
+  status?: { ping: string };
+  timeout?: string;
+}
+
+export interface Config {
+  version?: 'v1';
+  address: string;
+  admin: { identity: string };
+  tls: { key: string; cert: string; password?: string; auth: 'on' | 'off'; ca?: string };
+  policy_match: 'glob' | 'prefix';
+  policy: Record<string, PolicyConfig>;
+  cache: { expiry: { any: string; unused: string; offline: string } };
+  log: { error: string; audit: string; error_file?: string; audit_file?: string };
+  keys: Array<{ name: string }>;
+  limits: { header_timeout: string; request_timeout: string; idle_timeout: string; max_header_bytes: number };
+  keystore: { memory?: Record<string, never>; fs?: { path: string }; vault?: VaultConfig };
+}
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['admin', 'tls', 'keystore'],
+  properties: {
+    version: { type: 'string', enum: ['v1'] },
+    address: { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]*):[0-9]{1,5}$', default: '0.0.0.0:7373' },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['identity'],
+      properties: { identity: nonEmpty },
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['key', 'cert'],
+      properties: {
+        key: nonEmpty,
+        cert: nonEmpty,
+        password: { type: 'string' },
+        auth: { ...onOff, default: 'off' },
+        ca: nonEmpty,
+      },
+    },
+    policy_match: { type: 'string', enum: ['glob', 'prefix'], default: 'glob' },
+    policy: {
+      type: 'object',
+      default: {},
+      propertyNames: { pattern: '^[0-9A-Za-z_-]{1,80}$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { allow: strings, deny: strings, identities: strings },
+      },
+    },
+    cache: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        expiry: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            any: { ...duration, default: '5m' },
+            unused: { ...duration, default: '30s' },
+            offline: { ...duration, default: '0' },
+          },
+        },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        error: { type: 'string', pattern: '^(on|off|debug|info|warn|error|DEBUG|INFO|WARN|ERROR)$', default: 'on' },
+        audit: { type: 'string', pattern: '^(on|off|debug|info|warn|error|DEBUG|INFO|WARN|ERROR)$', default: 'on' },
+        error_file: nonEmpty,
+        audit_file: nonEmpty,
+      },
+    },
+    keys: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: { name: nonEmpty },
+      },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        header_timeout: { ...duration, default: '5s' },
+        request_timeout: { ...duration, default: '15s' },
+        idle_timeout: { ...duration, default: '90s' },
+        max_header_bytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
+      },
+    },
+    keystore: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: {
+        memory: { type: 'object', additionalProperties: false, properties: {} },
+        fs: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['path'],
+          properties: { path: nonEmpty },
+        },
+        vault: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['endpoint'],
+          properties: {
+            endpoint: { type: 'string', pattern: '^https?://' },
+            engine: { ...nonEmpty, default: 'kv' },
+            version: { type: 'string', enum: ['v1', 'v2'], default: 'v1' },
+            namespace: { type: 'string' },
+            prefix: { type: 'string' },
+            token: nonEmpty,
+            approle: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['id', 'secret'],
+              properties: { namespace: { type: 'string' }, engine: { ...nonEmpty, default: 'approle' }, id: nonEmpty, secret: nonEmpty },
+            },
+            kubernetes: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['role', 'jwt'],
+              properties: { namespace: { type: 'string' }, engine: { ...nonEmpty, default: 'kubernetes' }, role: nonEmpty, jwt: nonEmpty },
+            },
+            tls: {
+              type: 'object',
+              additionalProperties: false,
+              properties: { ca: nonEmpty, cert: nonEmpty, key: nonEmpty, insecure: { type: 'boolean', default: false } },
+            },
+            status: {
+              type: 'object',
+              additionalProperties: false,
+              properties: { ping: { ...duration, default: '10s' } },
+            },
+            timeout: { ...duration, default: '10s' },
+          },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,69 @@
+/**
+ * The HTTPS listener: TLS settings, connection limits and timeouts, and the
+ * dispatcher. Start-up failures become ConfigErrors with one clear line.
+ */
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../errors.js';
+import type { ServerTLS } from '../compose/tls.js';
+import { createDispatcher } from './dispatch.js';
+import type { Route } from './route.js';
+import { Router } from './route.js';
+import type { StateHolder } from './state.js';
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  tls: ServerTLS;
+  routes: readonly Route[];
+  holder: StateHolder;
+  headerTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+export interface Listener {
+  readonly server: https.Server;
+  readonly address: AddressInfo;
+  close(): Promise<void>;
+}
+
+export async function listen(options: ListenerOptions): Promise<Listener> {
+  const router = new Router(options.routes);
+  const server = https.createServer(
+    {
+      ...options.tls,
+      maxHeaderSize: options.maxHeaderBytes,
+      headersTimeout: options.headerTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      keepAliveTimeout: options.idleTimeoutMs,
+    },
+    createDispatcher(router, options.holder),
+  );
+  // A client that fails the handshake (untrusted certificate with tls.auth on, or no TLS) is dropped quietly.
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const where = `${options.host}:${options.port}`;
+      if (err.code === 'EADDRINUSE') reject(new ConfigError(`server: address ${where} is already in use`));
+      else if (err.code === 'EACCES') reject(new ConfigError(`server: no permission to listen on ${where}`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(new ConfigError(`server: address ${where} is not available on this machine`));
+      else reject(new ConfigError(`server: cannot listen on ${where}: ${err.message}`));
+    };
+    server.once('error', onError);
+    server.listen(options.port, options.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return {
+    server,
+    address: server.address() as AddressInfo,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
