@@ -31,7 +31,7 @@ export function splitAddress(address: string): { host: string; port: number } {
 export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
   const tls = loadServerTLS(config.tls);
   const logger = options.logger ?? buildLogger(config.log);
-  const store = await openKeyStore(config.keystore);
+  const store = await openKeyStore(config.keystore, config.cache);
   try {
     const holder: StateHolder = { current: buildState(config, store, logger) };
     for (const { name } of config.keys) {

@@ -35,7 +35,7 @@ export interface Config {
   tls: { key: string; cert: string; password?: string; auth: 'on' | 'off'; ca?: string };
   policy_match: 'glob' | 'prefix';
   policy: Record<string, PolicyConfig>;
-  cache: { expiry: { any: string; unused: string; offline: string } };
+  cache: { expiry: { any: string; unused: string; offline: string }; max_bytes: number };
   log: { error: string; audit: string; error_file?: string; audit_file?: string };
   keys: Array<{ name: string }>;
   limits: { header_timeout: string; request_timeout: string; idle_timeout: string; max_header_bytes: number };
@@ -93,6 +93,7 @@ export const configSchema = {
             offline: { ...duration, default: '0' },
           },
         },
+        max_bytes: { type: 'integer', minimum: 0, default: 67108864 },
       },
     },
     log: {

@@ -45,8 +45,8 @@ export type PathMatcher = (path: string) => boolean;
  * pattern minus that `*`; any other pattern matches only the identical path;
  * `*` elsewhere is literal; the empty pattern never matches. Never throws.
  *
- * Matching never backtracks: glob matching is a position-set simulation,
- * O(path length × pattern length) in the worst case.
+ * Glob matching never backtracks: O(path length × pattern length) at worst,
+ * whatever the pattern (`*a*a*a*a*b` included).
  */
 export function compilePattern(pattern: string, mode: MatchMode): PathMatcher {
   if (pattern === '') return never;
@@ -205,7 +205,10 @@ function compileGlob(pattern: string): PathMatcher {
     if (lastKind === Kind.Star) return (path) => path.startsWith(prefix) && path.indexOf('/', at) === -1;
     if (lastKind === Kind.GlobStar) return (path) => path.startsWith(prefix);
   }
-  return simulate(tokens);
+  // Without '**' the pattern is one classic KES could load, so it gets Go's
+  // exact algorithm, quirks included; '**' is ours and gets plain
+  // "some way of matching exists" semantics.
+  return tokens.some((t) => t.kind === Kind.GlobStar) ? simulate(tokens) : goMatcher(tokens);
 }
 
 function classMatches(t: Token, cp: number): boolean {
@@ -218,6 +221,89 @@ function classMatches(t: Token, cp: number): boolean {
     }
   }
   return hit !== t.negated;
+}
+
+interface Chunk {
+  /** Preceded by '*'. */
+  star: boolean;
+  /** Stars never occur here; every token consumes exactly one character. */
+  tokens: readonly Token[];
+}
+
+/** Go's scanChunk, done once: the pattern as a sequence of optional-star + fixed-width chunks. */
+function chunksOf(tokens: readonly Token[]): Chunk[] {
+  const chunks: Chunk[] = [];
+  let current: { star: boolean; tokens: Token[] } = { star: false, tokens: [] };
+  for (const t of tokens) {
+    if (t.kind === Kind.Star) {
+      if (current.star || current.tokens.length > 0) chunks.push(current);
+      current = { star: true, tokens: [] };
+    } else {
+      current.tokens.push(t);
+    }
+  }
+  chunks.push(current);
+  return chunks;
+}
+
+/** Matches a fixed-width chunk at `pos`; returns the position after it, or -1. */
+function matchChunkAt(chunk: readonly Token[], path: string, pos: number): number {
+  for (const t of chunk) {
+    if (pos >= path.length) return -1;
+    const cp = path.codePointAt(pos) as number;
+    switch (t.kind) {
+      case Kind.Literal:
+        if (cp !== t.cp) return -1;
+        break;
+      case Kind.Any:
+        if (cp === SLASH) return -1;
+        break;
+      default:
+        if (!classMatches(t, cp)) return -1;
+    }
+    pos += cpWidth(cp);
+  }
+  return pos;
+}
+
+/**
+ * Go's `path.Match` loop: each star-led chunk is committed at the first
+ * place it matches (for the last chunk: the first place that also ends the
+ * path), never revisited. That bounds the work to O(path × pattern), and it
+ * is also why Go misses some matches when a class matches '/' after a star
+ * (`*[^a]*` does not match `x/y`); classic KES had the same blind spot, so
+ * a migrated policy decides exactly as it did there.
+ */
+function goMatcher(tokens: readonly Token[]): PathMatcher {
+  const chunks = chunksOf(tokens);
+  const lastChunk = chunks.length - 1;
+  return (path) => {
+    let pos = 0;
+    next: for (let c = 0; c <= lastChunk; c++) {
+      const { star, tokens: chunk } = chunks[c] as Chunk;
+      const isLast = c === lastChunk;
+      if (star && chunk.length === 0) return path.indexOf('/', pos) === -1; // trailing '*'
+      const end = matchChunkAt(chunk, path, pos);
+      if (end !== -1 && (end === path.length || !isLast)) {
+        pos = end;
+        continue;
+      }
+      if (star) {
+        // Let the star eat one more character at a time, never a '/'.
+        for (let i = pos; i < path.length; ) {
+          const cp = path.codePointAt(i) as number;
+          if (cp === SLASH) break;
+          i += cpWidth(cp);
+          const end2 = matchChunkAt(chunk, path, i);
+          if (end2 === -1 || (isLast && end2 !== path.length)) continue;
+          pos = end2;
+          continue next;
+        }
+      }
+      return false;
+    }
+    return pos === path.length;
+  };
 }
 
 /**

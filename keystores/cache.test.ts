@@ -1,0 +1,156 @@
+/** The cache decorator: KES expiry semantics, single-flight misses, byte bound, offline window. */
+import { describe, expect, it } from 'vitest';
+import { CachedKeyStore, type CacheOptions } from './cache.js';
+import { MemoryKeyStore } from './memory.js';
+import { StoreUnreachableError, type Entry, type KeyStore } from './keystore.js';
+import { keystoreContract } from './contract.js';
+
+/** Wraps a store, counting gets and failing on demand like an unreachable backend. */
+class Backend implements KeyStore {
+  gets = 0;
+  down = false;
+  gate: Promise<void> | null = null;
+  constructor(readonly inner = new MemoryKeyStore()) {}
+  async get(name: string): Promise<Entry> {
+    this.gets++;
+    if (this.gate) await this.gate;
+    if (this.down) throw new StoreUnreachableError('backend down');
+    return this.inner.get(name);
+  }
+  create = (n: string, v: Uint8Array) => this.inner.create(n, v);
+  update = (n: string, v: Uint8Array, e: string) => this.inner.update(n, v, e);
+  delete = (n: string) => this.inner.delete(n);
+  list = (p: string, c: string, l: number) => this.inner.list(p, c, l);
+  status = () => this.inner.status();
+  close = () => this.inner.close();
+}
+
+function setup(opts: Partial<CacheOptions> = {}) {
+  let clock = 1_000_000;
+  const backend = new Backend();
+  const cache = new CachedKeyStore(backend, {
+    anyMs: 300_000,
+    unusedMs: 30_000,
+    offlineMs: 0,
+    maxBytes: 1 << 20,
+    sweepIntervalMs: 0,
+    now: () => clock,
+    ...opts,
+  });
+  return { backend, cache, tick: (ms: number) => (clock += ms) };
+}
+
+keystoreContract('cache over memory', async () => ({
+  store: new CachedKeyStore(new MemoryKeyStore(), { anyMs: 60_000, unusedMs: 30_000, offlineMs: 0, maxBytes: 64 << 20, sweepIntervalMs: 0 }),
+}));
+
+describe('CachedKeyStore', () => {
+  it('serves repeated reads from memory until `unused` passes without a read', async () => {
+    const { backend, cache, tick } = setup();
+    await cache.create('k', Buffer.from('v1'));
+    await cache.get('k');
+    tick(20_000);
+    await cache.get('k');
+    tick(20_000);
+    await cache.get('k');
+    expect(backend.gets).toBe(1);
+    tick(31_000);
+    await cache.get('k');
+    expect(backend.gets).toBe(2);
+  });
+
+  it('refetches after `any`, however often the entry is read', async () => {
+    const { backend, cache, tick } = setup({ anyMs: 60_000 });
+    await cache.create('k', Buffer.from('v'));
+    for (let i = 0; i < 7; i++) {
+      await cache.get('k');
+      tick(10_000);
+    }
+    expect(backend.gets).toBe(2);
+  });
+
+  it('does one backend fetch for concurrent misses of one name', async () => {
+    const { backend, cache } = setup();
+    await cache.create('k', Buffer.from('v'));
+    let open!: () => void;
+    backend.gate = new Promise((r) => (open = r));
+    const reads = Array.from({ length: 50 }, () => cache.get('k'));
+    open();
+    const values = await Promise.all(reads);
+    expect(backend.gets).toBe(1);
+    expect(values.every((e) => e.value.toString() === 'v')).toBe(true);
+  });
+
+  it('never serves its own stale write: update and delete drop the cached copy', async () => {
+    const { cache } = setup();
+    await cache.create('k', Buffer.from('old'));
+    const { version } = await cache.get('k');
+    await cache.update('k', Buffer.from('new'), version);
+    expect((await cache.get('k')).value.toString()).toBe('new');
+    await cache.delete('k');
+    await expect(cache.get('k')).rejects.toThrow(/does not exist/);
+  });
+
+  it('does not cache a value fetched while a write raced it', async () => {
+    const { backend, cache } = setup();
+    await cache.create('k', Buffer.from('old'));
+    let open!: () => void;
+    backend.gate = new Promise((r) => (open = r));
+    const racing = cache.get('k');
+    const { version } = await backend.inner.get('k');
+    await cache.update('k', Buffer.from('new'), version);
+    open();
+    await racing;
+    backend.gate = null;
+    expect((await cache.get('k')).value.toString()).toBe('new');
+  });
+
+  it('serves cached entries while the backend is unreachable, within the offline window only', async () => {
+    const { backend, cache, tick } = setup({ anyMs: 60_000, offlineMs: 600_000 });
+    await cache.create('k', Buffer.from('v'));
+    await cache.get('k');
+    backend.down = true;
+    tick(120_000); // past `any`: a refetch is due, but the backend is down
+    expect((await cache.get('k')).value.toString()).toBe('v');
+    expect(cache.snapshot().offlineHits).toBe(1);
+    tick(500_000); // past the offline window since the last successful fetch
+    await expect(cache.get('k')).rejects.toBeInstanceOf(StoreUnreachableError);
+    backend.down = false;
+    expect((await cache.get('k')).value.toString()).toBe('v');
+  });
+
+  it('fails unreachable reads at once when offline caching is off', async () => {
+    const { backend, cache, tick } = setup({ anyMs: 60_000 });
+    await cache.create('k', Buffer.from('v'));
+    await cache.get('k');
+    backend.down = true;
+    tick(61_000);
+    await expect(cache.get('k')).rejects.toBeInstanceOf(StoreUnreachableError);
+  });
+
+  it('stays within its byte bound, evicting the least recently used', async () => {
+    const { backend, cache } = setup({ maxBytes: 3 * (1000 + 64 + 2) });
+    for (const n of ['a1', 'a2', 'a3', 'a4']) await cache.create(n, Buffer.alloc(1000));
+    for (const n of ['a1', 'a2', 'a3']) await cache.get(n);
+    await cache.get('a1'); // a1 becomes most recent; a2 is now the oldest
+    await cache.get('a4');
+    const snap = cache.snapshot();
+    expect(snap.entries).toBe(3);
+    expect(snap.bytes).toBeLessThanOrEqual(3 * 1066);
+    expect(snap.evictions).toBe(1);
+    const before = backend.gets;
+    await cache.get('a1');
+    expect(backend.gets).toBe(before);
+    await cache.get('a2');
+    expect(backend.gets).toBe(before + 1);
+  });
+
+  it('sweeps entries that can no longer be served', async () => {
+    const { cache, tick } = setup({ anyMs: 60_000, unusedMs: 30_000 });
+    await cache.create('k', Buffer.from('v'));
+    await cache.get('k');
+    tick(31_000);
+    cache.sweep();
+    expect(cache.snapshot().entries).toBe(0);
+  });
+});
