@@ -184,7 +184,7 @@ function parseGlob(pattern: string): Token[] {
 }
 
 function literalText(tokens: readonly Token[]): string {
-  return String.fromCodePoint(...tokens.map((t) => t.cp));
+  return tokens.map((t) => String.fromCodePoint(t.cp)).join('');
 }
 
 function compileGlob(pattern: string): PathMatcher {
