@@ -82,11 +82,13 @@ export function keyCommand(): Command {
   withConnection(key.command('ls').argument('[prefix]', 'name prefix', '').description('list keys')).action(
     action(async (f, prefix) => {
       const c = client(f);
+      // A bare prefix lists everything that starts with it ('app-' is not a valid name, 'app-*' is).
+      const pattern = prefix && !prefix.endsWith('*') ? `${prefix}*` : (prefix ?? '');
       const names: string[] = [];
       let cursor = '';
       do {
         const q = cursor ? `?continue_at=${enc(cursor)}` : '';
-        const page = (await c.call('GET', `/v1/key/list/${enc(prefix ?? '')}${q}`)) as { names: string[]; continue_at?: string };
+        const page = (await c.call('GET', `/v1/key/list/${enc(pattern)}${q}`)) as { names: string[]; continue_at?: string };
         names.push(...page.names);
         cursor = page.continue_at ?? '';
       } while (cursor !== '');

@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 import { checkConfig } from './checks.js';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, verbose: true });
 const validate = ajv.compile(configSchema);
 
 type Path = Array<string | number>;

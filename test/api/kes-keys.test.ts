@@ -175,7 +175,7 @@ describe('listing', () => {
     let cursor = '';
     let pages = 0;
     do {
-      const r = await s.call(s.admin, `/v1/key/list/page-${cursor ? `?continue_at=${cursor}` : ''}`);
+      const r = await s.call(s.admin, `/v1/key/list/page-*${cursor ? `?continue_at=${cursor}` : ''}`);
       expect(r.status).toBe(200);
       seen.push(...r.json.names);
       cursor = r.json.continue_at ?? '';

@@ -78,8 +78,8 @@ keystore:
 
 describe('invalid configurations name the file, line and key', () => {
   it('unknown keys', () => fails(minimal + 'tls_typo: 1\n', /^cfg\.yml:\d+: tls_typo: unknown key$/));
-  it('nested unknown keys', () => fails(minimal.replace('cert: c.pem', 'cert: c.pem\n  auht: on'), /cfg\.yml:5: tls\.auht: unknown key/));
-  it('wrong enum', () => fails(minimal.replace('cert: c.pem', 'cert: c.pem\n  auth: maybe'), /cfg\.yml:5: tls\.auth: must be one of "on", "off"/));
+  it('nested unknown keys', () => fails(minimal.replace('cert: c.pem', 'cert: c.pem\n  auht: on'), /cfg\.yml:6: tls\.auht: unknown key/));
+  it('wrong enum', () => fails(minimal.replace('cert: c.pem', 'cert: c.pem\n  auth: maybe'), /cfg\.yml:6: tls\.auth: must be one of "on", "off"/));
   it('wrong type', () => fails(minimal + 'policy:\n  p:\n    allow: /v1/x\n', /policy\.p\.allow: must be array/));
   it('missing keys', () => fails('admin:\n  identity: x\nkeystore:\n  memory: {}\n', /tls: required key is missing/));
   it('no keystore', () => fails(minimal.replace('keystore:\n  memory: {}\n', 'keystore: {}\n'), /exactly one keystore/));
