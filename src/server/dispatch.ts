@@ -26,6 +26,7 @@ export function createDispatcher(router: Router, holder: StateHolder) {
     const started = performance.now();
     let identity = '';
     let path = '';
+    let errors: 'json' | 'text' = 'json';
     const finish = (status: number): void => {
       state.logger.audit({
         ip: req.socket.remoteAddress ?? '',
@@ -48,11 +49,15 @@ export function createDispatcher(router: Router, holder: StateHolder) {
       const { route, resource } = match;
       checkMethod(req.method ?? '', route);
 
-      identity = authenticate(req.socket as TLSSocket, route, state, path);
+      errors = route.errors ?? 'json';
+      identity = await authenticate(req, route, state, path, resource);
 
       const body = await readBody(req, route.maxBody);
+      const setPrincipal = (name: string): void => {
+        identity = name;
+      };
       const reply = await withTimeout(
-        Promise.resolve(route.handler({ req, res, state, identity, path, resource, query, body })),
+        Promise.resolve(route.handler({ req, res, state, identity, path, resource, query, body, setPrincipal })),
         route.timeoutMs,
       );
       writeReply(res, reply);
@@ -61,7 +66,7 @@ export function createDispatcher(router: Router, holder: StateHolder) {
 
     run().catch((err: unknown) => {
       // Unread body bytes would be parsed as the next request: close instead.
-      const status = writeError(res, err, err instanceof PayloadTooLargeError);
+      const status = writeError(res, err, err instanceof PayloadTooLargeError, errors);
       if (!(err instanceof KeygateError) || status >= 500) {
         const cause = err instanceof Error ? (err.cause ?? err) : err;
         state.logger.error(`http: ${req.method} ${path}: ${describe(cause)}`, { status });
@@ -72,20 +77,40 @@ export function createDispatcher(router: Router, holder: StateHolder) {
 }
 
 function checkMethod(method: string, route: Route): void {
-  if (method === route.method) return;
+  if (method === route.method || route.method === '*') return;
   // Like KES: routes that expect PUT accept POST from older clients.
   if (route.method === 'PUT' && method === 'POST') return;
   throw new MethodNotAllowedError(method, route.method);
 }
 
-function authenticate(socket: TLSSocket, route: Route, state: State, path: string): string {
+/**
+ * Who may call: the admin, an identity whose policy allows the path, or whoever the
+ * route's `grant` admits (a node by its group). Returns the caller's audit name.
+ */
+async function authenticate(req: IncomingMessage, route: Route, state: State, path: string, resource: string): Promise<string> {
+  const socket = req.socket as TLSSocket;
   if (route.auth === 'none') return '';
   if (route.auth === 'identify') return optionalPeerIdentity(socket);
-  const identity = peerIdentity(socket);
-  if (identity === state.admin) return identity;
-  const policy = state.identities.get(identity);
-  if (!policy || !policy.verify(path)) throw new NotAuthorizedError();
-  return identity;
+  if (!route.grant) {
+    const identity = peerIdentity(socket);
+    if (identity === state.admin || state.identities.get(identity)?.verify(path)) return identity;
+    throw new NotAuthorizedError();
+  }
+  const identity = optionalPeerIdentity(socket);
+  if (identity !== '' && (identity === state.admin || state.identities.get(identity)?.verify(path))) return identity;
+  const token = bearerToken(req);
+  if (identity === '' && token === '') peerIdentity(socket); // throws the KES "certificate required" 400
+  const principal = await route.grant({ state, identity, token, path, resource, req });
+  if (principal === null) throw new NotAuthorizedError();
+  return principal;
+}
+
+/** The token of `Authorization: Bearer …`, else of `X-Vault-Token` (RKS), else ''. */
+export function bearerToken(req: IncomingMessage): string {
+  const auth = req.headers['authorization'];
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
+  const vault = req.headers['x-vault-token'];
+  return typeof vault === 'string' ? vault.trim() : '';
 }
 
 async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {

@@ -38,7 +38,11 @@ export function errorStatus(err: unknown): { status: number; message: string } {
   return { status: 500, message: 'internal server error' };
 }
 
-export function writeError(res: ServerResponse, err: unknown, close = false): number {
+/**
+ * Writes an error in the surface's shape: `{"message": …}` JSON (KES and keygate),
+ * or a plain-text line (RKS, whose clients compare those bodies).
+ */
+export function writeError(res: ServerResponse, err: unknown, close = false, format: 'json' | 'text' = 'json'): number {
   const { status, message } = errorStatus(err);
   if (res.headersSent || res.writableEnded) {
     res.destroy();
@@ -50,6 +54,11 @@ export function writeError(res: ServerResponse, err: unknown, close = false): nu
     headers['Accept'] = err.allow;
   }
   if (close) headers['Connection'] = 'close';
-  writeReply(res, { status, json: { message }, headers });
+  if (format === 'text') {
+    headers['X-Content-Type-Options'] = 'nosniff';
+    writeReply(res, { status, text: message + '\n', contentType: 'text/plain; charset=utf-8', headers });
+  } else {
+    writeReply(res, { status, json: { message }, headers });
+  }
   return status;
 }

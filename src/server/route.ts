@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { State } from './state.js';
 
-export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+/** '*' accepts any method: the route's handler routes further itself (the RKS surface). */
+export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE' | '*';
 
 /**
  * - `policy`: a client certificate is required; the admin passes, everyone else needs a policy that allows the path.
@@ -28,6 +29,20 @@ export interface RequestContext {
   readonly query: URLSearchParams;
   /** The request body, already read within the route's limit. */
   readonly body: Buffer;
+  /** Names the caller in the audit log when the route authenticates by itself (tokens). */
+  setPrincipal(name: string): void;
+}
+
+/** What a route's `grant` sees: who is calling, with what credential, for which resource. */
+export interface GrantContext {
+  readonly state: State;
+  /** Certificate identity, or '' when none was presented. */
+  readonly identity: string;
+  /** Bearer token from `Authorization: Bearer` or `X-Vault-Token`, or ''. */
+  readonly token: string;
+  readonly path: string;
+  readonly resource: string;
+  readonly req: IncomingMessage;
 }
 
 /** What a handler returns; `undefined` means 200 with an empty body. */
@@ -45,6 +60,16 @@ export interface Route {
   maxBody: number;
   timeoutMs: number;
   auth: AuthMode;
+  /**
+   * A second way in for `policy` routes, asked only when the path policy does not allow
+   * the caller: e.g. a node whose group is assigned the bundle it reads. Returns the
+   * caller's name for the audit log, or null to refuse.
+   */
+  grant?: (ctx: GrantContext) => Promise<string | null> | string | null;
+  /** How many '/'-separated segments the resource has (default 1), e.g. 2 for `/v1/group/assign/<group>/<bundle>`. */
+  segments?: 1 | 2;
+  /** Error body shape: KES-style JSON (default) or RKS-style plain text. */
+  errors?: 'json' | 'text';
   handler: (ctx: RequestContext) => Promise<Reply> | Reply;
 }
 
@@ -61,13 +86,20 @@ export interface RouteMatch {
  * Looks routes up in O(1): exact paths first, then the prefix up to the last '/'
  * (resources never contain '/'). `/v1/key/list` without a trailing slash is
  * served as `/v1/key/list/` with an empty prefix, as KES clients send it.
+ * A path ending in '/**' claims a whole subtree (its handler routes further);
+ * the resource is then everything after the subtree's root.
  */
 export class Router {
   private readonly exact = new Map<string, Route>();
   private readonly prefix = new Map<string, Route>();
+  private readonly subtrees: Array<[string, Route]> = [];
 
   constructor(readonly routes: readonly Route[]) {
     for (const r of routes) {
+      if (r.path.endsWith('/**')) {
+        this.subtrees.push([r.path.slice(0, -2), r]);
+        continue;
+      }
       const table = r.path.endsWith('/') ? this.prefix : this.exact;
       if (table.has(r.path)) throw new Error(`router: duplicate route ${r.path}`);
       table.set(r.path, r);
@@ -79,9 +111,18 @@ export class Router {
     if (exact) return { route: exact, resource: '' };
     const cut = path.lastIndexOf('/') + 1;
     const byPrefix = this.prefix.get(path.slice(0, cut));
-    if (byPrefix) return { route: byPrefix, resource: path.slice(cut) };
+    if (byPrefix && (byPrefix.segments ?? 1) === 1) return { route: byPrefix, resource: path.slice(cut) };
+    if (cut > 1) {
+      const cut2 = path.lastIndexOf('/', cut - 2) + 1;
+      const two = this.prefix.get(path.slice(0, cut2));
+      if (two && two.segments === 2) return { route: two, resource: path.slice(cut2) };
+    }
     const bare = this.prefix.get(path + '/');
     if (bare) return { route: bare, resource: '' };
+    for (const [root, route] of this.subtrees) {
+      if (path.startsWith(root)) return { route, resource: path.slice(root.length) };
+      if (path + '/' === root) return { route, resource: '' };
+    }
     return undefined;
   }
 }
