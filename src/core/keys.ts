@@ -10,12 +10,12 @@ import type { KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError } from './store-errors.js';
 
 /** Ciphers KES accepts on import, by every name it ever used for them. */
-const IMPORT_CIPHERS: Record<string, Algorithm> = {
-  AES256: 'AES256',
-  'AES256-GCM_SHA256': 'AES256',
-  ChaCha20: 'ChaCha20',
-  'XCHACHA20-POLY1305': 'ChaCha20',
-};
+const IMPORT_CIPHERS = new Map<string, Algorithm>([
+  ['AES256', 'AES256'],
+  ['AES256-GCM_SHA256', 'AES256'],
+  ['ChaCha20', 'ChaCha20'],
+  ['XCHACHA20-POLY1305', 'ChaCha20'],
+]);
 
 export interface KeyDescription {
   name: string;
@@ -41,7 +41,7 @@ export class KeyService {
   }
 
   async import(name: string, raw: Buffer, cipher: string, createdBy: string): Promise<void> {
-    const algorithm = IMPORT_CIPHERS[cipher];
+    const algorithm = IMPORT_CIPHERS.get(cipher);
     if (!algorithm) throw new NotAcceptableError(`unsupported cipher '${cipher.slice(0, 40)}'`);
     if (raw.length !== 32) throw new NotAcceptableError('invalid key size: must be 256 bits');
     const key = new SecretKey(algorithm, raw, randomBytes(32));

@@ -142,8 +142,10 @@ describe('cryptography', () => {
   it('refuses bad imports and bad bodies with a clear error', async () => {
     const short = await s.call(s.admin, '/v1/key/import/imp-short', { method: 'PUT', body: { key: b64(Buffer.alloc(16)), cipher: 'AES256' } });
     expect(short.status).toBe(406);
-    const cipher = await s.call(s.admin, '/v1/key/import/imp-cipher', { method: 'PUT', body: { key: b64(Buffer.alloc(32)), cipher: 'DES' } });
-    expect(cipher.status).toBe(406);
+    for (const name of ['DES', 'constructor', '__proto__', 'toString']) {
+      const cipher = await s.call(s.admin, '/v1/key/import/imp-cipher', { method: 'PUT', body: { key: b64(Buffer.alloc(32)), cipher: name } });
+      expect(cipher.status, name).toBe(406);
+    }
     const notB64 = await s.call(s.admin, '/v1/key/encrypt/app-crypto', { method: 'PUT', body: { plaintext: '***' } });
     expect(notB64.status).toBe(400);
     expect(notB64.json).toEqual({ message: 'invalid request body' });

@@ -1,0 +1,6 @@
+/**
+ * KES-compatible master keys: encryption with KES's ciphertext envelopes and
+ * KES's keystore encoding. Pure: no I/O, no imports from other layers.
+ */
+export { SecretKey, DecryptionError, HMACUnavailableError, type Algorithm } from './secret-key.js';
+export { encodeKey, decodeKey, KeyEncodingError, type StoredKey } from './key-encoding.js';
