@@ -64,7 +64,7 @@ export class Client {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            let json: unknown = null;
+            let json: unknown;
             try {
               json = text === '' ? null : JSON.parse(text);
             } catch {

@@ -79,11 +79,11 @@ function identityOf(file: string): string {
   try {
     pem = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read '${file}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new Error(`cannot read '${file}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
   }
   try {
     return identityOfCertificate(pem);
-  } catch {
-    throw new Error(`'${file}' does not contain a PEM certificate`);
+  } catch (err) {
+    throw new Error(`'${file}' does not contain a PEM certificate`, { cause: err });
   }
 }
