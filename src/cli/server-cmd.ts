@@ -28,6 +28,7 @@ export function serverCommand(): Command {
       if (!flags.dev && !flags.config) throw new Error('pass --config FILE, or --dev for a development server');
       const running = flags.dev ? await startDev(flags.addr) : await startFromFile(flags.config as string, flags.addr);
       handleSignals(running);
+      if (flags.config) reloadOnHangup(running, flags.config, flags.addr);
     });
 }
 
@@ -68,6 +69,24 @@ function banner(running: RunningServer, config: Config): void {
   say(`  admin identity: ${running.holder.current.admin ?? '<disabled>'}`);
   say(`  keystore:       ${kind}`);
   say(`  client auth:    ${config.tls.auth === 'on' ? 'verify certificates against tls.ca' : 'any certificate (identity + policy decide)'}`);
+}
+
+/** SIGHUP re-reads the config file; a bad file keeps the running configuration and says why. */
+function reloadOnHangup(running: RunningServer, file: string, addr: string | undefined): void {
+  let busy = Promise.resolve();
+  process.on('SIGHUP', () => {
+    busy = busy.then(async () => {
+      try {
+        let next = loadConfigFile(file);
+        if (addr !== undefined) next = { ...next, address: addr };
+        await running.reload(next);
+        say('keygate: configuration reloaded');
+      } catch (err) {
+        running.holder.current.logger.error(`reload: keeping the current configuration: ${(err as Error).message}`);
+        say(`keygate: reload failed, keeping the current configuration: ${(err as Error).message}`);
+      }
+    });
+  });
 }
 
 function handleSignals(running: RunningServer): void {

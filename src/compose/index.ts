@@ -1,15 +1,20 @@
 /**
  * The composition root: turns a validated Config into a running server
- * (keystore, services, state snapshot, routes, listener).
+ * (keystore, services, state snapshot, routes, listener), and swaps in a new
+ * snapshot when the configuration is reloaded.
  */
+import { unwatchFile, watchFile } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
 import { kesRoutes } from '../api/kes/index.js';
 import { listen, type Listener } from '../server/listener.js';
+import { Metrics } from '../server/metrics.js';
 import type { Route } from '../server/route.js';
-import type { StateHolder } from '../server/state.js';
+import type { State, StateHolder } from '../server/state.js';
 import type { Logger } from '../log/logger.js';
-import { openKeyStore } from './registry.js';
+import type { KeyStore } from '../../keystores/keystore.js';
+import { openKeyStore, cacheStats } from './registry.js';
 import { buildLogger, buildState } from './state.js';
 import { loadServerTLS } from './tls.js';
 
@@ -18,6 +23,10 @@ export interface RunningServer {
   readonly port: number;
   readonly holder: StateHolder;
   readonly listener: Listener;
+  readonly metrics: Metrics;
+  /** Applies a new configuration atomically; on any error the old one stays and the error is thrown. */
+  reload(config: Config): Promise<void>;
+  /** Stops accepting connections, lets in-flight requests finish, closes the keystore. */
   close(): Promise<void>;
 }
 
@@ -28,17 +37,25 @@ export function splitAddress(address: string): { host: string; port: number } {
   return { host: host === '' ? '0.0.0.0' : host, port: Number(address.slice(cut + 1)) };
 }
 
+/** Requests in flight keep the old snapshot; its keystore is closed once they have had time to finish. */
+const RETIRE_GRACE_MS = 30_000;
+
 export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
-  const tls = loadServerTLS(config.tls);
-  const logger = options.logger ?? buildLogger(config.log);
-  const store = await openKeyStore(config.keystore, config.cache);
+  let tls = loadServerTLS(config.tls);
+  let logger = options.logger ?? buildLogger(config.log);
+  let store: KeyStore | undefined;
+  const metrics = new Metrics({ cache: () => (store ? cacheStats(store) : undefined) });
+  const countLogs = (l: Logger) => {
+    l.onAudit(() => metrics.auditEvents.inc());
+    l.onError(() => metrics.errorEvents.inc());
+  };
+  countLogs(logger);
+  store = await openKeyStore(config.keystore, config.cache, metrics);
+  let current = config;
   try {
-    const holder: StateHolder = { current: buildState(config, store, logger) };
-    for (const { name } of config.keys) {
-      if (await holder.current.keys.ensure(name, holder.current.adminName)) logger.info(`keys: created key '${name}'`);
-    }
+    const holder: StateHolder = { current: await prepareState(config, store, logger) };
     const routes: Route[] = [];
-    routes.push(...kesRoutes(() => routes));
+    routes.push(...kesRoutes(() => routes, metrics));
     const { host, port } = splitAddress(config.address);
     const listener = await listen({
       host,
@@ -46,20 +63,69 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       tls,
       routes,
       holder,
+      metrics,
       headerTimeoutMs: parseDuration(config.limits.header_timeout),
       requestTimeoutMs: parseDuration(config.limits.request_timeout),
       idleTimeoutMs: parseDuration(config.limits.idle_timeout),
       maxHeaderBytes: config.limits.max_header_bytes,
     });
+
+    const reloadTLS = (): void => {
+      try {
+        tls = loadServerTLS(current.tls);
+        listener.server.setSecureContext(tls);
+        holder.current.logger.info('tls: server certificate reloaded');
+      } catch (err) {
+        holder.current.logger.error(`tls: keeping the previous certificate: ${(err as Error).message}`);
+      }
+    };
+    // Certificates renewed on disk (certbot, cert-manager) are picked up without a signal.
+    const watched = [config.tls.cert, config.tls.key];
+    for (const f of watched) watchFile(f, { interval: 2000, persistent: false }, reloadTLS);
+
     const shownHost = listener.address.family === 'IPv6' ? `[${listener.address.address}]` : listener.address.address;
     return {
       url: `https://${shownHost}:${listener.address.port}`,
       port: listener.address.port,
       holder,
       listener,
+      metrics,
+      async reload(next: Config) {
+        if (next.address !== current.address || next.tls.auth !== current.tls.auth || next.tls.ca !== current.tls.ca) {
+          holder.current.logger.info('reload: address and tls.auth/tls.ca changes take effect after a restart');
+        }
+        const nextTLS = loadServerTLS(next.tls);
+        const sameStore = isDeepStrictEqual(next.keystore, current.keystore) && isDeepStrictEqual(next.cache, current.cache);
+        const nextStore = sameStore ? (store as KeyStore) : await openKeyStore(next.keystore, next.cache, metrics);
+        const nextLogger = options.logger ?? buildLogger(next.log);
+        let nextState: State;
+        try {
+          nextState = await prepareState(next, nextStore, nextLogger);
+        } catch (err) {
+          if (!sameStore) await nextStore.close();
+          if (nextLogger !== logger) await nextLogger.close();
+          throw err;
+        }
+        if (nextLogger !== logger) countLogs(nextLogger);
+        listener.server.setSecureContext(nextTLS);
+        const old = { store, logger };
+        holder.current = nextState;
+        store = nextStore;
+        logger = nextLogger;
+        current = next;
+        tls = nextTLS;
+        nextLogger.info('reload: configuration applied');
+        const retire = setTimeout(() => {
+          if (old.store !== nextStore) void old.store?.close();
+          if (old.logger !== nextLogger) void old.logger.close();
+        }, RETIRE_GRACE_MS);
+        retire.unref();
+      },
       async close() {
+        for (const f of watched) unwatchFile(f, reloadTLS);
         await listener.close();
-        await store.close();
+        await store?.close();
+        metrics.close();
         await logger.close();
       },
     };
@@ -67,4 +133,13 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     await store.close();
     throw err;
   }
+}
+
+/** Builds a State and creates the config's `keys:` that are missing. */
+async function prepareState(config: Config, store: KeyStore, logger: Logger): Promise<State> {
+  const state = buildState(config, store, logger);
+  for (const { name } of config.keys) {
+    if (await state.keys.ensure(name, state.adminName)) logger.info(`keys: created key '${name}'`);
+  }
+  return state;
 }

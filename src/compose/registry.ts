@@ -9,6 +9,8 @@ import { MemoryKeyStore } from '../../keystores/memory.js';
 import { FSKeyStore } from '../../keystores/fs.js';
 import { CachedKeyStore } from '../../keystores/cache.js';
 import { parseDuration } from '../config/duration.js';
+import { InstrumentedKeyStore } from '../../keystores/instrumented.js';
+import type { Metrics } from '../server/metrics.js';
 
 type Factory = (config: Config['keystore']) => Promise<KeyStore>;
 
@@ -24,12 +26,16 @@ const registry: Record<string, Factory> = {
   },
 };
 
-/** Opens the configured keystore; every backend but memory sits behind the read cache. */
-export async function openKeyStore(config: Config['keystore'], cache: Config['cache']): Promise<KeyStore> {
+/**
+ * Opens the configured keystore: the adapter, timed for the metrics, and (for every
+ * backend but memory) behind the read cache.
+ */
+export async function openKeyStore(config: Config['keystore'], cache: Config['cache'], metrics?: Metrics): Promise<KeyStore> {
   const kind = Object.keys(config)[0] ?? '';
   const factory = registry[kind];
   if (!factory) throw new ConfigError(`keystore: '${kind}' is not supported by this build`);
-  const store = await factory(config);
+  const adapter = await factory(config);
+  const store = metrics ? new InstrumentedKeyStore(adapter, (op, s, failed) => metrics.keystoreOp(op, s, failed)) : adapter;
   if (kind === 'memory' || cache.max_bytes === 0) return store;
   return new CachedKeyStore(store, {
     anyMs: parseDuration(cache.expiry.any),
@@ -37,4 +43,9 @@ export async function openKeyStore(config: Config['keystore'], cache: Config['ca
     offlineMs: parseDuration(cache.expiry.offline),
     maxBytes: cache.max_bytes,
   });
+}
+
+/** Cache counters for the metrics, when the store has a cache in front. */
+export function cacheStats(store: KeyStore): { hits: number; misses: number; evictions: number } | undefined {
+  return store instanceof CachedKeyStore ? store.snapshot() : undefined;
 }

@@ -19,15 +19,20 @@ import { readBody } from './body.js';
 import { writeError, writeReply } from './respond.js';
 import type { Route, Router } from './route.js';
 import type { State, StateHolder } from './state.js';
+import type { Metrics } from './metrics.js';
 
-export function createDispatcher(router: Router, holder: StateHolder) {
+export function createDispatcher(router: Router, holder: StateHolder, metrics: Metrics) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const state = holder.current;
     const started = performance.now();
     let identity = '';
     let path = '';
     let errors: 'json' | 'text' = 'json';
+    let routePath = 'unmatched';
+    let authenticated = false;
+    metrics.requestStarted();
     const finish = (status: number): void => {
+      metrics.requestEnded(routePath, req.method ?? '', status, (performance.now() - started) / 1000);
       state.logger.audit({
         ip: req.socket.remoteAddress ?? '',
         identity,
@@ -47,10 +52,12 @@ export function createDispatcher(router: Router, holder: StateHolder) {
       const match = router.match(path);
       if (!match) throw new NotFoundError('not found');
       const { route, resource } = match;
+      routePath = route.path;
       checkMethod(req.method ?? '', route);
 
       errors = route.errors ?? 'json';
       identity = await authenticate(req, route, state, path, resource);
+      authenticated = true;
 
       const body = await readBody(req, route.maxBody);
       const setPrincipal = (name: string): void => {
@@ -61,12 +68,16 @@ export function createDispatcher(router: Router, holder: StateHolder) {
         route.timeoutMs,
       );
       writeReply(res, reply);
-      if (!(reply && 'streamed' in reply)) finish(res.statusCode);
+      if (reply && 'streamed' in reply) res.once('close', () => finish(res.statusCode));
+      else finish(res.statusCode);
     };
 
     run().catch((err: unknown) => {
       // Unread body bytes would be parsed as the next request: close instead.
       const status = writeError(res, err, err instanceof PayloadTooLargeError, errors);
+      if (!authenticated && routePath !== 'unmatched' && (status === 400 || status === 403)) {
+        metrics.authFailed(status === 400 ? 'no_certificate' : 'forbidden');
+      }
       if (!(err instanceof KeygateError) || status >= 500) {
         const cause = err instanceof Error ? (err.cause ?? err) : err;
         state.logger.error(`http: ${req.method} ${path}: ${describe(cause)}`, { status });

@@ -10,6 +10,10 @@ import { createDispatcher } from './dispatch.js';
 import type { Route } from './route.js';
 import { Router } from './route.js';
 import type { StateHolder } from './state.js';
+import type { Metrics } from './metrics.js';
+
+/** How long shutdown waits for in-flight requests before closing every connection. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
 
 export interface ListenerOptions {
   host: string;
@@ -17,6 +21,7 @@ export interface ListenerOptions {
   tls: ServerTLS;
   routes: readonly Route[];
   holder: StateHolder;
+  metrics: Metrics;
   headerTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
@@ -39,7 +44,7 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
       requestTimeout: options.requestTimeoutMs,
       keepAliveTimeout: options.idleTimeoutMs,
     },
-    createDispatcher(router, options.holder),
+    createDispatcher(router, options.holder, options.metrics),
   );
   // A client that fails the handshake (untrusted certificate with tls.auth on, or no TLS) is dropped quietly.
   server.on('tlsClientError', () => {});
@@ -63,7 +68,15 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // In-flight requests finish; keep-alive connections are closed as soon as they go idle,
+        // and whatever is still open at the deadline (log streams) is cut.
         server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS);
+        server.once('close', () => {
+          clearInterval(sweep);
+          clearTimeout(deadline);
+        });
       }),
   };
 }

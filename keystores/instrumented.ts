@@ -1,0 +1,61 @@
+/**
+ * A keystore decorator that reports the latency and failure of every operation
+ * to an observer (the server's metrics), without the adapters knowing.
+ */
+import {
+  EntryExistsError,
+  EntryNotFoundError,
+  VersionMismatchError,
+  type Entry,
+  type KeyStore,
+  type ListPage,
+  type StoreStatus,
+} from './keystore.js';
+
+export type StoreObserver = (op: string, seconds: number, failed: boolean) => void;
+
+/** Outcomes that are answers, not failures of the backend. */
+const expected = (err: unknown) =>
+  err instanceof EntryNotFoundError || err instanceof EntryExistsError || err instanceof VersionMismatchError;
+
+export class InstrumentedKeyStore implements KeyStore {
+  constructor(
+    readonly inner: KeyStore,
+    private readonly observe: StoreObserver,
+  ) {}
+
+  private async time<T>(op: string, work: () => Promise<T>): Promise<T> {
+    const start = process.hrtime.bigint();
+    let failed = false;
+    try {
+      return await work();
+    } catch (err) {
+      failed = !expected(err);
+      throw err;
+    } finally {
+      this.observe(op, Number(process.hrtime.bigint() - start) / 1e9, failed);
+    }
+  }
+
+  create(name: string, value: Uint8Array): Promise<void> {
+    return this.time('create', () => this.inner.create(name, value));
+  }
+  get(name: string): Promise<Entry> {
+    return this.time('get', () => this.inner.get(name));
+  }
+  update(name: string, value: Uint8Array, expectedVersion: string): Promise<string> {
+    return this.time('update', () => this.inner.update(name, value, expectedVersion));
+  }
+  delete(name: string): Promise<void> {
+    return this.time('delete', () => this.inner.delete(name));
+  }
+  list(prefix: string, continueAt: string, limit: number): Promise<ListPage> {
+    return this.time('list', () => this.inner.list(prefix, continueAt, limit));
+  }
+  status(): Promise<StoreStatus> {
+    return this.time('status', () => this.inner.status());
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

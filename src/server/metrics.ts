@@ -1,0 +1,108 @@
+/**
+ * Prometheus metrics: KES's names (so existing Grafana dashboards keep working)
+ * and keygate's own. One registry per server, so servers in one process (tests)
+ * never share counters.
+ */
+import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const KES_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 3, 5, 10];
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Live numbers the server reads at scrape time; each returns undefined when it does not apply. */
+export interface MetricSources {
+  cache?: () => { hits: number; misses: number; evictions: number } | undefined;
+  activeTokens?: () => Promise<number> | number;
+  registeredNodes?: () => Promise<number> | number;
+  bundlesExpiringSoon?: () => Promise<number> | number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly started = Date.now();
+  private readonly success = this.counter('kes_http_request_success', 'Requests answered with a 2xx/3xx status.', ['code']);
+  private readonly clientError = this.counter('kes_http_request_error', 'Requests answered with a 4xx status.', ['code']);
+  private readonly failure = this.counter('kes_http_request_failure', 'Requests answered with a 5xx status.', ['code']);
+  private readonly active = new Gauge({ name: 'kes_http_request_active', help: 'Requests in flight.', registers: [this.registry] });
+  private readonly responseTime = new Histogram({
+    name: 'kes_http_response_time', help: 'Response time in seconds (KES buckets).', buckets: KES_BUCKETS, registers: [this.registry],
+  });
+  private readonly requests = this.counter('keygate_http_requests_total', 'Requests by route, method and status.', ['route', 'method', 'status']);
+  private readonly latency = new Histogram({
+    name: 'keygate_http_request_duration_seconds', help: 'Request latency by route.', labelNames: ['route'],
+    buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  private readonly authFailures = this.counter('keygate_auth_failures_total', 'Refused authentications by reason.', ['reason']);
+  readonly auditEvents = this.counter('kes_log_audit_events', 'Audit log events.', []);
+  readonly errorEvents = this.counter('kes_log_error_events', 'Error log events.', []);
+  private readonly storeLatency = new Histogram({
+    name: 'keygate_keystore_latency_seconds', help: 'Keystore operation latency.', labelNames: ['op'],
+    buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  private readonly storeErrors = this.counter('keygate_keystore_errors_total', 'Failed keystore operations (not-found and exists excluded).', ['op']);
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
+
+  constructor(sources: MetricSources = {}) {
+    this.loopDelay.enable();
+    const gauge = (name: string, help: string, read: () => number | undefined | Promise<number | undefined>) =>
+      new Gauge({
+        name, help, registers: [this.registry],
+        async collect() {
+          const v = await read();
+          if (v !== undefined) this.set(v);
+        },
+      });
+    gauge('kes_system_up_time', 'Seconds since the server started.', () => (Date.now() - this.started) / 1000);
+    gauge('kes_system_num_cpu', 'CPUs available.', () => os.availableParallelism());
+    gauge('kes_system_num_cpu_used', 'CPUs this process uses (one per worker).', () => 1);
+    gauge('kes_system_num_threads', 'Threads of the libuv pool plus the main thread.', () => Number(process.env['UV_THREADPOOL_SIZE'] ?? 4) + 1);
+    gauge('kes_system_mem_heap_used', 'Heap bytes in use.', () => process.memoryUsage().heapUsed);
+    gauge('kes_system_mem_heap_objects', 'Not tracked by V8; reported as 0.', () => 0);
+    gauge('kes_system_mem_stack_used', 'Not tracked by V8; reported as 0.', () => 0);
+    gauge('keygate_process_resident_memory_bytes', 'Resident set size.', () => process.memoryUsage().rss);
+    gauge('keygate_event_loop_delay_p99_seconds', 'Event loop delay, 99th percentile.', () => this.loopDelay.percentile(99) / 1e9);
+    const cache = sources.cache;
+    gauge('keygate_cache_hits', 'Keystore cache hits.', () => cache?.()?.hits);
+    gauge('keygate_cache_misses', 'Keystore cache misses.', () => cache?.()?.misses);
+    gauge('keygate_cache_evictions', 'Keystore cache evictions.', () => cache?.()?.evictions);
+    gauge('keygate_cache_hit_ratio', 'Hits / (hits + misses) since start.', () => {
+      const c = cache?.();
+      return c && c.hits + c.misses > 0 ? c.hits / (c.hits + c.misses) : undefined;
+    });
+    if (sources.activeTokens) gauge('keygate_tokens_active', 'Unexpired group and node tokens.', sources.activeTokens);
+    if (sources.registeredNodes) gauge('keygate_nodes_registered', 'Registered or enrolled nodes.', sources.registeredNodes);
+    if (sources.bundlesExpiringSoon) gauge('keygate_bundles_expiring_30d', 'Certificate bundles whose leaf expires within 30 days.', sources.bundlesExpiringSoon);
+  }
+
+  private counter(name: string, help: string, labelNames: string[]): Counter {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  requestStarted(): void {
+    this.active.inc();
+  }
+
+  /** `route` is the route's declared path (bounded cardinality), never the raw URL. */
+  requestEnded(route: string, method: string, status: number, seconds: number): void {
+    this.active.dec();
+    const code = String(status);
+    (status >= 500 ? this.failure : status >= 400 ? this.clientError : this.success).inc({ code });
+    this.requests.inc({ route, method, status: code });
+    this.responseTime.observe(seconds);
+    this.latency.observe({ route }, seconds);
+  }
+
+  authFailed(reason: 'no_certificate' | 'forbidden' | 'bad_token'): void {
+    this.authFailures.inc({ reason });
+  }
+
+  keystoreOp(op: string, seconds: number, failed: boolean): void {
+    this.storeLatency.observe({ op }, seconds);
+    if (failed) this.storeErrors.inc({ op });
+  }
+
+  close(): void {
+    this.loopDelay.disable();
+  }
+}

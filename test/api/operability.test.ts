@@ -1,0 +1,183 @@
+/** Metrics, log streams, reloads and graceful shutdown, on real listeners and real processes. */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync, mkdtempSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { TestPKI } from '../helpers/certs.js';
+import { parseConfig } from '../../src/config/load.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const servers: TestServer[] = [];
+const children: ChildProcess[] = [];
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function start(...args: Parameters<typeof startTestServer>) {
+  const s = await startTestServer(...args);
+  servers.push(s);
+  return s;
+}
+
+const metricValue = (text: string, line: string): number => {
+  const found = text.split('\n').find((l) => l.startsWith(line + ' '));
+  return found ? Number(found.slice(line.length + 1)) : 0;
+};
+
+describe('metrics', () => {
+  it('exports KES metric names and counts successes, client errors and refused authentications', async () => {
+    const s = await start();
+    const stranger = s.pki.client();
+    await s.call(s.admin, '/v1/key/create/m1', { method: 'PUT' });
+    await s.call(s.admin, '/v1/key/describe/nope');
+    await s.call(stranger, '/v1/key/describe/m1');
+    await s.call(null, '/v1/key/describe/m1');
+    const r = await s.call(s.admin, '/v1/metrics');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/plain/);
+    for (const name of ['kes_http_request_success', 'kes_http_request_error', 'kes_http_request_active', 'kes_http_response_time_bucket', 'kes_system_up_time', 'kes_system_num_cpu', 'kes_system_mem_heap_used', 'keygate_http_request_duration_seconds_bucket', 'keygate_keystore_latency_seconds_bucket']) {
+      expect(r.text, name).toContain(name);
+    }
+    expect(metricValue(r.text, 'kes_http_request_success{code="200"}')).toBeGreaterThanOrEqual(1);
+    expect(metricValue(r.text, 'kes_http_request_error{code="404"}')).toBe(1);
+    expect(metricValue(r.text, 'keygate_auth_failures_total{reason="forbidden"}')).toBe(1);
+    expect(metricValue(r.text, 'keygate_auth_failures_total{reason="no_certificate"}')).toBe(1);
+    expect(metricValue(r.text, 'keygate_http_requests_total{route="/v1/key/create/",method="PUT",status="200"}')).toBe(1);
+    expect(metricValue(r.text, 'keygate_keystore_latency_seconds_count{op="create"}')).toBe(1);
+  });
+
+  it('requires authorization like every other route', async () => {
+    const s = await start();
+    expect((await s.call(s.pki.client(), '/v1/metrics')).status).toBe(403);
+  });
+});
+
+describe('log streams', () => {
+  it('streams audit lines as nd-json to an authorized identity', async () => {
+    const s = await start();
+    const lines: string[] = [];
+    const req = https.request(new URL('/v1/log/audit', s.url), { ca: s.pki.ca.certPem, cert: s.admin.certPem, key: s.admin.keyPem, agent: false });
+    const opened = new Promise<void>((resolve) => {
+      req.on('response', (res) => {
+        expect(res.headers['content-type']).toBe('application/x-ndjson');
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => lines.push(...chunk.split('\n').filter(Boolean)));
+        resolve();
+      });
+    });
+    req.end();
+    await opened;
+    await s.call(s.admin, '/v1/key/create/streamed', { method: 'PUT' });
+    for (let i = 0; i < 100 && !lines.some((l) => l.includes('/v1/key/create/streamed')); i++) await new Promise((r) => setTimeout(r, 20));
+    req.destroy();
+    const event = JSON.parse(lines.find((l) => l.includes('/v1/key/create/streamed')) as string);
+    expect(event).toMatchObject({ method: 'PUT', status: 200, identity: s.admin.identity });
+  });
+});
+
+describe('reload', () => {
+  it('swaps policies atomically and keeps the old state when the new config is bad', async () => {
+    const s = await start();
+    const app = s.pki.client();
+    expect((await s.call(app, '/v1/key/list/*')).status).toBe(403);
+    const base = {
+      address: '127.0.0.1:0',
+      admin: { identity: s.admin.identity },
+      tls: { key: s.pki.serverKeyFile, cert: s.pki.serverCertFile },
+      keystore: { memory: {} },
+    };
+    await s.running.reload(parseConfig(stringify({ ...base, policy: { app: { allow: ['/v1/key/list/*'], identities: [app.identity] } } }), 'r.yml'));
+    expect((await s.call(app, '/v1/key/list/*')).status).toBe(200);
+    const missingCert = parseConfig(stringify({ ...base, tls: { key: s.pki.serverKeyFile, cert: '/nonexistent' } }), 'r.yml');
+    await expect(s.running.reload(missingCert)).rejects.toThrow(/cannot read certificate/);
+    expect((await s.call(app, '/v1/key/list/*')).status).toBe(200);
+  });
+});
+
+describe('the server process', () => {
+  function build(): void {
+    if (!existsSync(join(root, 'dist/src/cli/main.js'))) execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root });
+  }
+
+  async function spawnServer(configFile: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+    build();
+    const child = spawn(process.execPath, [join(root, 'bin/keygate.js'), 'server', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let err = '';
+    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+    for (let i = 0; i < 300 && !/listening on/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+    const url = /listening on (\S+)/.exec(err)?.[1];
+    if (!url) throw new Error(`server did not start: ${err}`);
+    return { child, url: url.replace('127.0.0.1', 'localhost'), stderr: () => err };
+  }
+
+  function configFile(pki: TestPKI, admin: string, extra: Record<string, unknown> = {}): string {
+    const dir = mkdtempSync(join(tmpdir(), 'keygate-op-'));
+    const file = join(dir, 'config.yml');
+    const write = (more: Record<string, unknown>) =>
+      writeFileSync(file, stringify({
+        address: '127.0.0.1:0', admin: { identity: admin },
+        tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
+        keystore: { fs: { path: join(dir, 'data') } }, log: { audit: 'off' }, ...more,
+      }));
+    write(extra);
+    return file;
+  }
+
+  it('reloads its config on SIGHUP, and keeps it when the file is broken', async () => {
+    const pki = new TestPKI();
+    const admin = pki.client();
+    const app = pki.client();
+    const file = configFile(pki, admin.identity);
+    const { child, url, stderr } = await spawnServer(file);
+    const call = (who: typeof app, path: string) =>
+      import('../helpers/http.js').then(({ request }) => request(url, pki.ca.certPem, who, path));
+    expect((await call(app, '/v1/key/list/*')).status).toBe(403);
+
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text + stringify({ policy: { app: { allow: ['/v1/key/list/*'], identities: [app.identity] } } }));
+    child.kill('SIGHUP');
+    for (let i = 0; i < 100 && !/configuration reloaded/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await call(app, '/v1/key/list/*')).status).toBe(200);
+
+    writeFileSync(file, text + 'policy: [broken\n');
+    child.kill('SIGHUP');
+    for (let i = 0; i < 100 && !/reload failed/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr()).toMatch(/reload failed, keeping the current configuration: .*config\.yml:\d+: invalid YAML/);
+    expect((await call(app, '/v1/key/list/*')).status).toBe(200);
+  });
+
+  it('finishes an in-flight request on SIGTERM, then exits 0', async () => {
+    const pki = new TestPKI();
+    const admin = pki.client();
+    const { child, url } = await spawnServer(configFile(pki, admin.identity));
+    const body = JSON.stringify({ key: Buffer.alloc(32, 7).toString('base64'), cipher: 'AES256' });
+    const done = new Promise<{ status: number }>((resolve, reject) => {
+      const req = https.request(new URL('/v1/key/import/late', url), {
+        method: 'PUT', ca: pki.ca.certPem, cert: admin.certPem, key: admin.keyPem, agent: false,
+        headers: { 'Content-Length': String(body.length) },
+      }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 10));
+      req.flushHeaders();
+      // The body's second half arrives after the shutdown began.
+      setTimeout(() => {
+        child.kill('SIGTERM');
+        setTimeout(() => req.end(body.slice(10)), 300);
+      }, 300);
+    });
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const res = await done;
+    expect(res.status).toBe(200);
+    expect(await exit).toBe(0);
+  });
+});
