@@ -1,0 +1,315 @@
+/**
+ * The filesystem keystore: one file per entry, named exactly like the entry,
+ * directly inside one root folder. Single host, and one process per root.
+ *
+ * - The root is created 0700 when missing (parents too); an existing folder is
+ *   used with whatever permissions its operator gave it. Entry files are 0600.
+ * - Nothing escapes the root: entry names never contain '/' or NUL and never
+ *   start with '.', so neither '..' nor the temporary files can be named, and
+ *   entries are opened with O_NOFOLLOW so a planted symlink is not followed.
+ * - No reader ever sees a partial value under an entry's name: every value is
+ *   written to a '.tmp-<random>' file and fsynced first, then moved into place
+ *   by `link` (create: fails atomically if the name exists) or `rename` (update:
+ *   atomically replaces), and the folder is fsynced so the new name is durable.
+ * - Temporary files left by a crash are removed by `open`.
+ * - Errors name the errno and the entry, never a path: they travel up as the
+ *   `cause` of API errors and into logs.
+ */
+import fsp, { type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  EntryExistsError,
+  EntryNotFoundError,
+  InvalidEntryNameError,
+  MAX_LIST_PAGE,
+  StoreError,
+  StoreUnreachableError,
+  VersionMismatchError,
+  isValidEntryName,
+  type Entry,
+  type KeyStore,
+  type ListPage,
+  type StoreStatus,
+} from './keystore.js';
+import { checkListArgs, pageFrom } from './memory.js';
+
+/** Prefix of temporary files; entry names cannot start with '.', so none is ever an entry. */
+const TMP_PREFIX = '.tmp-';
+
+const WRITE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const READ = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+export class FSKeyStore implements KeyStore {
+  private readonly root: string;
+  private closed = false;
+  /** Tail of each name's queue of updates and deletes; absent when the name is idle. */
+  private readonly locks = new Map<string, Promise<void>>();
+
+  /**
+   * Uses `root` as it is, without any I/O: the folder must exist. `open` is
+   * how a server starts a store (creating the folder, removing crash debris).
+   */
+  constructor(root: string) {
+    // Resolved once, so a later chdir cannot move the store.
+    this.root = resolve(root);
+  }
+
+  /**
+   * Creates `root` (mode 0700, with any missing parents) unless it exists,
+   * refuses a root that is not a directory, and removes temporary files a
+   * crashed process left behind — which is why only one process may use a
+   * root at a time: another one's in-flight write would lose its temporary file.
+   */
+  static async open(root: string): Promise<FSKeyStore> {
+    const store = new FSKeyStore(root);
+    try {
+      await fsp.mkdir(store.root, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      if (errno(err) === 'EEXIST' || errno(err) === 'ENOTDIR') throw new StoreError('keystore: root is not a directory');
+      throw failure('create the root', '', err);
+    }
+    try {
+      if (!(await fsp.stat(store.root)).isDirectory()) throw new StoreError('keystore: root is not a directory');
+      for (const name of await fsp.readdir(store.root)) {
+        if (name.startsWith(TMP_PREFIX)) await removeQuietly(join(store.root, name));
+      }
+    } catch (err) {
+      throw failure('open the root', '', err);
+    }
+    return store;
+  }
+
+  async create(name: string, value: Uint8Array): Promise<void> {
+    this.check(name);
+    const data = copyIn(value);
+    const tmp = await this.writeTemp(data, 'create', name);
+    try {
+      await fsp.link(tmp, this.path(name));
+    } catch (err) {
+      if (errno(err) === 'EEXIST') throw new EntryExistsError(name);
+      throw failure('create', name, err);
+    } finally {
+      // A leftover is invisible to every reader and removed by the next `open`.
+      await removeQuietly(tmp);
+    }
+    await this.syncRoot('create', name);
+  }
+
+  async get(name: string): Promise<Entry> {
+    this.check(name);
+    const value = await this.read(name, 'read');
+    return { value, version: contentVersion(value) };
+  }
+
+  /**
+   * Compare-and-set within this process: updates and deletes of one name run
+   * one at a time. Versions are content hashes (see `contentVersion`).
+   */
+  async update(name: string, value: Uint8Array, expectedVersion: string): Promise<string> {
+    this.check(name);
+    const data = copyIn(value);
+    return this.locked(name, async () => {
+      const current = await this.read(name, 'update');
+      if (contentVersion(current) !== expectedVersion) throw new VersionMismatchError(name);
+      const tmp = await this.writeTemp(data, 'update', name);
+      try {
+        await fsp.rename(tmp, this.path(name));
+      } catch (err) {
+        await removeQuietly(tmp);
+        throw failure('update', name, err);
+      }
+      await this.syncRoot('update', name);
+      return contentVersion(data);
+    });
+  }
+
+  async delete(name: string): Promise<void> {
+    this.check(name);
+    // Under the name's lock, so an update that already read the old value cannot resurrect the entry.
+    await this.locked(name, async () => {
+      try {
+        await fsp.unlink(this.path(name));
+      } catch (err) {
+        if (errno(err) === 'ENOENT') throw new EntryNotFoundError(name);
+        throw failure('delete', name, err);
+      }
+      await this.syncRoot('delete', name);
+    });
+  }
+
+  /**
+   * Reads the whole folder on every call: the folder is the only truth (an
+   * operator may restore files into it), and caching it would need an
+   * invalidation signal the filesystem does not give reliably (directory
+   * mtimes are too coarse). Names before the page are dropped before sorting.
+   * Anything that is not a regular file with a valid entry name is ignored.
+   */
+  async list(prefix: string, continueAt: string, limit: number): Promise<ListPage> {
+    this.open();
+    checkListArgs(prefix, continueAt, limit);
+    let dirents;
+    try {
+      dirents = await fsp.readdir(this.root, { withFileTypes: true });
+    } catch (err) {
+      throw failure('list', '', err);
+    }
+    const from = continueAt > prefix ? continueAt : prefix;
+    const names: string[] = [];
+    for (const d of dirents) {
+      const name = d.name;
+      if (name >= from && name.startsWith(prefix) && d.isFile() && isValidEntryName(name)) names.push(name);
+    }
+    names.sort();
+    return pageFrom(names, prefix, continueAt, Math.min(limit, MAX_LIST_PAGE));
+  }
+
+  /** Stats the root; StoreUnreachableError when it is gone or no longer a directory. */
+  async status(): Promise<StoreStatus> {
+    this.open();
+    const started = performance.now();
+    let isDirectory: boolean;
+    try {
+      isDirectory = (await fsp.stat(this.root)).isDirectory();
+    } catch (err) {
+      throw new StoreUnreachableError(`keystore: root is not reachable: ${describe(err)}`);
+    }
+    if (!isDirectory) throw new StoreUnreachableError('keystore: root is not a directory');
+    return { latencyMs: performance.now() - started };
+  }
+
+  /** Holds no handles between calls: only marks the store closed. Calls already running finish. */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private path(name: string): string {
+    return join(this.root, name);
+  }
+
+  private open(): void {
+    if (this.closed) throw new StoreError('keystore: closed');
+  }
+
+  private check(name: string): void {
+    this.open();
+    if (!isValidEntryName(name)) throw new InvalidEntryNameError(name);
+  }
+
+  private async read(name: string, action: string): Promise<Buffer> {
+    let fh: FileHandle;
+    try {
+      fh = await fsp.open(this.path(name), READ);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new EntryNotFoundError(name);
+      throw failure(action, name, err);
+    }
+    try {
+      return await fh.readFile();
+    } catch (err) {
+      throw failure(action, name, err);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** Writes `data` to a new fsynced temporary file (0600) in the root and returns its path. */
+  private async writeTemp(data: Buffer, action: string, name: string): Promise<string> {
+    const tmp = join(this.root, TMP_PREFIX + randomBytes(12).toString('hex'));
+    let fh: FileHandle;
+    try {
+      fh = await fsp.open(tmp, WRITE_NEW, 0o600);
+    } catch (err) {
+      throw failure(action, name, err);
+    }
+    try {
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      await removeQuietly(tmp);
+      throw failure(action, name, err);
+    }
+    return tmp;
+  }
+
+  /**
+   * Makes the folder's new or removed name durable. A failure here is reported
+   * although the change is already visible: the caller cannot know it survives
+   * a power loss, just as with a network store whose answer was lost.
+   */
+  private async syncRoot(action: string, name: string): Promise<void> {
+    let fh: FileHandle | undefined;
+    try {
+      fh = await fsp.open(this.root, constants.O_RDONLY | constants.O_DIRECTORY);
+      await fh.sync();
+    } catch (err) {
+      // Some filesystems cannot fsync a directory at all; there is nothing stronger to do there.
+      if (errno(err) !== 'EINVAL') throw failure(action, name, err);
+    } finally {
+      await fh?.close().catch(() => undefined);
+    }
+  }
+
+  /** Runs `fn` after every earlier `locked` call for `name` has settled. */
+  private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(name);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = before ? before.then(() => mine) : mine;
+    this.locks.set(name, tail);
+    try {
+      await before;
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(name) === tail) this.locks.delete(name);
+    }
+  }
+}
+
+/**
+ * An entry's version: the first 16 bytes of SHA-256 of its value, in hex (the
+ * same as the Vault KV v1 adapter). Content hashing is enough for
+ * compare-and-set here because every writer is in this one process on this
+ * one host and updates of a name are serialized, so there is no clock or
+ * counter to keep in step. The one thing a hash cannot tell apart is A→B→A (or
+ * delete and re-create with the same bytes): an update then succeeds against a
+ * value that was rewritten since it was read — which is harmless, because the
+ * value is byte for byte the one the writer read, so the outcome is the same as
+ * if the writer had read it just now. It also means rewriting identical bytes
+ * keeps the version.
+ */
+export function contentVersion(value: Uint8Array): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 32);
+}
+
+function copyIn(value: Uint8Array): Buffer {
+  if (!(value instanceof Uint8Array)) throw new TypeError('keystore: value must be a Uint8Array');
+  return Buffer.from(value);
+}
+
+function errno(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The errno, or the error class for anything else: never Node's message, which holds the full path. */
+function describe(err: unknown): string {
+  return errno(err) ?? (err instanceof Error ? err.name : 'unknown error');
+}
+
+/** A StoreError naming the action, the entry and the errno; keystore errors pass through. */
+function failure(action: string, name: string, err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  return new StoreError(`keystore: cannot ${action}${name === '' ? '' : ` entry '${name}'`}: ${describe(err)}`);
+}
+
+async function removeQuietly(path: string): Promise<void> {
+  await fsp.unlink(path).catch(() => undefined);
+}
