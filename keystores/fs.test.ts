@@ -95,14 +95,17 @@ describe('FSKeyStore', () => {
     expect(contentVersion(Buffer.from('abc'))).toBe(expected);
   });
 
-  it('removes stale temporary files on open, and nothing else', async () => {
+  it('removes stale temporary and lock files on open, and nothing else', async () => {
     await store.create('keep', Buffer.from('v'));
     await fsp.writeFile(join(root, '.tmp-deadbeef'), 'half a val');
     await fsp.writeFile(join(root, '.tmp-'), '');
+    await fsp.writeFile(join(root, '.lock-0123456789abcdef0123456789abcdef'), '');
+    await backdate(root);
+    await fsp.writeFile(join(root, '.tmp-fresh'), 'a sibling process is writing this');
     await fsp.writeFile(join(root, '.operator-notes'), 'mine');
     await store.close();
     store = await FSKeyStore.open(root);
-    expect(await visible()).toEqual(['.operator-notes', 'keep']);
+    expect(await visible()).toEqual(['.operator-notes', '.tmp-fresh', 'keep']);
     expect((await store.list('', '', 10)).names).toEqual(['keep']);
   });
 
@@ -256,6 +259,8 @@ describe('FSKeyStore', () => {
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
 
+    // The next start comes later: leftovers are old by then (fresh ones may belong to a live sibling process).
+    await backdate(root);
     store = await FSKeyStore.open(root);
     expect((await fsp.readdir(root)).filter((n) => n.startsWith('.'))).toEqual([]);
     const { names } = await store.list('', '', 1000);
@@ -282,3 +287,29 @@ for (let i = 0; ; i++) {
   process.stdout.write(i + '\\n');
 }
 `;
+
+/** Makes every dot-file of `root` a minute old, as leftovers of an earlier run would be. */
+async function backdate(root: string): Promise<void> {
+  const old = new Date(Date.now() - 60_000);
+  for (const name of await fsp.readdir(root)) {
+    if (name.startsWith('.')) await fsp.utimes(join(root, name), old, old);
+  }
+}
+
+describe('several processes on one root', () => {
+  it('serializes conditional updates across processes: exactly one of two racing updates wins each round', async () => {
+    const root = join(await tempDir(), 'store');
+    const store = await FSKeyStore.open(root);
+    await store.create('shared', Buffer.from('0'));
+    const other = await FSKeyStore.open(root); // a second instance has its own in-process locks, like a second worker
+    for (let round = 0; round < 20; round++) {
+      const { version } = await store.get('shared');
+      const results = await Promise.allSettled([
+        store.update('shared', Buffer.from(`a${round}`), version),
+        other.update('shared', Buffer.from(`b${round}`), version),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled'), `round ${round}`).toHaveLength(1);
+    }
+    expect((await fsp.readdir(root)).filter((n) => n.startsWith('.lock-'))).toEqual([]);
+  });
+});

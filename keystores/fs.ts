@@ -11,7 +11,8 @@
  *   written to a '.tmp-<random>' file and fsynced first, then moved into place
  *   by `link` (create: fails atomically if the name exists) or `rename` (update:
  *   atomically replaces), and the folder is fsynced so the new name is durable.
- * - Temporary files left by a crash are removed by `open`.
+ * - Temporary and lock files left by a crash (older than 30 s) are removed by `open`;
+ *   a lock file per name serializes updates across processes sharing the root.
  * - Errors name the errno and the entry, never a path: they travel up as the
  *   `cause` of API errors and into logs.
  */
@@ -38,6 +39,25 @@ import { checkListArgs, pageFrom } from './memory.js';
 
 /** Prefix of temporary files; entry names cannot start with '.', so none is ever an entry. */
 const TMP_PREFIX = '.tmp-';
+const LOCK_PREFIX = '.lock-';
+/** A lock or temporary file older than this was left by a process that died. */
+const STALE_MS = 30_000;
+
+/** Takes an exclusive lock file (O_CREAT|O_EXCL), waiting for another holder and breaking stale locks. */
+async function acquireLockFile(path: string, name: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await (await fsp.open(path, 'wx', 0o600)).close();
+      return;
+    } catch (err) {
+      if (errno(err) !== 'EEXIST') throw failure('lock', name, err);
+    }
+    const age = await fsp.stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
+    if (age > STALE_MS) await removeQuietly(path);
+    else if (attempt > 2000) throw new StoreError(`keystore: entry '${name}' is locked by another process`);
+    else await new Promise((r) => setTimeout(r, 2 + Math.random() * 3));
+  }
+}
 
 const WRITE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const READ = constants.O_RDONLY | constants.O_NOFOLLOW;
@@ -73,8 +93,13 @@ export class FSKeyStore implements KeyStore {
     }
     try {
       if (!(await fsp.stat(store.root)).isDirectory()) throw new StoreError('keystore: root is not a directory');
+      // Only old leftovers: another process (a sibling worker) may be writing right now.
+      const now = Date.now();
       for (const name of await fsp.readdir(store.root)) {
-        if (name.startsWith(TMP_PREFIX)) await removeQuietly(join(store.root, name));
+        if (!name.startsWith(TMP_PREFIX) && !name.startsWith(LOCK_PREFIX)) continue;
+        const path = join(store.root, name);
+        const age = await fsp.stat(path).then((st) => now - st.mtimeMs, () => 0);
+        if (age > STALE_MS) await removeQuietly(path);
       }
     } catch (err) {
       throw failure('open the root', '', err);
@@ -256,7 +281,11 @@ export class FSKeyStore implements KeyStore {
     }
   }
 
-  /** Runs `fn` after every earlier `locked` call for `name` has settled. */
+  /**
+   * Runs `fn` after every earlier `locked` call for `name` has settled, holding a
+   * lock file too, so that several processes on one root (server workers) also
+   * serialize their read-compare-replace of a name.
+   */
   private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const before = this.locks.get(name);
     let release!: () => void;
@@ -265,7 +294,14 @@ export class FSKeyStore implements KeyStore {
     this.locks.set(name, tail);
     try {
       await before;
-      return await fn();
+      // Hashed: a 255-character entry name plus the prefix would exceed the file name limit.
+      const lockFile = join(this.root, LOCK_PREFIX + createHash('sha256').update(name).digest('hex').slice(0, 32));
+      await acquireLockFile(lockFile, name);
+      try {
+        return await fn();
+      } finally {
+        await removeQuietly(lockFile);
+      }
     } finally {
       release();
       if (this.locks.get(name) === tail) this.locks.delete(name);

@@ -8,6 +8,8 @@ import type { Config } from '../config/schema.js';
 import { startServer, type RunningServer } from '../compose/index.js';
 import { ensureDevCertificates, curlExample } from './dev.js';
 import { stringify } from 'yaml';
+import cluster from 'node:cluster';
+import { runPrimary, workerCount } from './workers.js';
 
 interface ServerFlags {
   config?: string;
@@ -26,18 +28,27 @@ export function serverCommand(): Command {
     .action(async (flags: ServerFlags) => {
       if (flags.dev && flags.config) throw new Error('--dev and --config cannot be combined');
       if (!flags.dev && !flags.config) throw new Error('pass --config FILE, or --dev for a development server');
-      const running = flags.dev ? await startDev(flags.addr) : await startFromFile(flags.config as string, flags.addr);
+      if (flags.dev) {
+        handleSignals(await startDev(flags.addr));
+        return;
+      }
+      const file = flags.config as string;
+      const config = withAddress(loadConfigFile(file), flags.addr);
+      const workers = workerCount(config.server.workers);
+      if (workers > 1 && cluster.isPrimary) {
+        runPrimary(workers, (url) => say(`keygate listening on ${url} with ${workers} workers`), say);
+        return;
+      }
+      const running = await startServer(config);
+      if (cluster.isWorker) process.send?.({ kind: 'listening', url: running.url });
+      else banner(running, config);
       handleSignals(running);
-      if (flags.config) reloadOnHangup(running, flags.config, flags.addr);
+      reloadOnHangup(running, file, flags.addr);
     });
 }
 
-async function startFromFile(file: string, addr: string | undefined): Promise<RunningServer> {
-  let config = loadConfigFile(file);
-  if (addr !== undefined) config = { ...config, address: addr };
-  const running = await startServer(config);
-  banner(running, config);
-  return running;
+function withAddress(config: Config, addr: string | undefined): Config {
+  return addr === undefined ? config : { ...config, address: addr };
 }
 
 async function startDev(addr: string | undefined): Promise<RunningServer> {
@@ -77,9 +88,7 @@ function reloadOnHangup(running: RunningServer, file: string, addr: string | und
   process.on('SIGHUP', () => {
     busy = busy.then(async () => {
       try {
-        let next = loadConfigFile(file);
-        if (addr !== undefined) next = { ...next, address: addr };
-        await running.reload(next);
+        await running.reload(withAddress(loadConfigFile(file), addr));
         say('keygate: configuration reloaded');
       } catch (err) {
         running.holder.current.logger.error(`reload: keeping the current configuration: ${(err as Error).message}`);

@@ -9,6 +9,15 @@ import type { SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../errors.js';
 import type { Config } from '../config/schema.js';
 
+/** Environment variable through which cluster workers receive shared session-ticket keys. */
+export const TICKET_KEYS_ENV = 'KEYGATE_TICKET_KEYS';
+
+/** Session-ticket keys shared by all workers (48 bytes), or undefined outside a cluster. */
+function sharedTicketKeys(): Buffer | undefined {
+  const hex = process.env[TICKET_KEYS_ENV];
+  return hex && hex.length === 96 ? Buffer.from(hex, 'hex') : undefined;
+}
+
 export interface ServerTLS extends SecureContextOptions {
   requestCert: true;
   rejectUnauthorized: boolean;
@@ -70,5 +79,8 @@ export function loadServerTLS(tls: Config['tls']): ServerTLS {
     rejectUnauthorized: tls.auth === 'on',
   };
   if (tls.ca !== undefined) options.ca = readCAs(tls.ca);
+  // Resumed sessions skip the full handshake; workers must share the keys for that to work across them.
+  const ticketKeys = sharedTicketKeys();
+  if (ticketKeys) options.ticketKeys = ticketKeys;
   return options;
 }

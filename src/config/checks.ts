@@ -14,6 +14,9 @@ export function checkConfig(config: Config, where: Where): void {
   checkPolicies(config, where);
   checkDurations(config, where);
   checkVault(config, where);
+  if (config.keystore.memory && config.server.workers !== 1) {
+    throw new ConfigError(`${where(['server', 'workers'])}: the memory keystore cannot be shared by several workers; use 1 worker or another keystore`);
+  }
   config.keys.forEach((k, i) => {
     if (!isValidName(k.name)) throw new ConfigError(`${where(['keys', i, 'name'])}: invalid key name '${k.name}'`);
   });

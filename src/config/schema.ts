@@ -38,6 +38,7 @@ export interface Config {
   cache: { expiry: { any: string; unused: string; offline: string }; max_bytes: number };
   log: { error: string; audit: string; error_file?: string; audit_file?: string };
   keys: Array<{ name: string }>;
+  server: { workers: number | 'auto' };
   limits: { header_timeout: string; request_timeout: string; idle_timeout: string; max_header_bytes: number };
   keystore: { memory?: Record<string, never>; fs?: { path: string }; vault?: VaultConfig };
 }
@@ -115,6 +116,14 @@ export const configSchema = {
         additionalProperties: false,
         required: ['name'],
         properties: { name: nonEmpty },
+      },
+    },
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 256 }, { type: 'string', const: 'auto' }], default: 1 },
       },
     },
     limits: {

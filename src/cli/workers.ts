@@ -1,0 +1,59 @@
+/**
+ * `server.workers`: one primary process forks N workers that share the listening
+ * socket (node:cluster), so the server uses every core. Workers share nothing
+ * but the keystore and the TLS session-ticket keys, which the primary hands
+ * down so a session resumed on any worker skips the full handshake.
+ */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { TICKET_KEYS_ENV } from '../compose/tls.js';
+
+export function workerCount(setting: number | 'auto'): number {
+  return setting === 'auto' ? availableParallelism() : setting;
+}
+
+export interface WorkerMessage {
+  kind: 'listening';
+  url: string;
+}
+
+/**
+ * Runs the primary: forks the workers, restarts one that dies unexpectedly,
+ * forwards SIGHUP, and on SIGTERM/SIGINT waits for every worker to finish.
+ * `onListening` runs once, when the first worker is up.
+ */
+export function runPrimary(count: number, onListening: (url: string) => void, say: (line: string) => void): void {
+  const env = { [TICKET_KEYS_ENV]: randomBytes(48).toString('hex') };
+  let stopping = false;
+  let announced = false;
+  const fork = () => {
+    const worker = cluster.fork(env);
+    worker.on('message', (m: WorkerMessage) => {
+      if (m?.kind === 'listening' && !announced) {
+        announced = true;
+        onListening(m.url);
+      }
+    });
+  };
+  for (let i = 0; i < count; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    say(`keygate: worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+    setTimeout(fork, 1000).unref();
+  });
+  process.on('SIGHUP', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    say(`keygate: ${signal} received, stopping ${count} workers`);
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

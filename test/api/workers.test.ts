@@ -1,0 +1,103 @@
+/**
+ * `server.workers: 2`: the same behaviour from a cluster of two processes sharing
+ * one port and one fs keystore — keys made through one worker work through the
+ * other, SIGHUP reaches every worker, SIGTERM stops them all cleanly.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { TestPKI, type TestClient } from '../helpers/certs.js';
+import { request } from '../helpers/http.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const pki = new TestPKI();
+const admin = pki.client();
+const app = pki.client();
+const dir = mkdtempSync(join(tmpdir(), 'keygate-workers-'));
+const file = join(dir, 'config.yml');
+let child: ChildProcess;
+let url = '';
+let stderr = '';
+
+const call = (who: TestClient, path: string, method = 'GET', body?: unknown) => request(url, pki.ca.certPem, who, path, body === undefined ? { method } : { method, body });
+
+beforeAll(async () => {
+  if (!existsSync(join(root, 'dist/src/cli/main.js'))) execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root });
+  writeFileSync(file, stringify({
+    address: '127.0.0.1:0',
+    admin: { identity: admin.identity },
+    tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
+    keystore: { fs: { path: join(dir, 'data') } },
+    server: { workers: 2 },
+    log: { audit: 'off' },
+  }));
+  child = spawn(process.execPath, [join(root, 'bin/keygate.js'), 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  for (let i = 0; i < 300 && !/listening on/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+  url = (/listening on (\S+) with 2 workers/.exec(stderr)?.[1] ?? '').replace('127.0.0.1', 'localhost');
+  expect(url, stderr).not.toBe('');
+  // Let the second worker come up too.
+  await new Promise((r) => setTimeout(r, 1000));
+}, 60_000);
+
+afterAll(() => {
+  if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+describe('two workers', () => {
+  it('runs two worker processes under one primary', () => {
+    const kids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)]).toString().trim().split('\n');
+    expect(kids).toHaveLength(2);
+  });
+
+  it('serves keys created through any worker from every worker, on fresh connections', async () => {
+    expect((await call(admin, '/v1/key/create/shared', 'PUT')).status).toBe(200);
+    const dek = await call(admin, '/v1/key/generate/shared', 'PUT', {});
+    const results = await Promise.all(Array.from({ length: 30 }, () => call(admin, '/v1/key/decrypt/shared', 'PUT', { ciphertext: dek.json.ciphertext })));
+    expect(results.map((r) => r.status)).toEqual(Array(30).fill(200));
+    expect(new Set(results.map((r) => r.json.plaintext))).toEqual(new Set([dek.json.plaintext]));
+    const dup = await Promise.all(Array.from({ length: 10 }, () => call(admin, '/v1/key/create/race', 'PUT')));
+    expect(dup.filter((r) => r.status === 200)).toHaveLength(1);
+  });
+
+  it('resumes TLS sessions across workers with the shared ticket keys', async () => {
+    const agent = new https.Agent({ maxCachedSessions: 10, keepAlive: false });
+    let resumed = 0;
+    for (let i = 0; i < 10; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = https.request(new URL('/version', url), { agent, ca: pki.ca.certPem, cert: admin.certPem, key: admin.keyPem }, (res) => {
+          if ((res.socket as import('node:tls').TLSSocket).isSessionReused()) resumed++;
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    }
+    // The first connection is a full handshake; the rest land on either worker and resume.
+    expect(resumed).toBeGreaterThanOrEqual(8);
+  });
+
+  it('applies a SIGHUP reload in every worker', async () => {
+    expect((await call(app, '/v1/key/list/*')).status).toBe(403);
+    writeFileSync(file, readFileSync(file, 'utf8') + stringify({ policy: { app: { allow: ['/v1/key/list/*'], identities: [app.identity] } } }));
+    child.kill('SIGHUP');
+    let statuses: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      statuses = (await Promise.all(Array.from({ length: 10 }, () => call(app, '/v1/key/list/*')))).map((r) => r.status);
+      if (statuses.every((s) => s === 200)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(statuses).toEqual(Array(10).fill(200));
+  });
+
+  it('stops every worker on SIGTERM and exits 0', async () => {
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exit).toBe(0);
+  });
+});
