@@ -74,6 +74,13 @@ export class PayloadTooLargeError extends KeygateError {
   }
 }
 
+/** 429: the caller failed too often; `retryAfterSeconds` goes into Retry-After. */
+export class TooManyRequestsError extends KeygateError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(429, 'too_many_requests', 'too many failed authentications: try again later');
+  }
+}
+
 /** 406: a well-formed request asks for something unsupported (e.g. a cipher). */
 export class NotAcceptableError extends KeygateError {
   constructor(message: string) {

@@ -68,6 +68,8 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       requestTimeoutMs: parseDuration(config.limits.request_timeout),
       idleTimeoutMs: parseDuration(config.limits.idle_timeout),
       maxHeaderBytes: config.limits.max_header_bytes,
+      maxConnections: config.limits.max_connections,
+      authFailures: { limit: config.limits.auth_failures, windowMs: parseDuration(config.limits.auth_failure_window) },
     });
 
     const reloadTLS = (): void => {

@@ -62,6 +62,7 @@ function checkDurations(config: Config, where: Where): void {
     [['limits', 'header_timeout'], config.limits.header_timeout],
     [['limits', 'request_timeout'], config.limits.request_timeout],
     [['limits', 'idle_timeout'], config.limits.idle_timeout],
+    [['limits', 'auth_failure_window'], config.limits.auth_failure_window],
   ];
   for (const [path, value] of pairs) {
     try {

@@ -39,7 +39,15 @@ export interface Config {
   log: { error: string; audit: string; error_file?: string; audit_file?: string };
   keys: Array<{ name: string }>;
   server: { workers: number | 'auto' };
-  limits: { header_timeout: string; request_timeout: string; idle_timeout: string; max_header_bytes: number };
+  limits: {
+    header_timeout: string;
+    request_timeout: string;
+    idle_timeout: string;
+    max_header_bytes: number;
+    max_connections: number;
+    auth_failures: number;
+    auth_failure_window: string;
+  };
   keystore: { memory?: Record<string, never>; fs?: { path: string }; vault?: VaultConfig };
 }
 
@@ -135,6 +143,9 @@ export const configSchema = {
         request_timeout: { ...duration, default: '15s' },
         idle_timeout: { ...duration, default: '90s' },
         max_header_bytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
+        max_connections: { type: 'integer', minimum: 1, default: 4096 },
+        auth_failures: { type: 'integer', minimum: 0, default: 100 },
+        auth_failure_window: { ...duration, default: '1m' },
       },
     },
     keystore: {

@@ -20,8 +20,9 @@ import { writeError, writeReply } from './respond.js';
 import type { Route, Router } from './route.js';
 import type { State, StateHolder } from './state.js';
 import type { Metrics } from './metrics.js';
+import type { AuthThrottle } from './throttle.js';
 
-export function createDispatcher(router: Router, holder: StateHolder, metrics: Metrics) {
+export function createDispatcher(router: Router, holder: StateHolder, metrics: Metrics, throttle: AuthThrottle) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const state = holder.current;
     const started = performance.now();
@@ -56,6 +57,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       checkMethod(req.method ?? '', route);
 
       errors = route.errors ?? 'json';
+      if (route.auth !== 'none') throttle.check(req.socket.remoteAddress ?? '');
       identity = await authenticate(req, route, state, path, resource);
       authenticated = true;
 
@@ -77,6 +79,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       const status = writeError(res, err, err instanceof PayloadTooLargeError, errors);
       if (!authenticated && routePath !== 'unmatched' && (status === 400 || status === 403)) {
         metrics.authFailed(status === 400 ? 'no_certificate' : 'forbidden');
+        throttle.fail(req.socket.remoteAddress ?? '');
       }
       if (!(err instanceof KeygateError) || status >= 500) {
         const cause = err instanceof Error ? (err.cause ?? err) : err;

@@ -11,6 +11,7 @@ import type { Route } from './route.js';
 import { Router } from './route.js';
 import type { StateHolder } from './state.js';
 import type { Metrics } from './metrics.js';
+import { AuthThrottle } from './throttle.js';
 
 /** How long shutdown waits for in-flight requests before closing every connection. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -26,6 +27,8 @@ export interface ListenerOptions {
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeaderBytes: number;
+  maxConnections: number;
+  authFailures: { limit: number; windowMs: number };
 }
 
 export interface Listener {
@@ -43,9 +46,12 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
       headersTimeout: options.headerTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
       keepAliveTimeout: options.idleTimeoutMs,
+      // Node checks header/request timeouts on this period (30 s by default): tighten it so slow clients are cut promptly.
+      connectionsCheckingInterval: Math.min(1000, options.headerTimeoutMs),
     },
-    createDispatcher(router, options.holder, options.metrics),
+    createDispatcher(router, options.holder, options.metrics, new AuthThrottle(options.authFailures)),
   );
+  server.maxConnections = options.maxConnections;
   // A client that fails the handshake (untrusted certificate with tls.auth on, or no TLS) is dropped quietly.
   server.on('tlsClientError', () => {});
   await new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@
  * turns every error into the surface's JSON shape and never leaks the cause.
  */
 import type { ServerResponse } from 'node:http';
-import { KeygateError, MethodNotAllowedError } from '../errors.js';
+import { KeygateError, MethodNotAllowedError, TooManyRequestsError } from '../errors.js';
 import type { Reply } from './route.js';
 
 export function writeReply(res: ServerResponse, reply: Reply): void {
@@ -53,6 +53,7 @@ export function writeError(res: ServerResponse, err: unknown, close = false, for
     headers['Allow'] = err.allow;
     headers['Accept'] = err.allow;
   }
+  if (err instanceof TooManyRequestsError) headers['Retry-After'] = String(err.retryAfterSeconds);
   if (close) headers['Connection'] = 'close';
   if (format === 'text') {
     headers['X-Content-Type-Options'] = 'nosniff';
