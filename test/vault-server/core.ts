@@ -3,10 +3,11 @@
  * tables and policy stores, the token store, seal state and the clock.
  */
 import { randomBytes } from 'node:crypto';
-import { ACL, DEFAULT_POLICY, parsePolicy, type Policy } from './acl.js';
+import { ACL } from './acl.js';
+import { DEFAULT_POLICY, parsePolicy, type Policy } from './policy.js';
 import type { Operation, Reply } from './reply.js';
 import { TokenStore, type TokenEntry } from './tokens.js';
-import { base62, SYSTEM_TTL, uuid } from './util.js';
+import { SYSTEM_TTL, uuid } from './util.js';
 
 export type FlavorName = 'vault' | 'vault-ce' | 'openbao';
 

@@ -177,7 +177,7 @@ export function parseHcl(src: string): HclObject {
       } else {
         v = err(peek(), `expected: IDENT | STRING | ASSIGN | LBRACE got: ${describe(peek())}`);
       }
-      items.push({ key: String(tok.v), labels, value: v, line: tok.line });
+      items.push({ key: String((tok as { v: string }).v), labels, value: v, line: tok.line });
       if (isPunct(peek(), ',')) next();
     }
   };

@@ -83,7 +83,8 @@ export function parseLossless(text: string): unknown {
     const c = text[i];
     if (c === '{') {
       i++;
-      const out: Record<string, unknown> = {};
+      // Null prototype: a "__proto__" key in a stored secret must stay an ordinary key.
+      const out = Object.create(null) as Record<string, unknown>;
       ws();
       if (text[i] === '}') {
         i++;

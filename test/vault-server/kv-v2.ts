@@ -323,7 +323,18 @@ export const kvV2Backend = (seed?: Map<string, Record<string, unknown>>): Backen
       pattern: /^metadata\/(.*)$/,
       exists: (_ctx, m) => keys.has(key(m)),
       ops: {
-        list: (_ctx, m) => ok({ keys: listChildren(keys.keys(), key(m)) }),
+        list: (ctx, m) => {
+          // Newer plugin versions can hide keys whose current version is deleted or destroyed.
+          const hide = ctx.data['exclude_deleted'] !== undefined && fieldBool(ctx.data['exclude_deleted'], false);
+          const names = [...keys.entries()]
+            .filter(([, meta]) => {
+              if (!hide) return true;
+              const cur = meta.versions.get(meta.current);
+              return !!cur && !cur.destroyed && !isDeleted(cur, ctx.now);
+            })
+            .map(([k]) => k);
+          return ok({ keys: listChildren(names, key(m)) });
+        },
         read: (_ctx, m) => metadataRead(key(m)),
         update: (ctx, m) => metadataWrite(ctx, key(m), false),
         patch: (ctx, m) => metadataWrite(ctx, key(m), true),

@@ -31,7 +31,6 @@ function bodyObject(ctx: Ctx): Record<string, unknown> {
 
 function passthrough(store: (ctx: Ctx) => Map<string, Record<string, unknown>>, leases: boolean): Backend {
   return {
-    exportData: undefined,
     paths: [
       {
         pattern: /^(.*)$/,

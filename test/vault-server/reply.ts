@@ -48,6 +48,13 @@ export const ok = (data: Record<string, unknown> | null, extra: Omit<Extract<Rep
   ...extra,
 });
 export const none = (): Reply => ({ kind: 'none' });
+/** logical.ListResponseWithInfo: empty parts are left out, so an empty listing becomes a 404. */
+export function listResponse(keys: string[], keyInfo?: Record<string, unknown>): Reply {
+  const data: Record<string, unknown> = {};
+  if (keys.length) data['keys'] = keys;
+  if (keyInfo && Object.keys(keyInfo).length) data['key_info'] = keyInfo;
+  return { kind: 'ok', data };
+}
 export const fail = (status: number, ...errors: string[]): Reply => ({ kind: 'error', status, errors });
 export const badRequest = (msg: string): Reply => fail(400, msg);
 /** How Go's multierror renders a single wrapped error (ACL denials, framework routing errors). */

@@ -1,11 +1,11 @@
 /** The logical `sys/` backend: mounts, auth methods, ACL policies, capabilities, namespaces. */
-import { parsePolicy, PolicyError } from './acl.js';
+import { parsePolicy, PolicyError } from './policy.js';
 import type { BackendFactory, Core, Ctx, Mount, Namespace, PathDef } from './core.js';
 import { encode } from './json.js';
 import { kvV2Backend } from './kv-v2.js';
-import { badRequest, fail, none, ok, type Reply } from './reply.js';
+import { badRequest, fail, listResponse, none, ok, type Reply } from './reply.js';
 import { sealStatusBody } from './sys-http.js';
-import { base62, fieldBool, fieldString, fieldStrings, parseDuration } from './util.js';
+import { base62, fieldBool, fieldString, fieldStrings, parseDuration, SYSTEM_TTL } from './util.js';
 
 const PROTECTED = ['audit/', 'auth/', 'sys/', 'cubbyhole/', 'identity/'];
 const SECRET_TYPES = new Set(['kv']);
@@ -113,8 +113,13 @@ function disable(ctx: Ctx, rawPath: string, table: 'secret' | 'auth'): Reply {
 }
 
 function tuneRead(m: Mount): Reply {
-  const { dflt, max } = { dflt: m.defaultLeaseTtl || 2_764_800, max: m.maxLeaseTtl || 2_764_800 };
-  const data: Record<string, unknown> = { default_lease_ttl: dflt, description: m.description, force_no_cache: false, max_lease_ttl: max };
+  // Tune reports effective values: 0 ("system") resolves to the system TTLs.
+  const data: Record<string, unknown> = {
+    default_lease_ttl: m.defaultLeaseTtl || SYSTEM_TTL,
+    description: m.description,
+    force_no_cache: false,
+    max_lease_ttl: m.maxLeaseTtl || SYSTEM_TTL,
+  };
   if (m.options) data['options'] = m.options;
   if (m.table === 'auth') data['token_type'] = 'default-service';
   return ok(data);
@@ -212,7 +217,10 @@ function namespacePaths(core: Core): PathDef[] {
       ops: {
         list: (ctx) => {
           const kids = [...ctx.ns.children.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-          return ok({ key_info: Object.fromEntries(kids.map(([k, ns]) => [k + '/', nsInfo(core, ns)])), keys: kids.map(([k]) => k + '/') });
+          return listResponse(
+            kids.map(([k]) => k + '/'),
+            Object.fromEntries(kids.map(([k, ns]) => [k + '/', nsInfo(core, ns)])),
+          );
         },
       },
     },

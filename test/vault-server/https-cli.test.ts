@@ -1,0 +1,85 @@
+// HTTPS mode and the out-of-process CLI (main.ts).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startVaultTestServer } from './index.js';
+import { Client } from './testkit.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vault-test-server-'));
+const certFile = join(dir, 'cert.pem');
+const keyFile = join(dir, 'key.pem');
+
+beforeAll(() => {
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', keyFile, '-out', certFile],
+    { stdio: 'ignore' },
+  );
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('HTTPS', () => {
+  it('serves the same API over TLS with the given certificate', async () => {
+    const cert = readFileSync(certFile, 'utf8');
+    const vault = await startVaultTestServer({ rootToken: 'root', tls: { cert, key: readFileSync(keyFile, 'utf8') } });
+    try {
+      expect(vault.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const c = new Client(vault.url, 'root', cert);
+      expect((await c.post('/v1/secret/data/tls', { data: { a: 1 } })).status).toBe(200);
+      expect((await c.list('/v1/secret/metadata')).json.data.keys).toEqual(['tls']);
+      // An untrusting client fails the handshake; plain HTTP gets no answer.
+      await expect(new Client(vault.url, 'root').get('/v1/sys/health')).rejects.toThrow();
+      await expect(new Client(vault.url.replace('https:', 'http:'), 'root').get('/v1/sys/health')).rejects.toThrow();
+    } finally {
+      await vault.close();
+    }
+  });
+});
+
+describe('CLI', () => {
+  const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+  const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+
+  function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
+    const child = spawn(tsx, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return new Promise((resolve, reject) => {
+      let out = '';
+      let err = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /^vault-test-server listening on (\S+)\n/.exec(out);
+        if (m?.[1]) resolve({ child, url: m[1] });
+      });
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+    });
+  }
+
+  function stop(child: ChildProcess): Promise<number | null> {
+    return new Promise((resolve) => {
+      child.on('exit', (code) => resolve(code));
+      child.kill('SIGTERM');
+    });
+  }
+
+  it('prints its address, serves requests, and exits cleanly on SIGTERM', async () => {
+    const { child, url } = await start(['--listen', '127.0.0.1:0', '--root-token', 'root']);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const c = new Client(url, 'root');
+    expect((await c.get('/v1/auth/token/lookup-self')).json.data.id).toBe('root');
+    expect((await c.post('/__test/faults', { fail_next: 1 })).status).toBe(200);
+    expect((await c.get('/v1/sys/health')).status).toBe(500);
+    expect(await stop(child)).toBe(0);
+  });
+
+  it('serves HTTPS with --tls-cert/--tls-key', async () => {
+    const { child, url } = await start(['--listen', '127.0.0.1:0', '--tls-cert', certFile, '--tls-key', keyFile, '--flavor', 'openbao']);
+    expect(url).toMatch(/^https:/);
+    const c = new Client(url, null, readFileSync(certFile, 'utf8'));
+    expect((await c.get('/v1/sys/seal-status')).json.commit_date).toBeDefined();
+    expect(await stop(child)).toBe(0);
+  });
+});
