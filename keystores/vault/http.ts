@@ -1,0 +1,227 @@
+/**
+ * A small JSON client for Vault's HTTP API over one pooled keep-alive agent.
+ *
+ * Transport failures (refused, reset, timed out) are thrown as
+ * StoreUnreachableError; every HTTP answer, whatever its status, is returned
+ * so callers can decide what a 404 or 400 means for them, and `vaultFailure`
+ * turns an unexpected one into an error. No message built here ever contains
+ * the request's token, credentials or body.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { StoreError, StoreUnreachableError } from '../keystore.js';
+import type { VaultTLSOptions } from './options.js';
+
+export interface VaultRequest {
+  /** 'LIST' is sent as `GET ?list=true` (see `send`). */
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'LIST';
+  /** Relative to `/v1/`, without a leading '/'; segments already safe for a URL. */
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
+  token?: string;
+  /** '' or unset: no `X-Vault-Namespace` header, i.e. the root namespace. */
+  namespace?: string;
+  /** Overrides the client's timeout for this request. */
+  timeoutMs?: number;
+  /** Strings to scrub from any error message (secret IDs, JWTs). */
+  secrets?: readonly string[];
+}
+
+export interface VaultResponse {
+  status: number;
+  /** Parsed JSON body; null for an empty body or one that is not JSON. */
+  body: unknown;
+  /** Vault's `errors` list, [] when absent; scrubbed of the request's credentials. */
+  errors: string[];
+  /** Vault's `warnings` list, [] when absent (they explain e.g. a KV v2 mount's 404 for a v1 path). */
+  warnings: string[];
+}
+
+/** Vault refuses larger request bodies too; a bigger answer means something is wrong. */
+const MAX_RESPONSE_BYTES = 32 << 20;
+/** Idle pooled sockets are closed well before typical proxy/Vault idle timeouts. */
+const IDLE_SOCKET_MS = 30_000;
+
+export class VaultHTTP {
+  private readonly agent: http.Agent;
+  private readonly base: string;
+
+  constructor(
+    private readonly endpoint: URL,
+    tls: VaultTLSOptions,
+    private readonly timeoutMs: number,
+  ) {
+    const common = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
+    this.agent =
+      endpoint.protocol === 'https:'
+        ? new https.Agent({
+            ...common,
+            ...(tls.ca !== undefined && { ca: tls.ca }),
+            ...(tls.cert !== undefined && { cert: tls.cert }),
+            ...(tls.key !== undefined && { key: tls.key }),
+            rejectUnauthorized: tls.insecure !== true,
+          })
+        : new http.Agent(common);
+    this.base = endpoint.pathname.replace(/\/+$/, '') + '/v1/';
+  }
+
+  /**
+   * Sends one request and returns Vault's answer whatever its status.
+   * Throws StoreUnreachableError when no answer arrives (network error, timeout).
+   */
+  async send(req: VaultRequest): Promise<VaultResponse> {
+    const idempotent = req.method === 'GET' || req.method === 'LIST' || req.method === 'DELETE';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.attempt(req);
+      } catch (err) {
+        // A pooled socket the server closed while idle fails on reuse, usually before
+        // the request reached Vault; one retry is safe for requests that are idempotent anyway.
+        if (!(err instanceof StaleSocketError)) throw err;
+        if (!idempotent || attempt > 1) throw err.unreachable;
+      }
+    }
+  }
+
+  /** Closes every pooled socket; later requests open new ones. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private attempt(req: VaultRequest): Promise<VaultResponse> {
+    // Vault's LIST verb is exactly `GET ?list=true` (same operation, same ACL
+    // capability); plain GET also passes proxies and HTTP parsers that reject
+    // unknown methods, Node's own server among them.
+    const list = req.method === 'LIST';
+    const query = new URLSearchParams({ ...req.query, ...(list && { list: 'true' }) }).toString();
+    const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
+    const headers: Record<string, string> = { Accept: 'application/json', 'X-Vault-Request': 'true' };
+    if (req.token !== undefined && req.token !== '') headers['X-Vault-Token'] = req.token;
+    if (req.namespace !== undefined && req.namespace !== '') headers['X-Vault-Namespace'] = req.namespace;
+    if (payload) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(payload.length);
+    }
+    const what = describe(req);
+    const timeoutMs = req.timeoutMs ?? this.timeoutMs;
+    const client = this.endpoint.protocol === 'https:' ? https : http;
+
+    return new Promise<VaultResponse>((resolve, reject) => {
+      let settled = false;
+      const finish = (err: Error | null, res?: VaultResponse): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(res as VaultResponse);
+      };
+      const request = client.request({
+        agent: this.agent,
+        protocol: this.endpoint.protocol,
+        hostname: this.endpoint.hostname.replace(/^\[|\]$/g, ''),
+        port: this.endpoint.port,
+        method: list ? 'GET' : req.method,
+        path: this.base + req.path + (query === '' ? '' : `?${query}`),
+        headers,
+      });
+      const timer = setTimeout(() => {
+        finish(new StoreUnreachableError(`vault: ${what}: no response within ${timeoutMs} ms`));
+        request.destroy();
+      }, timeoutMs);
+      timer.unref();
+      request.on('error', (err: NodeJS.ErrnoException) => {
+        const unreachable = new StoreUnreachableError(`vault: ${what}: ${scrub(err.message, req)}`, { cause: err });
+        const stale = request.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+        finish(stale ? new StaleSocketError(unreachable) : unreachable);
+      });
+      request.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            finish(new StoreError(`vault: ${what}: response larger than ${MAX_RESPONSE_BYTES} bytes`));
+            request.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', (err) => finish(new StoreUnreachableError(`vault: ${what}: ${scrub(err.message, req)}`, { cause: err })));
+        res.on('aborted', () => finish(new StoreUnreachableError(`vault: ${what}: connection closed mid-response`)));
+        res.on('end', () => finish(null, decode(res.statusCode ?? 0, Buffer.concat(chunks), req)));
+      });
+      request.end(payload);
+    });
+  }
+}
+
+/**
+ * The error for an answer the caller did not expect: sealed, standby without a
+ * leader and gateway failures are StoreUnreachableError, anything else is a
+ * StoreError naming the method, path, status and Vault's messages.
+ */
+export function vaultFailure(req: VaultRequest, res: VaultResponse): StoreError {
+  const said = res.errors.length > 0 ? res.errors : res.warnings;
+  const detail = said.length > 0 ? said.map(tidy).join('; ') : (http.STATUS_CODES[res.status] ?? 'unexpected status');
+  const message = `vault: ${describe(req)}: ${res.status} ${detail.slice(0, 300)}`;
+  // A KV v2 mount answers 400 "Upgrading from non-versioned to versioned data" for a short while after it is enabled or upgraded.
+  const transient = res.status === 400 && said.some((e) => e.startsWith('Upgrading from non-versioned to versioned data'));
+  if (transient || res.status === 502 || res.status === 503 || res.status === 504) return new StoreUnreachableError(message);
+  return new StoreError(message);
+}
+
+/** One line per Vault message: Go's multierror framing ("1 error occurred:\n\t* …") dropped. */
+function tidy(message: string): string {
+  return message
+    .replace(/^\d+ errors? occurred:/, '')
+    .split(/\n\t\* /)
+    .map((part) => part.replace(/\s+/g, ' ').trim())
+    .filter((part) => part !== '')
+    .join('; ');
+}
+
+/** True for Vault's "no such token / token expired" 403, as opposed to an ACL denial. */
+export function isInvalidToken(res: VaultResponse): boolean {
+  return res.status === 403 && res.errors.length === 1 && res.errors[0] === 'permission denied';
+}
+
+/** A transport failure on a reused keep-alive socket: the request may not have left this host. */
+class StaleSocketError extends Error {
+  constructor(readonly unreachable: StoreUnreachableError) {
+    super(unreachable.message);
+  }
+}
+
+/** `obj[key]` for a parsed JSON value of unknown shape; undefined when absent. */
+export function field(obj: unknown, key: string): unknown {
+  if (obj === null || typeof obj !== 'object' || !Object.hasOwn(obj, key)) return undefined;
+  return (obj as Record<string, unknown>)[key];
+}
+
+function describe(req: VaultRequest): string {
+  return `${req.method} ${req.path}`;
+}
+
+/** Belt and braces: Vault never echoes credentials, but a proxy in between might. */
+function scrub(text: string, req: VaultRequest): string {
+  let out = text;
+  for (const secret of [req.token, ...(req.secrets ?? [])]) {
+    if (secret !== undefined && secret.length >= 4) out = out.split(secret).join('<redacted>');
+  }
+  return out;
+}
+
+/** Parses an answer; Vault's messages are scrubbed of the request's credentials right here. */
+function decode(status: number, raw: Buffer, req: VaultRequest): VaultResponse {
+  let body: unknown = null;
+  if (raw.length > 0) {
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      body = null;
+    }
+  }
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((e): e is string => typeof e === 'string').map((e) => scrub(e, req)) : []);
+  return { status, body, errors: strings(field(body, 'errors')), warnings: strings(field(body, 'warnings')) };
+}

@@ -1,0 +1,73 @@
+/**
+ * The keystore contract against a real Vault (or OpenBao), when VAULT_ADDR and
+ * VAULT_TOKEN say where. The token must be allowed to mount engines, write
+ * policies and create tokens (a root token on a dev server is simplest).
+ * VAULT_NAMESPACE (Enterprise/OpenBao) and VAULT_CACERT are honoured.
+ * Everything created is named `keygate-test-<random>-…` and removed afterwards.
+ *
+ *   VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=root npx vitest run keystores/vault/real-vault
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { keystoreContract } from '../contract.js';
+import { StoreError } from '../keystore.js';
+import { VaultKeyStore, type VaultOptions } from './index.js';
+import { VaultAdmin } from './testing.js';
+
+const addr = process.env['VAULT_ADDR']?.replace(/\/+$/, '') ?? '';
+const token = process.env['VAULT_TOKEN'] ?? '';
+const namespace = process.env['VAULT_NAMESPACE'] ?? '';
+const caFile = process.env['VAULT_CACERT'];
+const enabled = addr !== '' && token !== '';
+if (!enabled) console.info('vault: VAULT_ADDR and VAULT_TOKEN are not set; skipping the tests against a real Vault');
+
+(enabled ? describe : describe.skip)('real Vault at VAULT_ADDR', () => {
+  const admin = new VaultAdmin(addr, token, namespace);
+  const run = randomBytes(4).toString('hex');
+  const common: Pick<VaultOptions, 'endpoint' | 'namespace' | 'tls'> = {
+    endpoint: addr,
+    namespace,
+    ...(caFile !== undefined && { tls: { ca: [readFileSync(caFile)] } }),
+  };
+  let count = 0;
+
+  afterAll(async () => {
+    // Contract cleanups remove what each store used; this catches anything a failed setup left.
+    const mounts = await admin.request('GET', 'sys/mounts');
+    for (const path of Object.keys(mounts.body?.data ?? {})) {
+      if (path.startsWith(`keygate-test-${run}-`)) await admin.request('DELETE', `sys/mounts/${path}`);
+    }
+  });
+
+  /** A fresh mount, keygate's minimal policy and a token with only that policy. */
+  async function fresh(version: 'v1' | 'v2'): Promise<{ store: VaultKeyStore; cleanup: () => Promise<void> }> {
+    const engine = `keygate-test-${run}-${++count}`;
+    await admin.mountKV(engine, version);
+    await admin.keygatePolicy(engine, { version, engine, prefix: 'keygate' });
+    const scoped = await admin.createToken([engine], '1h');
+    const store = await VaultKeyStore.connect({ ...common, engine, version, prefix: 'keygate', auth: { kind: 'token', token: scoped } });
+    return {
+      store,
+      cleanup: async () => {
+        await admin.request('DELETE', `sys/mounts/${engine}`);
+        await admin.request('DELETE', `sys/policies/acl/${engine}`);
+        await admin.request('POST', 'auth/token/revoke', { token: scoped });
+      },
+    };
+  }
+
+  keystoreContract('real vault kv v1', () => fresh('v1'));
+  keystoreContract('real vault kv v2', () => fresh('v2'));
+
+  it('answers status() from sys/health, and refuses a made-up token with a clear StoreError', async () => {
+    const { store, cleanup } = await fresh('v2');
+    try {
+      expect((await store.status()).latencyMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      await store.close();
+      await cleanup();
+    }
+    await expect(VaultKeyStore.connect({ ...common, version: 'v2', auth: { kind: 'token', token: 'hvs.made-up' } })).rejects.toBeInstanceOf(StoreError);
+  });
+});
