@@ -8,6 +8,10 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
 import { kesRoutes } from '../api/kes/index.js';
+import { docsRoutes } from '../api/docs/index.js';
+import { bundleRoutes } from '../api/tls/bundles.js';
+import { groupRoutes } from '../api/tls/groups.js';
+import { nodeRoutes } from '../api/tls/nodes.js';
 import { listen, type Listener } from '../server/listener.js';
 import { Metrics } from '../server/metrics.js';
 import type { Route } from '../server/route.js';
@@ -50,12 +54,16 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     l.onError(() => metrics.errorEvents.inc());
   };
   countLogs(logger);
-  store = await openKeyStore(config.keystore, config.cache, metrics);
+  const storeLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => logger.log(level, message);
+  store = await openKeyStore(config.keystore, config.cache, metrics, storeLog);
   let current = config;
   try {
     const holder: StateHolder = { current: await prepareState(config, store, logger) };
     const routes: Route[] = [];
     routes.push(...kesRoutes(() => routes, metrics));
+    routes.push(...docsRoutes());
+    routes.push(...bundleRoutes);
+    routes.push(...groupRoutes, ...nodeRoutes);
     const { host, port } = splitAddress(config.address);
     const listener = await listen({
       host,
@@ -98,7 +106,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         }
         const nextTLS = loadServerTLS(next.tls);
         const sameStore = isDeepStrictEqual(next.keystore, current.keystore) && isDeepStrictEqual(next.cache, current.cache);
-        const nextStore = sameStore ? (store as KeyStore) : await openKeyStore(next.keystore, next.cache, metrics);
+        const nextStore = sameStore ? (store as KeyStore) : await openKeyStore(next.keystore, next.cache, metrics, storeLog);
         const nextLogger = options.logger ?? buildLogger(next.log);
         let nextState: State;
         try {

@@ -3,7 +3,11 @@
  * configuration's keystore kind to a factory.
  */
 import { ConfigError } from '../errors.js';
-import type { Config } from '../config/schema.js';
+import { readFileSync } from 'node:fs';
+import type { Config, VaultConfig } from '../config/schema.js';
+import { VaultKeyStore } from '../../keystores/vault/index.js';
+import type { VaultOptions } from '../../keystores/vault/options.js';
+import { readCAs } from './tls.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import { MemoryKeyStore } from '../../keystores/memory.js';
 import { FSKeyStore } from '../../keystores/fs.js';
@@ -12,7 +16,8 @@ import { parseDuration } from '../config/duration.js';
 import { InstrumentedKeyStore } from '../../keystores/instrumented.js';
 import type { Metrics } from '../server/metrics.js';
 
-type Factory = (config: Config['keystore']) => Promise<KeyStore>;
+export type StoreLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+type Factory = (config: Config['keystore'], log: StoreLog) => Promise<KeyStore>;
 
 const registry: Record<string, Factory> = {
   memory: async () => new MemoryKeyStore(),
@@ -24,17 +29,75 @@ const registry: Record<string, Factory> = {
       throw new ConfigError(`keystore.fs.path: cannot use '${path}': ${(err as Error).message}`);
     }
   },
+  vault: async (c, log) => {
+    const vault = c.vault as VaultConfig;
+    try {
+      return await VaultKeyStore.connect(vaultOptions(vault, log));
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError(`keystore.vault: cannot use ${vault.endpoint}: ${(err as Error).message}`);
+    }
+  },
 };
+
+/** Maps the `keystore.vault` config section onto the adapter's own options. */
+function vaultOptions(vault: VaultConfig, log: StoreLog): VaultOptions {
+  const options: VaultOptions = {
+    endpoint: vault.endpoint,
+    engine: vault.engine,
+    version: vault.version,
+    auth: vaultAuth(vault),
+    pingIntervalMs: parseDuration(vault.status?.ping ?? '10s'),
+    timeoutMs: parseDuration(vault.timeout ?? '10s'),
+    log,
+  };
+  if (vault.namespace !== undefined) options.namespace = vault.namespace;
+  if (vault.prefix !== undefined) options.prefix = vault.prefix;
+  if (vault.tls) {
+    const tls: NonNullable<VaultOptions['tls']> = {};
+    if (vault.tls.ca !== undefined) tls.ca = readCAs(vault.tls.ca);
+    if (vault.tls.cert !== undefined) tls.cert = readKeyFile('keystore.vault.tls.cert', vault.tls.cert);
+    if (vault.tls.key !== undefined) tls.key = readKeyFile('keystore.vault.tls.key', vault.tls.key);
+    if (vault.tls.insecure) tls.insecure = true;
+    options.tls = tls;
+  }
+  return options;
+}
+
+function vaultAuth(vault: VaultConfig): VaultOptions['auth'] {
+  if (vault.approle) {
+    const a = vault.approle;
+    return { kind: 'approle', engine: a.engine, roleId: a.id, secretId: a.secret, ...(a.namespace !== undefined ? { namespace: a.namespace } : {}) };
+  }
+  if (vault.kubernetes) {
+    const k = vault.kubernetes;
+    return { kind: 'kubernetes', engine: k.engine, role: k.role, jwt: k.jwt, ...(k.namespace !== undefined ? { namespace: k.namespace } : {}) };
+  }
+  return { kind: 'token', token: vault.token as string };
+}
+
+function readKeyFile(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
 
 /**
  * Opens the configured keystore: the adapter, timed for the metrics, and (for every
  * backend but memory) behind the read cache.
  */
-export async function openKeyStore(config: Config['keystore'], cache: Config['cache'], metrics?: Metrics): Promise<KeyStore> {
+export async function openKeyStore(
+  config: Config['keystore'],
+  cache: Config['cache'],
+  metrics?: Metrics,
+  log: StoreLog = () => {},
+): Promise<KeyStore> {
   const kind = Object.keys(config)[0] ?? '';
   const factory = registry[kind];
   if (!factory) throw new ConfigError(`keystore: '${kind}' is not supported by this build`);
-  const adapter = await factory(config);
+  const adapter = await factory(config, log);
   const store = metrics ? new InstrumentedKeyStore(adapter, (op, s, failed) => metrics.keystoreOp(op, s, failed)) : adapter;
   if (kind === 'memory' || cache.max_bytes === 0) return store;
   return new CachedKeyStore(store, {

@@ -1,0 +1,60 @@
+/**
+ * `GET /v1/openapi.json`, `GET /docs` and `GET /docs/<asset>`: the OpenAPI
+ * document and the page that renders it, all served by keygate itself (no CDN,
+ * no third-party script or font; the page's CSP allows only this origin).
+ *
+ * These routes are public (`auth: 'none'`, like `/version`): they describe the
+ * API and carry no secret, configuration or data — nothing a client could not
+ * read in the project's repository.
+ */
+import { NotFoundError } from '../../errors.js';
+import type { Reply, RequestContext, Route } from '../../server/route.js';
+import { asset, loadDocsAssets, matchesETag, type Asset } from './assets.js';
+import { loadOpenAPI, packageRoot } from './spec.js';
+
+/** Only this server's own resources; no inline script or style, no framing, no forms. */
+export const DOCS_CSP =
+  "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'";
+
+const REVALIDATE = 'no-cache';
+const FOREVER = 'public, max-age=31536000, immutable';
+
+function docsRoute(path: string, handler: Route['handler']): Route {
+  return { method: 'GET', path, maxBody: 0, timeoutMs: 10_000, auth: 'none', handler };
+}
+
+/**
+ * The documentation routes. The document and the files are read and encoded
+ * once, here, when the server starts; a broken spec file stops the start-up.
+ */
+export function docsRoutes(root: string = packageRoot()): Route[] {
+  const spec = asset(JSON.stringify(loadOpenAPI(root)), 'application/json');
+  const { page, files } = loadDocsAssets(root);
+  return [
+    docsRoute('/v1/openapi.json', (ctx) => send(ctx, spec, REVALIDATE)),
+    docsRoute('/docs', (ctx) => send(ctx, page, REVALIDATE, { 'Content-Security-Policy': DOCS_CSP, 'X-Frame-Options': 'DENY' })),
+    docsRoute('/docs/', (ctx) => {
+      const file = files.get(ctx.resource);
+      if (!file) throw new NotFoundError('not found');
+      // Only a link that names this exact content may be cached for good.
+      return send(ctx, file, ctx.query.get('v') === file.version ? FOREVER : REVALIDATE);
+    }),
+  ];
+}
+
+/** 200 with the asset, or 304 when the client already holds this version. */
+function send(ctx: RequestContext, file: Asset, cacheControl: string, extra: Record<string, string> = {}): Reply {
+  const headers = {
+    'Cache-Control': cacheControl,
+    ETag: file.etag,
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    ...extra,
+  };
+  const ifNoneMatch = ctx.req.headers['if-none-match'];
+  if (!matchesETag(ifNoneMatch, file.etag)) return { text: file.body, contentType: file.contentType, headers };
+  // Written here: the generic reply would add `Content-Length: 0`, which a 304 must not claim.
+  ctx.res.writeHead(304, headers);
+  ctx.res.end();
+  return { streamed: true };
+}
