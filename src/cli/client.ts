@@ -7,10 +7,13 @@ import { readFileSync } from 'node:fs';
 
 export interface ClientOptions {
   server: string;
-  cert: string;
-  key: string;
+  /** Client certificate and key (PEM files); optional only for token-authenticated calls. */
+  cert?: string;
+  key?: string;
   ca?: string;
   insecure?: boolean;
+  /** Sent as `Authorization: Bearer` (group and node tokens). */
+  token?: string;
 }
 
 export class ClientError extends Error {
@@ -33,13 +36,15 @@ function readOrFail(what: string, path: string): Buffer {
 export class Client {
   private readonly agent: https.Agent;
   private readonly base: URL;
+  private readonly token: string | undefined;
 
   constructor(options: ClientOptions) {
     const server = /^https?:\/\//.test(options.server) ? options.server : `https://${options.server}`;
     this.base = new URL(server);
+    this.token = options.token;
     this.agent = new https.Agent({
-      cert: readOrFail('client certificate', options.cert),
-      key: readOrFail('client key', options.key),
+      ...(options.cert !== undefined ? { cert: readOrFail('client certificate', options.cert) } : {}),
+      ...(options.key !== undefined ? { key: readOrFail('client key', options.key) } : {}),
       ...(options.ca !== undefined ? { ca: readOrFail('CA certificate', options.ca) } : {}),
       rejectUnauthorized: options.insecure !== true,
       keepAlive: false,
@@ -56,7 +61,10 @@ export class Client {
         {
           method,
           agent: this.agent,
-          headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {},
+          headers: {
+            ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
+            ...(this.token !== undefined ? { Authorization: `Bearer ${this.token}` } : {}),
+          },
           timeout: 30_000,
         },
         (res) => {

@@ -3,6 +3,10 @@ import { Command, CommanderError } from 'commander';
 import { serverCommand } from './server-cmd.js';
 import { identityCommand } from './identity-cmd.js';
 import { keyCommand } from './key-cmd.js';
+import { certCommand } from './cert-cmd.js';
+import { groupCommand } from './group-cmd.js';
+import { nodeCommand } from './node-cmd.js';
+import { agentCommand } from './agent-cmd.js';
 import { devCertsCommand } from './dev-certs-cmd.js';
 import { ClientError } from './client.js';
 import { VERSION } from '../version.js';
@@ -20,8 +24,17 @@ export function buildProgram(): Command {
   program.addCommand(serverCommand());
   program.addCommand(identityCommand());
   program.addCommand(keyCommand());
+  program.addCommand(certCommand());
+  program.addCommand(groupCommand());
+  program.addCommand(nodeCommand());
+  program.addCommand(agentCommand());
   program.addCommand(devCertsCommand(), { hidden: true });
-  for (const cmd of program.commands) cmd.exitOverride();
+  // Every level, so `keygate key create` without a name exits 2 too (commander would exit 1 itself).
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   return program;
 }
 

@@ -2,6 +2,9 @@
 import { Policy } from '../policy/index.js';
 import { isHexIdentity } from '../auth/identity.js';
 import { KeyService } from '../core/keys.js';
+import { BundleService } from '../core/bundles.js';
+import { createFleet } from '../core/fleet.js';
+import { NotFoundError, BadRequestError } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import type { State } from '../server/state.js';
 import type { KeyStore } from '../../keystores/keystore.js';
@@ -15,6 +18,9 @@ export function buildState(config: Config, store: KeyStore, logger: Logger): Sta
     policies.set(name, policy);
     for (const id of rules.identities) identities.set(id, policy);
   }
+  // Bundles ask groups who may read them; groups ask bundles what exists: tie the knot lazily.
+  const fleet = createFleet(store, { exists: (name) => bundleExists(bundles, name) });
+  const bundles = new BundleService(store, fleet.access);
   return {
     admin: isHexIdentity(config.admin.identity) ? config.admin.identity : null,
     adminName: config.admin.identity,
@@ -23,8 +29,27 @@ export function buildState(config: Config, store: KeyStore, logger: Logger): Sta
     createdAt: new Date(),
     store,
     keys: new KeyService(store),
+    bundles,
+    access: fleet.access,
+    tokens: fleet.tokens,
+    groups: fleet.groups,
+    nodes: fleet.nodes,
     logger,
   };
+}
+
+/**
+ * Whether a bundle exists, for assignments (invalid names exist as little as missing ones).
+ * `get` is one keystore read; describe would also scan the groups.
+ */
+async function bundleExists(bundles: BundleService, name: string): Promise<boolean> {
+  try {
+    await bundles.get(name);
+    return true;
+  } catch (err) {
+    if (err instanceof NotFoundError || err instanceof BadRequestError) return false;
+    throw err;
+  }
 }
 
 export function buildLogger(log: Config['log']): Logger {

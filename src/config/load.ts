@@ -4,7 +4,7 @@
  * as a ConfigError naming the file, the line and the key.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, isMap, isSeq, type Document, type Node } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
@@ -14,20 +14,45 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUni
 const validate = ajv.compile(configSchema);
 
 type Path = Array<string | number>;
+/** Names a key of the file being parsed: `config.yml:12: tls.auth`. */
+export type Where = (path: Path) => string;
 
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let text: string;
+/** Compiles a configuration schema with the options every keygate file uses (defaults applied, strict, all errors). */
+export function compileConfigSchema(schema: object): ValidateFunction {
+  return ajv.compile(schema);
+}
+
+/** Reads a configuration file; a ConfigError names the file when it cannot be read. */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
     throw new ConfigError(`${file}: cannot read configuration file (${code})`);
   }
-  return parseConfig(text, file, env);
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfig(readConfigText(file), file, env);
 }
 
 /** Parses configuration text; `file` only labels error messages. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return parseYamlConfig<Config>(text, file, validate, env, checkConfig);
+}
+
+/**
+ * Parses YAML configuration text: `${NAME}` expansion, validation by a schema compiled with
+ * compileConfigSchema, the cross-field `check`, then a deep freeze. Every problem is a
+ * ConfigError naming the file, the line and the key; `file` only labels messages.
+ */
+export function parseYamlConfig<T>(
+  text: string,
+  file: string,
+  validateConfig: ValidateFunction,
+  env: NodeJS.ProcessEnv,
+  check: (config: T, where: Where) => void,
+): T {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const first = doc.errors[0];
@@ -35,7 +60,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     const line = lines.linePos(first.pos[0]).line;
     throw new ConfigError(`${file}:${line}: invalid YAML: ${first.message.split('\n')[0]}`);
   }
-  const where = (path: Path): string => {
+  const where: Where = (path) => {
     const node = nodeAt(doc, path);
     const at = node?.range ? `:${lines.linePos(node.range[0]).line}` : '';
     return `${file}${at}: ${formatPath(path) || '(top level)'}`;
@@ -43,12 +68,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
 
   const raw: unknown = doc.toJS() ?? {};
   const expanded = expandEnv(raw, [], env, where);
-  if (!validate(expanded)) {
-    const messages = (validate.errors ?? []).map((e) => describeSchemaError(e, where));
+  if (!validateConfig(expanded)) {
+    const messages = (validateConfig.errors ?? []).map((e) => describeSchemaError(e, where));
     throw new ConfigError([...new Set(messages)].join('\n'));
   }
-  const config = expanded as unknown as Config;
-  checkConfig(config, where);
+  const config = expanded as T;
+  check(config, where);
   return deepFreeze(config);
 }
 
@@ -56,7 +81,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
  * Replaces `${NAME}` with the environment variable, as a whole value or inside a string.
  * Policy allow/deny patterns are left alone (as KES does): they are paths, not settings.
  */
-function expandEnv(value: unknown, path: Path, env: NodeJS.ProcessEnv, where: (p: Path) => string): unknown {
+function expandEnv(value: unknown, path: Path, env: NodeJS.ProcessEnv, where: Where): unknown {
   if (typeof value === 'string') {
     if (path[0] === 'policy' && (path[2] === 'allow' || path[2] === 'deny')) return value;
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
@@ -74,7 +99,7 @@ function expandEnv(value: unknown, path: Path, env: NodeJS.ProcessEnv, where: (p
   return value;
 }
 
-function describeSchemaError(e: ErrorObject, where: (p: Path) => string): string {
+function describeSchemaError(e: ErrorObject, where: Where): string {
   const path: Path = e.instancePath
     .split('/')
     .slice(1)

@@ -24,3 +24,9 @@ export const noGroupAccess: BundleAccess & BundleAssignments = {
   canReadBundle: async () => null,
   groupsOf: async () => [],
 };
+
+/** What groups need to know about bundles: assigning a bundle that does not exist is refused. */
+export interface BundleCatalog {
+  /** Whether a bundle named `bundle` exists; false (not an error) for names no bundle can have. */
+  exists(bundle: string): Promise<boolean>;
+}

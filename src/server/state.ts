@@ -6,6 +6,11 @@
  */
 import type { Policy } from '../policy/index.js';
 import type { KeyService } from '../core/keys.js';
+import type { BundleService } from '../core/bundles.js';
+import type { BundleAccess } from '../core/access.js';
+import type { TokenService } from '../core/tokens.js';
+import type { GroupService } from '../core/groups.js';
+import type { NodeService } from '../core/nodes.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import type { Logger } from '../log/logger.js';
 
@@ -20,6 +25,16 @@ export interface State {
   readonly createdAt: Date;
   readonly store: KeyStore;
   readonly keys: KeyService;
+  /** Certificate bundles (`/v1/cert/...`). */
+  readonly bundles: BundleService;
+  /** Who may read a bundle through a group (the grant of `/v1/cert/get/*` and lookup). */
+  readonly access: BundleAccess;
+  /** Group and node tokens (stored as hashes). */
+  readonly tokens: TokenService;
+  /** Groups of nodes and their bundle assignments (`/v1/group/...`). */
+  readonly groups: GroupService;
+  /** Node registration, enrollment, revocation, bans and inventory (`/v1/node/...`). */
+  readonly nodes: NodeService;
   readonly logger: Logger;
 }
 

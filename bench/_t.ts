@@ -1,0 +1,17 @@
+import { FSKeyStore } from '../keystores/fs.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCA, issueCertificate } from '../src/pki/index.js';
+const dir = mkdtempSync(join(tmpdir(), 'kg-t-'));
+const s = await FSKeyStore.open(dir);
+const v = Buffer.alloc(3500, 65);
+let t = performance.now();
+let next = 0; const N = 3000;
+await Promise.all(Array.from({ length: 64 }, async () => { while (next < N) { const i = next++; await s.create('bundle.h' + i, v); } }));
+console.log('fs create/s', N / ((performance.now() - t) / 1000));
+const ca = createCA('x');
+t = performance.now();
+for (let i = 0; i < 200; i++) issueCertificate(ca, { commonName: 'c' + i, extKeyUsage: ['clientAuth'] });
+console.log('issue ms each', (performance.now() - t) / 200);
+rmSync(dir, { recursive: true });

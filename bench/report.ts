@@ -1,0 +1,196 @@
+/**
+ * The bench report: every figure, the targets of issue 6 and whether they are
+ * met, the machine and the versions; written as Markdown and JSON to
+ * bench/results/<time>.{md,json}, plus latest.md and latest.json (the latter in
+ * exactly the `{scenarios, targets}` shape the issue asks for).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import type { LoadResult } from './loadgen.js';
+
+export interface Figure {
+  /** The scenario's name in latest.json. */
+  key: string;
+  title: string;
+  unit: string;
+  keygate: number | null;
+  node: number | null;
+  nginx: number | null;
+  higherIsBetter: boolean;
+}
+
+/** One run of the load generator (or one set-up measurement) behind the figures. */
+export interface Measurement {
+  label: string;
+  load?: LoadResult;
+  values?: Record<string, number | string | null>;
+}
+
+export interface ScenarioReport {
+  id: string;
+  title: string;
+  seconds: number;
+  figures: Figure[];
+  measurements: Measurement[];
+  notes: string[];
+  error?: string;
+}
+
+export interface Target {
+  key: string;
+  title: string;
+  value: number | null;
+  goal: number;
+  /** true: value ≥ goal is met; false: value ≤ goal is met. */
+  atLeast: boolean;
+  met: boolean;
+}
+
+export interface Environment {
+  date: string;
+  machine: { cpu: string; cores: number; memoryGiB: number; kernel: string };
+  versions: { node: string; openssl: string; nginx: string; keygate: string };
+}
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+}
+
+export function environment(repo: string): Environment {
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim();
+    if (execFileSync('git', ['status', '--porcelain'], { cwd: repo, encoding: 'utf8' }).trim() !== '') commit += '+uncommitted changes';
+  } catch {
+    // not a git checkout
+  }
+  return {
+    date: new Date().toISOString(),
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.availableParallelism(),
+      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+      kernel: `${os.type()} ${os.release()}`,
+    },
+    versions: {
+      node: process.version,
+      openssl: `${run('openssl', ['version'])} (node's: ${process.versions.openssl})`,
+      nginx: run('nginx', ['-v']).replace(/^nginx version:\s*/, '') || 'not installed',
+      keygate: `${pkg.version} (${commit})`,
+    },
+  };
+}
+
+const fmt = (v: number | null | undefined, digits = 0): string => {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  if (Math.abs(v) >= 100 || digits === 0) return v.toLocaleString('en-US', { maximumFractionDigits: digits });
+  return v.toFixed(digits);
+};
+const ratio = (a: number | null, b: number | null): number | null => (a !== null && b !== null && b > 0 ? a / b : null);
+const digitsFor = (unit: string): number => (unit === 'req/s' || unit === 'conn/s' ? 0 : 2);
+
+function figuresTable(scenarios: ScenarioReport[]): string[] {
+  const lines = ['| scenario | unit | keygate | node:https | nginx | keygate/node | keygate/nginx |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
+  for (const s of scenarios) {
+    for (const f of s.figures) {
+      const d = digitsFor(f.unit);
+      lines.push(
+        `| ${f.key} — ${f.title} | ${f.unit} | ${fmt(f.keygate, d)} | ${fmt(f.node, d)} | ${fmt(f.nginx, d)} | ${fmt(ratio(f.keygate, f.node), 2)} | ${fmt(ratio(f.keygate, f.nginx), 2)} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+function targetsTable(targets: Target[]): string[] {
+  const lines = ['| target | value | goal | met |', '| --- | ---: | ---: | :---: |'];
+  for (const t of targets) lines.push(`| ${t.title} | ${fmt(t.value, 2)} | ${t.atLeast ? '≥' : '≤'} ${t.goal} | ${t.met ? 'yes' : '**no**'} |`);
+  return lines;
+}
+
+function measurementsTable(scenarios: ScenarioReport[]): string[] {
+  const lines = [
+    '| measurement | rate /s | p50 ms | p99 ms | errors | generator CPU (cores) | server CPU (cores) | other |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const s of scenarios) {
+    for (const m of s.measurements) {
+      const l = m.load;
+      const other = [
+        ...(l?.resumedShare !== null && l?.resumedShare !== undefined ? [`resumed ${(l.resumedShare * 100).toFixed(1)} %`] : []),
+        ...(l && l.reconnects > 0 ? [`reconnects ${l.reconnects}`] : []),
+        ...(l && l.queued > 0 ? [`queued ${l.queued}`] : []),
+        ...Object.entries(m.values ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v, 2) : v}`),
+      ].join(', ');
+      const errors = l ? l.errors + l.mismatches : null;
+      lines.push(
+        `| ${m.label} | ${fmt(l?.perSecond)} | ${fmt(l?.p50Ms, 2)} | ${fmt(l?.p99Ms, 2)} | ${fmt(errors)} | ${fmt(l?.generatorCores, 2)} | ${fmt(l?.serverCores, 2)} | ${other} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+export function markdown(env: Environment, scenarios: ScenarioReport[], targets: Target[], setup: string[]): string {
+  const out = [
+    `# keygate benchmark — ${env.date}`,
+    '',
+    `Machine: ${env.machine.cpu}, ${env.machine.cores} cores, ${env.machine.memoryGiB} GiB memory, ${env.machine.kernel}.`,
+    `Versions: node ${env.versions.node}; ${env.versions.openssl}; nginx ${env.versions.nginx}; keygate ${env.versions.keygate}.`,
+    '',
+    ...setup.map((s) => `- ${s}`),
+    '',
+    '## Targets',
+    '',
+    ...targetsTable(targets),
+    '',
+    '## Figures',
+    '',
+    ...figuresTable(scenarios),
+    '',
+    '## Measurements',
+    '',
+    ...measurementsTable(scenarios),
+    '',
+    '## Scenarios',
+    '',
+  ];
+  for (const s of scenarios) {
+    out.push(`### ${s.id}: ${s.title} (${s.seconds.toFixed(0)} s)`, '');
+    if (s.error) out.push(`**Failed:** ${s.error}`, '');
+    for (const n of s.notes) out.push(`- ${n}`);
+    const samples = s.measurements.flatMap((m) => (m.load?.errorSamples ?? []).map((e) => `${m.label}: ${e}`));
+    for (const e of samples.slice(0, 10)) out.push(`- error sample — ${e}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** The issue's exact shape: scenario figures per server with their unit, and the targets. */
+export function latestJSON(scenarios: ScenarioReport[], targets: Target[]): unknown {
+  const figures: Record<string, { keygate: number | null; node: number | null; nginx: number | null; unit: string }> = {};
+  for (const s of scenarios) for (const f of s.figures) figures[f.key] = { keygate: f.keygate, node: f.node, nginx: f.nginx, unit: f.unit };
+  return {
+    scenarios: figures,
+    targets: Object.fromEntries(targets.map((t) => [t.key, { value: t.value, goal: t.goal, met: t.met }])),
+  };
+}
+
+export function writeReports(dir: string, env: Environment, scenarios: ScenarioReport[], targets: Target[], setup: string[]): string[] {
+  mkdirSync(dir, { recursive: true });
+  const stamp = env.date.replace(/[:.]/g, '-');
+  const md = markdown(env, scenarios, targets, setup);
+  const full = JSON.stringify({ ...env, setup, targets, scenarios }, null, 2) + '\n';
+  const files: Array<[string, string]> = [
+    [`${stamp}.md`, md],
+    [`${stamp}.json`, full],
+    ['latest.md', md],
+    ['latest.json', JSON.stringify(latestJSON(scenarios, targets), null, 2) + '\n'],
+  ];
+  for (const [name, text] of files) writeFileSync(join(dir, name), text);
+  return files.map(([name]) => join(dir, name));
+}

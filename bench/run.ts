@@ -1,0 +1,141 @@
+/**
+ * `make bench` (npx tsx bench/run.ts): runs the scenarios of issue 6 against
+ * keygate, a bare node:https server and nginx, and writes the report to
+ * bench/results/. Targets are reported, never asserted: the exit code is 0
+ * whenever a report was written.
+ *
+ *   --only a,b,...   scenarios to run (default all: a d b c f e)
+ *   --duration S     measured seconds per load run (default 8)
+ *   --warmup S       warm-up seconds before each (default 2)
+ *   --procs N        load generator processes (default 1)
+ *   --clients N      client identities (default 1000)
+ *   --profile        start keygate with --cpu-prof; profiles go to bench/results/profiles/
+ */
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BenchContext, ScenarioOutput, type BenchSettings, type Scenario } from './context.js';
+import { CORES } from './loadgen.js';
+import { createBenchPKI } from './pki.js';
+import { killAllSync } from './procs.js';
+import { environment, writeReports, type ScenarioReport } from './report.js';
+import { computeTargets } from './targets.js';
+import { keepAliveReads, latencyAtHalfLoad } from './scenarios/keepalive.js';
+import { handshakes } from './scenarios/handshakes.js';
+import { generateDataKeys } from './scenarios/generate.js';
+import { fsScale } from './scenarios/fs-scale.js';
+import { vaultReads } from './scenarios/vault.js';
+
+const SCENARIOS: Scenario[] = [keepAliveReads, latencyAtHalfLoad, handshakes, generateDataKeys, vaultReads, fsScale];
+/** Past this the run stops what it is doing and reports what it has (the issue allows 15 minutes). */
+const WATCHDOG_MS = 14 * 60_000;
+
+const repo = resolve(new URL('..', import.meta.url).pathname);
+const log = (line: string): void => void process.stderr.write(line + '\n');
+
+function settings(): { settings: BenchSettings; only: Set<string>; clients: number } {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      duration: { type: 'string', default: '8' },
+      warmup: { type: 'string', default: '2' },
+      procs: { type: 'string', default: '1' },
+      clients: { type: 'string', default: '1000' },
+      profile: { type: 'boolean', default: false },
+    },
+  });
+  const only = new Set((values.only ?? SCENARIOS.map((s) => s.id).join(',')).split(',').map((s) => s.trim()));
+  return {
+    settings: {
+      repo,
+      tmp: mkdtempSync(join(tmpdir(), 'keygate-bench-')),
+      warmupMs: Number(values.warmup) * 1000,
+      durationMs: Number(values.duration) * 1000,
+      procs: Number(values.procs),
+      profile: values.profile ?? false,
+    },
+    only,
+    clients: Number(values.clients),
+  };
+}
+
+function setupNotes(s: BenchSettings, clients: number): string[] {
+  return [
+    `Server and load generator share this machine's ${CORES} cores; nothing is pinned. Requests go only to 127.0.0.1.`,
+    'keygate runs with one worker (`server.workers: 1`) for every comparison; nginx with `worker_processes 1`; the bare node:https server is one process.',
+    `${clients} client identities (one P-256 key each) signed by a bench CA. All three servers request and verify client certificates against it ` +
+      '(keygate `tls.auth: on` + policy `allow: [/v1/cert/get/*]` for those identities; nginx `ssl_verify_client on`; node `requestCert` + `rejectUnauthorized`, ' +
+      'the identity hashed once per connection and checked against the same set). nginx and node serve the exact bytes keygate returns, as a static file / a buffer.',
+    'Logs: keygate writes its audit log to a file, nginx its access log to a file, the bare node server logs nothing.',
+    `Load generator: ${s.procs} process(es) of bench/loadgen-worker.ts (Node; raw HTTP/1.1 over node:tls, one SecureContext per identity, keep-alive). ` +
+      'Its CPU use is in the measurements, in cores busy over the measured window (out of ' + CORES + '); server CPU likewise, for the server\'s process tree.',
+    `Every load run: ${s.warmupMs / 1000} s warm-up, then ${s.durationMs / 1000} s measured.`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const { settings: s, only, clients } = settings();
+  const started = performance.now();
+  let aborted = false;
+  const watchdog = setTimeout(() => {
+    aborted = true;
+    log(`bench: over ${WATCHDOG_MS / 60_000} minutes, stopping every process and reporting what was measured`);
+    killAllSync();
+  }, WATCHDOG_MS);
+  const cleanup = (): void => {
+    killAllSync();
+    rmSync(s.tmp, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`bench: ${sig}, stopping`);
+      cleanup();
+      process.exit(130);
+    });
+  }
+
+  try {
+    const env = environment(repo);
+    log(`bench: ${env.machine.cpu}, ${env.machine.cores} cores; node ${env.versions.node}; nginx ${env.versions.nginx}; keygate ${env.versions.keygate}`);
+    let t = performance.now();
+    const pki = createBenchPKI(s.tmp, clients);
+    log(`bench: ${clients} client certificates in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const ctx = new BenchContext(s, pki, log);
+    const reports: ScenarioReport[] = [];
+    for (const scenario of SCENARIOS.filter((x) => only.has(x.id))) {
+      const out = new ScenarioOutput();
+      t = performance.now();
+      log(`bench: (${scenario.id}) ${scenario.title}`);
+      let error: string | undefined;
+      if (aborted) error = 'skipped: the run hit its time limit';
+      else {
+        try {
+          await scenario.run(ctx, out);
+        } catch (err) {
+          error = err instanceof Error ? err.message : String(err);
+          log(`bench: (${scenario.id}) failed: ${error}`);
+        } finally {
+          await ctx.stopAll();
+        }
+      }
+      reports.push(out.report(scenario.id, scenario.title, (performance.now() - t) / 1000, error));
+    }
+    const targets = computeTargets(reports);
+    const setup = [...setupNotes(s, clients), `Whole run: ${((performance.now() - started) / 60_000).toFixed(1)} minutes.`];
+    const files = writeReports(join(repo, 'bench', 'results'), env, reports, targets, setup);
+    if (s.profile && existsSync(join(s.tmp, 'profiles'))) cpSync(join(s.tmp, 'profiles'), join(repo, 'bench', 'results', 'profiles'), { recursive: true });
+    process.stdout.write(readFileSync(join(repo, 'bench', 'results', 'latest.md'), 'utf8') + '\n');
+    for (const t of targets) log(`target ${t.met ? 'met    ' : 'NOT met'}  ${t.title}: ${t.value === null ? '–' : t.value.toFixed(2)} (goal ${t.atLeast ? '≥' : '≤'} ${t.goal})`);
+    log(`bench: report in ${files.join(', ')}`);
+  } finally {
+    clearTimeout(watchdog);
+    cleanup();
+  }
+}
+
+main().catch((err: unknown) => {
+  log(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  killAllSync();
+  process.exit(1);
+});

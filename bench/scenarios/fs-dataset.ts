@@ -1,0 +1,64 @@
+/**
+ * The filesystem keystores of scenario (e). 100 bundles go through the
+ * BundleService over the fs adapter (validation, SAN index, fsync: exactly
+ * what an import does); the 100 000-bundle store is those 100 entries plus
+ * 99 900 written straight into the adapter's on-disk layout (one 0600 file
+ * per entry, named as the entry) — the adapter's own create fsyncs twice per
+ * entry, about 1 400 entries/s here, which would take minutes for 200 000
+ * entries. Each copy is a real record of the service's format with its own
+ * name, generation id and SAN index entry; the certificate bytes are reused
+ * from the 100 imported bundles.
+ */
+import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { FSKeyStore } from '../../keystores/fs.js';
+import { BundleService } from '../../src/core/bundles.js';
+import { noGroupAccess } from '../../src/core/access.js';
+import { decodeRecord, encodeRecord, type BundleRecord } from '../../src/core/bundle-record.js';
+import { entryOf } from '../../src/core/bundle-names.js';
+import { indexEntryName } from '../../src/core/bundle-index.js';
+import type { BenchPKI } from '../pki.js';
+import { BUNDLE_TTL } from './common.js';
+
+export const bundleName = (i: number): string => `host-${i}.bench.example`;
+
+/** Imports `count` bundles through the service into a new fs keystore at `root`. */
+export async function importThroughService(root: string, pki: BenchPKI, count: number): Promise<void> {
+  const store = await FSKeyStore.open(root);
+  const service = new BundleService(store, noGroupAccess);
+  for (let i = 0; i < count; i++) {
+    const { chainPem, keyPem } = pki.bundle(bundleName(i));
+    await service.import(bundleName(i), { chainPem, keyPem, ttl: BUNDLE_TTL }, pki.admin.identity);
+  }
+  await store.close();
+}
+
+/**
+ * Fills `root` with `total` bundles: a copy of `seedRoot` (bundles 0..seeds-1,
+ * imported by the service) plus copies of their records under new names.
+ * Returns the number of files written.
+ */
+export async function fillLarge(root: string, seedRoot: string, seeds: number, total: number): Promise<number> {
+  await FSKeyStore.open(root); // creates the root as the adapter would (0700)
+  let files = 0;
+  for (const f of readdirSync(seedRoot)) {
+    copyFileSync(join(seedRoot, f), join(root, f));
+    files++;
+  }
+  const records: BundleRecord[] = [];
+  for (let i = 0; i < seeds; i++) records.push(decodeRecord(await readEntry(seedRoot, entryOf(bundleName(i)))));
+  for (let i = seeds; i < total; i++) {
+    const name = bundleName(i);
+    const record: BundleRecord = { ...(records[i % seeds] as BundleRecord), id: randomBytes(16).toString('hex'), sans: { dns: [name], ip: [] } };
+    const san = `dns:${name}`;
+    writeFileSync(join(root, entryOf(name)), encodeRecord(record), { mode: 0o600 });
+    writeFileSync(join(root, indexEntryName(san)), JSON.stringify({ san, refs: [{ name, id: record.id }] }), { mode: 0o600 });
+    files += 2;
+  }
+  return files;
+}
+
+async function readEntry(root: string, entry: string): Promise<Buffer> {
+  return (await new FSKeyStore(root).get(entry)).value;
+}

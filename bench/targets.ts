@@ -1,0 +1,84 @@
+/** The targets issue 6 sets, computed from the figures: reported, never asserted. */
+import type { Figure, ScenarioReport, Target } from './report.js';
+
+type Lookup = (key: string) => Figure | undefined;
+
+interface TargetDef {
+  key: string;
+  title: string;
+  goal: number;
+  atLeast: boolean;
+  value: (fig: Lookup) => number | null;
+}
+
+const div = (a: number | null | undefined, b: number | null | undefined): number | null =>
+  a === null || a === undefined || b === null || b === undefined || b <= 0 ? null : a / b;
+
+const DEFS: TargetDef[] = [
+  {
+    key: 'keepalive_reads_vs_node',
+    title: '(a) keep-alive bundle reads, keygate / bare node:https',
+    goal: 0.8,
+    atLeast: true,
+    value: (f) => div(f('a_keepalive_reads')?.keygate, f('a_keepalive_reads')?.node),
+  },
+  {
+    key: 'keepalive_reads_vs_nginx',
+    title: '(a) keep-alive bundle reads, keygate / nginx',
+    goal: 0.4,
+    atLeast: true,
+    value: (f) => div(f('a_keepalive_reads')?.keygate, f('a_keepalive_reads')?.nginx),
+  },
+  {
+    key: 'full_handshakes_vs_node',
+    title: '(b) full handshakes, keygate / bare node:https',
+    goal: 0.9,
+    atLeast: true,
+    value: (f) => div(f('b_full_handshakes')?.keygate, f('b_full_handshakes')?.node),
+  },
+  {
+    key: 'resumed_vs_full_handshakes',
+    title: '(b) keygate resumed / full handshakes',
+    goal: 2,
+    atLeast: true,
+    value: (f) => div(f('b_resumed_handshakes')?.keygate, f('b_full_handshakes')?.keygate),
+  },
+  {
+    key: 'p99_ms_at_half_load',
+    title: '(d) keygate p99 latency at 50 % of its maximum rate, ms',
+    goal: 5,
+    atLeast: false,
+    value: (f) => f('d_latency_p99_at_half_load')?.keygate ?? null,
+  },
+  {
+    key: 'fs_100k_startup_s',
+    title: '(e) start-up with 100 000 bundles in the fs keystore, s',
+    goal: 1,
+    atLeast: false,
+    value: (f) => f('e_fs_startup_100k')?.keygate ?? null,
+  },
+  {
+    key: 'fs_100k_read_p99_vs_100',
+    title: '(e) read p99 with 100 000 bundles / with 100 bundles',
+    goal: 1.2,
+    atLeast: false,
+    value: (f) => div(f('e_fs_read_p99_100k')?.keygate, f('e_fs_read_p99_100')?.keygate),
+  },
+  {
+    key: 'vault_warm_vs_memory',
+    title: '(f) keep-alive reads, Vault keystore with a warm cache / memory keystore',
+    goal: 0.9,
+    atLeast: true,
+    value: (f) => div(f('f_vault_reads_warm')?.keygate, f('f_memory_reads')?.keygate),
+  },
+];
+
+export function computeTargets(scenarios: ScenarioReport[]): Target[] {
+  const figures = new Map(scenarios.flatMap((s) => s.figures.map((f) => [f.key, f] as const)));
+  const lookup: Lookup = (key) => figures.get(key);
+  return DEFS.map((d) => {
+    const value = d.value(lookup);
+    const met = value !== null && (d.atLeast ? value >= d.goal : value <= d.goal);
+    return { key: d.key, title: d.title, value, goal: d.goal, atLeast: d.atLeast, met };
+  });
+}

@@ -1,0 +1,154 @@
+/**
+ * The agent's loop. Each wake-up is one batch: make sure the credential is good,
+ * (in `bundles: all` mode) learn which bundles the node may read, fetch the bundles
+ * that are due, write what changed, remove what the server no longer gives the
+ * node, then run the reload command once for the whole batch.
+ *
+ * Failure rules: an unreachable server (or a 5xx) never touches the files on disk;
+ * the bundle is retried with exponential backoff. Only an explicit refusal (403, or
+ * 404 for the bundle) removes a bundle's files, and only after the credential was
+ * re-checked, so an expired node token is renewed rather than taken as a revocation.
+ */
+import type { Logger } from '../log/logger.js';
+import type { AgentSettings } from './config.js';
+import type { AgentClient } from './client.js';
+import { NodeAuth } from './auth.js';
+import { BundleSet } from './bundle-set.js';
+import { Backoff, WakeTimer, systemClock, type Clock, type Random } from './scheduler.js';
+import type { BundleWriter } from './writer.js';
+import { ReloadQueue, type Reloader } from './reload.js';
+import type { StatusBoard } from './status.js';
+import { Watchers } from './watch.js';
+
+export interface AgentDeps {
+  settings: AgentSettings;
+  client: AgentClient;
+  writer: BundleWriter;
+  reloader: Reloader;
+  board: StatusBoard;
+  logger: Logger;
+  clock?: Clock;
+  random?: Random;
+}
+
+/** Bundles due within this window are fetched in the same batch (one reload for all). */
+const BATCH_WINDOW_MS = 5000;
+
+export interface OnceResult {
+  ok: boolean;
+  /** One line per bundle that could not be fetched and written. */
+  failures: string[];
+}
+
+export class Agent {
+  private readonly clock: Clock;
+  private readonly auth: NodeAuth;
+  private readonly bundles: BundleSet;
+  private readonly reloads: ReloadQueue;
+  private readonly wake: WakeTimer;
+  private readonly watchers: Watchers;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly deps: AgentDeps) {
+    const clock = (this.clock = deps.clock ?? systemClock);
+    const random = deps.random ?? Math.random;
+    const { settings, client, logger, board } = deps;
+    const { retryMinMs, retryMaxMs, jitter } = settings.refresh;
+    this.reloads = new ReloadQueue(deps.reloader, new Backoff(retryMinMs, retryMaxMs, random), { clock, logger, board });
+    this.auth = new NodeAuth(settings.auth, client, { clock, random, logger, board, jitter, retryMinMs, retryMaxMs });
+    this.bundles = new BundleSet({ settings, client, writer: deps.writer, auth: this.auth, reloads: this.reloads, board, logger, clock, random });
+    this.wake = new WakeTimer(clock, () => this.kick());
+    this.watchers = new Watchers(client, { clock, random, logger, retryMinMs, retryMaxMs }, (name) => {
+      if (this.bundles.dueNow(name)) this.kick();
+    });
+  }
+
+  /** Starts the loop: the first batch runs at once. */
+  async start(): Promise<void> {
+    await this.prepare();
+    this.kick();
+  }
+
+  /** One batch without reload, for `--once`: every bundle fetched and written, or the reasons why not. */
+  async once(): Promise<OnceResult> {
+    await this.prepare();
+    try {
+      await this.auth.ensure();
+      if (this.deps.settings.bundles === 'all') await this.bundles.discover(true);
+    } catch (err) {
+      return { ok: false, failures: [(err as Error).message] };
+    }
+    const failures = (await this.bundles.refresh()).flatMap((o) => ('error' in o ? [`${o.name}: ${o.error.message}`] : []));
+    this.reloads.clear(); // --once runs before the web server: nothing to reload
+    return { ok: failures.length === 0, failures };
+  }
+
+  /** Fetches every bundle now (SIGHUP), whatever their schedule. */
+  refreshAll(): void {
+    this.bundles.dueNow();
+    this.kick();
+  }
+
+  /** Stops timers and watchers and waits for a batch in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake.clear();
+    this.watchers.stopAll();
+    await this.running;
+  }
+
+  /** Resolves when no batch is running (tests). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async prepare(): Promise<void> {
+    await this.deps.writer.init();
+    const { bundles } = this.deps.settings;
+    // In `all` mode, what is on disk is tracked too, so a bundle unassigned while the agent was down is removed.
+    const names = bundles === 'all' ? await this.deps.writer.bundlesOnDisk() : bundles;
+    for (const name of names) this.bundles.track(name);
+  }
+
+  /** Runs a batch now, or right after the one in flight. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.batch()
+      .catch((err: unknown) => this.deps.logger.error(`agent: ${(err as Error).message}`))
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        } else this.schedule();
+      });
+  }
+
+  private async batch(): Promise<void> {
+    const now = this.clock.now();
+    try {
+      await this.auth.ensure();
+    } catch (err) {
+      this.bundles.credentialFailed(err as Error);
+      return;
+    }
+    if (this.deps.settings.bundles === 'all' && now >= this.bundles.listAt) await this.bundles.discover(false);
+    await this.bundles.refresh(now + BATCH_WINDOW_MS);
+    await this.reloads.runIfDue();
+    if (this.deps.settings.refresh.watch) this.watchers.sync(this.bundles.versions());
+  }
+
+  /** Arms the timer for the earliest thing to do. */
+  private schedule(): void {
+    if (this.stopped) return;
+    const next = Math.min(this.bundles.nextDue, this.auth.nextDue, this.reloads.due);
+    this.wake.clear();
+    if (Number.isFinite(next)) this.wake.at(Math.max(next, this.clock.now() + 10));
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * `/v1/cert/...`: certificate bundles, thin handlers over the BundleService.
+ * Paths follow KES's `/v1/<resource>/<verb>/<name>`, so a path-glob policy can
+ * allow describing (`/v1/cert/describe/*`) without reading keys (`/v1/cert/get/*`).
+ * Nodes of a group read through the `grant` of the get and lookup routes.
+ */
+import type { TLSSocket } from 'node:tls';
+import { BadRequestError, NotFoundError } from '../../errors.js';
+import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type GrantContext, type RequestContext, type Route } from '../../server/route.js';
+import { bearerToken } from '../../server/dispatch.js';
+import { optionalPeerIdentity } from '../../auth/peer.js';
+import { isValidBundleName, parseServerName } from '../../core/bundle-names.js';
+import type { BundleDescription, BundleInput, LookupMatch } from '../../core/bundles.js';
+import { jsonObject } from '../request.js';
+
+const IMPORT_FIELDS = new Set(['certificate', 'private_key', 'ttl', 'labels', 'allow_expired', 'version']);
+
+function certRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], grant?: Route['grant']): Route {
+  return { method, path: `/v1/cert/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', handler, ...(grant ? { grant } : {}) };
+}
+
+export const bundleRoutes: Route[] = [
+  certRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, identity, body }) => {
+    const { input, version } = importBody(jsonObject(body));
+    const r = version === undefined ? await state.bundles.import(resource, input, identity) : await state.bundles.replace(resource, input, version, identity);
+    return { json: r.version === null ? { name: resource } : { name: resource, version: r.version } };
+  }),
+
+  certRoute('describe', 'GET', 0, async ({ state, resource }) => ({ json: describeJSON(await state.bundles.describe(resource)) })),
+
+  certRoute(
+    'get',
+    'GET',
+    0,
+    async ({ state, resource }) => {
+      const b = await state.bundles.get(resource);
+      return { json: { name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() } };
+    },
+    // A node reads a bundle assigned to its group; the name is checked first so nothing odd reaches the groups service.
+    (g) => (isValidBundleName(g.resource) ? g.state.access.canReadBundle(g.identity, g.token, g.resource) : null),
+  ),
+
+  certRoute('list', 'GET', 0, async ({ state, resource, query }) => {
+    const days = query.get('expiring_within_days');
+    if (days !== null && !/^\d{1,6}$/.test(days)) throw new BadRequestError('expiring_within_days must be a whole number of days');
+    const page = await state.bundles.list({
+      prefix: resource.endsWith('*') ? resource.slice(0, -1) : resource,
+      continueAt: query.get('continue_at') ?? '',
+      ...(days !== null ? { expiringWithinDays: Number(days) } : {}),
+    });
+    return { json: page.continueAt === '' ? { names: page.names } : { names: page.names, continue_at: page.continueAt } };
+  }),
+
+  certRoute('delete', 'DELETE', 0, async ({ state, resource, query }) => {
+    const force = query.get('force');
+    if (force !== null && force !== 'true' && force !== 'false') throw new BadRequestError("force must be 'true' or 'false'");
+    await state.bundles.delete(resource, force === 'true');
+  }),
+
+  certRoute('lookup', 'GET', 0, lookupHandler, lookupGrant),
+];
+
+/**
+ * Admin and policy callers see every match. A caller let in by the grant (a node)
+ * sees only the bundles its group may read; it is let in only if there is at
+ * least one, so for a node "no match" and "nothing of yours" are the same 403.
+ */
+async function lookupHandler(ctx: RequestContext) {
+  const byPolicy = ctx.identity !== '' && (ctx.identity === ctx.state.admin || ctx.state.identities.get(ctx.identity)?.verify(ctx.path) === true);
+  const identity = optionalPeerIdentity(ctx.req.socket as TLSSocket);
+  const token = bearerToken(ctx.req);
+  const canRead = byPolicy ? () => true : async (b: string) => (await ctx.state.access.canReadBundle(identity, token, b)) !== null;
+  const matches = await ctx.state.bundles.lookup(ctx.resource, canRead);
+  if (matches.length === 0) throw new NotFoundError('no bundle matches the server name');
+  return { json: { server_name: ctx.resource, bundles: matches.map(matchJSON) } };
+}
+
+async function lookupGrant(g: GrantContext): Promise<string | null> {
+  if (!parseServerName(g.resource)) return null;
+  const canRead = async (b: string) => (await g.state.access.canReadBundle(g.identity, g.token, b)) !== null;
+  const [first] = await g.state.bundles.lookup(g.resource, canRead);
+  return first ? g.state.access.canReadBundle(g.identity, g.token, first.name) : null;
+}
+
+function importBody(req: Record<string, unknown>): { input: BundleInput; version: string | undefined } {
+  for (const field of Object.keys(req)) {
+    if (!IMPORT_FIELDS.has(field)) throw new BadRequestError(`unknown field '${field.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}'`);
+  }
+  const text = (field: string): string => {
+    const v = req[field];
+    if (typeof v !== 'string' || v === '') throw new BadRequestError(`field '${field}' is required: a PEM string`);
+    return v;
+  };
+  const ttl = req['ttl'];
+  if (typeof ttl !== 'number') throw new BadRequestError('field \'ttl\' is required: seconds a node may keep the bundle');
+  const input: BundleInput = { chainPem: text('certificate'), keyPem: text('private_key'), ttl };
+  const labels = req['labels'];
+  if (labels !== undefined) {
+    if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) throw new BadRequestError("field 'labels' must be an object of strings");
+    input.labels = labels as Record<string, string>;
+  }
+  const allow = req['allow_expired'];
+  if (allow !== undefined && typeof allow !== 'boolean') throw new BadRequestError("field 'allow_expired' must be true or false");
+  if (allow === true) input.allowExpired = true;
+  const version = req['version'];
+  if (version !== undefined && (typeof version !== 'string' || version === '')) throw new BadRequestError("field 'version' must be the version string from describe");
+  return { input, version: version as string | undefined };
+}
+
+function describeJSON(d: BundleDescription) {
+  return {
+    name: d.name,
+    version: d.version,
+    subject: d.subject,
+    issuer: d.issuer,
+    dns_names: d.dnsNames,
+    ip_addresses: d.ipAddresses,
+    serial: d.serial,
+    not_before: d.notBefore.toISOString(),
+    not_after: d.notAfter.toISOString(),
+    fingerprint_sha256: d.fingerprintSHA256,
+    key_type: d.keyType,
+    key_size: d.keySize,
+    chain_length: d.chainLength,
+    ttl: d.ttl,
+    labels: d.labels,
+    groups: d.groups,
+    created_at: d.createdAt.toISOString(),
+    created_by: d.createdBy,
+    updated_at: d.updatedAt.toISOString(),
+    updated_by: d.updatedBy,
+  };
+}
+
+function matchJSON(m: LookupMatch) {
+  return { name: m.name, match: m.match, not_after: m.notAfter.toISOString(), key_type: m.keyType, version: m.version };
+}

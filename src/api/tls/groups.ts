@@ -1,0 +1,146 @@
+/**
+ * `/v1/group/...`: groups of nodes, thin handlers over the GroupService and the
+ * node inventory. All are `auth: 'policy'`: the admin, or an identity whose
+ * policy allows the path (e.g. `/v1/group/assign/edge/*`). Group tokens are
+ * never accepted here: they only register and enroll nodes.
+ */
+import { BadRequestError } from '../../errors.js';
+import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
+import { checkGroupName, type GroupInfo } from '../../core/groups.js';
+import type { GroupSettings, GroupSettingsUpdate } from '../../core/group-settings.js';
+import type { NodeInfo } from '../../core/nodes.js';
+import { jsonObject, listPrefix } from '../request.js';
+import { rejectUnknown, splitPair } from './fields.js';
+
+/** Settings bodies carry a CA bundle at most: 64 KiB and some room. */
+const SETTINGS_BODY = 128 * 1024;
+
+/** API field → setting, with its JSON type. */
+const SETTINGS: Record<string, [keyof GroupSettings, 'number' | 'string' | 'boolean']> = {
+  token_ttl: ['tokenTtl', 'number'],
+  callback_url: ['callbackUrl', 'string'],
+  oauth_url: ['oauthUrl', 'string'],
+  oauth_client_id: ['oauthClientId', 'string'],
+  oauth_client_secret: ['oauthClientSecret', 'string'],
+  oauth_mode: ['oauthMode', 'string'],
+  callback_ca: ['callbackCa', 'string'],
+  callback_insecure: ['callbackInsecure', 'boolean'],
+  callback_timeout: ['callbackTimeout', 'number'],
+};
+
+function groupRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], segments: 1 | 2 = 1): Route {
+  return { method, path: `/v1/group/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', segments, handler };
+}
+
+const groupName = (resource: string): string => {
+  checkGroupName(resource);
+  return resource;
+};
+
+export const groupRoutes: Route[] = [
+  groupRoute('create', 'PUT', SETTINGS_BODY, async ({ state, resource, identity, body }) => {
+    const { groupToken } = await state.groups.create(groupName(resource), settingsBody(body), identity);
+    return { json: { group_token: groupToken } };
+  }),
+
+  groupRoute('update', 'PUT', SETTINGS_BODY, async ({ state, resource, body }) => ({
+    json: groupJSON(await state.groups.update(groupName(resource), settingsBody(body))),
+  })),
+
+  groupRoute('describe', 'GET', 0, async ({ state, resource }) => ({ json: groupJSON(await state.groups.describe(groupName(resource))) })),
+
+  groupRoute('list', 'GET', 0, async ({ state, resource, query }) => {
+    const cursor = query.get('continue_at') ?? '';
+    if (cursor !== '') checkGroupName(cursor);
+    const page = await state.groups.list(listPrefix(resource), cursor);
+    return { json: page.continueAt === '' ? { names: page.names } : { names: page.names, continue_at: page.continueAt } };
+  }),
+
+  groupRoute('delete', 'DELETE', 0, async ({ state, resource }) => {
+    await state.groups.delete(groupName(resource));
+  }),
+
+  groupRoute('rotate', 'PUT', 0, async ({ state, resource }) => {
+    const { groupToken } = await state.groups.rotate(groupName(resource));
+    return { json: { group_token: groupToken } };
+  }),
+
+  groupRoute(
+    'assign',
+    'PUT',
+    0,
+    async ({ state, resource }) => {
+      const [group, bundle] = splitPair(resource, 'bundle name');
+      await state.groups.assign(groupName(group), bundle);
+    },
+    2,
+  ),
+
+  groupRoute(
+    'unassign',
+    'DELETE',
+    0,
+    async ({ state, resource }) => {
+      const [group, bundle] = splitPair(resource, 'bundle name');
+      await state.groups.unassign(groupName(group), bundle);
+    },
+    2,
+  ),
+
+  groupRoute('nodes', 'GET', 0, async ({ state, resource, query }) => {
+    const cursor = query.get('continue_at') ?? '';
+    if (cursor !== '' && !/^[0-9a-f]{64}$/.test(cursor)) throw new BadRequestError('invalid continue_at');
+    const page = await state.nodes.list(groupName(resource), cursor);
+    const nodes = page.nodes.map(nodeJSON);
+    return { json: page.continueAt === '' ? { nodes } : { nodes, continue_at: page.continueAt } };
+  }),
+];
+
+/** A settings body: known fields of the right JSON type; unknown fields are refused (400). */
+export function settingsBody(body: Buffer): GroupSettingsUpdate {
+  const req = jsonObject(body);
+  rejectUnknown(req, SETTINGS);
+  const out: Record<string, unknown> = {};
+  for (const [field, [key, type]] of Object.entries(SETTINGS)) {
+    const v = req[field];
+    if (v === undefined) continue;
+    if (typeof v !== type) throw new BadRequestError(`${field} must be a ${type === 'boolean' ? 'boolean' : type}`);
+    out[key] = v;
+  }
+  return out as GroupSettingsUpdate;
+}
+
+/** Describe's JSON: every setting but the client secret, of which only its presence shows. */
+export function groupJSON(g: GroupInfo) {
+  return {
+    name: g.name,
+    token_ttl: g.tokenTtl,
+    callback_url: g.callbackUrl,
+    oauth_url: g.oauthUrl,
+    oauth_client_id: g.oauthClientId,
+    oauth_client_secret_set: g.oauthClientSecretSet,
+    oauth_mode: g.oauthMode,
+    callback_ca: g.callbackCa,
+    callback_insecure: g.callbackInsecure,
+    callback_timeout: g.callbackTimeout,
+    bundles: g.bundles,
+    created_at: g.createdAt.toISOString(),
+    created_by: g.createdBy,
+    updated_at: g.updatedAt.toISOString(),
+  };
+}
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+function nodeJSON(n: NodeInfo) {
+  return {
+    node_id: n.nodeId,
+    identity: n.identity,
+    registered_at: iso(n.registeredAt),
+    last_seen: iso(n.lastSeen),
+    token_expires_at: iso(n.tokenExpiresAt),
+    enrolled_at: iso(n.enrolledAt),
+    revoked_at: iso(n.revokedAt),
+  };
+}
+

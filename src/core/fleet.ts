@@ -1,0 +1,39 @@
+/**
+ * Wires the group and node services over one keystore: the composition root
+ * calls this once per State, tests call it with a clock of their own.
+ */
+import type { KeyStore } from '../../keystores/keystore.js';
+import type { BundleAccess, BundleAssignments, BundleCatalog } from './access.js';
+import { CallbackClient, type NodeVerifier } from './callback.js';
+import { GroupService } from './groups.js';
+import { NodeService } from './nodes.js';
+import { TokenService } from './tokens.js';
+
+export interface FleetServices {
+  tokens: TokenService;
+  groups: GroupService;
+  nodes: NodeService;
+  /** What the bundle service asks: who may read a bundle, and which groups it is assigned to. */
+  access: BundleAccess & BundleAssignments;
+}
+
+export interface FleetOptions {
+  /** Clock in milliseconds for token expiry, last-seen and access-token caching (tests). */
+  now?: () => number;
+  /** How node ids are checked against a group's callback (default: a CallbackClient). */
+  verifier?: NodeVerifier;
+  touchIntervalMs?: number;
+}
+
+export function createFleet(store: KeyStore, catalog: BundleCatalog, options: FleetOptions = {}): FleetServices {
+  const clock = options.now !== undefined ? { now: options.now } : {};
+  const tokens = new TokenService(store, clock);
+  const groups = new GroupService(store, tokens, catalog);
+  const verifier = options.verifier ?? new CallbackClient(clock);
+  const nodes = new NodeService(store, tokens, groups, verifier, options.touchIntervalMs !== undefined ? { touchIntervalMs: options.touchIntervalMs } : {});
+  const access: BundleAccess & BundleAssignments = {
+    canReadBundle: (identity, token, bundle) => nodes.canReadBundle(identity, token, bundle),
+    groupsOf: (bundle) => groups.groupsOf(bundle),
+  };
+  return { tokens, groups, nodes, access };
+}

@@ -1,0 +1,106 @@
+/** `keygate agent` as an operator runs it: a config file, `--once`, the daemon, its signals and status endpoint. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { TestClient } from '../helpers/certs.js';
+import { BundleCerts, type TestBundle } from '../helpers/bundle-certs.js';
+import { fingerprint, fingerprintOnDisk, putBundle, tempDir } from './fixture.js';
+import { eventually } from './support.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+// Straight node with the tsx loader (not the tsx wrapper), so signals reach the agent itself.
+const run = [process.execPath, '--import', 'tsx', join(root, 'test/agent/cli-entry.ts')] as const;
+const certs = new BundleCerts();
+const work = tempDir('keygate-agent-cli-');
+let s: TestServer;
+let node: TestClient;
+let first: TestBundle;
+
+beforeAll(async () => {
+  s = await startTestServer({
+    prepare: (pki) => {
+      node = pki.client({ commonName: 'node' });
+      return { policy: { node: { allow: ['/v1/cert/get/*'], identities: [node.identity] } } };
+    },
+  });
+  first = certs.bundle({ dnsNames: ['site.test'] });
+  await putBundle(s, 'site.test', first);
+});
+afterAll(async () => {
+  await s.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function config(name: string, body: string): string {
+  const file = join(work, `${name}.yml`);
+  writeFileSync(file, `server: ${s.url}\ntls:\n  ca: ${s.pki.caFile}\n  cert: ${node.certFile}\n  key: ${node.keyFile}\n${body}`);
+  return file;
+}
+
+function keygate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(run[0], [...run.slice(1), ...args], { cwd: root, timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('keygate agent', () => {
+  it('--once writes the bundles and exits 0', async () => {
+    const out = join(work, 'once');
+    const r = await keygate(['agent', '--config', config('once', `bundles: [site.test]\noutput: {dir: ${out}}\n`), '--once']);
+    expect(r.stderr).toContain(`keygate agent: bundles written to ${out}`);
+    expect(r.code).toBe(0);
+    expect(fingerprintOnDisk(out)).toBe(fingerprint(first.chainPem));
+  });
+
+  it('--once exits non-zero naming the bundle and the reason', async () => {
+    const r = await keygate(['agent', '--config', config('missing', `bundles: [site.test, nope.test]\noutput: {dir: ${join(work, 'missing')}}\n`), '--once']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('keygate: agent: could not fetch every bundle:\n  nope.test: bundle does not exist\n');
+  });
+
+  it('refuses a bad configuration with the file, line and key; a missing --config is a usage error', async () => {
+    const file = config('bad', `bundles: [site.test]\noutput: {dir: x}\nreload: {comand: nginx}\n`);
+    const r = await keygate(['agent', '--config', file, '--once']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`keygate: ${file}:8: reload.comand: unknown key`);
+    expect((await keygate(['agent'])).code).toBe(2);
+  });
+
+  it('runs until SIGTERM: writes, serves its status on loopback, refreshes everything on SIGHUP', async () => {
+    const out = join(work, 'daemon');
+    const reloads = join(work, 'daemon.reloads');
+    const file = config('daemon', `bundles: [site.test]\noutput: {dir: ${out}, combined: true}\nreload: {command: "echo $KEYGATE_CHANGED >> ${reloads}"}\nstatus: {address: "127.0.0.1:0"}\n`);
+    const child = spawn(run[0], [...run.slice(1), 'agent', '--config', file], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (c: Buffer) => (log += c.toString('utf8')));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      await eventually(() => readFileSync(reloads, 'utf8') === 'site.test\n', 'the first write and reload');
+      const port = Number((await eventually(() => /status on http:\/\/127\.0\.0\.1:(\d+)\/status/.exec(log)?.[1], 'the status address')));
+      const status = await new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/status' }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+          res.on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+      expect(JSON.parse(status).bundles[0]).toMatchObject({ name: 'site.test', state: 'ok' });
+
+      const next = certs.bundle({ dnsNames: ['site.test'] });
+      await putBundle(s, 'site.test', next);
+      child.kill('SIGHUP');
+      await eventually(() => fingerprintOnDisk(out) === fingerprint(next.chainPem), 'the replacement after SIGHUP');
+      await eventually(() => readFileSync(reloads, 'utf8') === 'site.test\nsite.test\n', 'the second reload');
+      expect(readFileSync(join(out, 'site.test.pem'), 'utf8')).toBe(next.chainPem + next.keyPem);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(log).not.toContain('PRIVATE KEY');
+  });
+});
