@@ -232,6 +232,31 @@ export class NodeService implements BundleAccess {
     return null;
   }
 
+  /**
+   * Every bundle the caller may read through its group(s) — by node token, or by an
+   * enrolled certificate identity — with the caller's audit name; null when the
+   * credential belongs to no node. Lets an agent configured with `bundles: all` find
+   * its bundles without a path policy on `/v1/cert/list/`.
+   */
+  async readableBundles(identity: string, token: string): Promise<{ principal: string; bundles: string[] } | null> {
+    if (token !== '') {
+      const p = await this.authenticate(token);
+      if (p) return { principal: `node:${p.group.name}/${p.nodeId}`, bundles: [...p.group.bundles].sort() };
+    }
+    if (!isHexIdentity(identity)) return null;
+    const names = new Set<string>();
+    let principal = '';
+    for (const name of await this.records.groupsOfIdentity(identity)) {
+      const g = await this.groups.find(name);
+      if (!g) continue;
+      const m = await this.records.member(g, identity);
+      if (!m || m.generation !== g.generation) continue;
+      principal ||= `node:${g.name}/${m.nodeId}`;
+      for (const b of g.bundles) names.add(b);
+    }
+    return principal === '' ? null : { principal, bundles: [...names].sort() };
+  }
+
   /** Resolves when pending last-seen writes are done (tests, shutdown). */
   settled(): Promise<void> {
     return this.tracker.settled();

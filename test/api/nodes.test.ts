@@ -292,6 +292,29 @@ describe('mTLS enrollment', () => {
   });
 });
 
+describe('what a node may read', () => {
+  it('lists the bundles of the node\'s group, by node token or enrolled certificate', async () => {
+    const gt = await createGroup('lister');
+    await assign('lister', 'www.example.com');
+    await assign('lister', 'api.example.com');
+    const n = await register('lister', gt, 'lister-1');
+    const byToken = await s.call(null, '/v1/node/bundles', { headers: bearer(n.json.node_token) });
+    expect(byToken.status).toBe(200);
+    expect(byToken.json).toEqual({ names: ['api.example.com', 'www.example.com'] });
+    expect(s.logLines.map((l) => JSON.parse(l)).filter((l) => l.path === '/v1/node/bundles').at(-1).identity).toBe('node:lister/lister-1');
+    await s.call(s.admin, '/v1/group/unassign/lister/api.example.com', { method: 'DELETE' });
+    expect((await s.call(null, '/v1/node/bundles', { headers: bearer(n.json.node_token) })).json.names).toEqual(['www.example.com']);
+
+    const enrolled = await s.call(otherCert, '/v1/node/enroll/lister', { method: 'PUT', headers: bearer(gt) });
+    expect(enrolled.status).toBe(200);
+    expect((await s.call(otherCert, '/v1/node/bundles')).json.names).toEqual(['www.example.com']);
+
+    expect((await s.call(null, '/v1/node/bundles', { headers: bearer(gt) })).status).toBe(403);
+    expect((await s.call(null, '/v1/node/bundles', { headers: bearer('kgn_not-a-token') })).status).toBe(403);
+    expect((await s.call(s.pki.client(), '/v1/node/bundles')).status).toBe(403);
+  });
+});
+
 describe('inventory', () => {
   it('lists nodes with registered_at, last_seen, identity and token expiry', async () => {
     const gt = await createGroup('inv', { token_ttl: 90 });

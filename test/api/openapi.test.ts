@@ -286,6 +286,8 @@ describe('TLS-distribution responses match the document', () => {
     expect((await call(null, '/v1/cert/lookup/www.example.com', bearer(nodeToken))).status).toBe(200);
     expect((await call(null, '/v1/node/renew', { method: 'PUT', ...bearer(nodeToken) })).json.node_token).toBe(nodeToken);
     expect((await call(null, '/v1/node/renew', { method: 'PUT', ...bearer('not-a-token') })).status).toBe(403);
+    expect((await call(null, '/v1/node/bundles', bearer(nodeToken))).status).toBe(200);
+    expect((await call(null, '/v1/node/bundles', bearer(groupToken))).status).toBe(403);
     const enrolled = await call(app, '/v1/node/enroll/edge', { method: 'PUT', body: { node_id: 'edge-2' }, ...bearer(groupToken) });
     expect(enrolled.json).toEqual({ group: 'edge', node_id: 'edge-2', identity: app.identity });
     expect((await call(null, '/v1/node/enroll/edge', { method: 'PUT', ...bearer(groupToken) })).status).toBe(400);

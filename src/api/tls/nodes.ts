@@ -45,6 +45,14 @@ function target(resource: string): [string, string] {
 }
 
 export const nodeRoutes: Route[] = [
+  // What this node may read: the agent's `bundles: all` without a path policy.
+  nodeRoute('/v1/node/bundles', 'GET', 0, 'identify', async (ctx) => {
+    const found = await ctx.state.nodes.readableBundles(ctx.identity, bearerToken(ctx.req));
+    if (!found) throw new NotAuthorizedError();
+    ctx.setPrincipal(found.principal);
+    return { json: { names: found.bundles } };
+  }),
+
   nodeRoute('/v1/node/register/', 'PUT', SMALL_BODY, 'identify', async (ctx) => {
     checkGroupName(ctx.resource);
     const groupToken = token(ctx);
