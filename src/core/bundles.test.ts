@@ -126,7 +126,7 @@ describe('import, describe, get', () => {
     expect(await failure(svc.get('corrupt'))).toEqual([502, 'failed to read bundle']);
     // The error log shows the cause: it must not quote the entry (a private key).
     await store.create('bundle.torn', Buffer.from('x{"private_key":"SECRET-KEY-MATERIAL"'));
-    const err = await svc.get('torn').catch((e: unknown) => e as KeygateError);
+    const err = (await svc.get('torn').then(() => null, (e: unknown) => e)) as KeygateError;
     expect(err.status).toBe(502);
     expect(String((err.cause as Error).message)).not.toContain('SECRET');
   });

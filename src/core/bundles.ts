@@ -196,7 +196,9 @@ export class BundleService {
     };
   }
 
-  private async exists(name: string): Promise<boolean> {
+  /** Whether a bundle of that name exists (for the groups service: no private key is handed out). */
+  async exists(name: string): Promise<boolean> {
+    checkName(name);
     try {
       await this.load(name);
       return true;
