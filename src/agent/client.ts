@@ -84,9 +84,15 @@ export class AgentClient {
     try {
       return await this.listAll(this.listPath);
     } catch (err) {
-      if (!(err instanceof ServerError && err.unknownRoute && this.listPath === '/v1/node/bundles')) throw err;
-      this.listPath = '/v1/cert/list/';
-      return this.listAll(this.listPath);
+      if (!(err instanceof ServerError) || this.listPath !== '/v1/node/bundles') throw err;
+      // An old server without the node listing: use the bundle listing from now on.
+      if (err.unknownRoute) {
+        this.listPath = '/v1/cert/list/';
+        return this.listAll(this.listPath);
+      }
+      // Not a node (an identity with a path policy): its policy may allow the bundle listing.
+      if (err.status === 403) return this.listAll('/v1/cert/list/');
+      throw err;
     }
   }
 

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { State } from '../server/state.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import { Logger, openLogFile, parseLogSetting } from '../log/logger.js';
+import { rksSettings } from '../api/rks/settings.js';
 
 export function buildState(config: Config, store: KeyStore, logger: Logger): State {
   const policies = new Map<string, Policy>();
@@ -34,6 +35,7 @@ export function buildState(config: Config, store: KeyStore, logger: Logger): Sta
     tokens: fleet.tokens,
     groups: fleet.groups,
     nodes: fleet.nodes,
+    rks: rksSettings(config),
     logger,
   };
 }

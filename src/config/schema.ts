@@ -49,6 +49,8 @@ export interface Config {
     auth_failure_window: string;
   };
   keystore: { memory?: Record<string, never>; fs?: { path: string }; vault?: VaultConfig };
+  /** The RKS-compatible surface's credentials; without them its init and admin login answer 403. */
+  rks?: { init_token?: string; admin?: { login: string; password: string }; admin_token_ttl: string };
 }
 
 export const configSchema = {
@@ -146,6 +148,20 @@ export const configSchema = {
         max_connections: { type: 'integer', minimum: 1, default: 4096 },
         auth_failures: { type: 'integer', minimum: 0, default: 100 },
         auth_failure_window: { ...duration, default: '1m' },
+      },
+    },
+    rks: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        init_token: nonEmpty,
+        admin: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['login', 'password'],
+          properties: { login: nonEmpty, password: nonEmpty },
+        },
+        admin_token_ttl: { ...duration, default: '1h' },
       },
     },
     keystore: {

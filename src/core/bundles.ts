@@ -118,6 +118,11 @@ export class BundleService {
   }
 
   /** The bundle with its private key: the node's fetch. */
+  /** The bundle's current version only (what a watching node compares). @throws NotFoundError */
+  async version(name: string): Promise<string> {
+    return (await this.load(name)).version;
+  }
+
   async get(name: string): Promise<BundleSecret> {
     checkName(name);
     const { record, version } = await this.load(name);

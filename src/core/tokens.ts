@@ -1,6 +1,6 @@
 /**
- * Bearer tokens of groups and nodes: 32 random bytes, base64url, with a prefix
- * that names their kind (`kgg_` group, `kgn_` node) so a leaked token is
+ * Bearer tokens of groups, nodes and RKS admins: 32 random bytes, base64url, with a
+ * prefix that names their kind (`kgg_` group, `kgn_` node, `kga_` admin) so a leaked token is
  * recognisable in a scanner. Only the SHA-256 of a token is stored, at entry
  * `token.<hex>`, with its kind, group, node, expiry and the group generation it
  * was issued under; a presented token is looked up by hashing it.
@@ -14,11 +14,12 @@ import { NotAuthorizedError } from '../errors.js';
 import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError } from './store-errors.js';
 
-export type TokenKind = 'group' | 'node';
+/** An `admin` token (RKS admin login) has no group; its `node` is the admin login. */
+export type TokenKind = 'group' | 'node' | 'admin';
 
-const PREFIX: Record<TokenKind, string> = { group: 'kgg_', node: 'kgn_' };
+const PREFIX: Record<TokenKind, string> = { group: 'kgg_', node: 'kgn_', admin: 'kga_' };
 /** The exact shape of a token this service issues; anything else is refused without a keystore read. */
-const TOKEN_SHAPE = /^kg[gn]_[A-Za-z0-9_-]{43}$/;
+const TOKEN_SHAPE = /^kg[gna]_[A-Za-z0-9_-]{43}$/;
 const TOKEN_BYTES = 32;
 
 export interface TokenRecord {
@@ -26,7 +27,7 @@ export interface TokenRecord {
   readonly hash: string;
   readonly kind: TokenKind;
   readonly group: string;
-  /** The node id of a node token; '' for group tokens. */
+  /** The node id of a node token, the login of an admin token; '' for group tokens. */
   readonly node: string;
   /** The group generation the token was issued under. */
   readonly generation: string;
@@ -213,7 +214,7 @@ function encode(r: TokenRecord): Buffer {
 
 function decode(value: Buffer): TokenRecord {
   const o = JSON.parse(value.toString('utf8')) as Record<string, unknown>;
-  if (o['v'] !== 1 || typeof o['hash'] !== 'string' || !/^[0-9a-f]{64}$/.test(o['hash']) || (o['kind'] !== 'group' && o['kind'] !== 'node')) {
+  if (o['v'] !== 1 || typeof o['hash'] !== 'string' || !/^[0-9a-f]{64}$/.test(o['hash']) || (o['kind'] !== 'group' && o['kind'] !== 'node' && o['kind'] !== 'admin')) {
     throw new Error('tokens: malformed token record');
   }
   return {

@@ -26,6 +26,8 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
   return (req: IncomingMessage, res: ServerResponse): void => {
     const state = holder.current;
     const started = performance.now();
+    // Read once: Node clears req.socket when the connection closes, which can happen before the audit line.
+    const ip = req.socket.remoteAddress ?? '';
     let identity = '';
     let path = '';
     let errors: 'json' | 'text' = 'json';
@@ -35,7 +37,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
     const finish = (status: number): void => {
       metrics.requestEnded(routePath, req.method ?? '', status, (performance.now() - started) / 1000);
       state.logger.audit({
-        ip: req.socket.remoteAddress ?? '',
+        ip,
         identity,
         method: req.method ?? '',
         path,
@@ -57,7 +59,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       checkMethod(req.method ?? '', route);
 
       errors = route.errors ?? 'json';
-      if (route.auth !== 'none') throttle.check(req.socket.remoteAddress ?? '');
+      if (route.auth !== 'none') throttle.check(ip);
       identity = await authenticate(req, route, state, path, resource);
       authenticated = true;
 
@@ -79,7 +81,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       const status = writeError(res, err, err instanceof PayloadTooLargeError, errors);
       if (!authenticated && routePath !== 'unmatched' && (status === 400 || status === 403)) {
         metrics.authFailed(status === 400 ? 'no_certificate' : 'forbidden');
-        throttle.fail(req.socket.remoteAddress ?? '');
+        throttle.fail(ip);
       }
       if (!(err instanceof KeygateError) || status >= 500) {
         const cause = err instanceof Error ? (err.cause ?? err) : err;

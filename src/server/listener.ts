@@ -3,6 +3,8 @@
  * dispatcher. Start-up failures become ConfigErrors with one clear line.
  */
 import https from 'node:https';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors.js';
 import type { ServerTLS } from '../compose/tls.js';
@@ -37,6 +39,30 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/**
+ * Requests the HTTP parser refuses (oversized or malformed headers, a bad request
+ * line, header or request timeouts) never reach the dispatcher: answer them with
+ * the same `{"message"}` JSON as every other error instead of Node's empty body.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'request header fields too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request timed out']
+        : [400, 'malformed HTTP request'];
+  const body = JSON.stringify({ message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 export async function listen(options: ListenerOptions): Promise<Listener> {
   const router = new Router(options.routes);
   const server = https.createServer(
@@ -54,6 +80,7 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
   server.maxConnections = options.maxConnections;
   // A client that fails the handshake (untrusted certificate with tls.auth on, or no TLS) is dropped quietly.
   server.on('tlsClientError', () => {});
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const where = `${options.host}:${options.port}`;

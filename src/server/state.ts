@@ -35,7 +35,19 @@ export interface State {
   readonly groups: GroupService;
   /** Node registration, enrollment, revocation, bans and inventory (`/v1/node/...`). */
   readonly nodes: NodeService;
+  /** The RKS-compatible surface's credentials (`rks:` in the config). */
+  readonly rks: RksSettings;
   readonly logger: Logger;
+}
+
+/** The `rks:` section, resolved: null parts switch `POST /rks/v1/init` or the admin login off (403). */
+export interface RksSettings {
+  readonly initToken: string | null;
+  readonly admin: { readonly login: string; readonly password: string } | null;
+  /** Seconds an admin token lives; renew-self restores it. */
+  readonly adminTokenTtl: number;
+  /** The Vault endpoint of the keystore, or '' (RKS's `/healthz` names it). */
+  readonly vaultAddress: string;
 }
 
 export interface StateHolder {

@@ -246,6 +246,42 @@ describe('group grants (nodes)', () => {
   });
 });
 
+describe('watch (long-poll for agents)', () => {
+  it('answers at once for a stale version, when the bundle changes, or with the same version after the wait', async () => {
+    const name = 'watched.example.org';
+    const watched = certs.bundle({ dnsNames: [name] });
+    const first = await put(s.admin, name, body(watched));
+    expect(first.status).toBe(200);
+    const v1 = first.json.version as string;
+    const stale = await s.call(s.admin, `/v1/cert/watch/${name}?version=old&wait=30`);
+    expect(stale.json).toEqual({ name, version: v1 });
+
+    const same = await s.call(s.admin, `/v1/cert/watch/${name}?version=${v1}&wait=1`);
+    expect(same.json).toEqual({ name, version: v1 });
+
+    const waiting = s.call(s.admin, `/v1/cert/watch/${name}?version=${v1}&wait=30`);
+    await new Promise((r) => setTimeout(r, 200));
+    const replaced = await put(s.admin, name, body(watched, { version: v1, ttl: 60 }));
+    expect(replaced.status).toBe(200);
+    const changed = await waiting;
+    expect(changed.json).toEqual({ name, version: replaced.json.version });
+    expect(changed.json.version).not.toBe(v1);
+  });
+
+  it('is authorized like a read, and answers 404 for a missing bundle and 400 for a bad wait', async () => {
+    readable.set(node.identity, new Set(['www.example.com']));
+    expect((await s.call(node, '/v1/cert/watch/www.example.com?wait=0')).status).toBe(200);
+    expect((await s.call(node, '/v1/cert/watch/secret.example.net?wait=0')).status).toBe(403);
+    expect((await s.call(stranger, '/v1/cert/watch/www.example.com?wait=0')).status).toBe(403);
+    // A path policy that allows reading the bundle allows watching it (and the deny pattern holds).
+    expect((await s.call(reader, '/v1/cert/watch/www.example.com?wait=0')).status).toBe(200);
+    expect((await s.call(reader, '/v1/cert/watch/secret.example.net?wait=0')).status).toBe(403);
+    expect((await s.call(s.admin, '/v1/cert/watch/nothing.example.com?wait=0')).status).toBe(404);
+    expect((await s.call(s.admin, '/v1/cert/watch/www.example.com?wait=soon')).status).toBe(400);
+    readable.delete(node.identity);
+  });
+});
+
 describe('lookup by server name', () => {
   it('finds exact, wildcard and IP matches; 404 when none; 400 for a bad name', async () => {
     const names = async (sni: string) => {

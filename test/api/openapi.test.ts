@@ -250,6 +250,7 @@ describe('TLS-distribution responses match the document', () => {
     expect((await call(s.admin, '/v1/cert/describe/a..b')).status).toBe(400);
     expect((await call(s.admin, '/v1/cert/get/www.example.com')).json.private_key).toBe(www.keyPem);
     expect((await call(stranger, '/v1/cert/get/www.example.com')).status).toBe(403);
+    expect((await call(s.admin, '/v1/cert/watch/www.example.com?wait=0')).json.name).toBe('www.example.com');
     expect((await call(s.admin, '/v1/cert/list/*')).json.names).toEqual(['www.example.com']);
     expect((await call(s.admin, '/v1/cert/list/*?expiring_within_days=0')).json.names).toEqual([]);
     expect((await call(s.admin, '/v1/cert/list/*?expiring_within_days=soon')).status).toBe(400);

@@ -4,6 +4,7 @@
  * allow describing (`/v1/cert/describe/*`) without reading keys (`/v1/cert/get/*`).
  * Nodes of a group read through the `grant` of the get and lookup routes.
  */
+import { EventEmitter } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type GrantContext, type RequestContext, type Route } from '../../server/route.js';
@@ -12,6 +13,12 @@ import { optionalPeerIdentity } from '../../auth/peer.js';
 import { isValidBundleName, parseServerName } from '../../core/bundle-names.js';
 import type { BundleDescription, BundleInput, LookupMatch } from '../../core/bundles.js';
 import { jsonObject } from '../request.js';
+
+/** Local bundle changes, so a watch on this process answers at once; other replicas' changes are seen by polling. */
+const changes = new EventEmitter();
+changes.setMaxListeners(0);
+const MAX_WAIT_SECONDS = 60;
+const POLL_MS = 1000;
 
 const IMPORT_FIELDS = new Set(['certificate', 'private_key', 'ttl', 'labels', 'allow_expired', 'version']);
 
@@ -23,6 +30,7 @@ export const bundleRoutes: Route[] = [
   certRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, identity, body }) => {
     const { input, version } = importBody(jsonObject(body));
     const r = version === undefined ? await state.bundles.import(resource, input, identity) : await state.bundles.replace(resource, input, version, identity);
+    changes.emit(resource);
     return { json: r.version === null ? { name: resource } : { name: resource, version: r.version } };
   }),
 
@@ -36,8 +44,7 @@ export const bundleRoutes: Route[] = [
       const b = await state.bundles.get(resource);
       return { json: { name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() } };
     },
-    // A node reads a bundle assigned to its group; the name is checked first so nothing odd reaches the groups service.
-    (g) => (isValidBundleName(g.resource) ? g.state.access.canReadBundle(g.identity, g.token, g.resource) : null),
+    readGrant,
   ),
 
   certRoute('list', 'GET', 0, async ({ state, resource, query }) => {
@@ -55,10 +62,55 @@ export const bundleRoutes: Route[] = [
     const force = query.get('force');
     if (force !== null && force !== 'true' && force !== 'false') throw new BadRequestError("force must be 'true' or 'false'");
     await state.bundles.delete(resource, force === 'true');
+    changes.emit(resource);
   }),
+
+  // Long-poll for agents: answers as soon as the bundle's version differs from `?version=`, or after `?wait=` seconds.
+  {
+    ...certRoute('watch', 'GET', 0, watchHandler, watchGrant),
+    timeoutMs: (MAX_WAIT_SECONDS + 15) * 1000,
+  },
 
   certRoute('lookup', 'GET', 0, lookupHandler, lookupGrant),
 ];
+
+/** A node reads a bundle assigned to its group; the name is checked first so nothing odd reaches the groups service. */
+function readGrant(g: GrantContext): Promise<string | null> | null {
+  return isValidBundleName(g.resource) ? g.state.access.canReadBundle(g.identity, g.token, g.resource) : null;
+}
+
+/** Whoever may read the bundle may watch it: a path policy on `/v1/cert/get/<name>` or a group grant. */
+function watchGrant(g: GrantContext): Promise<string | null> | string | null {
+  const id = g.identity;
+  if (id !== '' && isValidBundleName(g.resource) && g.state.identities.get(id)?.verify(`/v1/cert/get/${g.resource}`)) return id;
+  return readGrant(g);
+}
+
+async function watchHandler({ state, resource, query, res }: RequestContext) {
+  const known = query.get('version') ?? '';
+  const waitText = query.get('wait') ?? '30';
+  if (!/^\d{1,4}$/.test(waitText)) throw new BadRequestError('wait must be a whole number of seconds');
+  const deadline = Date.now() + Math.min(Number(waitText), MAX_WAIT_SECONDS) * 1000;
+  let current = await state.bundles.version(resource);
+  while (current === known && Date.now() < deadline && !res.destroyed) {
+    await nextChange(resource, Math.min(POLL_MS, deadline - Date.now()));
+    current = await state.bundles.version(resource);
+  }
+  return { json: { name: resource, version: current } };
+}
+
+/** Resolves on a local change of `name` or after `ms`, whichever comes first. */
+function nextChange(name: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      changes.off(name, done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    changes.on(name, done);
+  });
+}
 
 /**
  * Admin and policy callers see every match. A caller let in by the grant (a node)

@@ -1,0 +1,122 @@
+/**
+ * RKS's group administration (rks.md §2.3): groups, their token, node revocation
+ * and secret associations, over the GroupService and NodeService. Admin
+ * credentials only: a group token gets 403 here, so unlike RKS it can never read
+ * the OAuth secret or rewrite the callback that guards registration (§8.1).
+ *
+ * Two answers differ from RKS by design: GET never shows the OAuth client secret
+ * (`""`), and the group token cannot be read back (keygate keeps only its hash):
+ * `GET …/grouptoken` answers 410 and says to rotate it.
+ */
+import { BadRequestError, KeygateError, NotFoundError } from '../../errors.js';
+import type { Reply, RequestContext } from '../../server/route.js';
+import type { GroupInfo } from '../../core/groups.js';
+import type { GroupSettingsUpdate } from '../../core/group-settings.js';
+import { isValidBundleName } from '../../core/bundle-names.js';
+import type { RksAuth } from './auth.js';
+import { decodeBody, done, noContent, ok, rksError, text, type Shape } from './wire.js';
+
+const REG_INFO: Shape = { callbackURL: 'string', oauthURL: 'string', oauthClientID: 'string', oauthClientSecret: 'string' };
+
+/** keygate's setting names in validation messages → RKS's field names. */
+const FIELD_NAMES: Array<[RegExp, string]> = [
+  [/^callback_url\b/, 'callbackURL'],
+  [/^oauth_url\b/, 'oauthURL'],
+  [/^oauth_client_id\b/, 'oauthClientID'],
+  [/^oauth_client_secret\b/, 'oauthClientSecret'],
+];
+
+export type Params = Record<string, string>;
+type Handler = (ctx: RequestContext, p: Params) => Promise<Reply>;
+
+export const groupNotFound = (): KeygateError => new NotFoundError('Group not found');
+export const secretNotFound = (): KeygateError => new NotFoundError('Secret not found');
+
+/** The four RKS fields as settings; the OAuth request is sent the RKS way (Basic auth and query). */
+function regInfoSettings(body: Buffer): GroupSettingsUpdate {
+  const info = decodeBody(body, REG_INFO);
+  return {
+    callbackUrl: text(info, 'callbackURL'),
+    oauthUrl: text(info, 'oauthURL'),
+    oauthClientId: text(info, 'oauthClientID'),
+    oauthClientSecret: text(info, 'oauthClientSecret'),
+  };
+}
+
+/** GroupRegInfo as RKS answers it, except the client secret, which no answer carries. */
+function regInfo(g: GroupInfo) {
+  return { callbackURL: g.callbackUrl, oauthURL: g.oauthUrl, oauthClientID: g.oauthClientId, oauthClientSecret: '' };
+}
+
+/** Settings errors name RKS's fields (`callbackURL must be an https:// URL …`). */
+function renameFields(err: unknown): unknown {
+  if (!(err instanceof BadRequestError)) return err;
+  const hit = FIELD_NAMES.find(([re]) => re.test(err.message));
+  return hit ? new BadRequestError(err.message.replace(hit[0], hit[1])) : err;
+}
+
+export function groupHandlers(auth: RksAuth): Record<string, Handler> {
+  const admin = (fn: (ctx: RequestContext, p: Params, principal: string) => Promise<Reply>): Handler => async (ctx, p) =>
+    fn(ctx, p, await auth.requireAdmin(ctx));
+
+  return {
+    createGroup: admin(async (ctx, p, principal) => {
+      const settings: GroupSettingsUpdate = { ...regInfoSettings(ctx.body), oauthMode: 'rks' };
+      try {
+        const { groupToken } = await ctx.state.groups.create(p['groupname'] as string, settings, principal);
+        return ok({ groupToken }, 201);
+      } catch (err) {
+        if (err instanceof KeygateError && err.status === 409) throw rksError(409, 'Conflict, Group with this name already exists, unable to create group');
+        throw renameFields(err);
+      }
+    }),
+
+    getGroup: admin(async (ctx, p) => ok(regInfo(await ctx.state.groups.describe(p['groupname'] as string)))),
+
+    updateGroup: admin(async (ctx, p) => {
+      const settings = regInfoSettings(ctx.body);
+      try {
+        return ok(regInfo(await ctx.state.groups.update(p['groupname'] as string, settings)));
+      } catch (err) {
+        throw renameFields(err);
+      }
+    }),
+
+    deleteGroup: admin(async (ctx, p) => {
+      await ctx.state.groups.delete(p['groupname'] as string);
+      return noContent(ctx);
+    }),
+
+    getGroupToken: admin(async (ctx, p) => {
+      await ctx.state.groups.record(p['groupname'] as string);
+      throw rksError(410, 'the group token cannot be read back (keygate stores only its hash): rotate it with PUT /rks/v1/group/<group>/grouptoken');
+    }),
+
+    rotateGroupToken: admin(async (ctx, p) => ok(await ctx.state.groups.rotate(p['groupname'] as string))),
+
+    // 204 whether or not the node existed, as RKS; the node may register again.
+    revokeNode: admin(async (ctx, p) => {
+      await ctx.state.nodes.revoke(p['groupname'] as string, p['nodeId'] as string);
+      return noContent(ctx);
+    }),
+
+    groupSecrets: admin(async (ctx, p) => ok(await ctx.state.groups.bundlesOf(p['groupname'] as string))),
+
+    associate: admin(async (ctx, p) => {
+      const [group, fqdn] = [p['groupname'] as string, p['fqdn'] as string];
+      if (!isValidBundleName(fqdn)) throw secretNotFound();
+      if (!(await ctx.state.groups.assign(group, fqdn))) throw rksError(409, `${fqdn} already associated to ${group}`);
+      return done(200);
+    }),
+
+    // RKS checks the group, then the secret, and answers 204 even when they were not associated.
+    dissociate: admin(async (ctx, p) => {
+      const [group, fqdn] = [p['groupname'] as string, p['fqdn'] as string];
+      await ctx.state.groups.record(group);
+      if (!isValidBundleName(fqdn)) throw secretNotFound();
+      await ctx.state.bundles.get(fqdn);
+      await ctx.state.groups.unassign(group, fqdn);
+      return noContent(ctx);
+    }),
+  };
+}
