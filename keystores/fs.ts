@@ -12,7 +12,8 @@
  *   by `link` (create: fails atomically if the name exists) or `rename` (update:
  *   atomically replaces), and the folder is fsynced so the new name is durable.
  * - Temporary and lock files left by a crash (older than 30 s) are removed by `open`;
- *   a lock file per name serializes updates across processes sharing the root.
+ *   a lock file per name serializes updates across processes sharing the root, and
+ *   names its holder, so one left by a killed process is broken at once.
  * - Errors name the errno and the entry, never a path: they travel up as the
  *   `cause` of API errors and into logs.
  */
@@ -43,19 +44,45 @@ const LOCK_PREFIX = '.lock-';
 /** A lock or temporary file older than this was left by a process that died. */
 const STALE_MS = 30_000;
 
-/** Takes an exclusive lock file (O_CREAT|O_EXCL), waiting for another holder and breaking stale locks. */
-async function acquireLockFile(path: string, name: string): Promise<void> {
+/** Lock owners (`<pid> <random>`) of the stores this process opened: another with our pid is a dead predecessor's. */
+const liveOwners = new Set<string>();
+
+/**
+ * Takes an exclusive lock file (O_CREAT|O_EXCL) holding `owner`, waiting for another
+ * holder and breaking stale locks: older than STALE_MS, or held by a process that is
+ * gone (killed mid-update), so a restarted server need not wait out STALE_MS.
+ */
+async function acquireLockFile(path: string, name: string, owner: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
+    let fh: FileHandle | undefined;
     try {
-      await (await fsp.open(path, 'wx', 0o600)).close();
-      return;
+      fh = await fsp.open(path, 'wx', 0o600);
     } catch (err) {
       if (errno(err) !== 'EEXIST') throw failure('lock', name, err);
     }
+    if (fh) {
+      // The content is advisory: a lock without it is broken by age alone.
+      await fh.writeFile(owner).catch(() => undefined);
+      await fh.close().catch(() => undefined);
+      return;
+    }
     const age = await fsp.stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
-    if (age > STALE_MS) await removeQuietly(path);
+    if (age > STALE_MS || (await holderIsGone(path))) await removeQuietly(path);
     else if (attempt > 2000) throw new StoreError(`keystore: entry '${name}' is locked by another process`);
     else await new Promise((r) => setTimeout(r, 2 + Math.random() * 3));
+  }
+}
+
+/** Whether a lock file names a holder that no longer runs (a restart may reuse the pid: then it is not one of our stores). */
+async function holderIsGone(path: string): Promise<boolean> {
+  const m = /^(\d+) ([0-9a-f]+)$/.exec(await fsp.readFile(path, 'utf8').catch(() => ''));
+  if (!m) return false;
+  if (Number(m[1]) === process.pid) return !liveOwners.has(m[0]);
+  try {
+    process.kill(Number(m[1]), 0);
+    return false;
+  } catch (err) {
+    return errno(err) === 'ESRCH';
   }
 }
 
@@ -67,6 +94,8 @@ export class FSKeyStore implements KeyStore {
   private closed = false;
   /** Tail of each name's queue of updates and deletes; absent when the name is idle. */
   private readonly locks = new Map<string, Promise<void>>();
+  /** Written into this store's lock files, so others can tell when its process is gone. */
+  private readonly lockOwner = `${process.pid} ${randomBytes(8).toString('hex')}`;
 
   /**
    * Uses `root` as it is, without any I/O: the folder must exist. `open` is
@@ -75,6 +104,7 @@ export class FSKeyStore implements KeyStore {
   constructor(root: string) {
     // Resolved once, so a later chdir cannot move the store.
     this.root = resolve(root);
+    liveOwners.add(this.lockOwner);
   }
 
   /**
@@ -99,7 +129,7 @@ export class FSKeyStore implements KeyStore {
         if (!name.startsWith(TMP_PREFIX) && !name.startsWith(LOCK_PREFIX)) continue;
         const path = join(store.root, name);
         const age = await fsp.stat(path).then((st) => now - st.mtimeMs, () => 0);
-        if (age > STALE_MS) await removeQuietly(path);
+        if (age > STALE_MS || (name.startsWith(LOCK_PREFIX) && (await holderIsGone(path)))) await removeQuietly(path);
       }
     } catch (err) {
       throw failure('open the root', '', err);
@@ -296,7 +326,7 @@ export class FSKeyStore implements KeyStore {
       await before;
       // Hashed: a 255-character entry name plus the prefix would exceed the file name limit.
       const lockFile = join(this.root, LOCK_PREFIX + createHash('sha256').update(name).digest('hex').slice(0, 32));
-      await acquireLockFile(lockFile, name);
+      await acquireLockFile(lockFile, name, this.lockOwner);
       try {
         return await fn();
       } finally {

@@ -61,6 +61,7 @@ async function startDev(addr: string | undefined): Promise<RunningServer> {
       admin: { identity: certs.adminIdentity },
       tls: { key: certs.serverKey, cert: certs.serverCert },
       keystore: { memory: {} },
+      rks: { init_token: 'root', admin: { login: 'admin-rks', password: '12345' } },
     }),
     '(dev)',
   );
@@ -80,6 +81,15 @@ function banner(running: RunningServer, config: Config): void {
   say(`  admin identity: ${running.holder.current.admin ?? '<disabled>'}`);
   say(`  keystore:       ${kind}`);
   say(`  client auth:    ${config.tls.auth === 'on' ? 'verify certificates against tls.ca' : 'any certificate (identity + policy decide)'}`);
+  say(`  RKS API:        ${rksBanner(config.rks)}`);
+}
+
+/** The RKS credentials in one line: the all-in-one image's well-known demo values are named, real ones never. */
+function rksBanner(rks: Config['rks']): string {
+  if (!rks?.init_token && !rks?.admin) return '/rks/v1 (init and admin login off: no rks: section)';
+  const demo = rks.init_token === 'root' && rks.admin?.login === 'admin-rks' && rks.admin.password === '12345';
+  if (demo) return '/rks/v1 with the RKS demo credentials: init token root, admin admin-rks / 12345 (change them for real use)';
+  return `/rks/v1 (init token ${rks.init_token ? 'set' : 'off'}, admin login ${rks.admin ? `'${rks.admin.login}'` : 'off'})`;
 }
 
 /** SIGHUP re-reads the config file; a bad file keeps the running configuration and says why. */

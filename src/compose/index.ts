@@ -12,6 +12,7 @@ import { docsRoutes } from '../api/docs/index.js';
 import { bundleRoutes } from '../api/tls/bundles.js';
 import { groupRoutes } from '../api/tls/groups.js';
 import { nodeRoutes } from '../api/tls/nodes.js';
+import { rksRoutes } from '../api/rks/index.js';
 import { listen, type Listener } from '../server/listener.js';
 import { Metrics } from '../server/metrics.js';
 import type { Route } from '../server/route.js';
@@ -64,6 +65,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     routes.push(...docsRoutes());
     routes.push(...bundleRoutes);
     routes.push(...groupRoutes, ...nodeRoutes);
+    routes.push(...rksRoutes(metrics, { limit: config.limits.auth_failures, windowMs: parseDuration(config.limits.auth_failure_window) }));
     const { host, port } = splitAddress(config.address);
     const listener = await listen({
       host,

@@ -71,7 +71,25 @@ function checkDurations(config: Config, where: Where): void {
       throw new ConfigError(`${where(path)}: ${(err as Error).message}`);
     }
   }
+  // Node refuses a header timeout longer than the request timeout (0 = none) with a RangeError at start-up.
+  const request = parseDuration(config.limits.request_timeout);
+  if (request > 0 && parseDuration(config.limits.header_timeout) > request) {
+    throw new ConfigError(`${where(['limits', 'header_timeout'])}: must not be longer than limits.request_timeout`);
+  }
+  // Vault's timers: a 0 would spin, and anything past 2^31-1 ms overflows to 1 ms.
+  const vault = config.keystore.vault;
+  const timers: Array<[Array<string>, string | undefined]> = [
+    [['keystore', 'vault', 'status', 'ping'], vault?.status?.ping],
+    [['keystore', 'vault', 'timeout'], vault?.timeout],
+  ];
+  for (const [path, value] of timers) {
+    const ms = value === undefined ? 1 : parseDuration(value);
+    if (ms < 1 || ms > MAX_TIMER_MS) throw new ConfigError(`${where(path)}: must be between 1ms and 596h`);
+  }
 }
+
+/** Longest delay a Node.js timer takes (2^31-1 ms, about 596 hours). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function checkVault(config: Config, where: Where): void {
   const vault = config.keystore.vault;

@@ -63,10 +63,16 @@ export function parseYamlConfig<T>(
   const where: Where = (path) => {
     const node = nodeAt(doc, path);
     const at = node?.range ? `:${lines.linePos(node.range[0]).line}` : '';
-    return `${file}${at}: ${formatPath(path) || '(top level)'}`;
+    return `${file}${at}: ${formatPath(seqIndexes(doc, path)) || '(top level)'}`;
   };
 
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // e.g. "Excessive alias count" for a billion-laughs document
+    throw new ConfigError(`${file}: invalid YAML: ${(err as Error).message}`);
+  }
   const expanded = expandEnv(raw, [], env, where);
   if (!validateConfig(expanded)) {
     const messages = (validateConfig.errors ?? []).map((e) => describeSchemaError(e, where));
@@ -93,7 +99,10 @@ function expandEnv(value: unknown, path: Path, env: NodeJS.ProcessEnv, where: Wh
   if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, [...path, i], env, where));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = expandEnv(v, [...path, k], env, where);
+    // defineProperty: a `__proto__` key stays a key (refused as unknown), never the object's prototype.
+    for (const [k, v] of Object.entries(value)) {
+      Object.defineProperty(out, k, { value: expandEnv(v, [...path, k], env, where), enumerable: true, writable: true, configurable: true });
+    }
     return out;
   }
   return value;
@@ -138,6 +147,11 @@ function nodeAt(doc: Document, path: Path): Node | undefined {
     if (node && (isMap(node) || isSeq(node) || 'range' in node)) return node;
   }
   return undefined;
+}
+
+/** Schema errors name array items by string ('0'): make them numbers where the document has a sequence, so they print as `[0]`. */
+function seqIndexes(doc: Document, path: Path): Path {
+  return path.map((p, i) => (typeof p === 'string' && /^\d+$/.test(p) && isSeq(doc.getIn(path.slice(0, i), true)) ? Number(p) : p));
 }
 
 export function formatPath(path: Path): string {

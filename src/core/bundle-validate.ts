@@ -4,7 +4,7 @@
  * leaf → issuers, and the validity periods make sense. Every refusal is a
  * BadRequestError whose message says what is wrong; none quotes key material.
  */
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { BadRequestError } from '../errors.js';
 import { PemError, parsePem, toPem, type PemBlock } from './pem.js';
 import { subjectAltNames, type SubjectAltNames } from './x509-names.js';
@@ -51,7 +51,7 @@ export function validateBundle(chainText: string, keyText: string, options: Vali
   const { key, pem: keyPem } = parseKey(keyText);
   const { keyType, keySize } = keyKind(key);
   const leaf = chain[0] as X509Certificate;
-  if (!leaf.checkPrivateKey(key)) throw new BadRequestError('private_key: does not match the leaf certificate (the first of the chain)');
+  if (!leaf.checkPrivateKey(key) || !signsFor(key, leaf)) throw new BadRequestError('private_key: does not match the leaf certificate (the first of the chain)');
   checkOrder(chain);
   const [notBefore, notAfter] = checkValidity(chain, options);
   let sans: SubjectAltNames;
@@ -133,6 +133,21 @@ export function keyKind(key: KeyObject): { keyType: KeyType; keySize: number } {
       const kind = key.asymmetricKeyType ?? 'unknown';
       throw new BadRequestError(`private_key: unsupported key type ${names[kind] ?? kind} (${SUPPORTED})`);
     }
+  }
+}
+
+/**
+ * Whether the key really signs for the leaf. checkPrivateKey compares only the public
+ * key a PKCS#8 or SEC1 key carries beside its private part, so a key whose private
+ * part is corrupted would pass it and then fail every TLS handshake on the nodes.
+ */
+function signsFor(key: KeyObject, leaf: X509Certificate): boolean {
+  const challenge = randomBytes(32);
+  const digest = key.asymmetricKeyType === 'ed25519' ? null : 'sha256';
+  try {
+    return verify(digest, challenge, leaf.publicKey, sign(digest, challenge, key));
+  } catch {
+    return false;
   }
 }
 

@@ -12,6 +12,7 @@ describe('Router', () => {
     r('/v1/key/create/'),
     r('/v1/group/assign/', { segments: 2 }),
     r('/rks/**'),
+    r('/'),
   ]);
 
   it('matches exact routes, one-segment prefixes and the bare list path', () => {
@@ -21,6 +22,8 @@ describe('Router', () => {
     expect(router.match('/v1/key/create/a/b')).toBeUndefined();
     expect(router.match('/v1/key//create/a')).toBeUndefined();
     expect(router.match('/v1/nope')).toBeUndefined();
+    expect(router.match('/')).toMatchObject({ resource: '' });
+    expect(router.match('/nope')).toBeUndefined();
   });
 
   it('matches two-segment resources only on routes that declare them', () => {

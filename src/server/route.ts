@@ -100,7 +100,8 @@ export class Router {
         this.subtrees.push([r.path.slice(0, -2), r]);
         continue;
       }
-      const table = r.path.endsWith('/') ? this.prefix : this.exact;
+      // '/' itself is an exact route: as a prefix it would claim every one-segment path.
+      const table = r.path.endsWith('/') && r.path !== '/' ? this.prefix : this.exact;
       if (table.has(r.path)) throw new Error(`router: duplicate route ${r.path}`);
       table.set(r.path, r);
     }

@@ -8,13 +8,13 @@
  * (`""`), and the group token cannot be read back (keygate keeps only its hash):
  * `GET …/grouptoken` answers 410 and says to rotate it.
  */
-import { BadRequestError, KeygateError, NotFoundError } from '../../errors.js';
+import { BadRequestError, KeygateError } from '../../errors.js';
 import type { Reply, RequestContext } from '../../server/route.js';
 import type { GroupInfo } from '../../core/groups.js';
 import type { GroupSettingsUpdate } from '../../core/group-settings.js';
 import { isValidBundleName } from '../../core/bundle-names.js';
 import type { RksAuth } from './auth.js';
-import { decodeBody, done, noContent, ok, rksError, text, type Shape } from './wire.js';
+import { decodeBody, done, noContent, ok, rksError, secretNotFound, text, type Params, type RksHandler, type Shape } from './wire.js';
 
 const REG_INFO: Shape = { callbackURL: 'string', oauthURL: 'string', oauthClientID: 'string', oauthClientSecret: 'string' };
 
@@ -25,12 +25,6 @@ const FIELD_NAMES: Array<[RegExp, string]> = [
   [/^oauth_client_id\b/, 'oauthClientID'],
   [/^oauth_client_secret\b/, 'oauthClientSecret'],
 ];
-
-export type Params = Record<string, string>;
-type Handler = (ctx: RequestContext, p: Params) => Promise<Reply>;
-
-export const groupNotFound = (): KeygateError => new NotFoundError('Group not found');
-export const secretNotFound = (): KeygateError => new NotFoundError('Secret not found');
 
 /** The four RKS fields as settings; the OAuth request is sent the RKS way (Basic auth and query). */
 function regInfoSettings(body: Buffer): GroupSettingsUpdate {
@@ -55,8 +49,8 @@ function renameFields(err: unknown): unknown {
   return hit ? new BadRequestError(err.message.replace(hit[0], hit[1])) : err;
 }
 
-export function groupHandlers(auth: RksAuth): Record<string, Handler> {
-  const admin = (fn: (ctx: RequestContext, p: Params, principal: string) => Promise<Reply>): Handler => async (ctx, p) =>
+export function groupHandlers(auth: RksAuth) {
+  const admin = (fn: (ctx: RequestContext, p: Params, principal: string) => Promise<Reply>): RksHandler => async (ctx, p) =>
     fn(ctx, p, await auth.requireAdmin(ctx));
 
   return {
@@ -113,10 +107,9 @@ export function groupHandlers(auth: RksAuth): Record<string, Handler> {
     dissociate: admin(async (ctx, p) => {
       const [group, fqdn] = [p['groupname'] as string, p['fqdn'] as string];
       await ctx.state.groups.record(group);
-      if (!isValidBundleName(fqdn)) throw secretNotFound();
-      await ctx.state.bundles.get(fqdn);
+      if (!isValidBundleName(fqdn) || !(await ctx.state.bundles.exists(fqdn))) throw secretNotFound();
       await ctx.state.groups.unassign(group, fqdn);
       return noContent(ctx);
     }),
-  };
+  } satisfies Record<string, RksHandler>;
 }

@@ -5,10 +5,14 @@
  * (unknown fields refused, missing fields empty, keys matched case-insensitively).
  */
 import type { IncomingMessage } from 'node:http';
-import { BadRequestError, KeygateError, NotAuthorizedError } from '../../errors.js';
+import { BadRequestError, KeygateError, NotAuthorizedError, NotFoundError } from '../../errors.js';
 import type { Reply, RequestContext } from '../../server/route.js';
 
 export const JSON_TYPE = 'application/json; charset=UTF-8';
+
+/** Path parameters by name (`groupname`, `fqdn`, `nodeId`), percent-decoded. */
+export type Params = Readonly<Record<string, string>>;
+export type RksHandler = (ctx: RequestContext, p: Params) => Promise<Reply>;
 
 /** An RKS error line with its status (the dispatcher writes it as text plus a newline). */
 export function rksError(status: number, message: string): KeygateError {
@@ -17,6 +21,9 @@ export function rksError(status: number, message: string): KeygateError {
 
 /** Unknown path, or a known path with another method: RKS never answers 405. */
 export const noRoute = (): KeygateError => rksError(404, 'No Route');
+
+export const groupNotFound = (): KeygateError => new NotFoundError('Group not found');
+export const secretNotFound = (): KeygateError => new NotFoundError('Secret not found');
 
 /** The one 403 of admin routes for a credential that is not an admin's (RKS passes Vault's words on). */
 export const permissionDenied = (): KeygateError => new NotAuthorizedError('permission denied');
