@@ -9,6 +9,7 @@
 import { Command, Option } from 'commander';
 import { statSync } from 'node:fs';
 import { Client, type ClientOptions } from './client.js';
+import { enc, listAll, listPattern, out } from './connection.js';
 import { importDirectory, importOne, read, type ImportSettings } from './cert-import.js';
 
 export interface CertFlags {
@@ -23,10 +24,6 @@ export interface CertFlags {
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
-const out = (line: string): void => {
-  process.stdout.write(line + '\n');
-};
-const enc = encodeURIComponent;
 
 /** Adds the connection flags; with `bundleFiles`, `--cert`/`--key` are left to the command. */
 function withConnection(cmd: Command, bundleFiles = false): Command {
@@ -95,17 +92,8 @@ export function certCommand(): Command {
       .option('--expiring-within <days>', 'only bundles that expire within this many days (expired ones included)')
       .description('list bundles'),
   ).action(async (prefix: string, f: CertFlags & { expiringWithin?: string }) => {
-    const c = client(f);
-    const pattern = prefix && !prefix.endsWith('*') ? `${prefix}*` : prefix;
     const filter = f.expiringWithin !== undefined ? `expiring_within_days=${enc(f.expiringWithin)}` : '';
-    const names: string[] = [];
-    let cursor = '';
-    do {
-      const q = [filter, cursor ? `continue_at=${enc(cursor)}` : ''].filter(Boolean).join('&');
-      const page = (await c.call('GET', `/v1/cert/list/${enc(pattern)}${q ? '?' + q : ''}`)) as { names: string[]; continue_at?: string };
-      names.push(...page.names);
-      cursor = page.continue_at ?? '';
-    } while (cursor !== '');
+    const names = await listAll(client(f), `/v1/cert/list/${enc(listPattern(prefix))}`, 'names', filter);
     if (f.json) return out(JSON.stringify({ names }));
     for (const n of names) out(n);
   });

@@ -5,54 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Client, type ClientOptions } from './client.js';
-
-export interface ConnectionFlags {
-  server: string;
-  cert?: string;
-  key?: string;
-  ca?: string;
-  insecure?: boolean;
-  json?: boolean;
-  token?: string;
-}
-
-export function withConnection(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--server <url>', 'server address').env('KEYGATE_SERVER').default('https://127.0.0.1:7373'))
-    .addOption(new Option('--cert <file>', 'client certificate (PEM)').env('KEYGATE_CLIENT_CERT'))
-    .addOption(new Option('--key <file>', 'client private key (PEM)').env('KEYGATE_CLIENT_KEY'))
-    .addOption(new Option('--ca <file>', 'CA certificate that signed the server certificate').env('KEYGATE_CA'))
-    .option('-k, --insecure', 'do not verify the server certificate (development only)')
-    .option('--json', 'print machine-readable JSON');
-}
-
-/** A client; the certificate is required unless `tokenOnly` (the call authenticates by token). */
-export function client(flags: ConnectionFlags, tokenOnly = false): Client {
-  if (!tokenOnly && (!flags.cert || !flags.key)) {
-    throw new Error('a client certificate is required: pass --cert and --key (or set KEYGATE_CLIENT_CERT and KEYGATE_CLIENT_KEY)');
-  }
-  const options: ClientOptions = { server: flags.server };
-  if (flags.cert && flags.key) Object.assign(options, { cert: flags.cert, key: flags.key });
-  if (flags.ca !== undefined) options.ca = flags.ca;
-  if (flags.insecure) options.insecure = true;
-  if (flags.token !== undefined) options.token = flags.token;
-  return new Client(options);
-}
-
-export const out = (line: string): void => {
-  process.stdout.write(line + '\n');
-};
-export const enc = encodeURIComponent;
-
-/** Runs `work` with the command's flags (the last argument commander passes is the Command). */
-export function action(work: (flags: ConnectionFlags, ...args: string[]) => Promise<void>) {
-  return async (...args: unknown[]) => {
-    const cmd = args[args.length - 1] as Command;
-    const positional = args.slice(0, -2).map((a) => (a === undefined ? '' : String(a)));
-    await work(cmd.opts<ConnectionFlags>(), ...positional);
-  };
-}
+import { action, client, enc, listAll, listPattern, out, withConnection } from './connection.js';
 
 const seconds = (v: string): number => {
   const n = Number(v);
@@ -148,16 +101,7 @@ export function groupCommand(): Command {
 
   withConnection(group.command('ls').argument('[prefix]', 'name prefix', '').description('list groups')).action(
     action(async (f, prefix) => {
-      const c = client(f);
-      const pattern = prefix && !prefix.endsWith('*') ? `${prefix}*` : (prefix ?? '');
-      const names: string[] = [];
-      let cursor = '';
-      do {
-        const q = cursor ? `?continue_at=${enc(cursor)}` : '';
-        const page = (await c.call('GET', `/v1/group/list/${enc(pattern)}${q}`)) as { names: string[]; continue_at?: string };
-        names.push(...page.names);
-        cursor = page.continue_at ?? '';
-      } while (cursor !== '');
+      const names = await listAll(client(f), `/v1/group/list/${enc(listPattern(prefix))}`);
       if (f.json) return out(JSON.stringify({ names }));
       for (const n of names) out(n);
     }),
@@ -188,15 +132,7 @@ export function groupCommand(): Command {
 
   withConnection(group.command('nodes').argument('<group>').description('list the nodes of a group')).action(
     action(async (f, name) => {
-      const c = client(f);
-      const nodes: Array<Record<string, string | null>> = [];
-      let cursor = '';
-      do {
-        const q = cursor ? `?continue_at=${enc(cursor)}` : '';
-        const page = (await c.call('GET', `/v1/group/nodes/${enc(name ?? '')}${q}`)) as { nodes: typeof nodes; continue_at?: string };
-        nodes.push(...page.nodes);
-        cursor = page.continue_at ?? '';
-      } while (cursor !== '');
+      const nodes = await listAll<Record<string, string | null>>(client(f), `/v1/group/nodes/${enc(name ?? '')}`, 'nodes');
       if (f.json) return out(JSON.stringify({ nodes }));
       const cell = (v: string | null | undefined) => v ?? '-';
       out(['NODE', 'IDENTITY', 'REGISTERED', 'LAST SEEN', 'TOKEN EXPIRES', 'ENROLLED', 'REVOKED'].join('\t'));

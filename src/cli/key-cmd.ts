@@ -1,50 +1,8 @@
 /** `keygate key …`: client commands for the KES key API. */
-import { Command, Option } from 'commander';
-import { Client, type ClientOptions } from './client.js';
+import { Command } from 'commander';
+import { action, client, enc, listAll, listPattern, out, withConnection, type ConnectionFlags } from './connection.js';
 
-interface ConnectionFlags {
-  server: string;
-  cert?: string;
-  key?: string;
-  ca?: string;
-  insecure?: boolean;
-  json?: boolean;
-}
-
-function withConnection(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--server <url>', 'server address').env('KEYGATE_SERVER').default('https://127.0.0.1:7373'))
-    .addOption(new Option('--cert <file>', 'client certificate (PEM)').env('KEYGATE_CLIENT_CERT'))
-    .addOption(new Option('--key <file>', 'client private key (PEM)').env('KEYGATE_CLIENT_KEY'))
-    .addOption(new Option('--ca <file>', 'CA certificate that signed the server certificate').env('KEYGATE_CA'))
-    .option('-k, --insecure', 'do not verify the server certificate (development only)')
-    .option('--json', 'print machine-readable JSON');
-}
-
-function client(flags: ConnectionFlags): Client {
-  if (!flags.cert || !flags.key) {
-    throw new Error('a client certificate is required: pass --cert and --key (or set KEYGATE_CLIENT_CERT and KEYGATE_CLIENT_KEY)');
-  }
-  const options: ClientOptions = { server: flags.server, cert: flags.cert, key: flags.key };
-  if (flags.ca !== undefined) options.ca = flags.ca;
-  if (flags.insecure) options.insecure = true;
-  return new Client(options);
-}
-
-const out = (line: string): void => {
-  process.stdout.write(line + '\n');
-};
-const enc = encodeURIComponent;
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-
-/** Runs `work` with the command's flags (the last argument commander passes is the Command). */
-function action(work: (flags: ConnectionFlags, ...args: string[]) => Promise<void>) {
-  return async (...args: unknown[]) => {
-    const cmd = args[args.length - 1] as Command;
-    const positional = args.slice(0, -2).map((a) => (a === undefined ? '' : String(a)));
-    await work(cmd.opts<ConnectionFlags>(), ...positional);
-  };
-}
 
 export function keyCommand(): Command {
   const key = new Command('key').description('manage master keys and use them (KES API)');
@@ -81,17 +39,7 @@ export function keyCommand(): Command {
 
   withConnection(key.command('ls').argument('[prefix]', 'name prefix', '').description('list keys')).action(
     action(async (f, prefix) => {
-      const c = client(f);
-      // A bare prefix lists everything that starts with it ('app-' is not a valid name, 'app-*' is).
-      const pattern = prefix && !prefix.endsWith('*') ? `${prefix}*` : (prefix ?? '');
-      const names: string[] = [];
-      let cursor = '';
-      do {
-        const q = cursor ? `?continue_at=${enc(cursor)}` : '';
-        const page = (await c.call('GET', `/v1/key/list/${enc(pattern)}${q}`)) as { names: string[]; continue_at?: string };
-        names.push(...page.names);
-        cursor = page.continue_at ?? '';
-      } while (cursor !== '');
+      const names = await listAll(client(f), `/v1/key/list/${enc(listPattern(prefix))}`);
       if (f.json) return out(JSON.stringify({ names }));
       for (const n of names) out(n);
     }),

@@ -4,7 +4,7 @@
  * authenticated by the client certificate). Flags and exit codes as `keygate key`.
  */
 import { Command, Option } from 'commander';
-import { action, client, enc, out, withConnection, type ConnectionFlags } from './group-cmd.js';
+import { action, client, enc, out, withConnection, type ConnectionFlags } from './connection.js';
 
 function withToken(cmd: Command, what: string): Command {
   return cmd.addOption(new Option('--token <token>', what).env('KEYGATE_TOKEN').makeOptionMandatory());
