@@ -89,7 +89,8 @@ describe('change feed', () => {
       const expected = fingerprint(feed.bundle.chainPem);
       await eventually(() => fingerprintOnDisk(dir) === expected, `version ${feed.version} on disk`);
     }
-    expect(parts.board.toJSON().bundles[0]?.version).toBe(feed.version);
+    // The status board is updated right after the files are written: wait for it rather than race it.
+    await eventually(() => parts.board.toJSON().bundles[0]?.version === feed.version, `status version ${feed.version}`);
   });
 
   it('does not watch when refresh.watch is off', async () => {
