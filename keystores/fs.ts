@@ -20,7 +20,7 @@
 import fsp, { type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   EntryExistsError,
@@ -48,28 +48,34 @@ const STALE_MS = 30_000;
 const liveOwners = new Set<string>();
 
 /**
- * Takes an exclusive lock file (O_CREAT|O_EXCL) holding `owner`, waiting for another
- * holder and breaking stale locks: older than STALE_MS, or held by a process that is
- * gone (killed mid-update), so a restarted server need not wait out STALE_MS.
+ * Takes an exclusive lock file holding `owner`, waiting for another holder and breaking
+ * stale locks: older than STALE_MS, or held by a process that is gone (killed
+ * mid-update), so a restarted server need not wait out STALE_MS. The lock is a hard
+ * link to a temporary file already holding `owner`: `link` fails if the lock exists,
+ * and a lock never exists without its owner in it.
  */
 async function acquireLockFile(path: string, name: string, owner: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    let fh: FileHandle | undefined;
-    try {
-      fh = await fsp.open(path, 'wx', 0o600);
-    } catch (err) {
-      if (errno(err) !== 'EEXIST') throw failure('lock', name, err);
+  const ticket = join(dirname(path), TMP_PREFIX + randomBytes(12).toString('hex'));
+  try {
+    await fsp.writeFile(ticket, owner, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    throw failure('lock', name, err);
+  }
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fsp.link(ticket, path);
+        return;
+      } catch (err) {
+        if (errno(err) !== 'EEXIST') throw failure('lock', name, err);
+      }
+      const age = await fsp.stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > STALE_MS || (await holderIsGone(path))) await removeQuietly(path);
+      else if (attempt > 2000) throw new StoreError(`keystore: entry '${name}' is locked by another process`);
+      else await new Promise((r) => setTimeout(r, 2 + Math.random() * 3));
     }
-    if (fh) {
-      // The content is advisory: a lock without it is broken by age alone.
-      await fh.writeFile(owner).catch(() => undefined);
-      await fh.close().catch(() => undefined);
-      return;
-    }
-    const age = await fsp.stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
-    if (age > STALE_MS || (await holderIsGone(path))) await removeQuietly(path);
-    else if (attempt > 2000) throw new StoreError(`keystore: entry '${name}' is locked by another process`);
-    else await new Promise((r) => setTimeout(r, 2 + Math.random() * 3));
+  } finally {
+    await fsp.rm(ticket, { force: true }).catch(() => undefined);
   }
 }
 

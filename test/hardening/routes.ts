@@ -6,7 +6,7 @@
  */
 import { expect } from 'vitest';
 import { operations } from '../../src/api/docs/spec.js';
-import { openAPI, resolveRef } from '../helpers/openapi.js';
+import { findOperation, openAPI, resolveRef } from '../helpers/openapi.js';
 import { head, rawRequest, type Peer, type RawResponse } from './raw.js';
 
 export interface ServedRoute {
@@ -44,6 +44,53 @@ export async function discoverRoutes(peer: Peer): Promise<ServedRoute[]> {
     });
   }
   return out;
+}
+
+/** A concrete way to call a route: its method and a path template with `{param}`s. */
+export interface Target {
+  route: ServedRoute;
+  method: string;
+  template: string;
+  params: string[];
+}
+
+/** The ways to call a route: one per documented operation for a subtree, else its own method and path. */
+export function targetsOf(route: ServedRoute): Target[] {
+  if (route.kind === 'subtree') {
+    return route.templates.map((t) => ({ route, method: t.method, template: t.path, params: paramsOf(t.path) }));
+  }
+  const method = route.method === '*' ? 'GET' : route.method;
+  if (route.kind === 'exact') return [{ route, method, template: route.path, params: [] }];
+  const template = route.path + (route.segments === 2 ? '{p0}/{p1}' : '{p0}');
+  return [{ route, method, template, params: paramsOf(template) }];
+}
+
+function paramsOf(template: string): string[] {
+  return [...template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] as string);
+}
+
+/** The template with every parameter set by `value(param, index)`, except those given. */
+export function fillWith(t: Target, value: (param: string, index: number) => string, values: Record<string, string> = {}): string {
+  let i = 0;
+  return t.template.replace(/\{([^}]+)\}/g, (_m, p: string) => values[p] ?? value(p, i++));
+}
+
+/** Where the parameters start: everything before the first `{`. */
+export function prefixOf(t: Target): string {
+  const cut = t.template.indexOf('{');
+  return cut < 0 ? t.template : t.template.slice(0, cut);
+}
+
+/** Whether the target's OpenAPI operation takes a request body. */
+export function takesBody(t: Target, path: string): boolean {
+  return findOperation(t.method, path)?.op.requestBody !== undefined;
+}
+
+/** The query parameters the OpenAPI operation of a target documents. */
+export function queryParams(t: Target, path: string): string[] {
+  const op = findOperation(t.method, path);
+  const params = ((op?.op.parameters ?? []) as unknown[]).map((p) => resolveRef<{ name: string; in: string }>(p));
+  return params.filter((p) => p.in === 'query').map((p) => p.name);
 }
 
 /** The router answers a bare 'not found' when a one-segment route is given two. */

@@ -1,0 +1,103 @@
+/**
+ * keygate as operators run it: `bin/keygate.js server --config <file>` in a child
+ * process (built first when dist/ is missing), on a fixed loopback port so that
+ * clients reconnect to the same address after the process is killed and started
+ * again. Used by the crash, hygiene and soak tests.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { TestPKI, type TestClient } from '../helpers/certs.js';
+import { request, type RequestOptions, type TestResponse } from '../helpers/http.js';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface ServerProcess {
+  readonly pki: TestPKI;
+  readonly admin: TestClient;
+  readonly dir: string;
+  readonly port: number;
+  readonly url: string;
+  readonly configFile: string;
+  /** The running child, or null between a kill and the next start. */
+  child: ChildProcess | null;
+  /** Everything the processes wrote to stderr, across restarts. */
+  stderr(): string;
+  start(): Promise<void>;
+  /** Kills the process with `signal` and waits for it to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  call(who: TestClient | null, path: string, opts?: RequestOptions): Promise<TestResponse>;
+}
+
+/** Compiles dist/ when it is missing (`make test` builds it first). */
+export function ensureBuilt(): void {
+  if (!existsSync(join(repoRoot, 'dist/src/cli/main.js'))) execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: repoRoot });
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Writes a config (fs keystore in a fresh folder, the given extra keys merged over it)
+ * and returns a handle; `start()` runs the process. `prepare` sees the PKI and admin.
+ */
+export async function serverProcess(options: { config?: (pki: TestPKI, admin: TestClient, dir: string) => Record<string, unknown> } = {}): Promise<ServerProcess> {
+  ensureBuilt();
+  const pki = new TestPKI();
+  const admin = pki.client({ commonName: 'admin' });
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-proc-'));
+  const port = await freePort();
+  const configFile = join(dir, 'config.yml');
+  const config = {
+    address: `127.0.0.1:${port}`,
+    admin: { identity: admin.identity },
+    tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
+    keystore: { fs: { path: join(dir, 'data') } },
+    log: { audit: 'off' },
+    limits: { auth_failures: 0 },
+    ...options.config?.(pki, admin, dir),
+  };
+  writeFileSync(configFile, stringify(config));
+  let err = '';
+  const url = `https://localhost:${port}`;
+  const handle: ServerProcess = {
+    pki,
+    admin,
+    dir,
+    port,
+    url,
+    configFile,
+    child: null,
+    stderr: () => err,
+    async start() {
+      const child = spawn(process.execPath, [join(repoRoot, 'bin/keygate.js'), 'server', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+      handle.child = child;
+      const mark = err.length;
+      child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+      for (let i = 0; i < 400 && !/listening on/.test(err.slice(mark)); i++) {
+        if (child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      if (!/listening on/.test(err.slice(mark))) throw new Error(`keygate did not start: ${err.slice(mark)}`);
+    },
+    async kill(signal = 'SIGKILL') {
+      const child = handle.child;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await exited;
+      handle.child = null;
+    },
+    call: (who, path, opts) => request(url, pki.ca.certPem, who, path, opts),
+  };
+  return handle;
+}
