@@ -30,7 +30,7 @@ export interface BundleRecord {
   updated: Stamp;
 }
 
-export const TTL_RANGE = { min: 60, max: 31_536_000 } as const;
+export const TTL_RANGE = { min: 1, max: 31_536_000 } as const;
 export const LABEL_LIMITS = { count: 32, keyLength: 63, valueLength: 256 } as const;
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;

@@ -97,9 +97,9 @@ describe('import, describe, get', () => {
   it('changes nothing on bad input: name, ttl, labels, certificate', async () => {
     const bad: Array<[string, Partial<BundleInput>, string]> = [
       ['a..b', {}, "invalid bundle name 'a..b': use 1–248 characters of [0-9A-Za-z_.-], optionally after a leading '*.', not starting with '.' or '_.', without '..'"],
-      ['ok', { ttl: 59 }, 'ttl must be a whole number of seconds from 60 to 31536000'],
-      ['ok', { ttl: 31_536_001 }, 'ttl must be a whole number of seconds from 60 to 31536000'],
-      ['ok', { ttl: 60.5 }, 'ttl must be a whole number of seconds from 60 to 31536000'],
+      ['ok', { ttl: 0 }, 'ttl must be a whole number of seconds from 1 to 31536000'],
+      ['ok', { ttl: 31_536_001 }, 'ttl must be a whole number of seconds from 1 to 31536000'],
+      ['ok', { ttl: 60.5 }, 'ttl must be a whole number of seconds from 1 to 31536000'],
       ['ok', { labels: { '-x': 'y' } }, "labels: invalid key '-x': 1–63 characters of [A-Za-z0-9_.-], starting with a letter or digit"],
       ['ok', { labels: { k: 'v\n' } }, "labels: the value of 'k' must be a string of at most 256 printable characters"],
       ['ok', { labels: { k: 'v'.repeat(257) } }, "labels: the value of 'k' must be a string of at most 256 printable characters"],

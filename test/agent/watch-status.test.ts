@@ -79,9 +79,10 @@ function settings(overrides: Partial<AgentSettings> = {}): AgentSettings {
 
 describe('change feed', () => {
   it('rewrites a replaced bundle at once, long before its TTL (an hour) runs out', async () => {
-    parts = createAgent(settings(), { logger: silentLogger() });
-    await parts.start();
-    await parts.agent.idle();
+    const running = createAgent(settings(), { logger: silentLogger() });
+    parts = running;
+    await running.start();
+    await running.agent.idle();
     expect(fingerprintOnDisk(dir)).toBe(fingerprint(feed.bundle.chainPem));
     await eventually(() => feed.watches > 0, 'the agent to watch');
     for (let i = 0; i < 3; i++) {
@@ -90,7 +91,7 @@ describe('change feed', () => {
       await eventually(() => fingerprintOnDisk(dir) === expected, `version ${feed.version} on disk`);
     }
     // The status board is updated right after the files are written: wait for it rather than race it.
-    await eventually(() => parts.board.toJSON().bundles[0]?.version === feed.version, `status version ${feed.version}`);
+    await eventually(() => running.board.toJSON().bundles[0]?.version === feed.version, `status version ${feed.version}`);
   });
 
   it('does not watch when refresh.watch is off', async () => {

@@ -147,7 +147,7 @@ describe('import, describe, get, delete', () => {
       ['bad', { ...body(www), private_key: 42 }, "field 'private_key' is required: a PEM string"],
       ['bad', { ...body(www), ttl: undefined }, "field 'ttl' is required: seconds a node may keep the bundle"],
       ['bad', { ...body(www), ttl: '3600' }, "field 'ttl' is required: seconds a node may keep the bundle"],
-      ['bad', { ...body(www), ttl: 10 }, 'ttl must be a whole number of seconds from 60 to 31536000'],
+      ['bad', { ...body(www), ttl: 0 }, 'ttl must be a whole number of seconds from 1 to 31536000'],
       ['bad', { ...body(www), labels: ['x'] }, "field 'labels' must be an object of strings"],
       ['bad', { ...body(www), allow_expired: 'yes' }, "field 'allow_expired' must be true or false"],
       ['bad', { ...body(www), version: 3 }, "field 'version' must be the version string from describe"],

@@ -187,7 +187,7 @@ describe('secrets', () => {
     expectError(await post('/rks/v1/secret/x.example.com', admin, mismatch), 400, 'data.private_key: does not match the leaf certificate (the first of the chain)');
     const asRksTests = { data: { certificate: 'test', private_key: 'test', meta: { ttl: 60 } } }; // what RKS's own tests store
     expect((await post('/rks/v1/secret/x.example.com', admin, asRksTests)).text).toMatch(/^data\.certificate: /);
-    expectError(await post('/rks/v1/secret/x.example.com', admin, secret(www, 10)), 400, 'data.meta.ttl must be a whole number of seconds from 60 to 31536000');
+    expectError(await post('/rks/v1/secret/x.example.com', admin, secret(www, 0)), 400, 'data.meta.ttl must be a whole number of seconds from 1 to 31536000');
     expectError(await post('/rks/v1/secret/x.example.com', admin, { data: { certificate: www.chainPem } }), 400, 'data.private_key is required: the PEM private key of the certificate');
     expectError(await post('/rks/v1/secret/x.example.com', admin, { data: { certificate: null, private_key: null, meta: null } }), 400, 'data.certificate is required: the PEM certificate chain, leaf first');
     const nested = { data: { certificate: 'x', private_key: 'y', meta: { ttl: 60, extra: { deep: [null] } } } };

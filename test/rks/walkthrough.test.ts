@@ -52,7 +52,7 @@ describe('README: Coming from RKS', () => {
     ]);
     const server = readFileSync(`${s.pki.dir}/server.crt`, 'utf8');
     const secretLine = stdout.split('\n').find((l) => l.startsWith('{"data":'));
-    expect(JSON.parse(secretLine ?? '{}').data).toMatchObject({ meta: { ttl: 60 }, certificate: server });
+    expect(JSON.parse(secretLine ?? '{}').data).toMatchObject({ meta: { ttl: 10 }, certificate: server });
     expect(stdout).toMatch(/\{"nodeToken":"kgn_[A-Za-z0-9_-]{43}","ttl":600\}\n/);
     expect(stdout.endsWith('read secret: vault unauthorized\n')).toBe(true);
     expect(await s.running.holder.current.groups.bundlesOf('test')).toEqual([]);
