@@ -34,5 +34,13 @@ lint: deps
 
 check: typecheck lint test
 
+## bench: keygate against a bare node:https server and nginx (issue 6); report in bench/results/. Not part of `make test`.
+## Installs Debian's nginx when missing (only its binary is used: the bench runs its own instance). BENCH_ARGS="--only a,b --duration 5" narrows it.
+bench: build
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y nginx; }
+	$(NODE_BIN)/tsx bench/run.ts $(BENCH_ARGS)
+
 clean:
 	rm -rf dist

@@ -19,6 +19,8 @@ export interface BenchSettings {
 
 export class BenchContext {
   private readonly running: Server[] = [];
+  /** Time the whole run may spend repeating disturbed measurements. */
+  private retryBudgetMs = 120_000;
   /** Figures a later scenario reuses (e.g. (d) runs at half of (a)'s maximum rate). */
   readonly shared: { maxRate?: Partial<Record<Side, number>> } = {};
 
@@ -27,6 +29,13 @@ export class BenchContext {
     readonly pki: BenchPKI,
     readonly log: (line: string) => void,
   ) {}
+
+  /** Takes `ms` from the retry budget; false when it is spent (then the measurement stands as it is). */
+  spendRetry(ms: number): boolean {
+    if (this.retryBudgetMs < ms) return false;
+    this.retryBudgetMs -= ms;
+    return true;
+  }
 
   /** Registers a started server so it is stopped when the scenario ends, however it ends. */
   use<T extends Server>(server: T): T {

@@ -57,6 +57,8 @@ export interface JobResult {
   cpuUserUs: number;
   cpuSystemUs: number;
   wallMs: number;
+  /** Longest the worker's event loop was blocked during the window (its own stalls inflate latencies). */
+  loopDelayMaxMs: number;
 }
 
 export type ToWorker = { type: 'job'; spec: JobSpec } | { type: 'go' };

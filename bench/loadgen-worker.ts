@@ -4,7 +4,7 @@
  * window, and reports counts, a latency histogram and its own CPU time.
  */
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Histogram } from './histogram.js';
 import { ResponseReader, requestBytes, type Response } from './loadgen-http.js';
 import type { FromWorker, JobResult, JobSpec, ToWorker } from './loadgen-types.js';
@@ -54,6 +54,7 @@ class KeepAlive {
   private socket: TLSSocket | undefined;
   private readonly reader = new ResponseReader();
   private sentAt = 0;
+  private busy = false;
   onIdle: (conn: KeepAlive) => void = () => {};
 
   constructor(
@@ -77,8 +78,14 @@ class KeepAlive {
     });
   }
 
+  /** Connected and without a request in flight (a reconnected connection can be queued twice as idle). */
+  get ready(): boolean {
+    return this.socket !== undefined && !this.busy;
+  }
+
   send(request: Buffer, since = performance.now()): void {
     this.sentAt = since;
+    this.busy = true;
     this.socket?.write(request);
   }
 
@@ -98,6 +105,7 @@ class KeepAlive {
       return;
     }
     if (!res) return;
+    this.busy = false;
     this.run.response(res, performance.now() - this.sentAt);
     if (res.close) this.socket?.destroy();
     else this.onIdle(this);
@@ -107,6 +115,7 @@ class KeepAlive {
   private closed(s: TLSSocket): void {
     if (s !== this.socket || !this.run.running) return;
     this.socket = undefined;
+    this.busy = false;
     if (this.run.measuring) this.run.stats.reconnects++;
     setTimeout(() => {
       if (!this.run.running) return;
@@ -136,15 +145,13 @@ async function openAll(run: Run, contexts: SecureContext[]): Promise<KeepAlive[]
 function startClosed(run: Run, conns: KeepAlive[], inflight: number): () => void {
   const { spec } = run;
   const fixed = spec.request.pathCount ? null : requestBytes(spec.request, spec.servername, false);
-  const idle: KeepAlive[] = [];
-  let head = 0;
+  const idle = new Fifo<KeepAlive>([]);
   const send = (c: KeepAlive) => c.send(fixed ?? requestBytes(spec.request, spec.servername, false));
   const next = (done: KeepAlive) => {
     if (!run.running) return;
-    if (head >= idle.length) return send(done);
     idle.push(done);
-    send(idle[head++] as KeepAlive);
-    if (head > 4096) idle.splice(0, head), (head = 0);
+    const c = idle.shiftWhere((x) => x.ready);
+    if (c) send(c);
   };
   conns.forEach((c, i) => {
     c.onIdle = next;
@@ -155,14 +162,15 @@ function startClosed(run: Run, conns: KeepAlive[], inflight: number): () => void
 }
 
 /**
- * Open loop: a 1 ms timer sends whatever the schedule says is due on idle
- * connections. A request that finds no idle connection waits, and its latency
- * counts from when it was due (no coordinated omission).
+ * Open loop: a 1 ms timer sends whatever the schedule says is due, each on the
+ * connection idle the longest (so none sits unused long enough for a server's
+ * header timeout to cut it). A request that finds no idle connection waits,
+ * and its latency counts from when it was due (no coordinated omission).
  */
 function startRate(run: Run, conns: KeepAlive[], perSecond: number): () => void {
   const { spec } = run;
-  const idle = [...conns];
-  const backlog: number[] = [];
+  const idle = new Fifo<KeepAlive>(conns);
+  const backlog = new Fifo<number>([]);
   const started = performance.now();
   let issued = 0;
   const build = () => requestBytes(spec.request, spec.servername, false);
@@ -177,7 +185,7 @@ function startRate(run: Run, conns: KeepAlive[], perSecond: number): () => void 
     const now = performance.now();
     const target = Math.floor(((now - started) * perSecond) / 1000);
     for (; issued < target; issued++) {
-      const conn = idle.pop();
+      const conn = idle.shiftWhere((x) => x.ready);
       if (conn) conn.send(build());
       else {
         backlog.push(now);
@@ -186,6 +194,36 @@ function startRate(run: Run, conns: KeepAlive[], perSecond: number): () => void 
     }
   }, 1);
   return () => clearInterval(timer);
+}
+
+/** A queue with O(1) amortized shift. */
+class Fifo<T> {
+  private items: T[];
+  private head = 0;
+
+  constructor(initial: T[]) {
+    this.items = [...initial];
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  /** The first item that passes `ok`; the ones before it are dropped. */
+  shiftWhere(ok: (item: T) => boolean): T | undefined {
+    for (let item = this.shift(); item !== undefined; item = this.shift()) if (ok(item)) return item;
+    return undefined;
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head++];
+    if (this.head > 4096) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
 }
 
 /** `loops` concurrent sequences of one-request connections; each loop keeps one identity (and its session). */
@@ -252,9 +290,12 @@ async function main(spec: JobSpec): Promise<void> {
   await sleep(spec.warmupMs);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   run.measuring = true;
   await sleep(spec.durationMs);
   run.measuring = false;
+  loopDelay.disable();
   const cpu = process.cpuUsage(cpu0);
   const wallMs = performance.now() - t0;
   run.running = false;
@@ -267,6 +308,7 @@ async function main(spec: JobSpec): Promise<void> {
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
     wallMs,
+    loopDelayMaxMs: loopDelay.max / 1e6,
   };
   finish({ type: 'result', result });
 }

@@ -45,6 +45,10 @@ export interface LoadResult {
    * server and generator): other processes disturbing the measurement.
    */
   otherCores: number | null;
+  /** Longest stall of a generator's event loop in the window, ms. */
+  generatorStallMs: number;
+  /** How many times the measurement was run (see `load` in scenarios/common.ts). */
+  attempts?: number;
 }
 
 /** Identities dealt out round-robin, so every worker gets a similar share. */
@@ -81,7 +85,8 @@ export async function runLoad(job: LoadJob, procs: number, serverPid?: number): 
     const all = await results;
     return merge(all, cpu, job.mode.kind === 'handshake');
   } finally {
-    await Promise.all(workers.map((w) => stopChild(w, 'SIGKILL', 0)));
+    // A worker exits by itself once it has reported; one that does not is killed.
+    await Promise.all(workers.map((w) => exited(w, 3000).then((done) => (done ? undefined : stopChild(w, 'SIGKILL', 0)))));
   }
 }
 
@@ -134,11 +139,13 @@ function merge(results: JobResult[], cpu: { server: number; machine: number } | 
   const h = new Histogram();
   let wallMs = 0;
   let cpuUs = 0;
+  let stall = 0;
   const sum = { completed: 0, errors: 0, mismatches: 0, reconnects: 0, resumed: 0, queued: 0 };
   const errorSamples: string[] = [];
   for (const r of results) {
     h.merge(r.histogram);
     wallMs = Math.max(wallMs, r.wallMs);
+    stall = Math.max(stall, r.loopDelayMaxMs);
     cpuUs += r.cpuUserUs + r.cpuSystemUs;
     for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += r[k];
     errorSamples.push(...r.errorSamples);
@@ -155,7 +162,19 @@ function merge(results: JobResult[], cpu: { server: number; machine: number } | 
     generatorShare: generatorCores / CORES,
     serverCores: cpu?.server ?? null,
     otherCores: cpu ? Math.max(0, cpu.machine - cpu.server - generatorCores) : null,
+    generatorStallMs: stall,
   };
+}
+
+function exited(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const limit = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(limit);
+      resolve(true);
+    });
+  });
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { LoadResult } from './loadgen.js';
+import { NGINX } from './servers.js';
 
 export interface Figure {
   /** The scenario's name in latest.json. */
@@ -79,7 +80,7 @@ export function environment(repo: string): Environment {
     versions: {
       node: process.version,
       openssl: `${run('openssl', ['version'])} (node's: ${process.versions.openssl})`,
-      nginx: run('nginx', ['-v']).replace(/^nginx version:\s*/, '') || 'not installed',
+      nginx: run(NGINX, ['-v']).replace(/^nginx version:\s*/, '') || 'not installed',
       keygate: `${pkg.version} (${commit})`,
     },
   };
@@ -114,8 +115,8 @@ function targetsTable(targets: Target[]): string[] {
 
 function measurementsTable(scenarios: ScenarioReport[]): string[] {
   const lines = [
-    '| measurement | rate /s | p50 ms | p99 ms | errors | generator CPU (cores) | server CPU (cores) | other |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| measurement | rate /s | p50 ms | p99 ms | errors | generator CPU | server CPU | other processes\' CPU | notes |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const s of scenarios) {
     for (const m of s.measurements) {
@@ -124,11 +125,14 @@ function measurementsTable(scenarios: ScenarioReport[]): string[] {
         ...(l?.resumedShare !== null && l?.resumedShare !== undefined ? [`resumed ${(l.resumedShare * 100).toFixed(1)} %`] : []),
         ...(l && l.reconnects > 0 ? [`reconnects ${l.reconnects}`] : []),
         ...(l && l.queued > 0 ? [`queued ${l.queued}`] : []),
+        ...(l && (l.attempts ?? 1) > 1 ? [`attempts ${l.attempts}`] : []),
+        ...(l && l.generatorCores >= 0.9 ? ['generator-bound?'] : []),
+        ...(l && l.generatorStallMs >= 5 ? [`generator stalled up to ${l.generatorStallMs.toFixed(0)} ms`] : []),
         ...Object.entries(m.values ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v, 2) : v}`),
       ].join(', ');
       const errors = l ? l.errors + l.mismatches : null;
       lines.push(
-        `| ${m.label} | ${fmt(l?.perSecond)} | ${fmt(l?.p50Ms, 2)} | ${fmt(l?.p99Ms, 2)} | ${fmt(errors)} | ${fmt(l?.generatorCores, 2)} | ${fmt(l?.serverCores, 2)} | ${other} |`,
+        `| ${m.label} | ${fmt(l?.perSecond)} | ${fmt(l?.p50Ms, 2)} | ${fmt(l?.p99Ms, 2)} | ${fmt(errors)} | ${fmt(l?.generatorCores, 2)} | ${fmt(l?.serverCores, 2)} | ${fmt(l?.otherCores, 2)} | ${other} |`,
       );
     }
   }

@@ -29,7 +29,7 @@ import { vaultReads } from './scenarios/vault.js';
 
 const SCENARIOS: Scenario[] = [keepAliveReads, latencyAtHalfLoad, handshakes, generateDataKeys, vaultReads, fsScale];
 /** Past this the run stops what it is doing and reports what it has (the issue allows 15 minutes). */
-const WATCHDOG_MS = 14 * 60_000;
+const WATCHDOG_MS = 13 * 60_000;
 
 const repo = resolve(new URL('..', import.meta.url).pathname);
 const log = (line: string): void => void process.stderr.write(line + '\n');
@@ -69,7 +69,9 @@ function setupNotes(s: BenchSettings, clients: number): string[] {
       'the identity hashed once per connection and checked against the same set). nginx and node serve the exact bytes keygate returns, as a static file / a buffer.',
     'Logs: keygate writes its audit log to a file, nginx its access log to a file, the bare node server logs nothing.',
     `Load generator: ${s.procs} process(es) of bench/loadgen-worker.ts (Node; raw HTTP/1.1 over node:tls, one SecureContext per identity, keep-alive). ` +
-      'Its CPU use is in the measurements, in cores busy over the measured window (out of ' + CORES + '); server CPU likewise, for the server\'s process tree.',
+      `CPU columns are cores busy over the measured window (out of ${CORES}): the generator's, the server's process tree, and everything else on the machine ` +
+      '("other processes", e.g. other jobs sharing it). Each run first waits (up to 20 s) for the machine to be quiet; a window where other processes ' +
+      'used more than 0.3 cores is measured again (up to 3 attempts); waits and repeats share a 2-minute budget; the least disturbed attempt is kept. A generator near 1 core is flagged: that figure may be a lower bound.',
     `Every load run: ${s.warmupMs / 1000} s warm-up, then ${s.durationMs / 1000} s measured.`,
   ];
 }

@@ -5,12 +5,15 @@
  * config in a temp dir, and the Vault-compatible test server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import type { BenchPKI } from './pki.js';
 import { stopChild, track } from './procs.js';
+
+/** Debian installs nginx in /usr/sbin, which is not on every user's PATH. */
+export const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 
 export interface Server {
   readonly name: string;
@@ -205,7 +208,7 @@ export async function startNginx(dir: string, pki: BenchPKI, routes: StaticRoute
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, nginxConfig(dir, port, pki));
   const started = performance.now();
-  const child = track(spawn('nginx', ['-p', dir + '/', '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(NGINX, ['-p', dir + '/', '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const output = tail(child);
   const deadline = Date.now() + 15_000;
   while (!(await canConnect(port))) {

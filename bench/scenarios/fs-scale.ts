@@ -10,7 +10,7 @@ import { call, callOK } from '../client.js';
 import { memoryMiB } from '../procs.js';
 import type { Server } from '../servers.js';
 import { keygate, load } from './common.js';
-import { bundleName, fillLarge, importThroughService } from './fs-dataset.js';
+import { bundleName, fillLarge, importThroughService, removeStore } from './fs-dataset.js';
 
 const SMALL = 100;
 const LARGE = 100_000;
@@ -45,8 +45,17 @@ export const fsScale: Scenario = {
         `${LARGE - SMALL} records of the same format written straight into the adapter's layout, each with its own SAN index entry ` +
         `(${files} files, ${fillS.toFixed(1)} s); see fs-dataset.ts.`,
     );
-    const small = await measureSize(ctx, out, 'e-100', smallRoot, SMALL);
-    const large = await measureSize(ctx, out, 'e-100k', largeRoot, LARGE);
+    let small: SizeResult;
+    let large: SizeResult;
+    try {
+      small = await measureSize(ctx, out, 'e-100', smallRoot, SMALL);
+      large = await measureSize(ctx, out, 'e-100k', largeRoot, LARGE);
+    } finally {
+      await ctx.stopAll();
+      t = performance.now();
+      await Promise.all([removeStore(smallRoot), removeStore(largeRoot)]);
+      ctx.log(`  e: removed the keystores in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
     out.note(
       `Start-up = spawning \`keygate server\` until the first bundle read answered. Reads: ${READ_RATE}/s open loop over the 1000 keep-alive connections, ` +
         `each read a uniformly random bundle of the store; the read cache is the default 64 MiB, so with ${LARGE} bundles most reads miss it and go to disk ` +
