@@ -36,7 +36,7 @@ import {
   type ListPage,
   type StoreStatus,
 } from './keystore.js';
-import { checkListArgs, pageFrom } from './memory.js';
+import { checkListArgs, pageFrom } from './listing.js';
 
 /** Prefix of temporary files; entry names cannot start with '.', so none is ever an entry. */
 const TMP_PREFIX = '.tmp-';

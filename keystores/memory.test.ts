@@ -1,6 +1,7 @@
 /** The in-memory keystore: the contract, its versions, and listing cost at 100k entries. */
 import { describe, expect, it } from 'vitest';
-import { MemoryKeyStore, lowerBound, pageFrom } from './memory.js';
+import { MemoryKeyStore } from './memory.js';
+import { lowerBound, pageFrom } from './listing.js';
 import { checkAgainstModel, keystoreContract } from './contract.js';
 import { MAX_LIST_PAGE } from './keystore.js';
 

@@ -23,7 +23,7 @@ import {
   type ListPage,
   type StoreStatus,
 } from '../keystore.js';
-import { checkListArgs } from '../memory.js';
+import { checkListArgs } from '../listing.js';
 import { VaultAuthenticator } from './auth.js';
 import { HealthMonitor } from './health.js';
 import { VaultHTTP, field, isInvalidToken, vaultFailure, type VaultRequest, type VaultResponse } from './http.js';
