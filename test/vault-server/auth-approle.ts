@@ -1,6 +1,7 @@
 /** AppRole auth (builtin/credential/approle): roles, role IDs, secret IDs, login. */
 import { BlockList, isIP } from 'node:net';
 import { loginToken } from './auth-token.js';
+import { defaultTokenFields, parseTokenFields, type TokenFields } from './token-fields.js';
 import type { BackendFactory, Ctx } from './core.js';
 import { badRequest, fail, none, ok, type Reply } from './reply.js';
 import { fieldBool, fieldInt, fieldString, fieldStrings, parseDuration, uuid } from './util.js';
@@ -18,7 +19,7 @@ interface SecretId {
   updated: number;
 }
 
-interface Role {
+interface Role extends TokenFields {
   name: string;
   roleId: string;
   bindSecretId: boolean;
@@ -26,15 +27,6 @@ interface Role {
   secretIdNumUses: number;
   secretIdTtl: number;
   localSecretIds: boolean;
-  tokenPolicies: string[];
-  tokenTtl: number;
-  tokenMaxTtl: number;
-  tokenExplicitMaxTtl: number;
-  tokenPeriod: number;
-  tokenNumUses: number;
-  tokenNoDefaultPolicy: boolean;
-  tokenType: string;
-  tokenBoundCidrs: string[];
   legacyPolicies: boolean;
   legacyPeriod: boolean;
   secretIds: Map<string, SecretId>;
@@ -94,15 +86,7 @@ export const approleBackend: BackendFactory = () => {
           secretIdNumUses: 0,
           secretIdTtl: 0,
           localSecretIds: false,
-          tokenPolicies: [],
-          tokenTtl: 0,
-          tokenMaxTtl: 0,
-          tokenExplicitMaxTtl: 0,
-          tokenPeriod: 0,
-          tokenNumUses: 0,
-          tokenNoDefaultPolicy: false,
-          tokenType: 'default',
-          tokenBoundCidrs: [],
+          ...defaultTokenFields(),
           legacyPolicies: false,
           legacyPeriod: false,
           secretIds: new Map(),
@@ -122,16 +106,12 @@ export const approleBackend: BackendFactory = () => {
       }
       if (has('token_ttl')) r.tokenTtl = parseDuration(d['token_ttl']);
       if (has('token_max_ttl')) r.tokenMaxTtl = parseDuration(d['token_max_ttl']);
-      if (has('token_explicit_max_ttl')) r.tokenExplicitMaxTtl = parseDuration(d['token_explicit_max_ttl']);
       if (has('token_period')) r.tokenPeriod = parseDuration(d['token_period']);
       else if (has('period')) {
         r.tokenPeriod = parseDuration(d['period']);
         r.legacyPeriod = true;
       }
-      if (has('token_num_uses')) r.tokenNumUses = fieldInt(d['token_num_uses'], 0);
-      if (has('token_no_default_policy')) r.tokenNoDefaultPolicy = fieldBool(d['token_no_default_policy'], false);
-      if (has('token_type')) r.tokenType = fieldString(d['token_type']);
-      if (has('token_bound_cidrs')) r.tokenBoundCidrs = fieldStrings(d['token_bound_cidrs']);
+      parseTokenFields(r, d);
     } catch (e) {
       return badRequest((e as Error).message);
     }

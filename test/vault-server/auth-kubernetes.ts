@@ -7,9 +7,10 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { cidrAllows } from './auth-approle.js';
 import { loginToken } from './auth-token.js';
+import { defaultTokenFields, parseTokenFields, type TokenFields } from './token-fields.js';
 import type { BackendFactory, Ctx } from './core.js';
 import { badRequest, fail, none, ok, PERMISSION_DENIED, type Reply } from './reply.js';
-import { fieldBool, fieldInt, fieldString, fieldStrings, parseDuration } from './util.js';
+import { fieldBool, fieldString, fieldStrings, parseDuration } from './util.js';
 
 interface Config {
   host: string;
@@ -22,21 +23,12 @@ interface Config {
   tokenReviewerJwt: string;
 }
 
-interface Role {
+interface Role extends TokenFields {
   names: string[];
   namespaces: string[];
   namespaceSelector: string;
   audience: string;
   aliasNameSource: string;
-  tokenPolicies: string[];
-  tokenTtl: number;
-  tokenMaxTtl: number;
-  tokenExplicitMaxTtl: number;
-  tokenPeriod: number;
-  tokenNumUses: number;
-  tokenNoDefaultPolicy: boolean;
-  tokenType: string;
-  tokenBoundCidrs: string[];
 }
 
 const ALGS: Record<string, { hash: string; kind: 'rsa' | 'pss' | 'ec' }> = {
@@ -185,15 +177,7 @@ export const kubernetesBackend: BackendFactory = () => {
           namespaceSelector: '',
           audience: '',
           aliasNameSource: 'serviceaccount_uid',
-          tokenPolicies: [],
-          tokenTtl: 0,
-          tokenMaxTtl: 0,
-          tokenExplicitMaxTtl: 0,
-          tokenPeriod: 0,
-          tokenNumUses: 0,
-          tokenNoDefaultPolicy: false,
-          tokenType: 'default',
-          tokenBoundCidrs: [],
+          ...defaultTokenFields(),
         };
     try {
       if (has('bound_service_account_names')) r.names = fieldStrings(d['bound_service_account_names']);
@@ -204,12 +188,8 @@ export const kubernetesBackend: BackendFactory = () => {
       if (has('token_policies') || has('policies')) r.tokenPolicies = fieldStrings(d['token_policies'] ?? d['policies']);
       if (has('token_ttl') || has('ttl')) r.tokenTtl = parseDuration(d['token_ttl'] ?? d['ttl']);
       if (has('token_max_ttl') || has('max_ttl')) r.tokenMaxTtl = parseDuration(d['token_max_ttl'] ?? d['max_ttl']);
-      if (has('token_explicit_max_ttl')) r.tokenExplicitMaxTtl = parseDuration(d['token_explicit_max_ttl']);
       if (has('token_period') || has('period')) r.tokenPeriod = parseDuration(d['token_period'] ?? d['period']);
-      if (has('token_num_uses')) r.tokenNumUses = fieldInt(d['token_num_uses'], 0);
-      if (has('token_no_default_policy')) r.tokenNoDefaultPolicy = fieldBool(d['token_no_default_policy'], false);
-      if (has('token_type')) r.tokenType = fieldString(d['token_type']);
-      if (has('token_bound_cidrs')) r.tokenBoundCidrs = fieldStrings(d['token_bound_cidrs']);
+      parseTokenFields(r, d);
     } catch (e) {
       return badRequest((e as Error).message);
     }
