@@ -1,7 +1,8 @@
 /** Metrics, log streams, reloads and graceful shutdown, on real listeners and real processes. */
+import { ensureBuilt } from '../helpers/cli.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +102,7 @@ describe('reload', () => {
 
 describe('the server process', () => {
   function build(): void {
-    if (!existsSync(join(root, 'dist/src/cli/main.js'))) execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root });
+    ensureBuilt();
   }
 
   async function spawnServer(configFile: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {

@@ -3,9 +3,10 @@
  * one port and one fs keystore — keys made through one worker work through the
  * other, SIGHUP reaches every worker, SIGTERM stops them all cleanly.
  */
+import { ensureBuilt } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +27,7 @@ let stderr = '';
 const call = (who: TestClient, path: string, method = 'GET', body?: unknown) => request(url, pki.ca.certPem, who, path, body === undefined ? { method } : { method, body });
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/src/cli/main.js'))) execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root });
+  ensureBuilt();
   writeFileSync(file, stringify({
     address: '127.0.0.1:0',
     admin: { identity: admin.identity },

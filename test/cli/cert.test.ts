@@ -2,9 +2,10 @@
  * `keygate cert …` as a user runs it: the compiled `bin/keygate.js` against a
  * `--dev` server in a child process.
  */
+import { ensureBuilt, keygate } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BundleCerts, type TestBundle } from '../helpers/bundle-certs.js';
@@ -15,19 +16,6 @@ const bin = join(root, 'bin/keygate.js');
 const dir = mkdtempSync(join(tmpdir(), 'keygate-cert-cli-'));
 const certs = new BundleCerts();
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function keygate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** Writes a bundle's chain and key as `<base>.<certExt>` and `<base>.key` in `into`. */
 function files(b: TestBundle, base: string, into = dir, certExt = 'crt'): [string, string] {
@@ -43,9 +31,7 @@ let conn: string[] = [];
 let env: NodeJS.ProcessEnv = {};
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/src/cli/cert-cmd.js'))) {
-    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root });
-  }
+  ensureBuilt();
   server = spawn(process.execPath, [bin, 'server', '--dev', '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let banner = '';
   await new Promise<void>((resolve, reject) => {

@@ -2,9 +2,10 @@
  * The CLI as a user runs it: the compiled `bin/keygate.js`, a `--dev` server in
  * a child process, and the client commands against it.
  */
+import { ensureBuilt, keygate } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -13,19 +14,6 @@ const root = new URL('../../', import.meta.url).pathname;
 const bin = join(root, 'bin/keygate.js');
 const dir = mkdtempSync(join(tmpdir(), 'keygate-cli-'));
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function keygate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 let server: ChildProcess;
 let url = '';
@@ -33,9 +21,7 @@ let conn: string[] = [];
 let banner = '';
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/src/cli/main.js'))) {
-    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root });
-  }
+  ensureBuilt();
   server = spawn(process.execPath, [bin, 'server', '--dev', '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`dev server did not start: ${banner}`)), 15_000);

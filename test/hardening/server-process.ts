@@ -4,8 +4,9 @@
  * clients reconnect to the same address after the process is killed and started
  * again. Used by the crash, hygiene and soak tests.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { ensureBuilt } from '../helpers/cli.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,11 +32,6 @@ export interface ServerProcess {
   /** Kills the process with `signal` and waits for it to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   call(who: TestClient | null, path: string, opts?: RequestOptions): Promise<TestResponse>;
-}
-
-/** Compiles dist/ when it is missing (`make test` builds it first). */
-export function ensureBuilt(): void {
-  if (!existsSync(join(repoRoot, 'dist/src/cli/main.js'))) execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: repoRoot });
 }
 
 export async function freePort(): Promise<number> {
