@@ -21,6 +21,7 @@ import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import { openKeyStore, cacheStats } from './registry.js';
 import { buildLogger, buildState } from './state.js';
+import { Census } from '../core/census.js';
 import { loadServerTLS } from './tls.js';
 
 export interface RunningServer {
@@ -42,6 +43,9 @@ export function splitAddress(address: string): { host: string; port: number } {
   return { host: host === '' ? '0.0.0.0' : host, port: Number(address.slice(cut + 1)) };
 }
 
+/** The fleet gauges (tokens, nodes, expiring bundles) walk the keystore: at most once a minute. */
+const CENSUS_MAX_AGE_MS = 60_000;
+
 /** Requests in flight keep the old snapshot; its keystore is closed once they have had time to finish. */
 const RETIRE_GRACE_MS = 30_000;
 
@@ -49,7 +53,16 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   let tls = loadServerTLS(config.tls);
   let logger = options.logger ?? buildLogger(config.log);
   let store: KeyStore | undefined;
-  const metrics = new Metrics({ cache: () => (store ? cacheStats(store) : undefined) });
+  let live: StateHolder | undefined;
+  const census = new Census(() => (live as StateHolder).current, {
+    maxAgeMs: CENSUS_MAX_AGE_MS,
+    firstWaitMs: 5_000,
+    onError: (err) => live?.current.logger.error(`metrics: counting tokens, nodes and bundles failed: ${(err as Error).message}`),
+  });
+  const metrics = new Metrics({
+    cache: () => (store ? cacheStats(store) : undefined),
+    fleet: () => (live ? census.get() : Promise.resolve(undefined)),
+  });
   const countLogs = (l: Logger) => {
     l.onAudit(() => metrics.auditEvents.inc());
     l.onError(() => metrics.errorEvents.inc());
@@ -60,6 +73,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   let current = config;
   try {
     const holder: StateHolder = { current: await prepareState(config, store, logger) };
+    live = holder;
     const routes: Route[] = [];
     routes.push(...kesRoutes(() => routes, metrics));
     routes.push(...docsRoutes());

@@ -160,15 +160,7 @@ export class GroupService implements BundleAssignments {
 
   /** Names of the groups a bundle is assigned to. Reads every group: for administration, not for the read path. */
   async groupsOf(bundle: string): Promise<string[]> {
-    const out: string[] = [];
-    let cursor = '';
-    do {
-      const page = await this.list('', cursor, 100);
-      const records = await Promise.all(page.names.map((n) => this.find(n)));
-      for (const r of records) if (r?.bundles.includes(bundle)) out.push(r.name);
-      cursor = page.continueAt;
-    } while (cursor !== '');
-    return out;
+    return [...(await this.all()).values()].filter((r) => r.bundles.includes(bundle)).map((r) => r.name);
   }
 
   /** Removes a bundle from every group it is assigned to (a forced bundle delete); returns those groups. */
@@ -207,6 +199,18 @@ export class GroupService implements BundleAssignments {
   async find(name: string): Promise<GroupRecord | null> {
     if (!isValidGroupName(name)) return null;
     return (await this.read(name))?.record ?? null;
+  }
+
+  /** Every group's record by name (the metrics census; reads every group). */
+  async all(): Promise<Map<string, GroupRecord>> {
+    const out = new Map<string, GroupRecord>();
+    let cursor = '';
+    do {
+      const page = await this.list('', cursor, 1000);
+      for (const r of await Promise.all(page.names.map((n) => this.find(n)))) if (r) out.set(r.name, r);
+      cursor = page.continueAt;
+    } while (cursor !== '');
+    return out;
   }
 
   onDelete(listener: GroupDeleteListener): void {

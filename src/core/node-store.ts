@@ -94,6 +94,20 @@ export class NodeStore {
     return { nodes, continueAt: page.continueAt === '' ? '' : page.continueAt.slice(prefix.length) };
   }
 
+  /** Nodes registered or enrolled in the current life of `groups` and not revoked (the metrics census). */
+  async countRegistered(groups: ReadonlyMap<string, GroupRecord>): Promise<number> {
+    let count = 0;
+    for await (const names of this.nodes.names('node.', 1000)) {
+      for (const name of names) {
+        const g = groups.get(name.slice('node.'.length, name.lastIndexOf('.')));
+        if (!g) continue;
+        const r = (await this.nodes.get(name).catch(() => null))?.record;
+        if (r && r.incarnation === g.incarnation && r.revokedAt === null && (r.registeredAt !== null || r.enrolledAt !== null)) count++;
+      }
+    }
+    return count;
+  }
+
   /** After a group is deleted: drops its node records, their tokens and memberships, and its bans. */
   async purge(g: GroupRecord, tokens: TokenService): Promise<void> {
     for await (const names of this.nodes.names(nodePrefix(g.name))) {

@@ -257,6 +257,11 @@ export class NodeService implements BundleAccess {
     return principal === '' ? null : { principal, bundles: [...names].sort() };
   }
 
+  /** Registered or enrolled nodes of the given (current) groups: for the metrics census. */
+  countRegistered(groups: ReadonlyMap<string, GroupRecord>): Promise<number> {
+    return this.records.countRegistered(groups);
+  }
+
   /** Resolves when pending last-seen writes are done (tests, shutdown). */
   settled(): Promise<void> {
     return this.tracker.settled();

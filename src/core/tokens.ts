@@ -161,6 +161,30 @@ export class TokenService {
     }
   }
 
+  /**
+   * Live tokens by kind, walking every token record; `current` says whether a record's
+   * group generation is still the group's (a rotated or deleted group's tokens are dead).
+   * For the metrics census: it reads every record, so callers cache the answer.
+   */
+  async countLive(current: (record: TokenRecord) => boolean): Promise<Record<TokenKind, number>> {
+    const counts: Record<TokenKind, number> = { group: 0, node: 0, admin: 0 };
+    let cursor = '';
+    do {
+      let page;
+      try {
+        page = await this.store.list('token.', cursor, 1000);
+      } catch (err) {
+        throw translateStoreError(err, texts);
+      }
+      for (const name of page.names) {
+        const found = await this.read(name.slice('token.'.length)).catch(() => null);
+        if (found && !this.expired(found.record) && current(found.record)) counts[found.record.kind]++;
+      }
+      cursor = page.continueAt;
+    } while (cursor !== '');
+    return counts;
+  }
+
   expired(record: TokenRecord): boolean {
     return record.expiresAt !== null && this.now() >= record.expiresAt;
   }

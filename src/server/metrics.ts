@@ -13,9 +13,15 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 /** Live numbers the server reads at scrape time; each returns undefined when it does not apply. */
 export interface MetricSources {
   cache?: () => { hits: number; misses: number; evictions: number } | undefined;
-  activeTokens?: () => Promise<number> | number;
-  registeredNodes?: () => Promise<number> | number;
-  bundlesExpiringSoon?: () => Promise<number> | number;
+  /** Fleet counts, cached by the caller (counting walks the keystore). */
+  fleet?: () => Promise<FleetGauges | undefined>;
+}
+
+export interface FleetGauges {
+  /** Live tokens by kind (group, node, admin). */
+  tokens: Readonly<Record<string, number>>;
+  nodes: number;
+  bundlesExpiring: number;
 }
 
 export class Metrics {
@@ -70,9 +76,19 @@ export class Metrics {
       const c = cache?.();
       return c && c.hits + c.misses > 0 ? c.hits / (c.hits + c.misses) : undefined;
     });
-    if (sources.activeTokens) gauge('keygate_tokens_active', 'Unexpired group and node tokens.', sources.activeTokens);
-    if (sources.registeredNodes) gauge('keygate_nodes_registered', 'Registered or enrolled nodes.', sources.registeredNodes);
-    if (sources.bundlesExpiringSoon) gauge('keygate_bundles_expiring_30d', 'Certificate bundles whose leaf expires within 30 days.', sources.bundlesExpiringSoon);
+    const fleet = sources.fleet;
+    if (fleet) {
+      new Gauge({
+        name: 'keygate_tokens_active', help: 'Live group, node and admin tokens (unexpired, of their group\'s current generation).',
+        labelNames: ['kind'], registers: [this.registry],
+        async collect() {
+          const f = await fleet();
+          if (f) for (const [kind, n] of Object.entries(f.tokens)) this.set({ kind }, n);
+        },
+      });
+      gauge('keygate_nodes_registered', 'Nodes registered or enrolled in their group and not revoked.', async () => (await fleet())?.nodes);
+      gauge('keygate_bundles_expiring_30d', 'Certificate bundles whose leaf expires within 30 days (expired ones included).', async () => (await fleet())?.bundlesExpiring);
+    }
   }
 
   private counter(name: string, help: string, labelNames: string[]): Counter {

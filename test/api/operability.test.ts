@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { TestPKI } from '../helpers/certs.js';
+import { BundleCerts } from '../helpers/bundle-certs.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -24,6 +25,8 @@ async function start(...args: Parameters<typeof startTestServer>) {
   servers.push(s);
   return s;
 }
+
+const bundleCerts = new BundleCerts();
 
 const metricValue = (text: string, line: string): number => {
   const found = text.split('\n').find((l) => l.startsWith(line + ' '));
@@ -50,6 +53,25 @@ describe('metrics', () => {
     expect(metricValue(r.text, 'keygate_auth_failures_total{reason="no_certificate"}')).toBe(1);
     expect(metricValue(r.text, 'keygate_http_requests_total{route="/v1/key/create/",method="PUT",status="200"}')).toBe(1);
     expect(metricValue(r.text, 'keygate_keystore_latency_seconds_count{op="create"}')).toBe(1);
+  });
+
+  it('exports the fleet gauges: live tokens by kind, registered nodes, bundles expiring within 30 days', async () => {
+    const s = await start();
+    const group = await s.call(s.admin, '/v1/group/create/edge', { method: 'PUT', body: {} });
+    expect(group.status).toBe(200);
+    for (const node of ['n1', 'n2']) {
+      const r = await s.call(null, '/v1/node/register/edge', { method: 'PUT', body: { node_id: node }, headers: { Authorization: `Bearer ${group.json.group_token}` } });
+      expect(r.status).toBe(200);
+    }
+    for (const [name, days] of [['soon', 5], ['later', 90]] as const) {
+      const b = bundleCerts.expiringIn(days);
+      expect((await s.call(s.admin, `/v1/cert/import/${name}`, { method: 'PUT', body: { certificate: b.chainPem, private_key: b.keyPem, ttl: 60 } })).status).toBe(200);
+    }
+    const r = await s.call(s.admin, '/v1/metrics');
+    expect(metricValue(r.text, 'keygate_tokens_active{kind="group"}')).toBe(1);
+    expect(metricValue(r.text, 'keygate_tokens_active{kind="node"}')).toBe(2);
+    expect(metricValue(r.text, 'keygate_nodes_registered')).toBe(2);
+    expect(metricValue(r.text, 'keygate_bundles_expiring_30d')).toBe(1);
   });
 
   it('requires authorization like every other route', async () => {
