@@ -45,6 +45,30 @@ keystoreContract('cache over memory', async () => ({
 }));
 
 describe('CachedKeyStore', () => {
+  it('peek answers from a fresh slot only: the same held object until it changes, never the backend', async () => {
+    const { backend, cache, tick } = setup();
+    await cache.create('k', Buffer.from('v1'));
+    expect(cache.peek('k')).toBeUndefined(); // never read yet
+    expect(cache.peek('missing')).toBeUndefined();
+    const got = await cache.get('k');
+    const held = cache.peek('k');
+    expect(held?.value.toString()).toBe('v1');
+    expect(cache.peek('k')).toBe(held);
+    expect(got).not.toBe(held); // get hands out copies
+    got.value.fill(0);
+    expect(cache.peek('k')?.value.toString()).toBe('v1');
+    expect(backend.gets).toBe(1);
+    expect(cache.snapshot()).toMatchObject({ hits: 3, misses: 1 });
+
+    tick(30_000); // unused for too long: peek no longer vouches for it
+    expect(cache.peek('k')).toBeUndefined();
+    await cache.update('k', Buffer.from('v2'), got.version);
+    expect(cache.peek('k')).toBeUndefined(); // a local write drops the slot
+    await cache.get('k');
+    expect(cache.peek('k')?.value.toString()).toBe('v2');
+    expect(cache.peek('k')).not.toBe(held);
+  });
+
   it('serves repeated reads from memory until `unused` passes without a read', async () => {
     const { backend, cache, tick } = setup();
     await cache.create('k', Buffer.from('v1'));

@@ -69,17 +69,22 @@ export class CachedKeyStore implements KeyStore {
     return { ...this.stats, bytes: this.bytes, entries: this.slots.size };
   }
 
-  async get(name: string): Promise<Entry> {
+  peek(name: string): Entry | undefined {
     const now = this.now();
     const slot = this.slots.get(name);
-    if (slot && now - slot.fetchedAt < this.options.anyMs && now - slot.usedAt < this.options.unusedMs) {
-      slot.usedAt = now;
-      // Re-insert to keep the Map in least-recently-used order.
-      this.slots.delete(name);
-      this.slots.set(name, slot);
-      this.stats.hits++;
-      return copy(slot.entry);
-    }
+    if (!slot || now - slot.fetchedAt >= this.options.anyMs || now - slot.usedAt >= this.options.unusedMs) return undefined;
+    slot.usedAt = now;
+    // Re-insert to keep the Map in least-recently-used order.
+    this.slots.delete(name);
+    this.slots.set(name, slot);
+    this.stats.hits++;
+    return slot.entry;
+  }
+
+  async get(name: string): Promise<Entry> {
+    const hit = this.peek(name);
+    if (hit) return copy(hit);
+    const now = this.now();
     this.stats.misses++;
     try {
       return copy(await this.fetch(name));

@@ -234,6 +234,30 @@ export function keystoreContract(name: string, make: MakeStore, options: Contrac
         expect([...(await s().get('view')).value]).toEqual([2, 3]);
       });
 
+      it('peek, where offered, never contradicts get: undefined, or the current value and version', async () => {
+        const store = s();
+        if (!store.peek) return;
+        const agrees = async (name: string) => {
+          const seen = store.peek?.(name);
+          if (seen === undefined) return;
+          const got = await store.get(name);
+          expect(seen.value.equals(got.value)).toBe(true);
+          expect(seen.version).toBe(got.version);
+        };
+        await store.create('k', Buffer.from('one'));
+        await agrees('k');
+        const first = await store.get('k');
+        await agrees('k');
+        await store.update('k', Buffer.from('two'), first.version);
+        await agrees('k');
+        await store.get('k');
+        await agrees('k');
+        await store.delete('k');
+        expect(store.peek('k')).toBeUndefined();
+        expect(store.peek('never')).toBeUndefined();
+        expect(store.peek('bad/name')).toBeUndefined();
+      });
+
       it('answers status with a finite, non-negative latency', async () => {
         const { latencyMs } = await s().status();
         expect(Number.isFinite(latencyMs)).toBe(true);

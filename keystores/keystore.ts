@@ -32,6 +32,14 @@ export interface KeyStore {
   /** Throws EntryNotFoundError. */
   get(name: string): Promise<Entry>;
   /**
+   * Optional: the entry, synchronously, if this adapter already holds it in memory
+   * and `get` would return it now (the memory store; a fresh cache slot); otherwise
+   * undefined, which means "ask `get`", never "missing". Never touches a backend.
+   * Unlike `get`, this hands out the held Entry itself, not a copy: callers must
+   * never modify it, and the same object comes back until the entry changes.
+   */
+  peek?(name: string): Entry | undefined;
+  /**
    * Replaces an entry only if its current version is `expectedVersion`; returns the new version.
    * Throws EntryNotFoundError if missing, VersionMismatchError if someone else wrote first.
    */

@@ -58,6 +58,10 @@ export class MemoryKeyStore implements KeyStore {
     return { value: Buffer.from(entry.value), version: entry.version };
   }
 
+  peek(name: string): Entry | undefined {
+    return this.closed ? undefined : this.entries.get(name);
+  }
+
   async update(name: string, value: Uint8Array, expectedVersion: string): Promise<string> {
     this.check(name);
     const entry = this.entries.get(name);

@@ -16,6 +16,7 @@ import { describeRecord, type BundleDescription } from './bundle-describe.js';
 import { listBundles, type BundleListOptions, type BundlePage } from './bundle-list.js';
 import { decodeRecord, encodeRecord, checkLabels, checkTTL, type BundleRecord, type Stamp } from './bundle-record.js';
 import { validateBundle } from './bundle-validate.js';
+import { DecodeMemo } from './decode-memo.js';
 import { translateStoreError } from './store-errors.js';
 
 export type { BundleDescription } from './bundle-describe.js';
@@ -31,14 +32,18 @@ export interface BundleInput {
   allowExpired?: boolean;
 }
 
-/** What a node fetches: everything it needs to serve TLS, and for how long. */
+/**
+ * What a node fetches: everything it needs to serve TLS, and for how long.
+ * Reads of unchanged bytes return the same frozen object, so callers may key
+ * work derived from it (an encoded reply) on the object itself.
+ */
 export interface BundleSecret {
-  name: string;
-  chainPem: string;
-  keyPem: string;
-  ttl: number;
-  version: string;
-  notAfter: Date;
+  readonly name: string;
+  readonly chainPem: string;
+  readonly keyPem: string;
+  readonly ttl: number;
+  readonly version: string;
+  readonly notAfter: Date;
 }
 
 export interface LookupMatch {
@@ -59,6 +64,8 @@ const texts = (op: string) => ({ exists: 'bundle already exists', notFound: 'bun
 export class BundleService {
   private readonly index: SanIndex;
   private readonly now: () => Date;
+  /** Decoded records of recently read bundles (the read path's JSON.parse, done once per version). */
+  private readonly decoded = new DecodeMemo<Loaded>(DECODED_BUNDLES);
 
   constructor(
     private readonly store: KeyStore,
@@ -125,8 +132,22 @@ export class BundleService {
 
   async get(name: string): Promise<BundleSecret> {
     checkName(name);
-    const { record, version } = await this.load(name);
-    return { name, chainPem: record.certificate, keyPem: record.private_key, ttl: record.ttl, version, notAfter: new Date(record.not_after) };
+    return (await this.load(name)).secret;
+  }
+
+  /**
+   * The bundle from memory (the memory keystore or a fresh cache slot), synchronously;
+   * undefined when that would take I/O: then call `get`. @throws BadRequestError (name)
+   */
+  peek(name: string): BundleSecret | undefined {
+    checkName(name);
+    const entry = this.store.peek?.(entryOf(name));
+    if (!entry) return undefined;
+    try {
+      return this.decoded.decode(name, entry, (value) => loaded(name, decodeRecord(value), entry.version)).secret;
+    } catch {
+      return undefined; // a corrupt entry: let `get` report it
+    }
   }
 
   /** One page of names; see listBundles. */
@@ -213,7 +234,7 @@ export class BundleService {
     }
   }
 
-  private async load(name: string): Promise<{ record: BundleRecord; version: string }> {
+  private async load(name: string): Promise<Loaded> {
     let entry;
     try {
       entry = await this.store.get(entryOf(name));
@@ -222,7 +243,7 @@ export class BundleService {
       throw translateStoreError(err, texts('read'));
     }
     try {
-      return { record: decodeRecord(entry.value), version: entry.version };
+      return this.decoded.decode(name, entry, (value) => loaded(name, decodeRecord(value), entry.version));
     } catch (err) {
       // A corrupt entry is a keystore problem, not the client's.
       throw translateStoreError(err, texts('read'));
@@ -233,9 +254,27 @@ export class BundleService {
    * Drops an old generation's index pairs. Best effort: the bundle write already
    * happened, and a pair left behind is ignored by lookups (its id is stale).
    */
-  private async forget(name: string, old: BundleRecord): Promise<void> {
+  private async forget(name: string, old: Readonly<BundleRecord>): Promise<void> {
+    this.decoded.forget(name); // the old private key does not linger in the memo either
     await this.index.remove(sanKeys(old), { name, id: old.id }).catch(() => undefined);
   }
+}
+
+/** Bundles whose decoded record is kept (a few MiB: a record and its secret are a few KiB each). */
+const DECODED_BUNDLES = 1024;
+
+/** A bundle as read: its record (shared between reads: never mutated) and what a node is handed. */
+interface Loaded {
+  readonly record: Readonly<BundleRecord>;
+  readonly version: string;
+  readonly secret: BundleSecret;
+}
+
+function loaded(name: string, record: BundleRecord, version: string): Loaded {
+  Object.freeze(record.labels);
+  Object.freeze(record);
+  const secret: BundleSecret = Object.freeze({ name, chainPem: record.certificate, keyPem: record.private_key, ttl: record.ttl, version, notAfter: new Date(record.not_after) });
+  return { record, version, secret };
 }
 
 function checkName(name: string): void {

@@ -29,30 +29,61 @@ export interface LogOptions {
 
 type Listener = (line: string) => void;
 
+/**
+ * Lines for one stream. Audit lines are written once per event-loop turn, so a busy
+ * server writes its audit log in a few large writes instead of one stream write per
+ * request; they reach the stream before any I/O of the next turn. Other lines are
+ * written at once, after whatever is pending, so a shared stream keeps its order.
+ */
+class LineBatch {
+  private pending = '';
+
+  constructor(private readonly stream: Writable) {}
+
+  push(line: string): void {
+    if (this.pending === '') setImmediate(() => this.flush());
+    this.pending += line + '\n';
+  }
+
+  write(line: string): void {
+    this.flush();
+    this.stream.write(line + '\n');
+  }
+
+  flush(): void {
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.stream.write(text);
+  }
+}
+
 export class Logger {
   private readonly auditListeners = new Set<Listener>();
   private readonly errorListeners = new Set<Listener>();
+  private readonly auditOut: LineBatch | null;
+  private readonly errorOut: LineBatch | null;
 
-  constructor(private readonly options: LogOptions) {}
+  constructor(private readonly options: LogOptions) {
+    this.auditOut = options.audit ? new LineBatch(options.audit) : null;
+    // One stream for both logs keeps one batch, so their lines stay in order.
+    this.errorOut = !options.error ? null : options.error === options.audit ? this.auditOut : new LineBatch(options.error);
+  }
 
   audit(event: AuditEvent): void {
-    const line = JSON.stringify({
-      time: new Date().toISOString(),
-      ip: event.ip,
-      identity: event.identity,
-      method: event.method,
-      path: event.path,
-      status: event.status,
-      latency_ms: Math.round(event.latencyMs * 1000) / 1000,
-    });
-    this.options.audit?.write(line + '\n');
+    // Written for every request, so built by hand; JSON.stringify quotes the strings.
+    const line =
+      `{"time":"${isoNow()}","ip":${JSON.stringify(event.ip)},"identity":${JSON.stringify(event.identity)},` +
+      `"method":${JSON.stringify(event.method)},"path":${JSON.stringify(event.path)},"status":${event.status},` +
+      `"latency_ms":${Math.round(event.latencyMs * 1000) / 1000}}`;
+    this.auditOut?.push(line);
     for (const l of this.auditListeners) l(line);
   }
 
   log(level: Level, message: string, fields?: Record<string, string | number | boolean>): void {
     if (LEVELS[level] < LEVELS[this.options.level]) return;
     const line = JSON.stringify({ time: new Date().toISOString(), level, message, ...fields });
-    this.options.error?.write(line + '\n');
+    this.errorOut?.write(line);
     for (const l of this.errorListeners) l(line);
   }
 
@@ -77,12 +108,26 @@ export class Logger {
 
   /** Flushes and closes file sinks (never stdout/stderr). */
   async close(): Promise<void> {
+    this.auditOut?.flush();
+    this.errorOut?.flush();
     await Promise.all(
       [this.options.audit, this.options.error].map((s) =>
         s && s !== process.stdout && s !== process.stderr ? new Promise<void>((r) => s.end(r)) : undefined,
       ),
     );
   }
+}
+
+let lastMs = 0;
+let lastIso = '';
+/** The current time in ISO 8601, formatted at most once per millisecond. */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 /** Opens a log file for appending, created 0600 so no other user can read it. */

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
 
 const KES_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 3, 5, 10];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -27,18 +28,13 @@ export interface FleetGauges {
 export class Metrics {
   readonly registry = new Registry();
   private readonly started = Date.now();
-  private readonly success = this.counter('kes_http_request_success', 'Requests answered with a 2xx/3xx status.', ['code']);
-  private readonly clientError = this.counter('kes_http_request_error', 'Requests answered with a 4xx status.', ['code']);
-  private readonly failure = this.counter('kes_http_request_failure', 'Requests answered with a 5xx status.', ['code']);
-  private readonly active = new Gauge({ name: 'kes_http_request_active', help: 'Requests in flight.', registers: [this.registry] });
-  private readonly responseTime = new Histogram({
-    name: 'kes_http_response_time', help: 'Response time in seconds (KES buckets).', buckets: KES_BUCKETS, registers: [this.registry],
-  });
-  private readonly requests = this.counter('keygate_http_requests_total', 'Requests by route, method and status.', ['route', 'method', 'status']);
-  private readonly latency = new Histogram({
-    name: 'keygate_http_request_duration_seconds', help: 'Request latency by route.', labelNames: ['route'],
-    buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
+  private readonly success = new HotCounter('kes_http_request_success', 'Requests answered with a 2xx/3xx status.', this.registry);
+  private readonly clientError = new HotCounter('kes_http_request_error', 'Requests answered with a 4xx status.', this.registry);
+  private readonly failure = new HotCounter('kes_http_request_failure', 'Requests answered with a 5xx status.', this.registry);
+  private inFlight = 0;
+  private readonly responseTime = new HotHistogram('kes_http_response_time', 'Response time in seconds (KES buckets).', KES_BUCKETS, this.registry);
+  private readonly requests = new HotCounter('keygate_http_requests_total', 'Requests by route, method and status.', this.registry);
+  private readonly latency = new HotHistogram('keygate_http_request_duration_seconds', 'Request latency by route.', LATENCY_BUCKETS, this.registry);
   private readonly authFailures = this.counter('keygate_auth_failures_total', 'Refused authentications by reason.', ['reason']);
   readonly auditEvents = this.counter('kes_log_audit_events', 'Audit log events.', []);
   readonly errorEvents = this.counter('kes_log_error_events', 'Error log events.', []);
@@ -59,6 +55,7 @@ export class Metrics {
           if (v !== undefined) this.set(v);
         },
       });
+    gauge('kes_http_request_active', 'Requests in flight.', () => this.inFlight);
     gauge('kes_system_up_time', 'Seconds since the server started.', () => (Date.now() - this.started) / 1000);
     gauge('kes_system_num_cpu', 'CPUs available.', () => os.availableParallelism());
     gauge('kes_system_num_cpu_used', 'CPUs this process uses (one per worker).', () => 1);
@@ -96,17 +93,16 @@ export class Metrics {
   }
 
   requestStarted(): void {
-    this.active.inc();
+    this.inFlight++;
   }
 
   /** `route` is the route's declared path (bounded cardinality), never the raw URL. */
   requestEnded(route: string, method: string, status: number, seconds: number): void {
-    this.active.dec();
-    const code = String(status);
-    (status >= 500 ? this.failure : status >= 400 ? this.clientError : this.success).inc({ code });
-    this.requests.inc({ route, method, status: code });
-    this.responseTime.observe(seconds);
-    this.latency.observe({ route }, seconds);
+    this.inFlight--;
+    (status >= 500 ? this.failure : status >= 400 ? this.clientError : this.success).inc(String(status), () => ({ code: String(status) }));
+    this.requests.inc(`${route} ${method} ${status}`, () => ({ route, method, status: String(status) }));
+    this.responseTime.observe('', () => ({}), seconds);
+    this.latency.observe(route, () => ({ route }), seconds);
   }
 
   authFailed(reason: 'no_certificate' | 'forbidden' | 'bad_token'): void {

@@ -9,28 +9,32 @@ import type { Reply } from './route.js';
 export function writeReply(res: ServerResponse, reply: Reply): void {
   if (res.headersSent || res.writableEnded) return;
   if (reply === undefined) {
-    res.writeHead(200, { 'Content-Length': '0' });
+    res.writeHead(200, EMPTY_REPLY_HEADERS);
     res.end();
     return;
   }
   if ('streamed' in reply) return;
+  let body: Buffer | string;
+  let contentType: string;
   if ('json' in reply) {
-    const body = JSON.stringify(reply.json);
-    res.writeHead(reply.status ?? 200, {
-      ...reply.headers,
-      'Content-Type': 'application/json',
-      'Content-Length': String(Buffer.byteLength(body)),
-    });
-    res.end(body);
-    return;
+    body = JSON.stringify(reply.json);
+    contentType = 'application/json';
+  } else if ('text' in reply) {
+    body = reply.text;
+    contentType = reply.contentType;
+  } else {
+    body = reply.body;
+    contentType = reply.contentType;
   }
-  res.writeHead(reply.status ?? 200, {
-    ...reply.headers,
-    'Content-Type': reply.contentType,
-    'Content-Length': String(Buffer.byteLength(reply.text)),
-  });
-  res.end(reply.text);
+  // A flat [name, value, …] list: node writes it as is, without building a header map per response.
+  const headers: string[] = [];
+  if (reply.headers) for (const name in reply.headers) headers.push(name, reply.headers[name] as string);
+  headers.push('Content-Type', contentType, 'Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.length));
+  res.writeHead(reply.status ?? 200, headers);
+  res.end(body);
 }
+
+const EMPTY_REPLY_HEADERS = ['Content-Length', '0'];
 
 /** Status and client-safe message of any thrown value; unknown errors become a bare 500. */
 export function errorStatus(err: unknown): { status: number; message: string } {

@@ -50,6 +50,8 @@ export type Reply =
   | undefined
   | { status?: number; json: unknown; headers?: Record<string, string> }
   | { status?: number; text: string; contentType: string; headers?: Record<string, string> }
+  /** Bytes already encoded (cached replies); never modified by the writer. */
+  | { status?: number; body: Buffer; contentType: string; headers?: Record<string, string> }
   /** The handler wrote the response itself (streams). */
   | { streamed: true };
 
@@ -71,6 +73,13 @@ export interface Route {
   /** Error body shape: KES-style JSON (default) or RKS-style plain text. */
   errors?: 'json' | 'text';
   handler: (ctx: RequestContext) => Promise<Reply> | Reply;
+  /**
+   * The same answer as `handler` when it can be given synchronously from memory (a
+   * cached read), else undefined. The dispatcher tries it first for requests without
+   * a body, so a hot read is answered in the tick it arrived in, with no promise in
+   * between; anything it cannot answer goes the normal way.
+   */
+  fast?: (ctx: RequestContext) => Reply | undefined;
 }
 
 /** Body limit of crypto routes, as KES: encrypt/decrypt are for small data. */

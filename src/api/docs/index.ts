@@ -24,14 +24,15 @@ function docsRoute(path: string, handler: Route['handler']): Route {
 }
 
 /**
- * The documentation routes. The document and the files are read and encoded
- * once, here, when the server starts; a broken spec file stops the start-up.
+ * The documentation routes. The page's files are read when the server starts; the
+ * document is built from its YAML on the first request for it (parsing it takes
+ * longer than the rest of the start-up), then kept encoded.
  */
 export function docsRoutes(root: string = packageRoot()): Route[] {
-  const spec = asset(JSON.stringify(loadOpenAPI(root)), 'application/json');
+  let spec: Asset | undefined;
   const { page, files } = loadDocsAssets(root);
   return [
-    docsRoute('/v1/openapi.json', (ctx) => send(ctx, spec, REVALIDATE)),
+    docsRoute('/v1/openapi.json', (ctx) => send(ctx, (spec ??= asset(JSON.stringify(loadOpenAPI(root)), 'application/json')), REVALIDATE)),
     docsRoute('/docs', (ctx) => send(ctx, page, REVALIDATE, { 'Content-Security-Policy': DOCS_CSP, 'X-Frame-Options': 'DENY' })),
     docsRoute('/docs/', (ctx) => {
       const file = files.get(ctx.resource);

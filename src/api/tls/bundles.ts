@@ -7,11 +7,11 @@
 import { EventEmitter } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import { BadRequestError, NotFoundError } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type GrantContext, type RequestContext, type Route } from '../../server/route.js';
+import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type GrantContext, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import { bearerToken } from '../../server/dispatch.js';
 import { optionalPeerIdentity } from '../../auth/peer.js';
 import { isValidBundleName, parseServerName } from '../../core/bundle-names.js';
-import type { BundleDescription, BundleInput, LookupMatch } from '../../core/bundles.js';
+import type { BundleDescription, BundleInput, BundleSecret, LookupMatch } from '../../core/bundles.js';
 import { jsonObject } from '../request.js';
 
 /** Local bundle changes, so a watch on this process answers at once; other replicas' changes are seen by polling. */
@@ -26,6 +26,15 @@ function certRoute(verb: string, method: Route['method'], maxBody: number, handl
   return { method, path: `/v1/cert/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', handler, ...(grant ? { grant } : {}) };
 }
 
+/** A node's fetch, from memory when the bundle is there (the fleet's hot path). */
+const getRoute: Route = {
+  ...certRoute('get', 'GET', 0, async ({ state, resource }) => secretReply(await state.bundles.get(resource)), readGrant),
+  fast: ({ state, resource }) => {
+    const b = state.bundles.peek(resource);
+    return b && secretReply(b);
+  },
+};
+
 export const bundleRoutes: Route[] = [
   certRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, identity, body }) => {
     const { input, version } = importBody(jsonObject(body));
@@ -36,16 +45,7 @@ export const bundleRoutes: Route[] = [
 
   certRoute('describe', 'GET', 0, async ({ state, resource }) => ({ json: describeJSON(await state.bundles.describe(resource)) })),
 
-  certRoute(
-    'get',
-    'GET',
-    0,
-    async ({ state, resource }) => {
-      const b = await state.bundles.get(resource);
-      return { json: { name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() } };
-    },
-    readGrant,
-  ),
+  getRoute,
 
   certRoute('list', 'GET', 0, async ({ state, resource, query }) => {
     const days = query.get('expiring_within_days');
@@ -73,6 +73,21 @@ export const bundleRoutes: Route[] = [
 
   certRoute('lookup', 'GET', 0, lookupHandler, lookupGrant),
 ];
+
+/**
+ * The JSON a node is handed, encoded once per bundle version: the service returns the
+ * same object while the stored bytes are unchanged, and every node of a fleet reads the
+ * same few bundles, so this is the hot path's whole serialisation cost.
+ */
+const encoded = new WeakMap<BundleSecret, Buffer>();
+function secretReply(b: BundleSecret): Reply {
+  let body = encoded.get(b);
+  if (!body) {
+    body = Buffer.from(JSON.stringify({ name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() }));
+    encoded.set(b, body);
+  }
+  return { body, contentType: 'application/json' };
+}
 
 /** A node reads a bundle assigned to its group; the name is checked first so nothing odd reaches the groups service. */
 function readGrant(g: GrantContext): Promise<string | null> | null {

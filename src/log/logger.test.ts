@@ -1,0 +1,84 @@
+/** The audit and error logs: the hand-built audit line, batching, ordering on a shared stream. */
+import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { Logger } from './logger.js';
+
+/** A stream that records each write it is given. */
+function recorder() {
+  const writes: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      writes.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  return { stream, writes, lines: () => writes.join('').split('\n').filter(Boolean) };
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+describe('audit lines', () => {
+  it('are one JSON object per line with every field, whatever characters the path and identity hold', async () => {
+    const out = recorder();
+    const log = new Logger({ audit: out.stream, error: null, level: 'info' });
+    const odd = 'a"b\\c\nd\u2028e\u0000f/ü/😀';
+    log.audit({ ip: '::ffff:127.0.0.1', identity: odd, method: 'GET', path: `/v1/cert/get/${odd}`, status: 403, latencyMs: 1.23456789 });
+    await turn();
+    const [line] = out.lines();
+    const event = JSON.parse(line as string);
+    expect(event).toEqual({
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      ip: '::ffff:127.0.0.1',
+      identity: odd,
+      method: 'GET',
+      path: `/v1/cert/get/${odd}`,
+      status: 403,
+      latency_ms: 1.235,
+    });
+    expect(Math.abs(Date.parse(event.time) - Date.now())).toBeLessThan(5000);
+  });
+
+  it('of one event-loop turn reach the stream in one write, after the turn', async () => {
+    const out = recorder();
+    const log = new Logger({ audit: out.stream, error: null, level: 'info' });
+    for (let i = 0; i < 50; i++) log.audit({ ip: '', identity: '', method: 'GET', path: `/p/${i}`, status: 200, latencyMs: 0 });
+    expect(out.writes).toEqual([]);
+    await turn();
+    expect(out.writes).toHaveLength(1);
+    expect(out.lines().map((l) => JSON.parse(l).path)).toEqual(Array.from({ length: 50 }, (_, i) => `/p/${i}`));
+  });
+
+  it('live subscribers get each line at once', () => {
+    const log = new Logger({ audit: null, error: null, level: 'info' });
+    const seen: string[] = [];
+    log.onAudit((l) => seen.push(l));
+    log.audit({ ip: '', identity: '', method: 'PUT', path: '/x', status: 200, latencyMs: 0 });
+    expect(JSON.parse(seen[0] as string)).toMatchObject({ method: 'PUT', path: '/x' });
+  });
+});
+
+describe('error lines', () => {
+  it('are written at once and after pending audit lines when both logs share a stream', () => {
+    const out = recorder();
+    const log = new Logger({ audit: out.stream, error: out.stream, level: 'info' });
+    log.audit({ ip: '', identity: '', method: 'GET', path: '/first', status: 500, latencyMs: 0 });
+    log.error('then this');
+    expect(out.lines().map((l) => JSON.parse(l).path ?? JSON.parse(l).message)).toEqual(['/first', 'then this']);
+  });
+
+  it('below the level are dropped', () => {
+    const out = recorder();
+    const log = new Logger({ audit: null, error: out.stream, level: 'warn' });
+    log.info('quiet');
+    log.log('warn', 'loud', { n: 1 });
+    expect(out.lines().map((l) => JSON.parse(l))).toEqual([{ time: expect.any(String), level: 'warn', message: 'loud', n: 1 }]);
+  });
+
+  it('close() writes what is pending before ending a file stream', async () => {
+    const out = recorder();
+    const log = new Logger({ audit: out.stream, error: null, level: 'info' });
+    log.audit({ ip: '', identity: '', method: 'GET', path: '/last', status: 200, latencyMs: 0 });
+    await log.close();
+    expect(out.lines().map((l) => JSON.parse(l).path)).toEqual(['/last']);
+  });
+});
