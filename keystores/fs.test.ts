@@ -105,6 +105,7 @@ describe('FSKeyStore', () => {
     await fsp.writeFile(join(root, '.operator-notes'), 'mine');
     await store.close();
     store = await FSKeyStore.open(root);
+    await store.swept; // the sweep runs after open returns, so start-up need not wait for a large root
     expect(await visible()).toEqual(['.operator-notes', '.tmp-fresh', 'keep']);
     expect((await store.list('', '', 10)).names).toEqual(['keep']);
   });
@@ -150,6 +151,36 @@ describe('FSKeyStore', () => {
     await expect(store.update('link', Buffer.from('x'), contentVersion(Buffer.from('not yours')))).rejects.toBeInstanceOf(StoreError);
     expect(await fsp.readFile(secret, 'utf8')).toBe('not yours');
     expect((await store.list('', '', 10)).names).toEqual([]);
+  });
+
+  it('pages through an unchanged folder with one read of it, and sees every change made by anyone', async () => {
+    for (let i = 0; i < 30; i++) await store.create(`e${String(i).padStart(2, '0')}`, Buffer.from('v'));
+    const old = new Date(Date.now() - 60_000);
+    await fsp.utimes(root, old, old); // long unchanged: the read may be kept
+    const readdir = vi.spyOn(fsp, 'readdir');
+    const listAll = async (): Promise<string[]> => {
+      const out: string[] = [];
+      let cursor = '';
+      do {
+        const page = await store.list('', cursor, 7);
+        out.push(...page.names);
+        cursor = page.continueAt;
+      } while (cursor !== '');
+      return out;
+    };
+    expect(await listAll()).toHaveLength(30);
+    expect(await listAll()).toHaveLength(30);
+    expect(readdir).toHaveBeenCalledTimes(1);
+
+    const sibling = new FSKeyStore(root); // another process on the same root
+    await sibling.create('from-sibling', Buffer.from('v'));
+    expect(await listAll()).toContain('from-sibling');
+    await fsp.writeFile(join(root, 'restored'), 'by an operator', { mode: 0o600 });
+    expect(await listAll()).toContain('restored');
+    await fsp.unlink(join(root, 'e00'));
+    const after = await listAll();
+    expect(after).not.toContain('e00');
+    expect(after).toHaveLength(31);
   });
 
   it('lists only regular files with valid entry names', async () => {
@@ -262,6 +293,7 @@ describe('FSKeyStore', () => {
     // The next start comes later: leftovers are old by then (fresh ones may belong to a live sibling process).
     await backdate(root);
     store = await FSKeyStore.open(root);
+    await store.swept;
     expect((await fsp.readdir(root)).filter((n) => n.startsWith('.'))).toEqual([]);
     const { names } = await store.list('', '', 1000);
     expect(names.length).toBeGreaterThan(0);

@@ -44,6 +44,13 @@ const LOCK_PREFIX = '.lock-';
 /** A lock or temporary file older than this was left by a process that died. */
 const STALE_MS = 30_000;
 
+/**
+ * How long after the folder's last change a read of it may be kept: far longer than
+ * the tick of the kernel's file-time clock (a few ms), so a later change cannot carry
+ * the same time as the one the read saw.
+ */
+const LISTING_TRUST_NS = 1_000_000_000n;
+
 /** Lock owners (`<pid> <random>`) of the stores this process opened: another with our pid is a dead predecessor's. */
 const liveOwners = new Set<string>();
 
@@ -100,6 +107,8 @@ export class FSKeyStore implements KeyStore {
   private closed = false;
   /** Tail of each name's queue of updates and deletes; absent when the name is idle. */
   private readonly locks = new Map<string, Promise<void>>();
+  /** The sorted names of the last folder read, valid while the folder's times are these. */
+  private listing: { names: string[]; mtimeNs: bigint; ctimeNs: bigint } | undefined;
   /** Written into this store's lock files, so others can tell when its process is gone. */
   private readonly lockOwner = `${process.pid} ${randomBytes(8).toString('hex')}`;
 
@@ -129,18 +138,28 @@ export class FSKeyStore implements KeyStore {
     }
     try {
       if (!(await fsp.stat(store.root)).isDirectory()) throw new StoreError('keystore: root is not a directory');
-      // Only old leftovers: another process (a sibling worker) may be writing right now.
-      const now = Date.now();
-      for (const name of await fsp.readdir(store.root)) {
-        if (!name.startsWith(TMP_PREFIX) && !name.startsWith(LOCK_PREFIX)) continue;
-        const path = join(store.root, name);
-        const age = await fsp.stat(path).then((st) => now - st.mtimeMs, () => 0);
-        if (age > STALE_MS || (name.startsWith(LOCK_PREFIX) && (await holderIsGone(path)))) await removeQuietly(path);
-      }
     } catch (err) {
       throw failure('open the root', '', err);
     }
+    // In the background: a root of 100 000 entries takes a while to read, and debris is
+    // invisible to readers anyway, so serving need not wait for it.
+    store.swept = store.sweep().catch(() => undefined);
     return store;
+  }
+
+  /** Resolves when the start-up sweep of crash debris has finished (tests). */
+  swept: Promise<void> = Promise.resolve();
+
+  /** Removes temporary and lock files left by a process that died. */
+  private async sweep(): Promise<void> {
+    // Only old leftovers: another process (a sibling worker) may be writing right now.
+    const now = Date.now();
+    for (const name of await fsp.readdir(this.root)) {
+      if (!name.startsWith(TMP_PREFIX) && !name.startsWith(LOCK_PREFIX)) continue;
+      const path = join(this.root, name);
+      const age = await fsp.stat(path).then((st) => now - st.mtimeMs, () => 0);
+      if (age > STALE_MS || (name.startsWith(LOCK_PREFIX) && (await holderIsGone(path)))) await removeQuietly(path);
+    }
   }
 
   async create(name: string, value: Uint8Array): Promise<void> {
@@ -202,29 +221,38 @@ export class FSKeyStore implements KeyStore {
   }
 
   /**
-   * Reads the whole folder on every call: the folder is the only truth (an
-   * operator may restore files into it), and caching it would need an
-   * invalidation signal the filesystem does not give reliably (directory
-   * mtimes are too coarse). Names before the page are dropped before sorting.
-   * Anything that is not a regular file with a valid entry name is ignored.
+   * The folder is the only truth (an operator may restore files into it), so a
+   * listing is served from the sorted names of the last read only while the
+   * folder's modification time is unchanged: every create, rename and unlink in
+   * it (this process's, a sibling worker's, an operator's) changes that time.
+   * Names before the page are found by binary search, so paging through 100 000
+   * entries reads the folder once, not once per page.
    */
   async list(prefix: string, continueAt: string, limit: number): Promise<ListPage> {
     this.open();
     checkListArgs(prefix, continueAt, limit);
+    return pageFrom(await this.names(), prefix, continueAt, Math.min(limit, MAX_LIST_PAGE));
+  }
+
+  /** Every entry name, sorted: the folder's regular files with valid entry names. */
+  private async names(): Promise<string[]> {
+    let st;
     let dirents;
     try {
+      st = await fsp.stat(this.root, { bigint: true });
+      if (this.listing && this.listing.mtimeNs === st.mtimeNs && this.listing.ctimeNs === st.ctimeNs) return this.listing.names;
       dirents = await fsp.readdir(this.root, { withFileTypes: true });
     } catch (err) {
       throw failure('list', '', err);
     }
-    const from = continueAt > prefix ? continueAt : prefix;
     const names: string[] = [];
-    for (const d of dirents) {
-      const name = d.name;
-      if (name >= from && name.startsWith(prefix) && d.isFile() && isValidEntryName(name)) names.push(name);
-    }
+    for (const d of dirents) if (d.isFile() && isValidEntryName(d.name)) names.push(d.name);
     names.sort();
-    return pageFrom(names, prefix, continueAt, Math.min(limit, MAX_LIST_PAGE));
+    // Folder times come from a coarse clock: a change within the same tick as the time we
+    // read would not move it. So a read is kept only once that tick is safely past.
+    const age = BigInt(Date.now()) * 1_000_000n - st.mtimeNs;
+    this.listing = age > LISTING_TRUST_NS ? { names, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs } : undefined;
+    return names;
   }
 
   /** Stats the root; StoreUnreachableError when it is gone or no longer a directory. */

@@ -1,6 +1,5 @@
 /** `keygate agent`: keeps this node's certificate bundles on disk for a web server (see src/agent). */
 import { Command } from 'commander';
-import { createAgent, loadAgentConfig, resolveSettings } from '../agent/index.js';
 
 interface AgentFlags {
   config: string;
@@ -13,6 +12,8 @@ export function agentCommand(): Command {
     .requiredOption('--config <file>', 'agent configuration (YAML)')
     .option('--once', 'fetch and write every bundle once, then exit (no reload command); non-zero when any bundle failed')
     .action(async (flags: AgentFlags) => {
+      // Loaded here, not at the top: the server and client commands never pay for the agent's modules.
+      const { createAgent, loadAgentConfig, resolveSettings } = await import('../agent/index.js');
       const settings = resolveSettings(loadAgentConfig(flags.config));
       const parts = createAgent(settings);
       if (flags.once) {

@@ -3,7 +3,6 @@ import { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { identityOfCertificate, parseAPIKey } from '../auth/identity.js';
-import { generateKeyPair, createCertificate, privateKeyToPem } from '../pki/index.js';
 import { parseDuration } from '../config/duration.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -30,7 +29,7 @@ export function identityCommand(): Command {
     .option('--dns <name>', 'DNS subject alternative name (repeatable)', collect, [])
     .option('--expiry <duration>', 'certificate lifetime', '720h')
     .option('-f, --force', 'overwrite existing files')
-    .action((subject: string | undefined, flags: NewFlags) => {
+    .action(async (subject: string | undefined, flags: NewFlags) => {
       if ((flags.key === undefined) !== (flags.cert === undefined)) throw new Error('--key and --cert must be given together');
       if (flags.key === undefined || flags.cert === undefined) {
         if (flags.ip.length || flags.dns.length) throw new Error('--ip and --dns need --key and --cert');
@@ -45,6 +44,8 @@ export function identityCommand(): Command {
       }
       const lifetime = parseDuration(flags.expiry);
       if (lifetime <= 0) throw new Error('--expiry must be positive');
+      // Loaded on use: certificate generation pulls in node-forge.
+      const { generateKeyPair, createCertificate, privateKeyToPem } = await import('../pki/index.js');
       const { privateKey, publicKey } = generateKeyPair('ed25519');
       const spkiId = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
       const now = Date.now();
