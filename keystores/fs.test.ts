@@ -1,7 +1,8 @@
 /** The filesystem keystore: the contract, plus what only a filesystem can get wrong. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,6 +184,13 @@ describe('FSKeyStore', () => {
     expect(after).toHaveLength(31);
   });
 
+  it('fails a read of a FIFO planted under an entry name instead of hanging on it', async () => {
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+    const read = await store.get('pipe').catch((e: unknown) => e);
+    expect(read).toBeInstanceOf(StoreError);
+    expect(read).not.toBeInstanceOf(EntryNotFoundError);
+  });
+
   it('lists only regular files with valid entry names', async () => {
     await store.create('real', Buffer.from('v'));
     await fsp.mkdir(join(root, 'subdir'));
@@ -248,7 +256,8 @@ describe('FSKeyStore', () => {
     expect((await store.get('k')).value.toString()).toBe('v');
     expect(await visible()).toEqual(['k']);
 
-    vi.spyOn(fsp, 'open').mockRejectedValueOnce(errnoError('EACCES', join(root, 'k')));
+    const failOpen = (_path: unknown, _flags: unknown, done: (err: Error) => void) => done(errnoError('EACCES', join(root, 'k')));
+    vi.spyOn(fs, 'open').mockImplementationOnce(failOpen as unknown as typeof fs.open);
     const read = await store.get('k').catch((e: unknown) => e);
     expect(read).toBeInstanceOf(StoreError);
     expect(read).not.toBeInstanceOf(EntryNotFoundError);
