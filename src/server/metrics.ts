@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type Aggregator } from 'prom-client';
 import { HotCounter, HotHistogram } from './hot-metrics.js';
 
 const KES_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 3, 5, 10];
@@ -44,27 +44,30 @@ export class Metrics {
   });
   private readonly storeErrors = this.counter('keygate_keystore_errors_total', 'Failed keystore operations (not-found and exists excluded).', ['op']);
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  /** How a scrape is answered: this registry, or (in a cluster worker) every worker's, merged. */
+  private scraper: () => Promise<string> = () => this.registry.metrics();
 
   constructor(sources: MetricSources = {}) {
     this.loopDelay.enable();
-    const gauge = (name: string, help: string, read: () => number | undefined | Promise<number | undefined>) =>
+    // `aggregator`: how the primary merges the workers' values with `server.workers` (default: their sum).
+    const gauge = (name: string, help: string, read: () => number | undefined | Promise<number | undefined>, aggregator: Aggregator = 'sum') =>
       new Gauge({
-        name, help, registers: [this.registry],
+        name, help, registers: [this.registry], aggregator,
         async collect() {
           const v = await read();
           if (v !== undefined) this.set(v);
         },
       });
     gauge('kes_http_request_active', 'Requests in flight.', () => this.inFlight);
-    gauge('kes_system_up_time', 'Seconds since the server started.', () => (Date.now() - this.started) / 1000);
-    gauge('kes_system_num_cpu', 'CPUs available.', () => os.availableParallelism());
+    gauge('kes_system_up_time', 'Seconds since the server started.', () => (Date.now() - this.started) / 1000, 'max');
+    gauge('kes_system_num_cpu', 'CPUs available.', () => os.availableParallelism(), 'first');
     gauge('kes_system_num_cpu_used', 'CPUs this process uses (one per worker).', () => 1);
     gauge('kes_system_num_threads', 'Threads of the libuv pool plus the main thread.', () => Number(process.env['UV_THREADPOOL_SIZE'] ?? 4) + 1);
     gauge('kes_system_mem_heap_used', 'Heap bytes in use.', () => process.memoryUsage().heapUsed);
     gauge('kes_system_mem_heap_objects', 'Not tracked by V8; reported as 0.', () => 0);
     gauge('kes_system_mem_stack_used', 'Not tracked by V8; reported as 0.', () => 0);
     gauge('keygate_process_resident_memory_bytes', 'Resident set size.', () => process.memoryUsage().rss);
-    gauge('keygate_event_loop_delay_p99_seconds', 'Event loop delay, 99th percentile.', () => this.loopDelay.percentile(99) / 1e9);
+    gauge('keygate_event_loop_delay_p99_seconds', 'Event loop delay, 99th percentile (the worst worker).', () => this.loopDelay.percentile(99) / 1e9, 'max');
     const cache = sources.cache;
     gauge('keygate_cache_hits', 'Keystore cache hits.', () => cache?.()?.hits);
     gauge('keygate_cache_misses', 'Keystore cache misses.', () => cache?.()?.misses);
@@ -72,20 +75,35 @@ export class Metrics {
     gauge('keygate_cache_hit_ratio', 'Hits / (hits + misses) since start.', () => {
       const c = cache?.();
       return c && c.hits + c.misses > 0 ? c.hits / (c.hits + c.misses) : undefined;
-    });
+    }, 'average');
     const fleet = sources.fleet;
     if (fleet) {
       new Gauge({
         name: 'keygate_tokens_active', help: 'Live group, node and admin tokens (unexpired, of their group\'s current generation).',
-        labelNames: ['kind'], registers: [this.registry],
+        labelNames: ['kind'], registers: [this.registry], aggregator: 'first',
         async collect() {
           const f = await fleet();
           if (f) for (const [kind, n] of Object.entries(f.tokens)) this.set({ kind }, n);
         },
       });
-      gauge('keygate_nodes_registered', 'Nodes registered or enrolled in their group and not revoked.', async () => (await fleet())?.nodes);
-      gauge('keygate_bundles_expiring_30d', 'Certificate bundles whose leaf expires within 30 days (expired ones included).', async () => (await fleet())?.bundlesExpiring);
+      // Every worker counts the same keystore: one worker's count is the server's.
+      gauge('keygate_nodes_registered', 'Nodes registered or enrolled in their group and not revoked.', async () => (await fleet())?.nodes, 'first');
+      gauge('keygate_bundles_expiring_30d', 'Certificate bundles whose leaf expires within 30 days (expired ones included).', async () => (await fleet())?.bundlesExpiring, 'first');
     }
+  }
+
+  /** The Prometheus text a scrape answers. */
+  scrape(): Promise<string> {
+    return this.scraper();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Scrapes answer for the whole cluster from now on (called in each worker of `server.workers`). */
+  scrapeCluster(scrape: (registry: Registry) => () => Promise<string>): void {
+    this.scraper = scrape(this.registry);
   }
 
   private counter(name: string, help: string, labelNames: string[]): Counter {

@@ -45,7 +45,7 @@ export function systemRoutes(allRoutes: () => readonly Route[], metrics: Metrics
   return [
     {
       method: 'GET', path: '/v1/metrics', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
-      handler: async () => ({ text: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
+      handler: async () => ({ text: await metrics.scrape(), contentType: metrics.contentType }),
     },
     logStream('/v1/log/audit', (state, l) => state.logger.onAudit(l)),
     logStream('/v1/log/error', (state, l) => state.logger.onError(l)),

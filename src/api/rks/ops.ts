@@ -40,7 +40,7 @@ export function opsRoutes(metrics: Metrics): Route[] {
   });
   return [
     route('*', '/healthz', MAX_CRYPTO_BODY, health),
-    route('GET', '/metrics', 0, async () => ({ text: await metrics.registry.metrics(), contentType: metrics.registry.contentType })),
+    route('GET', '/metrics', 0, async () => ({ text: await metrics.scrape(), contentType: metrics.contentType })),
     route('*', '/', 0, banner),
   ];
 }
