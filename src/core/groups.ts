@@ -20,6 +20,7 @@ import { translateStoreError } from './store-errors.js';
 import { InvalidTokenError, type TokenService } from './tokens.js';
 import { DEFAULT_SETTINGS, applySettings, type GroupSettingsUpdate } from './group-settings.js';
 import { decode, encode, info, type GroupInfo, type GroupRecord } from './group-record.js';
+import { DecodeMemo } from './decode-memo.js';
 
 export type { GroupInfo, GroupRecord } from './group-record.js';
 
@@ -40,6 +41,8 @@ const randomId = (): string => randomBytes(16).toString('hex');
 
 export class GroupService implements BundleAssignments {
   private readonly deleteListeners: GroupDeleteListener[] = [];
+  /** Every node read through a group decodes its record: once per version is enough. */
+  private readonly decoded = new DecodeMemo<GroupRecord>(1024);
 
   constructor(
     private readonly store: KeyStore,
@@ -248,12 +251,20 @@ export class GroupService implements BundleAssignments {
   private async read(name: string): Promise<{ record: GroupRecord; version: string } | null> {
     try {
       const entry = await this.store.get(entryName(name));
-      return { record: decode(entry.value), version: entry.version };
+      return { record: this.decoded.decode(name, entry, decodeFrozen), version: entry.version };
     } catch (err) {
       if (err instanceof EntryNotFoundError) return null;
       throw translateStoreError(err, texts);
     }
   }
+}
+
+/** A decoded record, frozen: the memo hands the same object to every reader. */
+function decodeFrozen(value: Buffer): GroupRecord {
+  const r = decode(value);
+  Object.freeze(r.bundles);
+  Object.freeze(r.settings);
+  return Object.freeze(r);
 }
 
 /** @throws BadRequestError with the stable rule text. */

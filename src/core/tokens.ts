@@ -13,6 +13,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { NotAuthorizedError } from '../errors.js';
 import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError } from './store-errors.js';
+import { DecodeMemo } from './decode-memo.js';
 
 /** An `admin` token (RKS admin login) has no group; its `node` is the admin login. */
 export type TokenKind = 'group' | 'node' | 'admin';
@@ -76,6 +77,8 @@ export function looksLikeToken(token: string): boolean {
 
 export class TokenService {
   readonly now: () => number;
+  /** A node presents its token on every read: decode each stored record once per version. */
+  private readonly decoded = new DecodeMemo<TokenRecord>(4096);
 
   constructor(
     private readonly store: KeyStore,
@@ -207,7 +210,7 @@ export class TokenService {
   private async read(hash: string): Promise<{ record: TokenRecord; version: string } | null> {
     try {
       const entry = await this.store.get(entryName(hash));
-      return { record: decode(entry.value), version: entry.version };
+      return { record: this.decoded.decode(hash, entry, (v) => Object.freeze(decode(v))), version: entry.version };
     } catch (err) {
       if (err instanceof EntryNotFoundError) return null;
       throw translateStoreError(err, texts);
