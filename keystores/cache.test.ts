@@ -1,6 +1,6 @@
 /** The cache decorator: KES expiry semantics, single-flight misses, byte bound, offline window. */
 import { describe, expect, it } from 'vitest';
-import { CachedKeyStore, type CacheOptions } from './cache.js';
+import { CachedKeyStore, type CacheOptions, type CacheReplicas } from './cache.js';
 import { MemoryKeyStore } from './memory.js';
 import { StoreUnreachableError, type Entry, type KeyStore } from './keystore.js';
 import { keystoreContract } from './contract.js';
@@ -176,5 +176,90 @@ describe('CachedKeyStore', () => {
     tick(31_000);
     cache.sweep();
     expect(cache.snapshot().entries).toBe(0);
+  });
+});
+
+/** Replicas that record what they were told and let the test decide when they have dropped it. */
+function fakeReplicas() {
+  const told: string[] = [];
+  let release = () => {};
+  let drop: (name: string) => void = () => {};
+  let subscribed = 0;
+  const replicas: CacheReplicas = {
+    wrote: (name) => {
+      told.push(name);
+      return new Promise<void>((resolve) => (release = resolve));
+    },
+    subscribe: (d) => {
+      drop = d;
+      subscribed++;
+      return () => void subscribed--;
+    },
+  };
+  return { replicas, told, release: () => release(), drop: (name: string) => drop(name), subscribed: () => subscribed };
+}
+
+describe('CachedKeyStore with replicas', () => {
+  it('answers an update or delete only once the replicas dropped the name', async () => {
+    const r = fakeReplicas();
+    const { cache } = setup({ replicas: r.replicas });
+    await cache.create('k', Buffer.from('v1'));
+    expect(r.told).toEqual([]); // no replica can hold a name that did not exist
+    const { version } = await cache.get('k');
+    let answered = false;
+    const update = cache.update('k', Buffer.from('v2'), version).then(() => (answered = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(r.told).toEqual(['k']);
+    expect(answered).toBe(false);
+    r.release();
+    await update;
+    const del = cache.delete('k');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(r.told).toEqual(['k', 'k']);
+    r.release();
+    await del;
+  });
+
+  it('tells nobody of a write the backend refused', async () => {
+    const r = fakeReplicas();
+    const { cache } = setup({ replicas: r.replicas });
+    await cache.create('k', Buffer.from('v1'));
+    await expect(cache.create('k', Buffer.from('v2'))).rejects.toThrow(/already exists/);
+    await expect(cache.update('k', Buffer.from('v2'), 'not-the-version')).rejects.toThrow(/changed concurrently/);
+    await expect(cache.delete('missing')).rejects.toThrow(/does not exist/);
+    expect(r.told).toEqual([]);
+  });
+
+  it('drops what another replica wrote, and does not cache a fetch that was in flight', async () => {
+    const r = fakeReplicas();
+    const { backend, cache } = setup({ replicas: r.replicas });
+    await cache.create('k', Buffer.from('v1'));
+    await cache.get('k');
+    expect(cache.peek('k')?.value.toString()).toBe('v1');
+    // Another replica replaces it behind this cache's back, then says so.
+    const { version } = await backend.inner.get('k');
+    await backend.inner.update('k', Buffer.from('v2'), version);
+    r.drop('k');
+    expect(cache.peek('k')).toBeUndefined();
+    expect((await cache.get('k')).value.toString()).toBe('v2');
+
+    // A fetch in flight when the word comes may carry the old value: it is answered, not cached.
+    r.drop('k');
+    let open = () => {};
+    backend.gate = new Promise<void>((resolve) => (open = resolve));
+    const racing = cache.get('k');
+    r.drop('k');
+    open();
+    backend.gate = null;
+    await racing;
+    expect(cache.peek('k')).toBeUndefined();
+  });
+
+  it('stops listening when closed', async () => {
+    const r = fakeReplicas();
+    const { cache } = setup({ replicas: r.replicas });
+    expect(r.subscribed()).toBe(1);
+    await cache.close();
+    expect(r.subscribed()).toBe(0);
   });
 });

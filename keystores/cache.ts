@@ -9,9 +9,32 @@
  * Concurrent misses for one name share one backend fetch. The cache is bounded by
  * bytes and evicts the least recently used entries first. Only reads are cached;
  * writes go straight to the backend and drop the local copy, so this replica never
- * serves its own stale write (other replicas see it within `anyMs`).
+ * serves its own stale write. Other replicas see it within `anyMs`, or at once when
+ * they are told through `replicas` (the workers of one server).
  */
-import { StoreUnreachableError, type Entry, type KeyStore, type ListPage, type StoreStatus } from './keystore.js';
+import {
+  EntryExistsError,
+  EntryNotFoundError,
+  InvalidEntryNameError,
+  StoreUnreachableError,
+  VersionMismatchError,
+  type Entry,
+  type KeyStore,
+  type ListPage,
+  type StoreStatus,
+} from './keystore.js';
+
+/**
+ * The other caches in front of the same backend. A write returns only once they
+ * dropped their copy, so a client that sees the write answered never reads the old
+ * value through another replica.
+ */
+export interface CacheReplicas {
+  /** Tells the other replicas that `name` changed; resolves once they dropped it, or gave up waiting. Never rejects. */
+  wrote(name: string): Promise<void>;
+  /** Calls `drop` with every name another replica wrote, until the returned function is called. */
+  subscribe(drop: (name: string) => void): () => void;
+}
 
 export interface CacheOptions {
   anyMs: number;
@@ -23,6 +46,7 @@ export interface CacheOptions {
   now?: () => number;
   /** How often expired entries are dropped; 0 = only when `sweep()` is called. */
   sweepIntervalMs?: number;
+  replicas?: CacheReplicas;
 }
 
 export interface CacheStats {
@@ -51,6 +75,7 @@ export class CachedKeyStore implements KeyStore {
   private readonly now: () => number;
   private bytes = 0;
   private readonly sweeper: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: (() => void) | undefined;
   readonly stats: Omit<CacheStats, 'bytes' | 'entries'> = { hits: 0, misses: 0, evictions: 0, offlineHits: 0 };
 
   constructor(
@@ -63,6 +88,7 @@ export class CachedKeyStore implements KeyStore {
       this.sweeper = setInterval(() => this.sweep(), every);
       this.sweeper.unref();
     }
+    this.unsubscribe = options.replicas?.subscribe((name) => this.invalidate(name));
   }
 
   snapshot(): CacheStats {
@@ -134,7 +160,11 @@ export class CachedKeyStore implements KeyStore {
     this.bytes -= slot.size;
   }
 
-  private invalidate(name: string): void {
+  /**
+   * Forgets `name`: the next read goes to the backend, and a fetch already in
+   * flight is not cached (it may have read the value from before the change).
+   */
+  invalidate(name: string): void {
     this.generation.set(name, (this.generation.get(name) ?? 0) + 1);
     this.inflight.delete(name);
     this.drop(name);
@@ -155,27 +185,38 @@ export class CachedKeyStore implements KeyStore {
     for (const name of this.generation.keys()) if (!this.inflight.has(name)) this.generation.delete(name);
   }
 
+  /**
+   * Replicas are not told of creates: only a successful read is cached, so no replica
+   * holds a name that did not exist (the delete before a re-create told them).
+   */
   async create(name: string, value: Uint8Array): Promise<void> {
     this.invalidate(name);
     await this.inner.create(name, value);
   }
 
   async update(name: string, value: Uint8Array, expectedVersion: string): Promise<string> {
-    this.invalidate(name);
-    try {
-      return await this.inner.update(name, value, expectedVersion);
-    } finally {
-      this.invalidate(name);
-    }
+    return this.write(name, () => this.inner.update(name, value, expectedVersion));
   }
 
   async delete(name: string): Promise<void> {
+    await this.write(name, () => this.inner.delete(name));
+  }
+
+  /** An update or delete: dropped here before and after, and at the replicas unless it certainly changed nothing. */
+  private async write<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const replicas = this.options.replicas;
     this.invalidate(name);
+    let result: T;
     try {
-      await this.inner.delete(name);
-    } finally {
+      result = await work();
+    } catch (err) {
       this.invalidate(name);
+      if (replicas && !unchanged(err)) await tell(replicas, name);
+      throw err;
     }
+    this.invalidate(name);
+    if (replicas) await tell(replicas, name);
+    return result;
   }
 
   list(prefix: string, continueAt: string, limit: number): Promise<ListPage> {
@@ -188,10 +229,24 @@ export class CachedKeyStore implements KeyStore {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.unsubscribe?.();
     this.slots.clear();
     this.bytes = 0;
     await this.inner.close();
   }
+}
+
+async function tell(replicas: CacheReplicas, name: string): Promise<void> {
+  try {
+    await replicas.wrote(name);
+  } catch {
+    // Promised never to reject; should it anyway, the write itself stands.
+  }
+}
+
+/** Failures that are answers: the backend refused the write, so no replica's copy went stale. */
+function unchanged(err: unknown): boolean {
+  return err instanceof EntryNotFoundError || err instanceof EntryExistsError || err instanceof VersionMismatchError || err instanceof InvalidEntryNameError;
 }
 
 function copy(entry: Entry): Entry {

@@ -10,6 +10,8 @@ import { ensureDevCertificates, curlExample } from './dev.js';
 import { stringify } from 'yaml';
 import cluster from 'node:cluster';
 import { runPrimary, workerCount } from './workers.js';
+import { WorkerCacheReplicas, processPort } from '../compose/cluster.js';
+import { clusterScraper } from '../server/cluster-metrics.js';
 
 interface ServerFlags {
   config?: string;
@@ -39,7 +41,10 @@ export function serverCommand(): Command {
         runPrimary(workers, (url) => say(`keygate listening on ${url} with ${workers} workers`), say);
         return;
       }
-      const running = await startServer(config);
+      const port = cluster.isWorker ? processPort() : undefined;
+      const running = await startServer(config, port ? { replicas: new WorkerCacheReplicas(port) } : {});
+      // Any worker answers a scrape for the whole server.
+      if (cluster.isWorker) running.metrics.scrapeCluster(clusterScraper);
       if (cluster.isWorker) process.send?.({ kind: 'listening', url: running.url });
       else banner(running, config);
       handleSignals(running);

@@ -1,13 +1,16 @@
 /**
  * `server.workers`: one primary process forks N workers that share the listening
- * socket (node:cluster), so the server uses every core. Workers share nothing
- * but the keystore and the TLS session-ticket keys, which the primary hands
- * down so a session resumed on any worker skips the full handshake.
+ * socket (node:cluster), so the server uses every core. Workers share the keystore
+ * and the TLS session-ticket keys, which the primary hands down so a session
+ * resumed on any worker skips the full handshake; the primary also relays which
+ * entries each worker wrote, so the others drop them from their read caches.
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { TICKET_KEYS_ENV } from '../compose/tls.js';
+import { CacheRelay, workerPort } from '../compose/cluster.js';
+import { serveClusterMetrics } from '../server/cluster-metrics.js';
 
 export function workerCount(setting: number | 'auto'): number {
   return setting === 'auto' ? availableParallelism() : setting;
@@ -21,19 +24,22 @@ export interface WorkerMessage {
 /**
  * Runs the primary: forks the workers, restarts one that dies unexpectedly,
  * forwards SIGHUP, and on SIGTERM/SIGINT waits for every worker to finish.
- * `onListening` runs once, when the first worker is up.
+ * `onListening` runs once, when `count` workers are up (a client may then land
+ * on any of them).
  */
 export function runPrimary(count: number, onListening: (url: string) => void, say: (line: string) => void): void {
   const env = { [TICKET_KEYS_ENV]: randomBytes(48).toString('hex') };
+  const relay = new CacheRelay();
+  serveClusterMetrics();
   let stopping = false;
-  let announced = false;
+  let up = 0;
   const fork = () => {
     const worker = cluster.fork(env);
+    const port = workerPort(worker);
+    relay.add(port);
+    worker.on('exit', () => relay.remove(port));
     worker.on('message', (m: WorkerMessage) => {
-      if (m?.kind === 'listening' && !announced) {
-        announced = true;
-        onListening(m.url);
-      }
+      if (m?.kind === 'listening' && ++up === count) onListening(m.url);
     });
   };
   for (let i = 0; i < count; i++) fork();

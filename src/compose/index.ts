@@ -19,6 +19,7 @@ import type { Route } from '../server/route.js';
 import type { State, StateHolder } from '../server/state.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../../keystores/keystore.js';
+import type { CacheReplicas } from '../../keystores/cache.js';
 import { openKeyStore, cacheStats } from './registry.js';
 import { buildLogger, buildState } from './state.js';
 import { Census } from '../core/census.js';
@@ -49,7 +50,14 @@ const CENSUS_MAX_AGE_MS = 60_000;
 /** Requests in flight keep the old snapshot; its keystore is closed once they have had time to finish. */
 const RETIRE_GRACE_MS = 30_000;
 
-export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  /** Replaces the configured logs (tests). */
+  logger?: Logger;
+  /** The other workers' caches, when this process is one worker of several. */
+  replicas?: CacheReplicas;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   let tls = loadServerTLS(config.tls);
   let logger = options.logger ?? buildLogger(config.log);
   let store: KeyStore | undefined;
@@ -69,7 +77,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   };
   countLogs(logger);
   const storeLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => logger.log(level, message);
-  store = await openKeyStore(config.keystore, config.cache, metrics, storeLog);
+  store = await openKeyStore(config.keystore, config.cache, metrics, storeLog, options.replicas);
   let current = config;
   try {
     const holder: StateHolder = { current: await prepareState(config, store, logger) };
@@ -122,7 +130,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         }
         const nextTLS = loadServerTLS(next.tls);
         const sameStore = isDeepStrictEqual(next.keystore, current.keystore) && isDeepStrictEqual(next.cache, current.cache);
-        const nextStore = sameStore ? (store as KeyStore) : await openKeyStore(next.keystore, next.cache, metrics, storeLog);
+        const nextStore = sameStore ? (store as KeyStore) : await openKeyStore(next.keystore, next.cache, metrics, storeLog, options.replicas);
         const nextLogger = options.logger ?? buildLogger(next.log);
         let nextState: State;
         try {

@@ -11,7 +11,7 @@ import { readCAs } from './tls.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import { MemoryKeyStore } from '../../keystores/memory.js';
 import { FSKeyStore } from '../../keystores/fs.js';
-import { CachedKeyStore } from '../../keystores/cache.js';
+import { CachedKeyStore, type CacheReplicas } from '../../keystores/cache.js';
 import { parseDuration } from '../config/duration.js';
 import { InstrumentedKeyStore } from '../../keystores/instrumented.js';
 import type { Metrics } from '../server/metrics.js';
@@ -86,13 +86,15 @@ function readKeyFile(key: string, path: string): Buffer {
 
 /**
  * Opens the configured keystore: the adapter, timed for the metrics, and (for every
- * backend but memory) behind the read cache.
+ * backend but memory) behind the read cache, kept coherent with the other workers'
+ * caches through `replicas` when the server runs several.
  */
 export async function openKeyStore(
   config: Config['keystore'],
   cache: Config['cache'],
   metrics?: Metrics,
   log: StoreLog = () => {},
+  replicas?: CacheReplicas,
 ): Promise<KeyStore> {
   const kind = Object.keys(config)[0] ?? '';
   const factory = registry[kind];
@@ -105,6 +107,7 @@ export async function openKeyStore(
     unusedMs: parseDuration(cache.expiry.unused),
     offlineMs: parseDuration(cache.expiry.offline),
     maxBytes: cache.max_bytes,
+    ...(replicas ? { replicas } : {}),
   });
 }
 

@@ -3,6 +3,7 @@
  * dispatcher. Start-up failures become ConfigErrors with one clear line.
  */
 import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -78,6 +79,13 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     createDispatcher(router, options.holder, options.metrics, new AuthThrottle(options.authFailures)),
   );
   server.maxConnections = options.maxConnections;
+  // A client may half-close once its request is sent (raw TLS clients, `openssl s_client`
+  // at end of input). node:http would then drop a response still being prepared (any route
+  // that awaits I/O); with this it answers, then closes.
+  (server as https.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.allowHalfOpen = true;
+  });
   // A client that fails the handshake (untrusted certificate with tls.auth on, or no TLS) is dropped quietly.
   server.on('tlsClientError', () => {});
   server.on('clientError', answerClientError);

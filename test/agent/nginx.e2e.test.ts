@@ -47,7 +47,7 @@ afterAll(async () => {
 describe.skipIf(!existsSync(NGINX))('agent + nginx, end to end', () => {
   beforeAll(async () => {
     server = await startKeygate('127.0.0.1:0');
-    port = server.running.port;
+    port = server.port;
     await putBundle(server, 'site.test', v1);
     groupToken = (await admin(server, 'PUT', '/v1/group/create/edge', {})).group_token;
     await admin(server, 'PUT', '/v1/group/assign/edge/site.test');

@@ -1,7 +1,7 @@
 /** The KES key API end to end: real TLS listener, real client certificates. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
 import type { TestClient } from '../helpers/certs.js';
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64');
@@ -169,7 +169,8 @@ describe('cryptography', () => {
 });
 
 describe('listing', () => {
-  it('pages past 1024 names with continue_at and strips a trailing * like the other list endpoints', async () => {
+  // In-process only: creates 1100 keys through the service, not over HTTP.
+  it.skipIf(workerMode)('pages past 1024 names with continue_at and strips a trailing * like the other list endpoints', async () => {
     const keys = s.running.holder.current.keys;
     const names = Array.from({ length: 1100 }, (_, i) => `page-${String(i).padStart(4, '0')}`);
     await Promise.all(names.map((n) => keys.create(n, 'test')));

@@ -4,7 +4,7 @@
  * enrollment, cascades, the node inventory, and what a node may read.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
 import { expectResponseMatchesSpec } from '../helpers/openapi.js';
 import type { TestClient } from '../helpers/certs.js';
 import { BundleCerts } from '../helpers/bundle-certs.js';
@@ -60,7 +60,8 @@ beforeAll(async () => {
     if (/^\/v1\/(group|node)\//.test(path)) expectResponseMatchesSpec(opts?.method ?? 'GET', path, r);
     return r;
   };
-  await useClock(s.running, clock);
+  // The injected clock needs the in-process server; worker mode runs on real time.
+  if (!workerMode) await useClock(s.running, clock);
   for (const name of ['www.example.com', 'api.example.com']) {
     const b = certs.bundle({ dnsNames: [name] });
     expect((await s.call(s.admin, `/v1/cert/import/${name}`, { method: 'PUT', body: { certificate: b.chainPem, private_key: b.keyPem, ttl: 3600 } })).status).toBe(200);
@@ -128,7 +129,8 @@ describe('registration', () => {
   });
 });
 
-describe('renewal and expiry', () => {
+// In-process only: expiry on the injected clock.
+describe.skipIf(workerMode)('renewal and expiry', () => {
   it('renews to the full TTL; an unrenewed token expires; renewal after expiry or revocation fails', async () => {
     const gt = await createGroup('ttl', { token_ttl: 60 });
     await assign('ttl', 'www.example.com');
@@ -165,7 +167,8 @@ describe('callback', () => {
     callback_timeout: 0.5,
   });
 
-  it('asks the OAuth server once while its token is valid (the first use of this OAuth client here)', async () => {
+  // Skipped with workers, a known difference: each worker caches its own OAuth access token, so two workers may each ask once.
+  it.skipIf(workerMode)('asks the OAuth server once while its token is valid (the first use of this OAuth client here)', async () => {
     const gt = await createGroup('cb-cache', settings());
     const before = gm.oauthRequests.length;
     expect((await register('cb-cache', gt, 'n1')).status).toBe(200);
@@ -315,7 +318,8 @@ describe('what a node may read', () => {
   });
 });
 
-describe('inventory', () => {
+// In-process only: last_seen on the injected clock, and waiting for the server's background writes.
+describe.skipIf(workerMode)('inventory', () => {
   it('lists nodes with registered_at, last_seen, identity and token expiry', async () => {
     const gt = await createGroup('inv', { token_ttl: 90 });
     await assign('inv', 'www.example.com');
@@ -349,7 +353,7 @@ describe('secret hygiene', () => {
     expect(secrets.length).toBeGreaterThan(20);
     const all = [...secrets, ...gm.issued, ...selfSigned.issued];
     for (const line of s.logLines) for (const secret of all) expect(line.includes(secret), `log line leaks a secret: ${line}`).toBe(false);
-    for (const g of ['cb', 'cb-cache', 'cb-tls']) {
+    for (const g of workerMode ? ['cb', 'cb-tls'] : ['cb', 'cb-cache', 'cb-tls']) { // worker mode skips cb-cache's test
       const d = await s.call(s.admin, `/v1/group/describe/${g}`);
       expect(d.json.oauth_client_secret_set).toBe(true);
       for (const secret of all) expect(d.text.includes(secret)).toBe(false);

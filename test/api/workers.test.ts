@@ -1,7 +1,9 @@
 /**
  * `server.workers: 2`: the same behaviour from a cluster of two processes sharing
  * one port and one fs keystore — keys made through one worker work through the
- * other, SIGHUP reaches every worker, SIGTERM stops them all cleanly.
+ * other, a write through one worker is read at once through the other (their read
+ * caches drop what another worker wrote), SIGHUP reaches every worker, SIGTERM
+ * stops them all cleanly.
  */
 import { ensureBuilt } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestPKI, type TestClient } from '../helpers/certs.js';
+import { BundleCerts } from '../helpers/bundle-certs.js';
 import { request } from '../helpers/http.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -40,9 +43,8 @@ beforeAll(async () => {
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   for (let i = 0; i < 300 && !/listening on/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
   url = (/listening on (\S+) with 2 workers/.exec(stderr)?.[1] ?? '').replace('127.0.0.1', 'localhost');
+  // The primary says so once both workers listen.
   expect(url, stderr).not.toBe('');
-  // Let the second worker come up too.
-  await new Promise((r) => setTimeout(r, 1000));
 }, 60_000);
 
 afterAll(() => {
@@ -63,6 +65,77 @@ describe('two workers', () => {
     expect(new Set(results.map((r) => r.json.plaintext))).toEqual(new Set([dek.json.plaintext]));
     const dup = await Promise.all(Array.from({ length: 10 }, () => call(admin, '/v1/key/create/race', 'PUT')));
     expect(dup.filter((r) => r.status === 200)).toHaveLength(1);
+  });
+
+  // Fresh connections alternate between the workers, so each write below is followed by reads
+  // through both; the cache settings are the defaults (5 min), far longer than the test.
+  it('reads a replaced bundle at its new version through every worker, at once', async () => {
+    const certs = new BundleCerts();
+    const name = 'coherent.example.com';
+    const put = (version?: string) => {
+      const b = certs.bundle({ dnsNames: [name] });
+      return call(admin, `/v1/cert/import/${name}`, 'PUT', { certificate: b.chainPem, private_key: b.keyPem, ttl: 600, ...(version ? { version } : {}) });
+    };
+    let version = (await put()).json.version as string;
+    for (let round = 0; round < 6; round++) {
+      // Both workers hold the current version in their caches...
+      for (let i = 0; i < 4; i++) expect((await call(admin, `/v1/cert/get/${name}`)).json.version).toBe(version);
+      const replaced = await put(version);
+      expect(replaced.status, replaced.text).toBe(200);
+      version = replaced.json.version as string;
+      // ...and neither serves it once the replace has been answered.
+      const reads = await Promise.all(Array.from({ length: 6 }, () => call(admin, `/v1/cert/get/${name}`)));
+      expect(reads.map((r) => r.json.version)).toEqual(Array(6).fill(version));
+      expect((await call(admin, `/v1/cert/describe/${name}`)).json.version).toBe(version);
+    }
+  });
+
+  it('forgets a deleted key through every worker, and never decrypts with it after a re-create', async () => {
+    expect((await call(admin, '/v1/key/create/gone', 'PUT')).status).toBe(200);
+    const dek = await call(admin, '/v1/key/generate/gone', 'PUT', {});
+    for (let i = 0; i < 4; i++) expect((await call(admin, '/v1/key/decrypt/gone', 'PUT', { ciphertext: dek.json.ciphertext })).status).toBe(200);
+    expect((await call(admin, '/v1/key/delete/gone', 'DELETE')).status).toBe(200);
+    const after = await Promise.all(Array.from({ length: 6 }, () => call(admin, '/v1/key/describe/gone')));
+    expect(after.map((r) => r.status)).toEqual(Array(6).fill(404));
+    expect((await call(admin, '/v1/key/create/gone', 'PUT')).status).toBe(200);
+    const old = await Promise.all(Array.from({ length: 6 }, () => call(admin, '/v1/key/decrypt/gone', 'PUT', { ciphertext: dek.json.ciphertext })));
+    expect(old.map((r) => r.status)).toEqual(Array(6).fill(400));
+  });
+
+  it('answers a bundle watch on one worker when the bundle is replaced through the other', async () => {
+    const certs = new BundleCerts();
+    const name = 'watched.example.com';
+    const body = (version?: string) => {
+      const b = certs.bundle({ dnsNames: [name] });
+      return { certificate: b.chainPem, private_key: b.keyPem, ttl: 600, ...(version ? { version } : {}) };
+    };
+    let version = (await call(admin, `/v1/cert/import/${name}`, 'PUT', body())).json.version as string;
+    // Two rounds, one with an extra connection in between: the watch and the replace land on
+    // different workers in at least one of them.
+    for (const extra of [false, true]) {
+      const watching = call(admin, `/v1/cert/watch/${name}?version=${version}&wait=20`);
+      if (extra) await call(admin, '/version');
+      await new Promise((r) => setTimeout(r, 200));
+      const replaced = await call(admin, `/v1/cert/import/${name}`, 'PUT', body(version));
+      expect(replaced.status, replaced.text).toBe(200);
+      version = replaced.json.version as string;
+      expect((await watching).json).toEqual({ name, version });
+    }
+  });
+
+  it('answers a metrics scrape through any worker for the whole server', async () => {
+    const metric = (text: string, line: string) => Number(text.split('\n').find((l) => l.startsWith(line + ' '))?.slice(line.length + 1) ?? NaN);
+    const before = await call(admin, '/v1/metrics');
+    const counted = (text: string) => metric(text, 'keygate_http_requests_total{route="/version",method="GET",status="200"}') || 0;
+    const start = counted(before.text);
+    // Fresh connections land on both workers; a scrape through either sees every one of them.
+    await Promise.all(Array.from({ length: 20 }, () => call(admin, '/version')));
+    const scrapes = await Promise.all(Array.from({ length: 6 }, () => call(admin, '/v1/metrics')));
+    for (const r of scrapes) {
+      expect(r.status).toBe(200);
+      expect(counted(r.text) - start).toBe(20);
+      expect(metric(r.text, 'kes_system_num_cpu_used')).toBe(2); // one per worker, summed
+    }
   });
 
   it('resumes TLS sessions across workers with the shared ticket keys', async () => {

@@ -78,7 +78,7 @@ async function cell(who: string, peer: Peer, t: Target, headers: Record<string, 
   else tally.unauthorisedSuccesses.push(where);
 }
 
-const peerOf = (s: TestServer, who: TestClient | null): Peer => ({ port: s.running.port, ca: s.pki.ca.certPem, ...(who ? { cert: who.certPem, key: who.keyPem } : {}) });
+const peerOf = (s: TestServer, who: TestClient | null): Peer => ({ port: s.port, ca: s.pki.ca.certPem, ...(who ? { cert: who.certPem, key: who.keyPem } : {}) });
 
 describe('certificates', () => {
   it('no certificate, unknown, policy-less, and a policy holder off its paths get nothing', async () => {

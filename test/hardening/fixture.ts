@@ -56,7 +56,7 @@ export async function seededServer(options: TestServerOptions = {}): Promise<See
   return {
     rks: await seedRks(s, certs.bundle({ dnsNames: [SEED.rksSecret] })),
     s,
-    peer: { port: s.running.port, ca: s.pki.ca.certPem, cert: s.admin.certPem, key: s.admin.keyPem },
+    peer: { port: s.port, ca: s.pki.ca.certPem, cert: s.admin.certPem, key: s.admin.keyPem },
     certs,
     bundle,
     groupToken,

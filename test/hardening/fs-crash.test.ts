@@ -100,6 +100,7 @@ it(`loses no acknowledged write and shows no torn value across ${KILLS} SIGKILLs
     figures.tempFilesRemoved += leftovers.temps;
     figures.lockFilesRemoved += leftovers.locks;
     const store = await FSKeyStore.open(root);
+    await store.swept; // the start-up sweep runs in the background
     expect((await fsp.readdir(root)).filter((n) => n.startsWith('.')), 'leftovers after the next start').toEqual([]);
     const names = new Set((await store.list('', '', 1000)).names);
     for (const name of names) {

@@ -27,7 +27,7 @@ afterAll(() => s.close());
 function slowClient(who: TestClient, localAddress: string, headText: string, trickle: string): Promise<{ ms: number; status: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const tcp = net.connect({ host: '127.0.0.1', port: s.running.port, localAddress });
+    const tcp = net.connect({ host: '127.0.0.1', port: s.port, localAddress });
     const socket = tls.connect({ socket: tcp, ca: s.pki.ca.certPem, servername: 'localhost', cert: who.certPem, key: who.keyPem });
     let answer = '';
     let timer: NodeJS.Timeout | undefined;

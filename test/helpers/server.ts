@@ -1,19 +1,37 @@
 /**
  * Starts a real keygate server on an ephemeral loopback port with certificates
  * made for the test, and returns helpers to call it as different identities.
+ *
+ * With KEYGATE_TEST_WORKERS=N (the vitest project 'integration, 2 workers') the
+ * same tests run against `keygate server` in its own process with `server.workers: N`
+ * instead: same config, but an fs keystore in place of memory (workers cannot share
+ * one) and the logs in a file. Tests that reach into the in-process server
+ * (`running`: its state, clock or reload) are marked `skipIf(workerMode)`.
  */
 import { stringify } from 'yaml';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/compose/index.js';
 import { Logger } from '../../src/log/logger.js';
 import { TestPKI, type TestClient } from './certs.js';
 import { request, type RequestOptions, type TestResponse } from './http.js';
-import { Writable } from 'node:stream';
+import { ensureBuilt, keygateBin } from './cli.js';
+
+/** Workers of the spawned server, or 0: the server runs inside the test process. */
+export const testWorkers = Number(process.env['KEYGATE_TEST_WORKERS'] ?? 0) || 0;
+/** The suite runs against a spawned multi-worker server: for `skipIf` on tests that need `running`. */
+export const workerMode = testWorkers > 0;
 
 export interface TestServer {
   pki: TestPKI;
+  /** The in-process server; throws in worker mode. */
   running: RunningServer;
   url: string;
+  port: number;
   admin: TestClient;
   /** Every audit and error log line the server wrote. */
   logLines: string[];
@@ -32,14 +50,7 @@ export interface TestServerOptions {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const pki = options.pki ?? new TestPKI();
   const admin = pki.client({ commonName: 'admin' });
-  const logLines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      done();
-    },
-  });
-  const base = {
+  const base: Record<string, unknown> = {
     address: '127.0.0.1:0',
     admin: { identity: admin.identity },
     tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
@@ -47,6 +58,17 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.config,
     ...options.prepare?.(pki, admin),
   };
+  return workerMode ? startSpawned(pki, admin, base) : startInProcess(pki, admin, base);
+}
+
+async function startInProcess(pki: TestPKI, admin: TestClient, base: Record<string, unknown>): Promise<TestServer> {
+  const logLines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
   const config = parseConfig(stringify(base), 'test.yml');
   const logger = new Logger({ audit: sink, error: sink, level: 'debug' });
   const running = await startServer(config, { logger });
@@ -55,9 +77,127 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     pki,
     running,
     url,
+    port: running.port,
     admin,
     logLines,
     call: (who, path, opts) => request(url, pki.ca.certPem, who, path, opts),
     close: () => running.close(),
   };
+}
+
+const STOP_TIMEOUT_MS = 15_000;
+
+/** Servers not closed yet: killed if the test process exits first (a failed hook, a crash), never left running. */
+const live = new Set<ChildProcess>();
+if (workerMode) {
+  process.once('exit', () => {
+    for (const child of live) child.kill('SIGKILL');
+  });
+}
+
+async function startSpawned(pki: TestPKI, admin: TestClient, base: Record<string, unknown>): Promise<TestServer> {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-test-workers-'));
+  const logFile = join(dir, 'server.log');
+  const file = join(dir, 'config.yml');
+  const text = stringify({
+    ...base,
+    keystore: isMemory(base['keystore']) ? { fs: { path: join(dir, 'data') } } : base['keystore'],
+    server: { ...(base['server'] as object | undefined), workers: testWorkers },
+    // What the in-process server's logger writes: audit lines and the error log from debug up.
+    log: { audit: 'on', error: 'debug', audit_file: logFile, error_file: logFile },
+  });
+  // A bad config fails here with the same error as in process, not as a dead child.
+  parseConfig(text, 'test.yml');
+  writeFileSync(file, text);
+
+  const child = spawn(process.execPath, [keygateBin, 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  live.add(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(() => live.delete(child));
+  let port: number;
+  try {
+    port = await listeningPort(child, () => stderr, exited);
+  } catch (err) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const url = `https://localhost:${port}`;
+  let answered = 0;
+  return {
+    pki,
+    get running(): RunningServer {
+      throw new Error(`TestServer.running: the server runs in its own process with ${testWorkers} workers; mark this test skipIf(workerMode)`);
+    },
+    url,
+    port,
+    admin,
+    get logLines() {
+      return readLog(logFile, answered);
+    },
+    call: async (who, path, opts) => {
+      const r = await request(url, pki.ca.certPem, who, path, opts);
+      answered++;
+      return r;
+    },
+    close: async () => {
+      await stop(child, exited, () => stderr);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function isMemory(keystore: unknown): boolean {
+  return typeof keystore === 'object' && keystore !== null && 'memory' in keystore;
+}
+
+/** Waits for the primary's banner, which it prints once every worker listens. */
+async function listeningPort(child: ChildProcess, stderr: () => string, exited: Promise<number | null>): Promise<number> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  for (let i = 0; i < 600; i++) {
+    const m = /listening on https:\/\/\S+:(\d+) with \d+ workers/.exec(stderr());
+    if (m) return Number(m[1]);
+    if (gone) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`keygate server (pid ${child.pid}) did not start: ${stderr()}`);
+}
+
+/** SIGTERM, as an operator would: the server must drain and exit 0. */
+async function stop(child: ChildProcess, exited: Promise<number | null>, stderr: () => string): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_TIMEOUT_MS)));
+  const code = await Promise.race([exited, late]);
+  clearTimeout(timer);
+  if (code === 'late') {
+    child.kill('SIGKILL');
+    throw new Error(`keygate server did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM: ${stderr()}`);
+  }
+  if (code !== 0) throw new Error(`keygate server exited with ${code} on SIGTERM: ${stderr()}`);
+}
+
+const LOG_WAIT_MS = 2_000;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * The log file's complete lines. A worker writes a request's audit line just after
+ * its answer (batched per event-loop turn, then an async file write), so a test
+ * reading the log right after a response could miss it: wait, briefly and
+ * synchronously (the getter is synchronous, the server is another process), until
+ * there is an audit line for every answer `call` received.
+ */
+function readLog(file: string, answered: number): string[] {
+  const deadline = Date.now() + LOG_WAIT_MS;
+  for (;;) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean);
+    const audit = lines.filter((l) => l.includes('"latency_ms":')).length;
+    if (audit >= answered || Date.now() > deadline) return lines;
+    Atomics.wait(sleeper, 0, 0, 5);
+  }
 }
