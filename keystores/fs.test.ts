@@ -184,6 +184,30 @@ describe('FSKeyStore', () => {
     expect(after).toHaveLength(31);
   });
 
+  it('reads with system calls while they are fast, and through the thread pool for a while after a slow one', async () => {
+    await store.create('k', Buffer.from('value'));
+    const pooled = vi.spyOn(fs, 'open');
+    const direct = vi.spyOn(fs, 'readSync');
+    expect((await store.get('k')).value.toString()).toBe('value');
+    expect(direct).toHaveBeenCalled();
+    expect(pooled).not.toHaveBeenCalled();
+
+    // A read that blocks (a cold page cache): the next ones go to the pool, with the same answers.
+    direct.mockRestore();
+    const realReadSync = fs.readSync;
+    vi.spyOn(fs, 'readSync').mockImplementationOnce((...args: Parameters<typeof fs.readSync>) => {
+      const until = performance.now() + 5;
+      while (performance.now() < until); // the disk is slow
+      return realReadSync(...args);
+    });
+    expect((await store.get('k')).value.toString()).toBe('value');
+    vi.mocked(fs.readSync).mockClear();
+    for (let i = 0; i < 3; i++) expect((await store.get('k')).value.toString()).toBe('value');
+    expect(pooled).toHaveBeenCalledTimes(3);
+    expect(fs.readSync).not.toHaveBeenCalled();
+    await expect(store.get('missing')).rejects.toBeInstanceOf(EntryNotFoundError); // both paths say not found alike
+  });
+
   it('fails a read of a FIFO planted under an entry name instead of hanging on it', async () => {
     execFileSync('mkfifo', [join(root, 'pipe')]);
     const read = await store.get('pipe').catch((e: unknown) => e);
@@ -256,8 +280,9 @@ describe('FSKeyStore', () => {
     expect((await store.get('k')).value.toString()).toBe('v');
     expect(await visible()).toEqual(['k']);
 
-    const failOpen = (_path: unknown, _flags: unknown, done: (err: Error) => void) => done(errnoError('EACCES', join(root, 'k')));
-    vi.spyOn(fs, 'open').mockImplementationOnce(failOpen as unknown as typeof fs.open);
+    vi.spyOn(fs, 'openSync').mockImplementationOnce(() => {
+      throw errnoError('EACCES', join(root, 'k'));
+    });
     const read = await store.get('k').catch((e: unknown) => e);
     expect(read).toBeInstanceOf(StoreError);
     expect(read).not.toBeInstanceOf(EntryNotFoundError);

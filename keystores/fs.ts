@@ -104,12 +104,18 @@ const WRITE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | co
 const READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** First read of an entry: most values (bundles, keys, records) fit, so a read is open, read, close. */
 const FIRST_READ = 16 * 1024;
+/** A synchronous read slower than this blocked the event loop for real: use the thread pool instead… */
+const SLOW_READ_MS = 2;
+/** …for this long, then try again. */
+const POOL_READS_FOR_MS = 10_000;
 
 export class FSKeyStore implements KeyStore {
   private readonly root: string;
   private closed = false;
   /** Tail of each name's queue of updates and deletes; absent when the name is idle. */
   private readonly locks = new Map<string, Promise<void>>();
+  /** Until when reads go through the thread pool (after a slow synchronous read). */
+  private poolReadsUntil = 0;
   /** The sorted names of the last folder read, valid while the folder's times are these. */
   private listing: { names: string[]; mtimeNs: bigint; ctimeNs: bigint } | undefined;
   /** Written into this store's lock files, so others can tell when its process is gone. */
@@ -292,6 +298,15 @@ export class FSKeyStore implements KeyStore {
 
   private async read(name: string, action: string): Promise<Buffer> {
     try {
+      // Like nginx serving a static file: a read the page cache can answer costs a few
+      // microseconds of system calls, far less than three round trips through the thread
+      // pool. Once one takes long (a cold cache, a slow disk), reads go to the pool for a while.
+      const now = performance.now();
+      if (now >= this.poolReadsUntil) {
+        const value = readWholeSync(this.path(name));
+        if (performance.now() - now > SLOW_READ_MS) this.poolReadsUntil = performance.now() + POOL_READS_FOR_MS;
+        return value;
+      }
       return await readWhole(this.path(name));
     } catch (err) {
       if (errno(err) === 'ENOENT') throw new EntryNotFoundError(name);
@@ -414,6 +429,33 @@ function readWhole(path: string): Promise<Buffer> {
       next(FIRST_READ);
     });
   });
+}
+
+/**
+ * The first read's buffer for synchronous reads, reused: nothing else runs during a
+ * synchronous read, and a fresh 16 KiB buffer per read is external memory that makes
+ * V8 collect garbage far more often than the values themselves would.
+ */
+const scratch = Buffer.allocUnsafe(FIRST_READ);
+
+/** readWhole with synchronous system calls (see `read`). */
+function readWholeSync(path: string): Buffer {
+  const fd = fs.openSync(path, READ);
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (let size = FIRST_READ; ; size *= 4) {
+      const buf = size === FIRST_READ ? scratch : Buffer.allocUnsafe(size);
+      const n = fs.readSync(fd, buf, 0, size, null);
+      if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
+      total += n;
+      if (n === size) continue;
+      if (total === 0 && !fs.fstatSync(fd).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+      return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function copyIn(value: Uint8Array): Buffer {

@@ -82,3 +82,25 @@ describe('error lines', () => {
     expect(out.lines().map((l) => JSON.parse(l).path)).toEqual(['/last']);
   });
 });
+
+describe('log files', () => {
+  it('are created 0600 and appended to, and hold every line once the logger is closed', async () => {
+    const { mkdtempSync, readFileSync, statSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { openLogFile } = await import('./logger.js');
+    const dir = mkdtempSync(join(tmpdir(), 'keygate-log-'));
+    const file = join(dir, 'audit.log');
+    writeFileSync(file, '{"earlier":true}\n', { mode: 0o600 });
+    const log = new Logger({ audit: openLogFile(file), error: null, level: 'info' });
+    for (let i = 0; i < 1000; i++) log.audit({ ip: '', identity: '', method: 'GET', path: `/p/${i}`, status: 200, latencyMs: 0 });
+    await log.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1001);
+    expect(JSON.parse(lines[0] as string)).toEqual({ earlier: true });
+    expect(JSON.parse(lines[1000] as string).path).toBe('/p/999');
+    const fresh = join(dir, 'error.log');
+    await new Logger({ audit: null, error: openLogFile(fresh), level: 'info' }).close();
+    expect(statSync(fresh).mode & 0o777).toBe(0o600);
+  });
+});
