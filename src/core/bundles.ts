@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BadRequestError, ConflictError, ExistsError, NotFoundError } from '../errors.js';
-import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
+import { EntryNotFoundError, VersionMismatchError, type Entry, type KeyStore } from '../../keystores/keystore.js';
 import type { BundleAssignments } from './access.js';
 import { BUNDLE_NAME_RULES, dnsKey, entryOf, ipKey, isValidBundleName, lookupKeys, parseServerName } from './bundle-names.js';
 import { SanIndex, forEachLimited, type IndexRef } from './bundle-index.js';
@@ -144,7 +144,7 @@ export class BundleService {
     const entry = this.store.peek?.(entryOf(name));
     if (!entry) return undefined;
     try {
-      return this.decoded.decode(name, entry, (value) => loaded(name, decodeRecord(value), entry.version)).secret;
+      return this.decode(name, entry).secret;
     } catch {
       return undefined; // a corrupt entry: let `get` report it
     }
@@ -243,11 +243,16 @@ export class BundleService {
       throw translateStoreError(err, texts('read'));
     }
     try {
-      return this.decoded.decode(name, entry, (value) => loaded(name, decodeRecord(value), entry.version));
+      return this.decode(name, entry);
     } catch (err) {
       // A corrupt entry is a keystore problem, not the client's.
       throw translateStoreError(err, texts('read'));
     }
+  }
+
+  /** The entry as a bundle, decoded once per stored version. @throws Error for a corrupt entry */
+  private decode(name: string, entry: Entry): Loaded {
+    return this.decoded.decode(name, entry, (value) => loaded(name, decodeRecord(value), entry.version));
   }
 
   /**

@@ -3,8 +3,8 @@
  * Callers pass only metadata (identity, path, status, a message); nothing here
  * ever receives key material, plaintext, ciphertext or tokens.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { Writable } from 'node:stream';
+import { closeSync, createWriteStream, openSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 
 export interface AuditEvent {
   /** Client address. */
@@ -131,27 +131,14 @@ function isoNow(): string {
 }
 
 /**
- * Opens a log file for appending, created 0600 so no other user can read it. Lines are
- * written with plain synchronous write(2) calls, as nginx writes its access log: a write
- * to the page cache is cheaper than handing it to a thread, and nothing is lost in a queue.
+ * Opens a log file for appending, created 0600 so no other user can read it. Writes go
+ * through the thread pool: a write(2) to a file can block for long when the disk is
+ * busy (dirty-page throttling), and the event loop must never wait for a log line.
  */
 export function openLogFile(path: string): Writable {
-  const fd = openSync(path, 'a', 0o600);
-  return new Writable({
-    decodeStrings: true,
-    write(chunk: Buffer, _encoding, done) {
-      try {
-        for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
-        done();
-      } catch (err) {
-        done(err as Error);
-      }
-    },
-    final(done) {
-      closeSync(fd);
-      done();
-    },
-  });
+  // Create with the right mode first: createWriteStream's `mode` applies only to new files.
+  closeSync(openSync(path, 'a', 0o600));
+  return createWriteStream(path, { flags: 'a', mode: 0o600 });
 }
 
 /** Maps KES's `log.*` values (on/off or a level) onto a level, or null for off. */
