@@ -13,11 +13,8 @@
  * they are told through `replicas` (the workers of one server).
  */
 import {
-  EntryExistsError,
-  EntryNotFoundError,
-  InvalidEntryNameError,
   StoreUnreachableError,
-  VersionMismatchError,
+  isRefusal,
   type Entry,
   type KeyStore,
   type ListPage,
@@ -244,10 +241,8 @@ async function tell(replicas: CacheReplicas, name: string): Promise<void> {
   }
 }
 
-/** Failures that are answers: the backend refused the write, so no replica's copy went stale. */
-function unchanged(err: unknown): boolean {
-  return err instanceof EntryNotFoundError || err instanceof EntryExistsError || err instanceof VersionMismatchError || err instanceof InvalidEntryNameError;
-}
+/** The backend refused the write: no replica's copy went stale. */
+const unchanged = isRefusal;
 
 function copy(entry: Entry): Entry {
   return { value: Buffer.from(entry.value), version: entry.version };

@@ -3,9 +3,7 @@
  * to an observer (the server's metrics), without the adapters knowing.
  */
 import {
-  EntryExistsError,
-  EntryNotFoundError,
-  VersionMismatchError,
+  isRefusal,
   type Entry,
   type KeyStore,
   type ListPage,
@@ -14,9 +12,6 @@ import {
 
 export type StoreObserver = (op: string, seconds: number, failed: boolean) => void;
 
-/** Outcomes that are answers, not failures of the backend. */
-const expected = (err: unknown) =>
-  err instanceof EntryNotFoundError || err instanceof EntryExistsError || err instanceof VersionMismatchError;
 
 export class InstrumentedKeyStore implements KeyStore {
   constructor(
@@ -30,7 +25,7 @@ export class InstrumentedKeyStore implements KeyStore {
     try {
       return await work();
     } catch (err) {
-      failed = !expected(err);
+      failed = !isRefusal(err);
       throw err;
     } finally {
       this.observe(op, Number(process.hrtime.bigint() - start) / 1e9, failed);

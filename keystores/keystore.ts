@@ -83,6 +83,14 @@ export class InvalidEntryNameError extends StoreError {
     super(`keystore: invalid entry name '${name.slice(0, 100)}'`);
   }
 }
+/**
+ * Errors that are answers, not failures: the entry exists, does not, changed meanwhile,
+ * or the name is invalid. The backend is fine and nothing was written.
+ */
+export function isRefusal(err: unknown): boolean {
+  return err instanceof EntryNotFoundError || err instanceof EntryExistsError || err instanceof VersionMismatchError || err instanceof InvalidEntryNameError;
+}
+
 /** The backend cannot be reached, is sealed or timed out: /v1/ready answers 503/504. */
 export class StoreUnreachableError extends StoreError {}
 
