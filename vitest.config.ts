@@ -39,8 +39,8 @@ export default defineConfig({
             // - auth-matrix: expires and revokes tokens on a clock injected into the in-process server;
             // - bad-input, bad-certs: compare the keystore's whole content before and after each attack,
             //   read through the in-process server's store;
-            // - slow-clients: one test whose throttling figures assume one auth-failure counter, and
-            //   each worker keeps its own;
+            // - slow-clients: its cut-off figures are measured against one process (the shared
+            //   auth-failure throttle itself runs here in limits and rks/admin);
             // - config, fs-crash, server-crash, secret-hygiene: start no test server (their own
             //   processes, or none).
           ],

@@ -9,7 +9,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { TICKET_KEYS_ENV } from '../compose/tls.js';
-import { CacheRelay, workerPort } from '../compose/cluster.js';
+import { CacheRelay, ThrottleRelay, workerPort } from '../compose/cluster.js';
 import { serveClusterMetrics } from '../server/cluster-metrics.js';
 
 export function workerCount(setting: number | 'auto'): number {
@@ -30,6 +30,7 @@ export interface WorkerMessage {
 export function runPrimary(count: number, onListening: (url: string) => void, say: (line: string) => void): void {
   const env = { [TICKET_KEYS_ENV]: randomBytes(48).toString('hex') };
   const relay = new CacheRelay();
+  const throttles = new ThrottleRelay();
   serveClusterMetrics();
   let stopping = false;
   let up = 0;
@@ -37,7 +38,11 @@ export function runPrimary(count: number, onListening: (url: string) => void, sa
     const worker = cluster.fork(env);
     const port = workerPort(worker);
     relay.add(port);
-    worker.on('exit', () => relay.remove(port));
+    throttles.add(port);
+    worker.on('exit', () => {
+      relay.remove(port);
+      throttles.remove(port);
+    });
     worker.on('message', (m: WorkerMessage) => {
       if (m?.kind === 'listening' && ++up === count) onListening(m.url);
     });

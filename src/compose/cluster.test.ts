@@ -1,13 +1,13 @@
 /** The cache relay between workers, over in-memory ports that deliver like IPC (later, in order). */
 import { describe, expect, it } from 'vitest';
-import { CacheRelay, WorkerCacheReplicas, type CacheMessage, type Port } from './cluster.js';
+import { CacheRelay, ThrottleRelay, WorkerCacheReplicas, WorkerThrottlePeers, type ClusterMessage, type Port } from './cluster.js';
 
 /** Both ends of one channel; `closed` makes every send fail like a dead worker's channel. */
 function channel() {
   const listeners = { primary: [] as Array<(m: unknown) => void>, worker: [] as Array<(m: unknown) => void> };
   const state = { closed: false, silent: false };
   const end = (to: 'primary' | 'worker', from: 'primary' | 'worker'): Port => ({
-    send: (message: CacheMessage, done) => {
+    send: (message: ClusterMessage, done) => {
       if (state.closed) return void setImmediate(() => done(new Error('closed')));
       setImmediate(() => {
         done(null);
@@ -88,5 +88,31 @@ describe('cache relay', () => {
     const replicas = new WorkerCacheReplicas(a.worker);
     await turns();
     await replicas.wrote('k'); // `late` never joined: nobody to wait for
+  });
+});
+
+describe('throttle relay', () => {
+  it('passes a failed authentication to every other worker, in its scope, and not back to the one that saw it', async () => {
+    const relay = new ThrottleRelay();
+    const workers = Array.from({ length: 3 }, () => {
+      const c = channel();
+      relay.add(c.primary);
+      const peers = new WorkerThrottlePeers(c.worker);
+      const seen: string[] = [];
+      peers.subscribe('http', (a) => seen.push(`http ${a}`));
+      peers.subscribe('rks', (a) => seen.push(`rks ${a}`));
+      return { ...c, peers, seen };
+    });
+    const [a, b, c] = workers as [typeof workers[0], typeof workers[0], typeof workers[0]];
+    a.peers.publish('http', '10.0.0.1');
+    b.peers.publish('rks', '10.0.0.2');
+    await turns();
+    expect(a.seen).toEqual(['rks 10.0.0.2']);
+    expect(b.seen).toEqual(['http 10.0.0.1']);
+    expect(c.seen).toEqual(['http 10.0.0.1', 'rks 10.0.0.2']);
+    relay.remove(c.primary);
+    a.peers.publish('http', '10.0.0.3');
+    await turns();
+    expect(c.seen).toHaveLength(2);
   });
 });

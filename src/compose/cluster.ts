@@ -1,4 +1,7 @@
 /**
+ * What the workers of `server.workers` share through the primary: read-cache drops
+ * and failed authentications.
+ *
  * Keeping the workers' read caches coherent. Each worker has its own cache in front
  * of the shared keystore; without this, a bundle replaced through one worker would
  * still be served in its old version by another until the cache entry expired.
@@ -11,9 +14,19 @@
  */
 import type { Worker } from 'node:cluster';
 import type { CacheReplicas } from '../../keystores/cache.js';
+import type { ThrottlePeers } from '../server/throttle.js';
 
 /** How long a writer waits for the other workers; after that it answers anyway (they may lag until their cache expires). */
 const ACK_TIMEOUT_MS = 2_000;
+
+export type ClusterMessage = CacheMessage | ThrottleMessage;
+
+/** worker → primary → every other worker: a failed authentication from `address` (see AuthThrottle's `peers`). */
+export interface ThrottleMessage {
+  kind: 'throttle-fail';
+  scope: string;
+  address: string;
+}
 
 export type CacheMessage =
   /** worker → primary: my caches want to hear of other workers' writes. */
@@ -28,7 +41,7 @@ export type CacheMessage =
 /** One end of an IPC channel: a worker's own `process`, or the primary's handle on one worker. */
 export interface Port {
   /** `done` gets the error when the channel is closed; sending never throws. */
-  send(message: CacheMessage, done: (err: Error | null) => void): void;
+  send(message: ClusterMessage, done: (err: Error | null) => void): void;
   onMessage(listener: (message: unknown) => void): void;
 }
 
@@ -36,6 +49,11 @@ function isCacheMessage(m: unknown): m is CacheMessage {
   if (typeof m !== 'object' || m === null) return false;
   const kind = (m as { kind?: unknown }).kind;
   return typeof kind === 'string' && kind.startsWith('cache-');
+}
+
+function isThrottleMessage(m: unknown): m is ThrottleMessage {
+  const t = m as Partial<ThrottleMessage> | null;
+  return typeof t === 'object' && t !== null && t.kind === 'throttle-fail' && typeof t.scope === 'string' && typeof t.address === 'string';
 }
 
 /** The worker's `process` as a port, or undefined when this process has no IPC channel. */
@@ -152,5 +170,41 @@ export class CacheRelay {
     if (!p || !p.left.delete(worker) || p.left.size > 0) return;
     this.pending.delete(ref);
     p.writer.send({ kind: 'cache-wrote-done', id: p.id }, () => {});
+  }
+}
+
+/** The worker side of the shared auth-failure throttles: failures go to the primary, the others' come back. */
+export class WorkerThrottlePeers implements ThrottlePeers {
+  private readonly records = new Map<string, (address: string) => void>();
+
+  constructor(private readonly port: Port) {
+    port.onMessage((m) => {
+      if (isThrottleMessage(m)) this.records.get(m.scope)?.(m.address);
+    });
+  }
+
+  publish(scope: string, address: string): void {
+    this.port.send({ kind: 'throttle-fail', scope, address }, () => {});
+  }
+
+  subscribe(scope: string, record: (address: string) => void): void {
+    this.records.set(scope, record);
+  }
+}
+
+/** The primary side: passes each worker's failed authentications to every other worker. Nothing waits for it. */
+export class ThrottleRelay {
+  private readonly workers = new Set<Port>();
+
+  add(worker: Port): void {
+    this.workers.add(worker);
+    worker.onMessage((m) => {
+      if (!isThrottleMessage(m)) return;
+      for (const w of this.workers) if (w !== worker) w.send({ kind: 'throttle-fail', scope: m.scope, address: m.address }, () => {});
+    });
+  }
+
+  remove(worker: Port): void {
+    this.workers.delete(worker);
   }
 }

@@ -20,6 +20,7 @@ import type { State, StateHolder } from '../server/state.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import type { CacheReplicas } from '../../keystores/cache.js';
+import type { ThrottlePeers } from '../server/throttle.js';
 import { openKeyStore, cacheStats } from './registry.js';
 import { buildLogger, buildState } from './state.js';
 import { Census } from '../core/census.js';
@@ -55,6 +56,8 @@ export interface StartOptions {
   logger?: Logger;
   /** The other workers' caches, when this process is one worker of several. */
   replicas?: CacheReplicas;
+  /** The other workers' auth-failure throttles, likewise. */
+  throttlePeers?: ThrottlePeers;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -87,7 +90,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     routes.push(...docsRoutes());
     routes.push(...bundleRoutes);
     routes.push(...groupRoutes, ...nodeRoutes);
-    routes.push(...rksRoutes(metrics, { limit: config.limits.auth_failures, windowMs: parseDuration(config.limits.auth_failure_window) }));
+    const authFailures = { limit: config.limits.auth_failures, windowMs: parseDuration(config.limits.auth_failure_window), ...(options.throttlePeers ? { peers: options.throttlePeers } : {}) };
+    routes.push(...rksRoutes(metrics, { ...authFailures, scope: 'rks' }));
     const { host, port } = splitAddress(config.address);
     const listener = await listen({
       host,
@@ -101,7 +105,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       idleTimeoutMs: parseDuration(config.limits.idle_timeout),
       maxHeaderBytes: config.limits.max_header_bytes,
       maxConnections: config.limits.max_connections,
-      authFailures: { limit: config.limits.auth_failures, windowMs: parseDuration(config.limits.auth_failure_window) },
+      authFailures: { ...authFailures, scope: 'http' },
     });
 
     const reloadTLS = (): void => {

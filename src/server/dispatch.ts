@@ -20,7 +20,7 @@ import {
 } from '../errors.js';
 import { optionalPeerIdentity, peerIdentity } from '../auth/peer.js';
 import { readBody } from './body.js';
-import { writeError, writeReply } from './respond.js';
+import { errorStatus, writeError, writeReply } from './respond.js';
 import type { Reply, RequestContext, Route, Router } from './route.js';
 import type { State, StateHolder } from './state.js';
 import type { Metrics } from './metrics.js';
@@ -114,12 +114,14 @@ class Exchange {
   }
 
   fail(err: unknown): void {
-    // Unread body bytes would be parsed as the next request: close instead.
-    const status = writeError(this.res, err, err instanceof PayloadTooLargeError, this.errors);
+    const { status } = errorStatus(err);
+    // Counted before the answer leaves, so the client's next try finds it counted (in every worker).
     if (!this.isAuthenticated && this.routePath !== 'unmatched' && (status === 400 || status === 403)) {
       this.metrics.authFailed(status === 400 ? 'no_certificate' : 'forbidden');
       this.throttle.fail(this.ip);
     }
+    // Unread body bytes would be parsed as the next request: close instead.
+    writeError(this.res, err, err instanceof PayloadTooLargeError, this.errors);
     if (!(err instanceof KeygateError) || status >= 500) {
       const cause = err instanceof Error ? (err.cause ?? err) : err;
       this.state.logger.error(`http: ${this.method} ${this.path}: ${describe(cause)}`, { status });

@@ -14,7 +14,7 @@ import type { Route } from './route.js';
 import { Router } from './route.js';
 import type { StateHolder } from './state.js';
 import type { Metrics } from './metrics.js';
-import { AuthThrottle } from './throttle.js';
+import { AuthThrottle, type ThrottleOptions } from './throttle.js';
 
 /** How long shutdown waits for in-flight requests before closing every connection. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -31,7 +31,7 @@ export interface ListenerOptions {
   idleTimeoutMs: number;
   maxHeaderBytes: number;
   maxConnections: number;
-  authFailures: { limit: number; windowMs: number };
+  authFailures: ThrottleOptions;
 }
 
 export interface Listener {

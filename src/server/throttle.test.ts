@@ -32,3 +32,28 @@ describe('AuthThrottle', () => {
     expect(() => t.check('10.0.0.0')).not.toThrow();
   });
 });
+
+describe('AuthThrottle with peers (server.workers)', () => {
+  it('counts the failures every peer saw, per scope, so an address gets the limit once across workers', () => {
+    const subscribers: Array<{ scope: string; record: (a: string) => void; owner: number }> = [];
+    const bus = (owner: number) => ({
+      publish: (scope: string, address: string) => {
+        for (const s of subscribers) if (s.owner !== owner && s.scope === scope) s.record(address);
+      },
+      subscribe: (scope: string, record: (a: string) => void) => void subscribers.push({ scope, record, owner }),
+    });
+    const opts = { limit: 4, windowMs: 60_000, now: () => 1000 };
+    const a = new AuthThrottle({ ...opts, peers: bus(1), scope: 'http' });
+    const b = new AuthThrottle({ ...opts, peers: bus(2), scope: 'http' });
+    const otherScope = new AuthThrottle({ ...opts, peers: bus(3), scope: 'rks' });
+    a.fail('10.0.0.1');
+    b.fail('10.0.0.1');
+    a.fail('10.0.0.1');
+    expect(() => b.check('10.0.0.1')).not.toThrow();
+    b.fail('10.0.0.1');
+    expect(() => a.check('10.0.0.1')).toThrow(TooManyRequestsError);
+    expect(() => b.check('10.0.0.1')).toThrow(TooManyRequestsError);
+    expect(() => otherScope.check('10.0.0.1')).not.toThrow();
+    expect(() => a.check('10.0.0.2')).not.toThrow();
+  });
+});

@@ -19,6 +19,16 @@ export interface ThrottleOptions {
   windowMs: number;
   maxTracked?: number;
   now?: () => number;
+  /** The same throttle in the other workers of a cluster, so an address gets `limit` failures in all, not per worker. */
+  peers?: ThrottlePeers;
+  /** Which of a server's throttles this is (the KES/keygate surface's, RKS's), when it has peers. */
+  scope?: string;
+}
+
+/** Failures seen by the other workers' throttles (`server.workers`). */
+export interface ThrottlePeers {
+  publish(scope: string, address: string): void;
+  subscribe(scope: string, record: (address: string) => void): void;
 }
 
 export class AuthThrottle {
@@ -29,6 +39,7 @@ export class AuthThrottle {
   constructor(private readonly options: ThrottleOptions) {
     this.now = options.now ?? Date.now;
     this.maxTracked = options.maxTracked ?? 100_000;
+    options.peers?.subscribe(options.scope ?? '', (address) => this.record(address));
   }
 
   /** Throws TooManyRequestsError while `address` is over its limit. */
@@ -46,9 +57,14 @@ export class AuthThrottle {
     }
   }
 
-  /** Records one failed authentication from `address`. */
+  /** Records one failed authentication from `address`, here and in the peers. */
   fail(address: string): void {
     if (this.options.limit <= 0) return;
+    this.record(address);
+    this.options.peers?.publish(this.options.scope ?? '', address);
+  }
+
+  private record(address: string): void {
     const now = this.now();
     const w = this.windows.get(address);
     if (w && now - w.start < this.options.windowMs) {

@@ -26,8 +26,8 @@ function from(s: TestServer, who: TestClient, localAddress: string, path: string
   });
 }
 
-// Skipped with workers, a known difference: each worker counts failed authentications on its own.
-describe.skipIf(workerMode)('failed authentications', () => {
+// With workers, every worker counts every worker's failures (through the primary).
+describe('failed authentications', () => {
   it('are throttled per source address with 429 and Retry-After, without touching other clients', async () => {
     const s = await start({ auth_failures: 5, auth_failure_window: '1m' });
     const stranger = s.pki.client();

@@ -86,8 +86,7 @@ describe('admin login', () => {
     expectError(xml, 415, 'Content-Type Header not valid');
   });
 
-  // Skipped with workers, a known difference: each worker counts failed authentications on its own.
-  it.skipIf(workerMode)('throttles an address that keeps failing (429 with Retry-After), the right password included', async () => {
+  it('throttles an address that keeps failing (429 with Retry-After), the right password included', async () => {
     const t = await startRks({ config: { limits: { auth_failures: 3, auth_failure_window: '1h' } } });
     try {
       for (let i = 0; i < 3; i++) expect((await t.call('/rks/v1/admin/login', { method: 'POST', body: { ...ADMIN, password: `guess-${i}` } })).status).toBe(400);
