@@ -10,7 +10,7 @@ import { ensureDevCertificates, curlExample } from './dev.js';
 import { stringify } from 'yaml';
 import cluster from 'node:cluster';
 import { runPrimary, workerCount } from './workers.js';
-import { WorkerCacheReplicas, WorkerThrottlePeers, processPort } from '../compose/cluster.js';
+import { WorkerCacheReplicas, WorkerLogPeers, WorkerThrottlePeers, processPort } from '../compose/cluster.js';
 import { clusterScraper } from '../server/cluster-metrics.js';
 
 interface ServerFlags {
@@ -42,7 +42,7 @@ export function serverCommand(): Command {
         return;
       }
       const port = cluster.isWorker ? processPort() : undefined;
-      const running = await startServer(config, port ? { replicas: new WorkerCacheReplicas(port), throttlePeers: new WorkerThrottlePeers(port) } : {});
+      const running = await startServer(config, port ? { replicas: new WorkerCacheReplicas(port), throttlePeers: new WorkerThrottlePeers(port), logPeers: new WorkerLogPeers(port) } : {});
       // Any worker answers a scrape for the whole server.
       if (cluster.isWorker) running.metrics.scrapeCluster(clusterScraper);
       if (cluster.isWorker) process.send?.({ kind: 'listening', url: running.url });

@@ -9,7 +9,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { TICKET_KEYS_ENV } from '../compose/tls.js';
-import { CacheRelay, ThrottleRelay, workerPort } from '../compose/cluster.js';
+import { CacheRelay, LogRelay, ThrottleRelay, workerPort } from '../compose/cluster.js';
 import { serveClusterMetrics } from '../server/cluster-metrics.js';
 
 export function workerCount(setting: number | 'auto'): number {
@@ -31,6 +31,7 @@ export function runPrimary(count: number, onListening: (url: string) => void, sa
   const env = { [TICKET_KEYS_ENV]: randomBytes(48).toString('hex') };
   const relay = new CacheRelay();
   const throttles = new ThrottleRelay();
+  const logs = new LogRelay();
   serveClusterMetrics();
   let stopping = false;
   let up = 0;
@@ -39,9 +40,11 @@ export function runPrimary(count: number, onListening: (url: string) => void, sa
     const port = workerPort(worker);
     relay.add(port);
     throttles.add(port);
+    logs.add(port);
     worker.on('exit', () => {
       relay.remove(port);
       throttles.remove(port);
+      logs.remove(port);
     });
     worker.on('message', (m: WorkerMessage) => {
       if (m?.kind === 'listening' && ++up === count) onListening(m.url);

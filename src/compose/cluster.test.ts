@@ -1,6 +1,7 @@
 /** The cache relay between workers, over in-memory ports that deliver like IPC (later, in order). */
 import { describe, expect, it } from 'vitest';
-import { CacheRelay, ThrottleRelay, WorkerCacheReplicas, WorkerThrottlePeers, type ClusterMessage, type Port } from './cluster.js';
+import { CacheRelay, LogRelay, ThrottleRelay, WorkerCacheReplicas, WorkerLogPeers, WorkerThrottlePeers, type ClusterMessage, type Port } from './cluster.js';
+import { LogStreams } from '../log/streams.js';
 
 /** Both ends of one channel; `closed` makes every send fail like a dead worker's channel. */
 function channel() {
@@ -114,5 +115,46 @@ describe('throttle relay', () => {
     a.peers.publish('http', '10.0.0.3');
     await turns();
     expect(c.seen).toHaveLength(2);
+  });
+});
+
+describe('log relay', () => {
+  it('sends a worker’s lines only while another worker has subscribers, and to those only', async () => {
+    const relay = new LogRelay();
+    const workers = Array.from({ length: 3 }, () => {
+      const c = channel();
+      relay.add(c.primary);
+      const streams = new LogStreams(new WorkerLogPeers(c.worker));
+      const sent: ClusterMessage[] = [];
+      const send = c.worker.send;
+      c.worker.send = (m, done) => {
+        sent.push(m);
+        send(m, done);
+      };
+      return { ...c, streams, sent };
+    });
+    const [a, b, c] = workers as [typeof workers[0], typeof workers[0], typeof workers[0]];
+    a.streams.logged('audit', 'nobody listens');
+    await turns();
+    expect(a.sent.filter((m) => m.kind === 'log-lines')).toEqual([]);
+
+    const got: string[] = [];
+    const stop = b.streams.subscribe('audit', (l) => got.push(l));
+    await turns();
+    a.streams.logged('audit', 'a1');
+    a.streams.logged('audit', 'a2');
+    a.streams.logged('error', 'not an audit line');
+    c.streams.logged('audit', 'c1');
+    b.streams.logged('audit', 'b1'); // its own line, delivered locally
+    await turns();
+    expect(got.sort()).toEqual(['a1', 'a2', 'b1', 'c1']);
+    expect(a.sent.filter((m) => m.kind === 'log-lines')).toHaveLength(1); // one batch per turn
+
+    stop();
+    await turns();
+    a.streams.logged('audit', 'after');
+    await turns();
+    expect(got).toHaveLength(4);
+    expect(a.sent.filter((m) => m.kind === 'log-lines')).toHaveLength(1);
   });
 });

@@ -15,11 +15,20 @@
 import type { Worker } from 'node:cluster';
 import type { CacheReplicas } from '../../keystores/cache.js';
 import type { ThrottlePeers } from '../server/throttle.js';
+import type { LogKind, LogPeers } from '../log/streams.js';
 
 /** How long a writer waits for the other workers; after that it answers anyway (they may lag until their cache expires). */
 const ACK_TIMEOUT_MS = 2_000;
 
-export type ClusterMessage = CacheMessage | ThrottleMessage;
+export type ClusterMessage = CacheMessage | ThrottleMessage | LogMessage;
+
+export type LogMessage =
+  /** worker → primary: whether I have subscribers of `log`. */
+  | { kind: 'log-want'; log: LogKind; wanted: boolean }
+  /** primary → worker: whether another worker has subscribers of `log` (so send lines, or stop). */
+  | { kind: 'log-wanted'; log: LogKind; wanted: boolean }
+  /** worker → primary → the workers that want them: one turn's lines. */
+  | { kind: 'log-lines'; log: LogKind; lines: string[] };
 
 /** worker → primary → every other worker: a failed authentication from `address` (see AuthThrottle's `peers`). */
 export interface ThrottleMessage {
@@ -54,6 +63,12 @@ function isCacheMessage(m: unknown): m is CacheMessage {
 function isThrottleMessage(m: unknown): m is ThrottleMessage {
   const t = m as Partial<ThrottleMessage> | null;
   return typeof t === 'object' && t !== null && t.kind === 'throttle-fail' && typeof t.scope === 'string' && typeof t.address === 'string';
+}
+
+function isLogMessage(m: unknown): m is LogMessage {
+  const l = m as Partial<LogMessage> | null;
+  return typeof l === 'object' && l !== null && (l.log === 'audit' || l.log === 'error') &&
+    ((l.kind === 'log-lines' && Array.isArray((l as { lines?: unknown }).lines)) || ((l.kind === 'log-want' || l.kind === 'log-wanted') && typeof (l as { wanted?: unknown }).wanted === 'boolean'));
 }
 
 /** The worker's `process` as a port, or undefined when this process has no IPC channel. */
@@ -206,5 +221,83 @@ export class ThrottleRelay {
 
   remove(worker: Port): void {
     this.workers.delete(worker);
+  }
+}
+
+/** The worker side of the log streams: sends its lines, one batch per turn, only while another worker wants them. */
+export class WorkerLogPeers implements LogPeers {
+  private readonly othersWant: Record<LogKind, boolean> = { audit: false, error: false };
+  private readonly batch: Record<LogKind, string[]> = { audit: [], error: [] };
+  private deliver: (kind: LogKind, line: string) => void = () => {};
+
+  constructor(private readonly port: Port) {
+    port.onMessage((m) => {
+      if (!isLogMessage(m)) return;
+      if (m.kind === 'log-wanted') this.othersWant[m.log] = m.wanted;
+      else if (m.kind === 'log-lines') for (const line of m.lines) this.deliver(m.log, String(line));
+    });
+  }
+
+  want(kind: LogKind, wanted: boolean): void {
+    this.port.send({ kind: 'log-want', log: kind, wanted }, () => {});
+  }
+
+  wanted(kind: LogKind): boolean {
+    return this.othersWant[kind];
+  }
+
+  send(kind: LogKind, line: string): void {
+    const lines = this.batch[kind];
+    if (lines.length === 0) {
+      setImmediate(() => {
+        this.batch[kind] = [];
+        this.port.send({ kind: 'log-lines', log: kind, lines }, () => {});
+      });
+    }
+    lines.push(line);
+  }
+
+  receive(deliver: (kind: LogKind, line: string) => void): void {
+    this.deliver = deliver;
+  }
+}
+
+/** The primary side: tells each worker whether others want its lines, and passes lines to those that do. */
+export class LogRelay {
+  private readonly wants = new Map<Port, Set<LogKind>>();
+  /** What each worker was last told about the others. */
+  private readonly told = new Map<Port, Record<LogKind, boolean>>();
+
+  add(worker: Port): void {
+    this.wants.set(worker, new Set());
+    this.told.set(worker, { audit: false, error: false });
+    worker.onMessage((m) => {
+      if (!isLogMessage(m)) return;
+      if (m.kind === 'log-want') {
+        const set = this.wants.get(worker);
+        if (!set) return;
+        if (m.wanted) set.add(m.log);
+        else set.delete(m.log);
+        this.update(m.log);
+      } else if (m.kind === 'log-lines') {
+        for (const [w, set] of this.wants) if (w !== worker && set.has(m.log)) w.send({ kind: 'log-lines', log: m.log, lines: m.lines }, () => {});
+      }
+    });
+  }
+
+  remove(worker: Port): void {
+    this.wants.delete(worker);
+    this.told.delete(worker);
+    this.update('audit');
+    this.update('error');
+  }
+
+  private update(log: LogKind): void {
+    for (const [w, told] of this.told) {
+      const others = [...this.wants].some(([v, set]) => v !== w && set.has(log));
+      if (told[log] === others) continue;
+      told[log] = others;
+      w.send({ kind: 'log-wanted', log, wanted: others }, () => {});
+    }
   }
 }

@@ -21,6 +21,7 @@ import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import type { CacheReplicas } from '../../keystores/cache.js';
 import type { ThrottlePeers } from '../server/throttle.js';
+import { LogStreams, type LogPeers } from '../log/streams.js';
 import { openKeyStore, cacheStats } from './registry.js';
 import { buildLogger, buildState } from './state.js';
 import { Census } from '../core/census.js';
@@ -58,6 +59,8 @@ export interface StartOptions {
   replicas?: CacheReplicas;
   /** The other workers' auth-failure throttles, likewise. */
   throttlePeers?: ThrottlePeers;
+  /** The other workers' log streams, likewise. */
+  logPeers?: LogPeers;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -74,9 +77,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     cache: () => (store ? cacheStats(store) : undefined),
     fleet: () => (live ? census.get() : Promise.resolve(undefined)),
   });
+  const streams = new LogStreams(options.logPeers);
   const countLogs = (l: Logger) => {
-    l.onAudit(() => metrics.auditEvents.inc());
-    l.onError(() => metrics.errorEvents.inc());
+    l.onAudit((line) => {
+      metrics.auditEvents.inc();
+      streams.logged('audit', line);
+    });
+    l.onError((line) => {
+      metrics.errorEvents.inc();
+      streams.logged('error', line);
+    });
   };
   countLogs(logger);
   const storeLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => logger.log(level, message);
@@ -86,7 +96,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const holder: StateHolder = { current: await prepareState(config, store, logger) };
     live = holder;
     const routes: Route[] = [];
-    routes.push(...kesRoutes(() => routes, metrics));
+    routes.push(...kesRoutes(() => routes, metrics, streams));
     routes.push(...docsRoutes());
     routes.push(...bundleRoutes);
     routes.push(...groupRoutes, ...nodeRoutes);

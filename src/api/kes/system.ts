@@ -6,22 +6,25 @@ import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
 import { COMMIT, VERSION } from '../../version.js';
 import type { Metrics } from '../../server/metrics.js';
+import type { LogStreams } from '../../log/streams.js';
 
 /**
  * An nd-json stream of log lines, held open until the client goes away. The
  * lines are the same metadata-only lines the logs get: never key material.
  */
-function logStream(path: string, subscribe: (state: State, listener: (line: string) => void) => () => void): Route {
+function logStream(path: string, subscribe: (listener: (line: string) => void) => () => void): Route {
   return {
     method: 'GET', path, maxBody: 0, timeoutMs: 0, auth: 'policy',
-    handler: ({ state, res }) => {
-      res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' });
-      res.flushHeaders();
+    handler: ({ res }) => {
+      // Subscribed before the client sees the answer, so with workers the others already
+      // know to send their lines when the client's next request reaches one of them.
       // A subscriber that cannot keep up is cut off rather than buffering without bound.
-      const unsubscribe = subscribe(state, (line) => {
+      const unsubscribe = subscribe((line) => {
         if (!res.write(line + '\n') && res.writableLength > 1 << 20) res.destroy();
       });
       res.once('close', unsubscribe);
+      res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' });
+      res.flushHeaders();
       return { streamed: true };
     },
   };
@@ -41,14 +44,14 @@ async function probe(state: State): Promise<{ latencyMs: number; unreachable: bo
 }
 
 /** `/v1/api` needs the final table, so the system routes are built around a getter for it. */
-export function systemRoutes(allRoutes: () => readonly Route[], metrics: Metrics): Route[] {
+export function systemRoutes(allRoutes: () => readonly Route[], metrics: Metrics, streams: LogStreams): Route[] {
   return [
     {
       method: 'GET', path: '/v1/metrics', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
       handler: async () => ({ text: await metrics.scrape(), contentType: metrics.contentType }),
     },
-    logStream('/v1/log/audit', (state, l) => state.logger.onAudit(l)),
-    logStream('/v1/log/error', (state, l) => state.logger.onError(l)),
+    logStream('/v1/log/audit', (l) => streams.subscribe('audit', l)),
+    logStream('/v1/log/error', (l) => streams.subscribe('error', l)),
     {
       method: 'GET', path: '/version', maxBody: 0, timeoutMs: 10_000, auth: 'none',
       handler: () => ({ json: { version: VERSION, commit: COMMIT } }),
