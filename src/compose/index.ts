@@ -80,11 +80,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const streams = new LogStreams(options.logPeers);
   const countLogs = (l: Logger) => {
     l.onAudit((line) => {
-      metrics.auditEvents.inc();
+      metrics.logged('audit');
       streams.logged('audit', line);
     });
     l.onError((line) => {
-      metrics.errorEvents.inc();
+      metrics.logged('error');
       streams.logged('error', line);
     });
   };

@@ -25,6 +25,8 @@ export interface FleetGauges {
   bundlesExpiring: number;
 }
 
+const NO_LABELS = () => ({});
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly started = Date.now();
@@ -36,8 +38,8 @@ export class Metrics {
   private readonly requests = new HotCounter('keygate_http_requests_total', 'Requests by route, method and status.', this.registry);
   private readonly latency = new HotHistogram('keygate_http_request_duration_seconds', 'Request latency by route.', LATENCY_BUCKETS, this.registry);
   private readonly authFailures = this.counter('keygate_auth_failures_total', 'Refused authentications by reason.', ['reason']);
-  readonly auditEvents = this.counter('kes_log_audit_events', 'Audit log events.', []);
-  readonly errorEvents = this.counter('kes_log_error_events', 'Error log events.', []);
+  private readonly auditEvents = new HotCounter('kes_log_audit_events', 'Audit log events.', this.registry);
+  private readonly errorEvents = new HotCounter('kes_log_error_events', 'Error log events.', this.registry);
   private readonly storeLatency = new Histogram({
     name: 'keygate_keystore_latency_seconds', help: 'Keystore operation latency.', labelNames: ['op'],
     buckets: LATENCY_BUCKETS, registers: [this.registry],
@@ -121,6 +123,11 @@ export class Metrics {
     this.requests.inc(`${route} ${method} ${status}`, () => ({ route, method, status: String(status) }));
     this.responseTime.observe('', () => ({}), seconds);
     this.latency.observe(route, () => ({ route }), seconds);
+  }
+
+  /** One line written to the audit (every request) or the error log. */
+  logged(kind: 'audit' | 'error'): void {
+    (kind === 'audit' ? this.auditEvents : this.errorEvents).inc('', NO_LABELS);
   }
 
   authFailed(reason: 'no_certificate' | 'forbidden' | 'bad_token'): void {

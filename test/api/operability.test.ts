@@ -53,6 +53,8 @@ describe('metrics', () => {
     expect(metricValue(r.text, 'keygate_auth_failures_total{reason="no_certificate"}')).toBe(1);
     expect(metricValue(r.text, 'keygate_http_requests_total{route="/v1/key/create/",method="PUT",status="200"}')).toBe(1);
     expect(metricValue(r.text, 'keygate_keystore_latency_seconds_count{op="create"}')).toBe(1);
+    // One audit line per request answered before the scrape (the scrape's own comes after).
+    expect(metricValue(r.text, 'kes_log_audit_events')).toBe(4);
   });
 
   it('exports the fleet gauges: live tokens by kind, registered nodes, bundles expiring within 30 days', async () => {
