@@ -11,7 +11,7 @@ interface DecryptVector {
   envelope_fields?: { ciphertext_and_tag: string; iv: string; nonce: string; aead_name?: string; key_id?: string };
 }
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
 ) as { decrypt: DecryptVector[] };
 
 const b64 = (s: string) => Buffer.from(s, 'base64');

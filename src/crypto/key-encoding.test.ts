@@ -19,7 +19,7 @@ interface KeyVector {
   verified: boolean;
 }
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
 ) as { key_encodings: { vectors: KeyVector[] } };
 const keyVectors = vectors.key_encodings.vectors;
 

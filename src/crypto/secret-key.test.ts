@@ -32,7 +32,7 @@ interface ShapeVector {
   context: string | null;
 }
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
 ) as {
   decrypt: DecryptVector[];
   encrypt_roundtrip: { vectors: RoundTripVector[] };

@@ -5,7 +5,7 @@ import { startTestServer, workerMode, type TestServer } from '../helpers/server.
 import type { TestClient } from '../helpers/certs.js';
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64');
-const vectors = JSON.parse(readFileSync(new URL('../../../shared/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'));
+const vectors = JSON.parse(readFileSync(new URL('../vectors/kes/ciphertexts.json', import.meta.url), 'utf8'));
 
 let s: TestServer;
 let app: TestClient;
