@@ -1,0 +1,60 @@
+/**
+ * Tests read only what the repository holds (issue 12): the fs guard installed by
+ * test/setup-fs-guard.ts refuses a read beside the repository, and no test source names
+ * the sibling folder the KES vectors used to come from.
+ */
+import { describe, expect, it } from 'vitest';
+import fs, { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { outsideRepository, repositoryRoot } from '../helpers/fs-guard.js';
+
+// Spelled in two parts so this file does not trip its own scan below.
+const SIBLING = ['..', 'shared'].join('/');
+const vector = `${SIBLING}/vectors/kes/names.json`;
+
+describe('the fs guard', () => {
+  it('refuses reads beside the repository, whether or not the file exists', async () => {
+    const fromTest = new URL(`../../${vector}`, import.meta.url);
+    expect(() => readFileSync(fromTest, 'utf8')).toThrow(/test read outside the repository: .*vectors\/kes\/names\.json/);
+    expect(() => readFileSync(join(repositoryRoot, vector))).toThrow(/outside the repository/);
+    expect(() => fs.readFileSync(join(repositoryRoot, '..', 'no-such-sibling', 'x.json'))).toThrow(/outside the repository/);
+    expect(() => fs.openSync(join(repositoryRoot, vector), 'r')).toThrow(/outside the repository/);
+    expect(() => readdirSync(join(repositoryRoot, '..'))).toThrow(/outside the repository/);
+    await expect(readFile(join(repositoryRoot, vector))).rejects.toThrow(/outside the repository/);
+    await expect(fs.promises.open(join(repositoryRoot, vector))).rejects.toThrow(/outside the repository/);
+    expect(() => fs.readFile(join(repositoryRoot, vector), () => undefined)).toThrow(/outside the repository/);
+    expect(() => fs.createReadStream(join(repositoryRoot, vector))).toThrow(/outside the repository/);
+  });
+
+  it('lets tests read the repository and anywhere else (temp folders, system files)', async () => {
+    expect(readFileSync(join(repositoryRoot, 'test/vectors/kes/names.json'), 'utf8')).toContain('"source"');
+    expect((await readFile(new URL('../vectors/README.md', import.meta.url), 'utf8')).length).toBeGreaterThan(0);
+    expect(readFileSync('/etc/hostname', 'utf8').length).toBeGreaterThan(0);
+    expect(outsideRepository('/tmp/x')).toBeUndefined();
+    // A sibling whose name starts like the repository's is still outside it.
+    expect(outsideRepository(`${repositoryRoot}-old/x`)).toBe(`${repositoryRoot}-old/x`);
+    expect(outsideRepository(3)).toBeUndefined();
+  });
+});
+
+describe('test sources', () => {
+  it(`never name ${SIBLING}`, () => {
+    const offenders: string[] = [];
+    const walk = (dir: string): void => {
+      for (const name of readdirSync(dir)) {
+        if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
+        const path = join(dir, name);
+        if (statSync(path).isDirectory()) walk(path);
+        else if (/\.(ts|js|mjs|cjs)$/.test(name)) {
+          const text = readFileSync(path, 'utf8');
+          text.split('\n').forEach((line, i) => {
+            if (line.includes(SIBLING)) offenders.push(`${relative(repositoryRoot, path)}:${i + 1}`);
+          });
+        }
+      }
+    };
+    for (const top of ['src', 'keystores', 'test', 'bench']) walk(join(repositoryRoot, top));
+    expect(offenders).toEqual([]);
+  });
+});
