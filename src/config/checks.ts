@@ -11,6 +11,13 @@ import type { Config } from './schema.js';
 type Where = (path: Array<string | number>) => string;
 
 export function checkConfig(config: Config, where: Where): void {
+  const port = addressProblem(config.address);
+  if (port !== undefined) throw new ConfigError(`${where(['address'])}: ${port}`);
+  // Without a CA every client certificate fails the handshake, and a failed handshake is dropped
+  // without a word: the server would look up and refuse everyone.
+  if (config.tls.auth === 'on' && config.tls.ca === undefined) {
+    throw new ConfigError(`${where(['tls', 'auth'])}: 'on' needs tls.ca, the CA certificates client certificates are verified against (or set tls.auth: off)`);
+  }
   checkPolicies(config, where);
   checkDurations(config, where);
   checkVault(config, where);
@@ -25,6 +32,18 @@ export function checkConfig(config: Config, where: Where): void {
     if (seen.has(k.name)) throw new ConfigError(`${where(['keys', i, 'name'])}: key '${k.name}' is listed twice`);
     seen.add(k.name);
   });
+}
+
+/**
+ * What is wrong with a `host:port` listen address, in words a user can act on (undefined when
+ * nothing is): Node's own message for a port out of range names an option the user never set.
+ */
+export function addressProblem(address: string): string | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):([0-9]+)$/.exec(address);
+  if (!m) return `invalid address '${address}': expected host:port, e.g. 127.0.0.1:7373 or [::1]:7373`;
+  const port = Number(m[2]);
+  if (port > 65535) return `port ${m[2]} is out of range: use 1-65535, or 0 for any free port`;
+  return undefined;
 }
 
 function checkPolicies(config: Config, where: Where): void {
