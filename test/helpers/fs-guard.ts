@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,14 +27,19 @@ function pathOf(target: unknown): string | undefined {
   return undefined; // a file descriptor or a FileHandle: opened already, through a checked call
 }
 
-/** The resolved path when `target` lies beside the repository (under its parent, outside it). */
+const temporary = fs.realpathSync(tmpdir());
+
+/**
+ * The resolved path when `target` lies beside the repository (under its parent, outside it).
+ * The temporary folder stays open even then: a clone in /tmp (the first-hour script's) still
+ * writes and reads its scratch files there.
+ */
 export function outsideRepository(target: unknown, root = repositoryRoot): string | undefined {
   const path = pathOf(target);
   if (path === undefined) return undefined;
   const full = resolve(path);
-  const parent = dirname(root);
   const under = (dir: string) => full === dir || full.startsWith(dir.endsWith(sep) ? dir : dir + sep);
-  return under(parent) && !under(root) ? full : undefined;
+  return under(dirname(root)) && !under(root) && !under(temporary) ? full : undefined;
 }
 
 function check(target: unknown): void {

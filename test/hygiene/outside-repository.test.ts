@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fs, { readFileSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { outsideRepository, repositoryRoot } from '../helpers/fs-guard.js';
 
@@ -35,6 +36,9 @@ describe('the fs guard', () => {
     // A sibling whose name starts like the repository's is still outside it.
     expect(outsideRepository(`${repositoryRoot}-old/x`)).toBe(`${repositoryRoot}-old/x`);
     expect(outsideRepository(3)).toBeUndefined();
+    // A clone inside the temporary folder still uses it for scratch files.
+    expect(outsideRepository(join(tmpdir(), 'keygate-test-x', 'a'), join(tmpdir(), 'clone'))).toBeUndefined();
+    expect(outsideRepository('/work/shared/x', '/work/main')).toBe('/work/shared/x');
   });
 });
 
