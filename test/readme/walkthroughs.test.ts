@@ -1,0 +1,183 @@
+/**
+ * README.md runs as written (issue 12). Every ```sh / ```bash block, in order, is
+ * one bash script (`bash -euo pipefail`) run in a fresh scratch folder against a
+ * fresh server set up as `make run` sets up the reader's: development certificates
+ * made by `keygate dev-certs` in `<scratch>/certs`, `config.example.yml`, the fs
+ * keystore in `<scratch>/data`. The README's commands then find `certs/ca.crt`,
+ * `certs/admin.crt`… where they expect them; the repository's own certs/ and data/
+ * are never touched. The conventions (not-run and needs markers, `# →` shown output,
+ * the only substitutions made) are described at the top of ./readme.ts.
+ *
+ * Everything spawned runs in its own process group (`detached`), killed in afterAll
+ * (and on exit) whatever happened, so background examples (nginx, the agent) never
+ * outlive the test. Nothing waits on time: the server is ready when it prints its
+ * banner, the script is done when bash exits.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { ensureBuilt, keygateBin, repoRoot } from '../helpers/cli.js';
+import { buildScript, lint, matchOutput, parseBlocks, SHELL_LANGS, type Block } from './readme.js';
+
+const README = join(repoRoot, 'README.md');
+const shellBlocks = (): Block[] => parseBlocks(readFileSync(README, 'utf8')).filter((b) => SHELL_LANGS.has(b.lang));
+
+/** Where a `needs:` tool is looked for: nginx where Debian puts it (as test/agent/nginx.e2e.test.ts). */
+function installed(tool: string): boolean {
+  if (tool === 'nginx') return existsSync('/usr/sbin/nginx');
+  return (process.env['PATH'] ?? '').split(delimiter).some((d) => d && existsSync(join(d, tool)));
+}
+
+interface Spawned {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  output: () => string;
+}
+
+const groups = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of groups) killGroup(child);
+});
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-(child.pid as number), 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+}
+
+/** A process in its own process group, with its stdout and stderr interleaved as they come. */
+function spawnGroup(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Spawned {
+  const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  groups.add(child);
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
+    child.once('error', () => resolve(null));
+  });
+  return { child, exited, output: () => output };
+}
+
+async function stop(p: Spawned | undefined): Promise<void> {
+  if (!p) return;
+  killGroup(p.child); // also whatever it left in the background
+  await p.exited;
+  groups.delete(p.child);
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Resolves with the port once the server prints its banner; rejects if it exits first. */
+function listening(server: Spawned): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const look = () => {
+      const m = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(server.output());
+      if (m) {
+        server.child.stdout?.off('data', look);
+        server.child.stderr?.off('data', look);
+        resolve(Number(m[1]));
+      }
+    };
+    server.child.stdout?.on('data', look);
+    server.child.stderr?.on('data', look);
+    void server.exited.then((code) => reject(new Error(`keygate server exited (${code}) before listening:\n${server.output()}`)));
+  });
+}
+
+describe('README: the shell blocks', () => {
+  it('each run, or say why not; none hides a failure', () => {
+    const blocks = shellBlocks();
+    const notRun = blocks.filter((b) => b.mode.kind === 'not-run');
+    for (const b of notRun) expect(b.mode.kind === 'not-run' && b.mode.reason.length, `README.md:${b.line}: not-run needs a reason`).toBeGreaterThan(3);
+    for (const b of blocks) if (b.mode.kind === 'needs') expect(['nginx'], `README.md:${b.line}: unknown needs`).toContain(b.mode.tool);
+    expect(blocks.filter((b) => b.mode.kind !== 'not-run').flatMap(lint)).toEqual([]);
+    // Fences the harness would not see: every shell snippet is sh or bash.
+    const other = parseBlocks(readFileSync(README, 'utf8')).filter((b) => !SHELL_LANGS.has(b.lang));
+    for (const b of other) expect(b.lang, `README.md:${b.line - 1}: a fence needs a language (sh, yaml, text…)`).not.toBe('');
+    expect(blocks.filter((b) => b.mode.kind === 'run').length).toBeGreaterThanOrEqual(10);
+  });
+});
+
+describe('README: the walkthroughs, in order, against a fresh server', () => {
+  let scratch = '';
+  let server: Spawned | undefined;
+  let bash: Spawned | undefined;
+  let env: NodeJS.ProcessEnv = {};
+
+  beforeAll(async () => {
+    ensureBuilt();
+    scratch = mkdtempSync(join(tmpdir(), 'keygate-readme-'));
+    // The reader's environment is the test's, minus anything keygate or Vault would pick up.
+    env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KEYGATE_|VAULT_)/.test(k)));
+    // What `make run` does in the repository, here in the scratch folder.
+    execFileSync(process.execPath, [keygateBin, 'dev-certs', '--dir', 'certs'], { cwd: scratch, env });
+    const identities = execFileSync(process.execPath, [keygateBin, 'dev-certs', '--dir', 'certs', '--env'], { cwd: scratch, env, encoding: 'utf8' });
+    copyFileSync(join(repoRoot, 'config.example.yml'), join(scratch, 'config.example.yml'));
+    symlinkSync(join(repoRoot, 'bin'), join(scratch, 'bin')); // `node bin/keygate.js` as in the repository
+    const serverEnv = { ...env };
+    for (const line of identities.split('\n')) {
+      const m = /^([A-Z_]+)=(\S+)$/.exec(line.trim());
+      if (m) serverEnv[m[1] as string] = m[2] as string;
+    }
+    server = spawnGroup(process.execPath, [keygateBin, 'server', '--config', 'config.example.yml', '--addr', '127.0.0.1:0'], scratch, serverEnv);
+    await listening(server);
+  });
+
+  afterAll(async () => {
+    await stop(bash);
+    await stop(server);
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('run with bash -euo pipefail and print what they show', { timeout: 300_000 }, async () => {
+    const port = Number(/listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(server?.output() ?? '')?.[1]);
+    const blocks = shellBlocks();
+    const run = blocks.filter((b) => b.mode.kind === 'run' || (b.mode.kind === 'needs' && installed(b.mode.tool)));
+    const skipped = blocks.filter((b) => b.mode.kind === 'needs' && !installed(b.mode.tool));
+    const notRun = blocks.filter((b) => b.mode.kind === 'not-run');
+    const outDir = join(scratch, '.doc-test');
+    mkdirSync(outDir);
+    const script = buildScript(run, { outDir, repo: repoRoot.replace(/\/$/, ''), ports: { 7373: port, 9273: await freePort(), 8443: await freePort() } });
+    writeFileSync(join(outDir, 'walkthrough.sh'), script.text);
+    console.log(
+      `README.md: ${blocks.length} shell blocks: ${run.length} run (${script.checks.length} shown outputs checked), ` +
+        `${notRun.length} not run (${notRun.map((b) => `:${b.line} ${b.mode.kind === 'not-run' ? b.mode.reason : ''}`).join('; ')})` +
+        (skipped.length ? `, ${skipped.length} skipped: ${skipped.map((b) => `:${b.line} needs ${b.mode.kind === 'needs' ? b.mode.tool : ''}`).join('; ')}` : ''),
+    );
+
+    bash = spawnGroup('bash', ['-euo', 'pipefail', join(outDir, 'walkthrough.sh')], scratch, env);
+    const code = await bash.exited;
+    await stop(bash); // background examples the walkthrough left running, if any
+
+    const problems: string[] = [];
+    if (code !== 0) {
+      const failed = existsSync(join(outDir, 'failed')) ? readFileSync(join(outDir, 'failed'), 'utf8').trim().split(' ') : [];
+      const line = script.readmeLine.get(Number(failed[0]));
+      const check = script.checks.find((c) => c.line <= (line ?? 0) && (line ?? 0) < c.line + c.command.split('\n').length);
+      const printed = check && existsSync(join(outDir, check.file)) ? `\nit printed:\n${readFileSync(join(outDir, check.file), 'utf8')}` : '';
+      problems.push(
+        `the walkthrough stopped (bash exit ${code}) at README.md:${line ?? '?'} with status ${failed[1] ?? '?'}${printed}\n` +
+          `last output:\n${bash.output().split('\n').slice(-25).join('\n')}`,
+      );
+    }
+    for (const check of script.checks) {
+      const file = join(outDir, check.file);
+      if (!existsSync(file)) continue; // not reached: the stop above says why
+      const diff = matchOutput(check.expected, readFileSync(file, 'utf8'));
+      if (diff) problems.push(`README.md:${check.line}: ${check.command.split('\n')[0]}\n${diff}`);
+    }
+    expect(problems.join('\n\n')).toBe('');
+  });
+});
