@@ -15,7 +15,7 @@ import type { AgentClient } from './client.js';
 import { NodeAuth } from './auth.js';
 import { BundleSet } from './bundle-set.js';
 import { Backoff, WakeTimer, systemClock, type Clock, type Random } from './scheduler.js';
-import type { BundleWriter } from './writer.js';
+import { quoteName, type BundleWriter } from './writer.js';
 import { ReloadQueue, type Reloader } from './reload.js';
 import type { StatusBoard } from './status.js';
 import { Watchers } from './watch.js';
@@ -73,14 +73,18 @@ export class Agent {
 
   /** One batch without reload, for `--once`: every bundle fetched and written, or the reasons why not. */
   async once(): Promise<OnceResult> {
-    await this.prepare();
+    let refused = await this.prepare();
     try {
       await this.auth.ensure();
-      if (this.deps.settings.bundles === 'all') await this.bundles.discover(true);
+      if (this.deps.settings.bundles === 'all') refused = [...refused, ...(await this.bundles.discover(true))];
     } catch (err) {
       return { ok: false, failures: [(err as Error).message] };
     }
-    const failures = (await this.bundles.refresh()).flatMap((o) => ('error' in o ? [`${o.name}: ${o.error.message}`] : []));
+    // A refused name fails the run: the operator asked for every bundle, and one was not written.
+    const failures = [
+      ...refused.map((name) => `${quoteName(name)}: not a valid bundle name, skipped`),
+      ...(await this.bundles.refresh()).flatMap((o) => ('error' in o ? [`${o.name}: ${o.error.message}`] : [])),
+    ];
     this.reloads.clear(); // --once runs before the web server: nothing to reload
     return { ok: failures.length === 0, failures };
   }
@@ -104,12 +108,14 @@ export class Agent {
     while (this.running) await this.running;
   }
 
-  private async prepare(): Promise<void> {
+  /** Readies the output directory and tracks the bundles to serve; returns the configured names refused. */
+  private async prepare(): Promise<string[]> {
     await this.deps.writer.init();
     const { bundles } = this.deps.settings;
+    if (bundles !== 'all') return bundles.filter((name) => !this.bundles.track(name, 'settings'));
     // In `all` mode, what is on disk is tracked too, so a bundle unassigned while the agent was down is removed.
-    const names = bundles === 'all' ? await this.deps.writer.bundlesOnDisk() : bundles;
-    for (const name of names) this.bundles.track(name);
+    for (const name of await this.deps.writer.bundlesOnDisk()) this.bundles.track(name);
+    return [];
   }
 
   /** Runs a batch now, or right after the one in flight. */

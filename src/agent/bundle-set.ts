@@ -6,16 +6,20 @@
  */
 import type { Logger } from '../log/logger.js';
 import { forEachLimited } from '../core/bundle-index.js';
+import { isValidBundleName } from '../core/bundle-names.js';
 import type { AgentSettings } from './config.js';
 import { ServerError, UnreachableError, type AgentClient, type FetchedBundle } from './client.js';
 import type { NodeAuth } from './auth.js';
 import { Backoff, refreshDelay, type Clock, type Random } from './scheduler.js';
-import type { BundleWriter } from './writer.js';
+import { quoteName, type BundleWriter } from './writer.js';
 import type { ReloadQueue } from './reload.js';
 import type { StatusBoard } from './status.js';
 
 /** Fetches in flight at once. */
 const CONCURRENCY = 4;
+
+/** Distinct refused names logged; a server listing endless garbage cannot grow the agent's memory or log. */
+const MAX_REFUSALS_LOGGED = 1000;
 
 interface Tracked {
   name: string;
@@ -42,6 +46,8 @@ export interface BundleSetDeps {
 
 export class BundleSet {
   private readonly tracked = new Map<string, Tracked>();
+  /** Refused names already logged: each is logged once, not at every listing. */
+  private readonly refusalsLogged = new Set<string>();
   private readonly listBackoff: Backoff;
   /** When `bundles: all` lists again. */
   listAt = 0;
@@ -50,10 +56,20 @@ export class BundleSet {
     this.listBackoff = this.backoff();
   }
 
-  track(name: string): void {
-    if (this.tracked.has(name)) return;
+  /**
+   * Starts serving `name`. A name that is not a valid bundle name is refused here, before
+   * it can reach the server's URL or the disk (configured names were checked at load;
+   * this guards every other source). Returns false for a refused name.
+   */
+  track(name: string, from: 'server' | 'settings' = 'server'): boolean {
+    if (!isValidBundleName(name)) {
+      this.refuse(name, from);
+      return false;
+    }
+    if (this.tracked.has(name)) return true;
     this.tracked.set(name, { name, due: this.deps.clock.now(), backoff: this.backoff(), version: null });
     this.deps.board.bundle(name);
+    return true;
   }
 
   /** Makes bundles due now (all of them without a name); false when the name is not tracked. */
@@ -93,19 +109,24 @@ export class BundleSet {
     }
   }
 
-  /** Fetches and applies the bundles due before `until` (all of them without it); returns the outcomes. */
+  /**
+   * Fetches and applies the bundles due before `until` (all of them without it); returns
+   * the outcomes, where a bundle fetched but not written is an error too.
+   */
   async refresh(until = Infinity): Promise<Outcome[]> {
     const due = [...this.tracked.values()].filter((t) => t.due <= until).map((t) => t.name);
     const outcomes = await this.fetchWithRecovery(due);
-    for (const o of outcomes) await this.apply(o);
-    return outcomes;
+    const applied: Outcome[] = [];
+    for (const o of outcomes) applied.push(await this.apply(o));
+    return applied;
   }
 
   /**
    * `bundles: all`: tracks what the node may read now; what it may no longer read is
    * removed. A failed listing changes nothing (retried with backoff); `strict` rethrows it.
+   * Listed names that are not bundle names are skipped (the others are served) and returned.
    */
-  async discover(strict: boolean): Promise<void> {
+  async discover(strict: boolean): Promise<string[]> {
     const { client, clock, settings, logger } = this.deps;
     let names: string[];
     try {
@@ -115,17 +136,27 @@ export class BundleSet {
       this.listAt = clock.now() + this.listBackoff.fail();
       logger.error(`agent: cannot list the node's bundles: ${(err as Error).message}`);
       if (strict) throw err;
-      return;
+      return [];
     }
     this.listBackoff.succeed();
     this.listAt = clock.now() + refreshDelay(settings.refresh.listIntervalMs / 1000, settings.refresh.jitter, this.deps.random);
+    const refused = names.filter((name) => !this.track(name));
     const listed = new Set(names);
-    for (const name of names) this.track(name);
     for (const t of [...this.tracked.values()].filter((x) => !listed.has(x.name))) {
       if (settings.output.removeRevoked) await this.remove(t, new Error('no longer assigned to this node'));
       this.tracked.delete(t.name);
       this.deps.board.forget(t.name);
     }
+    return refused;
+  }
+
+  /** A name refused as a bundle name: on the status board, and logged the first time only. */
+  private refuse(name: string, from: 'server' | 'settings'): void {
+    this.deps.board.refusedName(name);
+    if (this.refusalsLogged.has(name) || this.refusalsLogged.size >= MAX_REFUSALS_LOGGED) return;
+    this.refusalsLogged.add(name);
+    const what = from === 'server' ? `the server listed ${quoteName(name)}, which` : `${quoteName(name)}`;
+    this.deps.logger.error(`agent: ${what} is not a valid bundle name: skipped, nothing is written for it`);
   }
 
   /** Fetches bundles; refusals are retried once after the credential was re-established. */
@@ -150,26 +181,38 @@ export class BundleSet {
     return out;
   }
 
-  private async apply(o: Outcome): Promise<void> {
+  /** Acts on one fetch; returns its outcome, an error when the bundle could not be written. */
+  private async apply(o: Outcome): Promise<Outcome> {
     const t = this.tracked.get(o.name);
-    if (!t) return;
-    if ('bundle' in o) return this.write(t, o.bundle);
+    if (!t) return o;
+    if ('bundle' in o) {
+      const error = await this.write(t, o.bundle);
+      return error ? { name: o.name, error } : o;
+    }
     this.noteReach(o.error);
-    if (isGone(o.error) && this.deps.settings.output.removeRevoked) return this.remove(t, o.error);
+    if (isGone(o.error) && this.deps.settings.output.removeRevoked) {
+      await this.remove(t, o.error);
+      return o;
+    }
     this.failed(t, o.error.message);
     this.deps.logger.error(`agent: bundle '${t.name}': ${o.error.message} (keeping the files on disk, retry ${t.backoff.attempts})`);
+    return o;
   }
 
-  private async write(t: Tracked, b: FetchedBundle): Promise<void> {
+  /** Writes a fetched bundle; returns why it could not, or null. */
+  private async write(t: Tracked, b: FetchedBundle): Promise<Error | null> {
     const { board, clock, writer, settings } = this.deps;
     board.serverReachable = true;
     let written: boolean;
     try {
       written = await writer.write(t.name, b);
     } catch (err) {
-      this.failed(t, `cannot write the files: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      this.deps.logger.error(`agent: bundle '${t.name}': ${board.bundle(t.name).lastError}`);
-      return;
+      // An errno code alone says little ("EACCES"): with the path, the operator knows what to fix.
+      const e = err as NodeJS.ErrnoException;
+      const message = `cannot write the files: ${e.code !== undefined && e.path !== undefined ? `${e.code} ${e.path}` : e.message}`;
+      this.failed(t, message);
+      this.deps.logger.error(`agent: bundle '${t.name}': ${message}`);
+      return new Error(message);
     }
     const now = clock.now();
     t.backoff.succeed();
@@ -178,10 +221,11 @@ export class BundleSet {
     const status = board.bundle(t.name);
     Object.assign(status, { state: 'ok', version: b.version, notAfter: b.notAfter, ttl: b.ttl, lastRefresh: new Date(now), nextRefresh: new Date(t.due), lastError: null });
     board.refreshes.inc({ result: written ? 'changed' : 'unchanged' });
-    if (!written) return;
+    if (!written) return null;
     status.lastChange = new Date(now);
     this.deps.reloads.add(t.name);
     this.deps.logger.info(`agent: bundle '${t.name}': wrote version ${b.version} (not after ${b.notAfter.toISOString()})`);
+    return null;
   }
 
   private async remove(t: Tracked, why: Error): Promise<void> {

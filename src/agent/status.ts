@@ -33,9 +33,14 @@ export interface ReloadStatus {
   error: string;
 }
 
+/** Refused names kept for the status: enough to see what the server sends, bounded whatever it sends. */
+const MAX_REFUSED_NAMES = 20;
+
 export class StatusBoard {
   readonly registry = new Registry();
   private readonly bundles = new Map<string, BundleStatus>();
+  /** Names the server listed that are not bundle names (nothing is written for them), first seen first. */
+  private readonly refused = new Set<string>();
   lastReload: ReloadStatus | null = null;
   serverReachable = false;
   tokenExpiresAt: Date | null = null;
@@ -93,6 +98,11 @@ export class StatusBoard {
     this.bundles.delete(name);
   }
 
+  /** Notes a name the server listed and the agent refused. */
+  refusedName(name: string): void {
+    if (this.refused.size < MAX_REFUSED_NAMES) this.refused.add(name.slice(0, 300));
+  }
+
   /** Whether every bundle the agent serves has files on disk. */
   healthy(): boolean {
     return [...this.bundles.values()].every((b) => b.state === 'removed' || b.version !== null);
@@ -110,6 +120,7 @@ export class StatusBoard {
           name: b.name, state: b.state, version: b.version, not_after: iso(b.notAfter), ttl: b.ttl,
           last_refresh: iso(b.lastRefresh), last_change: iso(b.lastChange), next_refresh: iso(b.nextRefresh), last_error: b.lastError,
         })),
+      refused_names: [...this.refused],
     };
   }
 }

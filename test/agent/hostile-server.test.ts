@@ -154,10 +154,10 @@ describe('an agent fed hostile bundle names', () => {
     expect(result.ok).toBe(false);
     expect(result.failures).toHaveLength(HOSTILE.length);
     expect(result.failures).toContain('"../../escape/pwned": not a valid bundle name, skipped');
-    // One line each, every character escaped: a name cannot forge log lines.
+    // One line each, the name quoted and escaped: a name cannot forge log lines.
     expect(refusals(a)).toHaveLength(HOSTILE.length);
-    expect(a.logLines.join('\n')).toContain('"new\\nline"');
-    expect(a.logLines.some((l) => l.startsWith('line"'))).toBe(false);
+    const messages = a.logLines.map((l) => (JSON.parse(l) as { message: string }).message);
+    expect(messages).toContain('agent: the server listed "new\\nline", which is not a valid bundle name: skipped, nothing is written for it');
   });
 
   it('running, logs each refused name once, keeps serving the others, and shows the refusals on its status', async () => {
