@@ -1,6 +1,6 @@
 /** The callback client against real HTTPS group managers: verdicts, OAuth modes, TLS trust, deadlines, token caching, secrecy. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CallbackClient, CallbackRefusedError } from './callback.js';
+import { CALLBACK_FAILURES, CallbackClient, CallbackRefusedError, nodeCallbackURL, refusedAddress } from './callback.js';
 import { DEFAULT_SETTINGS, type GroupSettings } from './group-settings.js';
 import { startGroupManager, type GroupManager } from '../../test/helpers/group-manager.js';
 import { manualClock } from '../../test/helpers/fleet.js';
@@ -40,29 +40,29 @@ async function failure(p: Promise<unknown>): Promise<KeygateError> {
 
 describe('verdicts', () => {
   it('allows on 200, refuses on 403 and 404, errs on anything else', async () => {
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     rks.behaviour = (id) => (id === 'good' ? 'allow' : id === 'bad' ? 'refuse' : id === 'ghost' ? 'unknown' : id === 'boom' ? 500 : 201);
     await client.verify(settingsFor(rks), 'good');
     const refused = await failure(client.verify(settingsFor(rks), 'bad'));
     expect(refused).toBeInstanceOf(CallbackRefusedError);
     expect(refused).toMatchObject({ status: 403, reason: 'refused', message: 'not authorized: node refused by the group manager' });
     expect(await failure(client.verify(settingsFor(rks), 'ghost'))).toMatchObject({ status: 403, reason: 'unknown', message: 'not authorized: node unknown to the group manager' });
-    expect(await failure(client.verify(settingsFor(rks), 'boom'))).toMatchObject({ status: 502, message: 'callback: the callback server answered 500' });
-    expect(await failure(client.verify(settingsFor(rks), 'created'))).toMatchObject({ status: 502, message: 'callback: the callback server answered 201' });
+    expect(await failure(client.verify(settingsFor(rks), 'boom'))).toMatchObject({ status: 502, message: CALLBACK_FAILURES.managerInvalid });
+    expect(await failure(client.verify(settingsFor(rks), 'created'))).toMatchObject({ status: 502, message: CALLBACK_FAILURES.managerInvalid });
     rks.behaviour = () => 'allow';
   });
 
   it('skips the check without a callback URL, and calls without a bearer token without an OAuth URL', async () => {
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     await client.verify({ ...DEFAULT_SETTINGS }, 'anything');
     const before = rks.callbacks.length;
     // The manager refuses a call without a valid bearer token (401): an error, not a refusal.
-    expect(await failure(client.verify(settingsFor(rks, { oauthUrl: '' }), 'n1'))).toMatchObject({ status: 502, message: 'callback: the callback server answered 401' });
+    expect(await failure(client.verify(settingsFor(rks, { oauthUrl: '' }), 'n1'))).toMatchObject({ status: 502, message: CALLBACK_FAILURES.managerInvalid });
     expect(rks.callbacks.slice(before)).toEqual([{ nodeId: 'n1', authorization: '' }]);
   });
 
   it('encodes the node id into one path segment and tolerates a trailing slash', async () => {
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     const before = rks.callbacks.length;
     await client.verify(settingsFor(rks, { callbackUrl: rks.callbackUrl + '/' }), 'a/b?c#d%');
     expect(rks.callbacks[before]?.nodeId).toBe('a/b?c#d%');
@@ -71,7 +71,7 @@ describe('verdicts', () => {
 
 describe('OAuth', () => {
   it('rks mode: Basic auth and the credentials in the query, empty body, no Content-Type', async () => {
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     const before = rks.oauthRequests.length;
     await client.verify(settingsFor(rks), 'n1');
     const req = rks.oauthRequests[before];
@@ -82,18 +82,18 @@ describe('OAuth', () => {
   });
 
   it('form mode: RFC 6749 Basic auth with form-encoded credentials and a form body; nothing in the URL', async () => {
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     await client.verify(settingsFor(form), 'n1');
     expect(form.oauthRequests.at(-1)?.query.toString()).toBe('');
     expect(form.oauthRequests.at(-1)?.body).toBe('grant_type=client_credentials');
     // The same credentials in rks mode are refused by a form-only manager, and say so.
-    const err = await failure(new CallbackClient().verify(settingsFor(form, { oauthMode: 'rks' }), 'n1'));
-    expect(err).toMatchObject({ status: 502, message: 'callback: the OAuth server refused the client credentials (401)' });
+    const err = await failure(new CallbackClient({ allowLoopback: true }).verify(settingsFor(form, { oauthMode: 'rks' }), 'n1'));
+    expect(err).toMatchObject({ status: 502, message: CALLBACK_FAILURES.oauthRefused });
   });
 
   it('caches the access token until expires_in runs out, and shares one request between concurrent checks', async () => {
     const clock = manualClock();
-    const client = new CallbackClient({ now: clock.now });
+    const client = new CallbackClient({ now: clock.now, allowLoopback: true });
     const before = rks.oauthRequests.length;
     await client.verify(settingsFor(rks), 'n1');
     await client.verify(settingsFor(rks), 'n2');
@@ -113,14 +113,14 @@ describe('OAuth', () => {
   it('does not cache a token without expires_in, and refetches once when the manager revokes a cached one', async () => {
     const noExpiry = await startGroupManager({ mode: 'rks', expiresIn: null });
     try {
-      const client = new CallbackClient();
+      const client = new CallbackClient({ allowLoopback: true });
       await client.verify(settingsFor(noExpiry), 'n1');
       await client.verify(settingsFor(noExpiry), 'n2');
       expect(noExpiry.oauthRequests).toHaveLength(2);
     } finally {
       await noExpiry.close();
     }
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     const before = rks.oauthRequests.length;
     await client.verify(settingsFor(rks), 'n1');
     rks.revokeIssued();
@@ -129,36 +129,35 @@ describe('OAuth', () => {
   });
 
   it('fails clearly when the OAuth answer has no access_token, or the OAuth server is down', async () => {
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     const noToken = await failure(client.verify(settingsFor(rks, { oauthUrl: rks.url + '/callback/nodes/x' }), 'n1'));
-    expect(noToken).toMatchObject({ status: 502, message: 'callback: the OAuth server answered 404' });
+    expect(noToken).toMatchObject({ status: 502, message: CALLBACK_FAILURES.oauthInvalid });
     const down = await failure(client.verify(settingsFor(rks, { oauthUrl: 'https://127.0.0.1:1/token' }), 'n1'));
-    expect(down).toMatchObject({ status: 502, message: 'callback: cannot reach the OAuth server (ECONNREFUSED)' });
+    expect(down).toMatchObject({ status: 502, message: CALLBACK_FAILURES.oauthUnreachable });
   });
 });
 
 describe('TLS and deadlines', () => {
   it('verifies TLS by default: a self-signed manager fails with a clear error; callback_insecure opts out', async () => {
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     const err = await failure(client.verify(settingsFor(selfSigned, { callbackCa: '' }), 'n1'));
     expect(err.status).toBe(502);
-    expect(err.message).toBe(
-      'callback: cannot verify the TLS certificate of the OAuth server (DEPTH_ZERO_SELF_SIGNED_CERT): set the group\'s callback_ca, or callback_insecure',
-    );
+    expect(err.message).toBe(CALLBACK_FAILURES.oauthUnreachable);
+    expect((err.cause as Error).message).toMatch(/DEPTH_ZERO_SELF_SIGNED_CERT: cannot verify the server's TLS certificate; set the group's callback_ca, or callback_insecure$/);
     // Another manager's CA is no better than none.
-    expect((await failure(client.verify(settingsFor(selfSigned, { callbackCa: rks.caPem }), 'n1'))).message).toMatch(/^callback: cannot verify the TLS certificate/);
+    expect((await failure(client.verify(settingsFor(selfSigned, { callbackCa: rks.caPem }), 'n1'))).message).toBe(CALLBACK_FAILURES.oauthUnreachable);
     expect(selfSigned.callbacks).toHaveLength(0);
     await client.verify(settingsFor(selfSigned, { callbackCa: '', callbackInsecure: true }), 'n1');
     expect(selfSigned.callbacks).toHaveLength(1);
   });
 
   it('gives up after callback_timeout on a manager that never answers', async () => {
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     rks.behaviour = () => 'hang';
     try {
       const started = performance.now();
       const err = await failure(client.verify(settingsFor(rks, { callbackTimeout: 0.3 }), 'n1'));
-      expect(err).toMatchObject({ status: 504, message: 'callback: the callback server did not answer within 0.3s' });
+      expect(err).toMatchObject({ status: 504, message: CALLBACK_FAILURES.managerUnreachable });
       expect(performance.now() - started).toBeLessThan(5000);
     } finally {
       rks.behaviour = () => 'allow';
@@ -170,7 +169,7 @@ describe('secrecy', () => {
   it('never puts the client secret or an access token in an error message or cause', async () => {
     const settings = settingsFor(rks);
     const errors: KeygateError[] = [];
-    const client = new CallbackClient();
+    const client = new CallbackClient({ allowLoopback: true });
     rks.behaviour = () => 500;
     errors.push(await failure(client.verify(settings, 'n1')));
     rks.behaviour = () => 'allow';

@@ -8,12 +8,22 @@
  * the group opts out; the whole check has a deadline; the access token is cached
  * until `expires_in` says it ends; and no secret (client secret, access token)
  * ever reaches an error message, a cause or a log line.
+ *
+ * Callers learn only which step failed and how (one stable message per class:
+ * unreachable, refused, invalid answer); what the network looked like (errno,
+ * status, TLS error) goes to the error log through the error's `cause`, so the
+ * check cannot be used to scan ports. The node id becomes exactly one path
+ * segment of the callback URL, and the host a check connects to is decided on
+ * the address it resolves to, whatever spelling the URL used.
  */
 import https from 'node:https';
+import dns from 'node:dns';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { KeygateError, NotAuthorizedError, UnavailableError } from '../errors.js';
+import { BadRequestError, KeygateError, NotAuthorizedError, UnavailableError } from '../errors.js';
 import type { GroupSettings } from './group-settings.js';
+import { checkNodeId } from './node-id.js';
 
 /** Verifies a node id against a group's settings; resolves when allowed. */
 export interface NodeVerifier {
@@ -33,7 +43,22 @@ export interface CallbackClientOptions {
   now?: () => number;
   /** Most access tokens kept (one per OAuth client). */
   maxCachedTokens?: number;
+  /**
+   * Whether the OAuth and callback servers may be on this host's loopback addresses
+   * (127.0.0.0/8, ::1, in any spelling, or a name resolving there). Default false.
+   * Unspecified addresses (0.0.0.0/8, ::) are refused either way: they reach this host too.
+   */
+  allowLoopback?: boolean;
 }
+
+/** Stable messages, one per failure class: all a caller learns of a failed check. */
+export const CALLBACK_FAILURES = {
+  managerUnreachable: 'callback: group manager unreachable',
+  managerInvalid: 'callback: group manager gave an invalid answer',
+  oauthUnreachable: 'callback: OAuth server unreachable',
+  oauthRefused: 'callback: OAuth server refused the client credentials',
+  oauthInvalid: 'callback: OAuth server gave an invalid answer',
+} as const;
 
 interface AccessToken {
   token: string;
@@ -46,6 +71,7 @@ interface Exchange {
   settings: GroupSettings;
   /** performance.now() by which the whole check must be done. */
   deadline: number;
+  allowLoopback: boolean;
 }
 
 const TLS_ERRORS = new Set([
@@ -56,25 +82,29 @@ const TLS_ERRORS = new Set([
 const MAX_ANSWER = 64 * 1024;
 
 class DeadlineExceeded extends Error {}
+/** The destination resolved to an address no check may connect to. */
+class AddressRefused extends Error {}
 
 export class CallbackClient implements NodeVerifier {
   private readonly cache = new Map<string, AccessToken>();
   private readonly inflight = new Map<string, Promise<AccessToken>>();
   private readonly now: () => number;
   private readonly maxCached: number;
+  private readonly allowLoopback: boolean;
   /** Access-token requests sent (tests check the cache with it). */
   oauthRequests = 0;
 
   constructor(options: CallbackClientOptions = {}) {
     this.now = options.now ?? Date.now;
     this.maxCached = options.maxCachedTokens ?? 1000;
+    this.allowLoopback = options.allowLoopback ?? false;
   }
 
   async verify(settings: GroupSettings, nodeId: string): Promise<void> {
     if (settings.callbackUrl === '') return;
     const deadline = performance.now() + settings.callbackTimeout * 1000;
-    const url = new URL(settings.callbackUrl.replace(/\/+$/, '') + '/' + encodeURIComponent(nodeId));
-    const ex: Exchange = { what: 'callback server', settings, deadline };
+    const url = nodeCallbackURL(settings.callbackUrl, nodeId);
+    const ex: Exchange = { what: 'callback server', settings, deadline, allowLoopback: this.allowLoopback };
     let access = await this.accessToken(settings, deadline, false);
     let status = await this.ask(url, access, ex);
     if (status === 401 && access?.fromCache) {
@@ -85,7 +115,7 @@ export class CallbackClient implements NodeVerifier {
     if (status === 200) return;
     if (status === 403) throw new CallbackRefusedError('refused');
     if (status === 404) throw new CallbackRefusedError('unknown');
-    throw new UnavailableError(`callback: the callback server answered ${status}`, 502);
+    throw failed(ex, url, `answered ${status}`);
   }
 
   private async ask(url: URL, access: { token: string } | null, ex: Exchange): Promise<number> {
@@ -133,14 +163,34 @@ export class CallbackClient implements NodeVerifier {
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
       body = 'grant_type=client_credentials';
     }
-    const answer = await send(url, 'POST', headers, body, { what: 'OAuth server', settings: s, deadline }, true);
-    if (answer.status === 401) throw new UnavailableError('callback: the OAuth server refused the client credentials (401)', 502);
-    if (answer.status < 200 || answer.status > 299) throw new UnavailableError(`callback: the OAuth server answered ${answer.status}`, 502);
-    return parseTokenAnswer(answer.body, this.now());
+    const ex: Exchange = { what: 'OAuth server', settings: s, deadline, allowLoopback: this.allowLoopback };
+    const answer = await send(url, 'POST', headers, body, ex, true);
+    if (answer.status === 401) throw failed(ex, url, 'answered 401', CALLBACK_FAILURES.oauthRefused);
+    if (answer.status < 200 || answer.status > 299) throw failed(ex, url, `answered ${answer.status}`);
+    const token = parseTokenAnswer(answer.body, this.now());
+    if (!token) throw failed(ex, url, 'answered without an access_token');
+    return token;
   }
 }
 
-function parseTokenAnswer(body: Buffer, now: number): AccessToken {
+/**
+ * `<callbackUrl>/<nodeId>`, the node id exactly one path segment that no URL parser rewrites:
+ * percent-encoded (so '/', '?', '#', '%' and '\\' stay inside it), and refused when it is a dot
+ * segment in any spelling, which a parser would resolve to the manager's collection or its
+ * parent. The result is checked, not trusted: its path must end in that very segment.
+ * @throws BadRequestError for a node id that is not one
+ */
+export function nodeCallbackURL(callbackUrl: string, nodeId: string): URL {
+  checkNodeId(nodeId);
+  const url = new URL(callbackUrl);
+  const path = `${url.pathname.replace(/\/+$/, '')}/${encodeURIComponent(nodeId)}`;
+  url.pathname = path;
+  if (url.pathname !== path || url.search !== '' || url.hash !== '') throw new BadRequestError('node id cannot be sent to the group manager as one path segment');
+  return url;
+}
+
+/** null when the answer carries no usable access token. */
+function parseTokenAnswer(body: Buffer, now: number): AccessToken | null {
   let o: unknown;
   try {
     o = JSON.parse(body.toString('utf8'));
@@ -148,9 +198,7 @@ function parseTokenAnswer(body: Buffer, now: number): AccessToken {
     o = null;
   }
   const token = o && typeof o === 'object' ? (o as Record<string, unknown>)['access_token'] : undefined;
-  if (typeof token !== 'string' || token === '' || /[\x00-\x1f\x7f]/.test(token)) { // eslint-disable-line no-control-regex
-    throw new UnavailableError('callback: the OAuth server answered without an access_token', 502);
-  }
+  if (typeof token !== 'string' || token === '' || /[\x00-\x1f\x7f]/.test(token)) return null; // eslint-disable-line no-control-regex
   const life = Number((o as Record<string, unknown>)['expires_in']);
   if (!Number.isFinite(life) || life <= 0) return { token, expiresAt: null };
   // Stop using the token a little before the server does (clock skew, time in flight).
@@ -166,7 +214,11 @@ function cacheKey(s: GroupSettings): string {
 /** One HTTPS exchange within the deadline; errors are KeygateErrors without secrets. */
 function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, ex: Exchange, keepBody: boolean): Promise<{ status: number; body: Buffer }> {
   const left = ex.deadline - performance.now();
-  if (left <= 0) return Promise.reject(failure(new DeadlineExceeded(), ex));
+  if (left <= 0) return Promise.reject(failure(new DeadlineExceeded(), url, ex));
+  const literal = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  // An IP literal is never looked up, so it is judged here; a name, on every address it resolves to.
+  const refused = isIP(literal) !== 0 ? refusedAddress(literal, ex.allowLoopback) : null;
+  if (refused) return Promise.reject(failure(new AddressRefused(refused), url, ex));
   const payload = body === undefined ? undefined : Buffer.from(body);
   if (payload) headers['Content-Length'] = String(payload.length);
   return new Promise((resolve, reject) => {
@@ -174,6 +226,7 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
       method,
       headers,
       agent: false,
+      lookup: guardedLookup(ex.allowLoopback),
       rejectUnauthorized: !ex.settings.callbackInsecure,
       ...(ex.settings.callbackCa !== '' ? { ca: ex.settings.callbackCa } : {}),
     });
@@ -183,7 +236,7 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
       settled = true;
       clearTimeout(timer);
       req.destroy();
-      reject(failure(err, ex));
+      reject(failure(err, url, ex));
     };
     const timer = setTimeout(() => fail(new DeadlineExceeded()), left);
     req.on('error', fail);
@@ -193,7 +246,7 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
       res.on('data', (c: Buffer) => {
         size += c.length;
         if (!keepBody) return;
-        if (size > MAX_ANSWER) return fail(new UnavailableError(`callback: the ${ex.what}'s answer is too large`, 502));
+        if (size > MAX_ANSWER) return fail(failed(ex, url, `answer larger than ${MAX_ANSWER} bytes`));
         chunks.push(c);
       });
       res.on('error', fail);
@@ -209,20 +262,60 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
   });
 }
 
-/** A client-safe error for a failed exchange; the cause names only the error code. */
-function failure(err: unknown, ex: Exchange): KeygateError {
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+const UNSPECIFIED = new BlockList();
+UNSPECIFIED.addSubnet('0.0.0.0', 8, 'ipv4');
+// '::' and the deprecated IPv4-compatible addresses (::a.b.c.d), which some stacks still route.
+UNSPECIFIED.addSubnet('::', 96, 'ipv6');
+
+/**
+ * Why a check may not connect to `address` (an IP address in any form Node accepts;
+ * IPv4-mapped IPv6 addresses count as their IPv4 address), or null when it may.
+ */
+export function refusedAddress(address: string, allowLoopback: boolean): string | null {
+  const family = isIP(address);
+  if (family === 0) return null;
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  if (LOOPBACK.check(address, type)) return allowLoopback ? null : 'a loopback address';
+  if (UNSPECIFIED.check(address, type)) return 'an unspecified address';
+  return null;
+}
+
+/** dns.lookup that refuses when any address the name resolves to is refused (no choosing the harmless one). */
+function guardedLookup(allowLoopback: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      const bad = addresses.map((a) => refusedAddress(a.address, allowLoopback)).find((r) => r !== null);
+      if (bad) return callback(new AddressRefused(bad), '', 0);
+      if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, addresses);
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error('no address'), { code: 'ENOTFOUND' }), '', 0);
+      callback(null, first.address, first.family);
+    });
+  };
+}
+
+/**
+ * The client-safe error for a step that failed: its class's stable message (invalid answer
+ * unless given), and the detail, for the error log only, in `cause`. The URL in the detail
+ * is origin and path: the rks OAuth mode carries the client secret in the query.
+ */
+function failed(ex: Exchange, url: URL, detail: string, message?: string, status: 502 | 504 = 502): UnavailableError {
+  const fallback = ex.what === 'OAuth server' ? CALLBACK_FAILURES.oauthInvalid : CALLBACK_FAILURES.managerInvalid;
+  const cause = new Error(`callback: ${ex.what} ${url.origin}${url.pathname}: ${detail}`);
+  return new UnavailableError(message ?? fallback, status, { cause });
+}
+
+/** A failed exchange as failed() words it: anything that kept an answer from arriving is "unreachable". */
+function failure(err: unknown, url: URL, ex: Exchange): KeygateError {
   if (err instanceof KeygateError) return err;
-  if (err instanceof DeadlineExceeded) {
-    return new UnavailableError(`callback: the ${ex.what} did not answer within ${ex.settings.callbackTimeout}s`, 504);
-  }
+  const unreachable = ex.what === 'OAuth server' ? CALLBACK_FAILURES.oauthUnreachable : CALLBACK_FAILURES.managerUnreachable;
+  if (err instanceof DeadlineExceeded) return failed(ex, url, `no answer within ${ex.settings.callbackTimeout}s`, unreachable, 504);
+  if (err instanceof AddressRefused) return failed(ex, url, `refused to connect to ${err.message}`, unreachable);
   const code = String((err as NodeJS.ErrnoException).code ?? 'error');
-  const cause = new Error(`callback: ${ex.what}: ${code}`);
-  if (TLS_ERRORS.has(code)) {
-    return new UnavailableError(
-      `callback: cannot verify the TLS certificate of the ${ex.what} (${code}): set the group's callback_ca, or callback_insecure`,
-      502,
-      { cause },
-    );
-  }
-  return new UnavailableError(`callback: cannot reach the ${ex.what} (${code})`, 502, { cause });
+  const hint = TLS_ERRORS.has(code) ? ": cannot verify the server's TLS certificate; set the group's callback_ca, or callback_insecure" : '';
+  return failed(ex, url, code + hint, unreachable);
 }

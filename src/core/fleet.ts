@@ -23,13 +23,19 @@ export interface FleetOptions {
   /** How node ids are checked against a group's callback (default: a CallbackClient). */
   verifier?: NodeVerifier;
   touchIntervalMs?: number;
+  /**
+   * Whether group managers may be on this host's loopback addresses (any spelling). Defaults
+   * to true only because keygate's configuration has no setting for it yet and group managers
+   * on the server's own host worked before; unspecified addresses are refused either way.
+   */
+  allowLoopbackCallbacks?: boolean;
 }
 
 export function createFleet(store: KeyStore, catalog: BundleCatalog, options: FleetOptions = {}): FleetServices {
   const clock = options.now !== undefined ? { now: options.now } : {};
   const tokens = new TokenService(store, clock);
   const groups = new GroupService(store, tokens, catalog);
-  const verifier = options.verifier ?? new CallbackClient(clock);
+  const verifier = options.verifier ?? new CallbackClient({ ...clock, allowLoopback: options.allowLoopbackCallbacks ?? true });
   const nodes = new NodeService(store, tokens, groups, verifier, options.touchIntervalMs !== undefined ? { touchIntervalMs: options.touchIntervalMs } : {});
   const access: BundleAccess & BundleAssignments = {
     canReadBundle: (identity, token, bundle) => nodes.canReadBundle(identity, token, bundle),

@@ -6,6 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { BadRequestError } from '../errors.js';
+import { refusedAddress } from './callback.js';
 
 /**
  * How the OAuth client-credentials request is sent:
@@ -69,6 +70,41 @@ export function applySettings(base: Readonly<GroupSettings>, update: GroupSettin
   return next;
 }
 
+/**
+ * Settings that decide where the stored OAuth client secret goes (the OAuth URL, and the TLS
+ * trust both servers are reached with) or where the access token obtained with it goes (the
+ * callback URL). `oauthOnly`: only guarded while an OAuth URL is set, since without one no
+ * access token is ever sent to the callback.
+ */
+const SECRET_DESTINATIONS: ReadonlyArray<{ key: keyof GroupSettings; field: string; oauthOnly: boolean }> = [
+  { key: 'oauthUrl', field: 'oauth_url', oauthOnly: false },
+  { key: 'callbackCa', field: 'callback_ca', oauthOnly: false },
+  { key: 'callbackInsecure', field: 'callback_insecure', oauthOnly: false },
+  { key: 'callbackUrl', field: 'callback_url', oauthOnly: true },
+];
+
+/**
+ * Refuses an update that would send the stored OAuth client secret (or an access token
+ * obtained with it) to a destination chosen by a caller who did not supply the secret: whoever
+ * may change where it goes must prove they know it, as Vault asks for the credential again
+ * when its endpoint changes. Resending a field's current value is not a change (RKS's PUT
+ * always sends all four of its fields, and with them the secret). Call it on the record being
+ * replaced, inside the conditional update, so a concurrent secret change cannot slip between.
+ * @throws BadRequestError naming the field
+ */
+export function checkSecretDestinations(before: Readonly<GroupSettings>, update: GroupSettingsUpdate): void {
+  if (update.oauthClientSecret !== undefined || before.oauthClientSecret === '') return;
+  for (const { key, field, oauthOnly } of SECRET_DESTINATIONS) {
+    const value = update[key];
+    if (value === undefined || value === before[key]) continue;
+    if (oauthOnly && before.oauthUrl === '') continue;
+    // Turning a destination off, or TLS verification back on, sends nothing anywhere new.
+    if (value === '' && key !== 'callbackCa') continue;
+    if (key === 'callbackInsecure' && value === false) continue;
+    throw new BadRequestError(`changing ${field} requires oauth_client_secret in the same request: it decides where the group's OAuth secret or access token is sent`);
+  }
+}
+
 function validate(s: GroupSettings): void {
   if (!Number.isInteger(s.tokenTtl) || s.tokenTtl < 1 || s.tokenTtl > MAX_TOKEN_TTL) {
     throw new BadRequestError(`token_ttl must be a whole number of seconds from 1 to ${MAX_TOKEN_TTL}`);
@@ -100,6 +136,9 @@ function checkURL(field: string, value: string, queryAllowed: boolean): void {
   }
   if (url.protocol !== 'https:' || url.username !== '' || url.password !== '' || value.includes('#')) throw new BadRequestError(rule);
   if (!queryAllowed && value.includes('?')) throw new BadRequestError(rule);
+  // Decided on the parser's normal form, so '0', '0x0' and '[::]' are all 0.0.0.0 or ::.
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  if (refusedAddress(host, true) !== null) throw new BadRequestError(`${field} must not name an unspecified address (0.0.0.0, ::): it reaches this host`);
 }
 
 function checkText(field: string, value: string, max: number): void {

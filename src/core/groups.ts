@@ -18,7 +18,7 @@ import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../k
 import type { BundleAssignments, BundleCatalog } from './access.js';
 import { translateStoreError } from './store-errors.js';
 import { InvalidTokenError, type TokenService } from './tokens.js';
-import { DEFAULT_SETTINGS, applySettings, type GroupSettingsUpdate } from './group-settings.js';
+import { DEFAULT_SETTINGS, applySettings, checkSecretDestinations, type GroupSettingsUpdate } from './group-settings.js';
 import { decode, encode, info, type GroupInfo, type GroupRecord } from './group-record.js';
 import { DecodeMemo } from './decode-memo.js';
 
@@ -79,9 +79,16 @@ export class GroupService implements BundleAssignments {
     return { groupToken: token };
   }
 
-  /** Changes the given settings, leaving the others (and the secret, unless given) as they are. */
+  /**
+   * Changes the given settings, leaving the others (and the secret, unless given) as they are.
+   * Moving where the stored secret or its access token goes needs the secret anew
+   * (checkSecretDestinations). @throws BadRequestError, NotFoundError
+   */
   async update(name: string, settings: GroupSettingsUpdate): Promise<GroupInfo> {
-    const { record } = await this.modify(name, (r) => ({ ...r, settings: applySettings(r.settings, settings), updatedAt: this.tokens.now() }));
+    const { record } = await this.modify(name, (r) => {
+      checkSecretDestinations(r.settings, settings);
+      return { ...r, settings: applySettings(r.settings, settings), updatedAt: this.tokens.now() };
+    });
     return info(record);
   }
 

@@ -20,6 +20,7 @@ import { InvalidTokenError, type TokenService } from './tokens.js';
 import type { BanRecord, NodeRecord } from './node-records.js';
 import { NodeStore } from './node-store.js';
 import { NodeTracker } from './node-tracker.js';
+import { checkNodeId as checkValidNodeId } from './node-id.js';
 
 export interface NodeToken {
   group: string;
@@ -61,10 +62,8 @@ export class NodeBannedError extends NotAuthorizedError {
   }
 }
 
-/** Node ids: 1–128 printable ASCII characters, no spaces (RKS's `[a-zA-Z0-9-]{1,64}` fits). */
-export function isValidNodeId(id: string): boolean {
-  return /^[\x21-\x7e]{1,128}$/.test(id);
-}
+/** Node ids: see node-id.ts, the one place that decides what a node id is. */
+export { isValidNodeId } from './node-id.js';
 
 export interface NodeServiceOptions {
   /** How often at most a node's last_seen is written (default a minute). */
@@ -312,5 +311,5 @@ export class NodeService implements BundleAccess {
 }
 
 function checkNodeId(nodeId: string): void {
-  if (!isValidNodeId(nodeId)) throw new BadRequestError('node id must be 1–128 printable ASCII characters without spaces');
+  checkValidNodeId(nodeId);
 }

@@ -40,6 +40,8 @@ export interface GroupManager {
   issued: string[];
   oauthRequests: OAuthRequest[];
   callbacks: Array<{ nodeId: string; authorization: string }>;
+  /** Every request received, as method and raw request target (what a URL parser made of the URL). */
+  requests: Array<{ method: string; target: string }>;
   behaviour: (nodeId: string) => Behaviour;
   /** Makes the callback refuse every token issued so far (as if the manager revoked them). */
   revokeIssued(): void;
@@ -61,6 +63,7 @@ export async function startGroupManager(options: GroupManagerOptions = {}): Prom
     issued: [],
     oauthRequests: [],
     callbacks: [],
+    requests: [],
     behaviour: () => 'allow',
     revokeIssued: () => gm.issued.forEach((t) => revoked.add(t)),
     close: async () => {
@@ -69,6 +72,7 @@ export async function startGroupManager(options: GroupManagerOptions = {}): Prom
     },
   };
   const server = https.createServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => {
+    gm.requests.push({ method: req.method ?? '', target: req.url ?? '' });
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => route(gm, options, revoked, req, res, Buffer.concat(chunks).toString('utf8')));
