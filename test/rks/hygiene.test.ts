@@ -43,7 +43,7 @@ describe('log hygiene of the RKS surface', () => {
     const info = { callbackURL: gm.callbackUrl, oauthURL: gm.oauthUrl, oauthClientID: gm.clientId, oauthClientSecret: gm.clientSecret };
     const groupToken = keep((await call('/rks/v1/group/cdn', { method: 'POST', token: admin, body: info })).json.groupToken);
     await call('/rks/v1/node', { method: 'POST', token: groupToken, headers: { 'X-LCDN-nodeId': '1' } }); // untrusted manager: 500
-    await rks.s.call(rks.s.admin, '/v1/group/update/cdn', { method: 'PUT', body: { callback_ca: gm.caPem } });
+    await rks.s.call(rks.s.admin, '/v1/group/update/cdn', { method: 'PUT', body: { callback_ca: gm.caPem, oauth_client_secret: gm.clientSecret } });
     await call('/rks/v1/group/cdn', { method: 'PUT', token: admin, body: { ...info, oauthClientSecret: gm.clientSecret } });
     await call('/rks/v1/group/cdn/secrets/www.example.com', { method: 'POST', token: admin });
     gm.behaviour = (id) => (id === '0' ? 'refuse' : 'allow');

@@ -190,8 +190,8 @@ describe('the group manager decides (callback with RKS-style OAuth)', () => {
   it('refuses to trust a manager whose certificate it cannot verify (500) until the group has its CA', async () => {
     const r = await register(groupToken, '1');
     expect(r.status).toBe(500);
-    expect(r.text).toMatch(/^callback: cannot verify the TLS certificate of the OAuth server/);
-    expect((await trust('cdn', { callback_ca: gm.caPem, callback_timeout: 1 })).status).toBe(200);
+    expect(r.text).toMatch(/^callback: OAuth server unreachable/);
+    expect((await trust('cdn', { callback_ca: gm.caPem, callback_timeout: 1, oauth_client_secret: gm.clientSecret })).status).toBe(200);
   });
 
   it('allows the nodes the manager allows, after an OAuth request with Basic auth AND query parameters', async () => {
@@ -207,8 +207,8 @@ describe('the group manager decides (callback with RKS-style OAuth)', () => {
   it('refuses what the manager refuses (403 in RKS\'s words), and answers 500 when it cannot decide', async () => {
     expectError(await register(groupToken, '0'), 403, 'node 0 not Allowed');
     expectError(await register(groupToken, '404'), 403, 'node 404 not found');
-    expectError(await register(groupToken, '500'), 500, 'callback: the callback server answered 503');
-    expectError(await register(groupToken, 'slow'), 500, 'callback: the callback server did not answer within 1s');
+    expectError(await register(groupToken, '500'), 500, 'callback: group manager gave an invalid answer');
+    expectError(await register(groupToken, 'slow'), 500, 'callback: group manager unreachable');
   });
 
   it('a manager that later refuses a node keeps it out, even after a revocation', async () => {
@@ -221,8 +221,8 @@ describe('the group manager decides (callback with RKS-style OAuth)', () => {
 
   it('wrong OAuth client credentials are a 500, as RKS', async () => {
     const wrong = await createGroup('cdn-wrong', { ...info(), oauthClientSecret: 'not-the-secret' });
-    expect((await trust('cdn-wrong', { callback_ca: gm.caPem })).status).toBe(200);
-    expectError(await register(wrong, '1'), 500, 'callback: the OAuth server refused the client credentials (401)');
+    expect((await trust('cdn-wrong', { callback_ca: gm.caPem, oauth_client_secret: 'not-the-secret' })).status).toBe(200);
+    expectError(await register(wrong, '1'), 500, 'callback: OAuth server refused the client credentials');
   });
 
   it('an admin can still log in and read; the OAuth secret is never shown', async () => {
