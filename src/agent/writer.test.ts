@@ -1,10 +1,10 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BundleWriter, fileBase, nameOfBase } from './writer.js';
+import { BundleWriter, UnsafeWriteError, fileBase, nameOfBase } from './writer.js';
 import { BundleCerts, type TestBundle } from '../../test/helpers/bundle-certs.js';
 
 const certs = new BundleCerts();
@@ -126,6 +126,119 @@ describe('BundleWriter', () => {
     writeFileSync(join(dir, '.keygate', 'link.tmp-abcdef'), 'x');
     await w.init();
     expect(readdirSync(join(dir, '.keygate'))).toEqual([]);
+  });
+});
+
+/** Every entry under `dir`: its type and content or link target. */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (at: string, rel: string) => {
+    for (const e of readdirSync(at).sort()) {
+      const path = join(at, e);
+      const st = lstatSync(path);
+      if (st.isSymbolicLink()) out[join(rel, e)] = `-> ${readlinkSync(path)}`;
+      else if (st.isDirectory()) {
+        out[join(rel, e) + '/'] = '';
+        walk(path, join(rel, e));
+      } else out[join(rel, e)] = readFileSync(path, 'utf8');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+describe('BundleWriter containment (issue 11)', () => {
+  const INVALID = ['../x', '../../escape/pwned', 'a/b', '..', '.', '', '.hidden', '.keygate', '_.x', '*./x', 'a\0b', 'x'.repeat(249)];
+
+  it('refuses every name that is not a bundle name, before touching anything', async () => {
+    const root = outDir();
+    const dir = join(root, 'out');
+    writeFileSync(join(root, 'x.key'), 'mine\n');
+    mkdirSync(join(root, 'escape'));
+    const w = new BundleWriter(dir, true);
+    await w.init();
+    const before = tree(root);
+    for (const name of INVALID) {
+      await expect(w.write(name, a), name).rejects.toBeInstanceOf(UnsafeWriteError);
+      await expect(w.remove(name), name).rejects.toBeInstanceOf(UnsafeWriteError);
+      expect(() => w.paths(name), name).toThrow(UnsafeWriteError);
+    }
+    expect(tree(root)).toEqual(before);
+  });
+
+  it('replaces and removes only its own links: a file or a foreign link at a bundle\'s path is left alone', async () => {
+    const dir = outDir();
+    const w = new BundleWriter(dir, true);
+    await w.init();
+    writeFileSync(join(dir, 'site.test.pem'), 'operator\n');
+    const before = tree(dir);
+    await expect(w.write('site.test', a)).rejects.toThrow(/site\.test\.pem exists and is not the agent's link/);
+    expect(tree(dir)).toEqual(before); // checked before the generation was written: no trace
+
+    // Without combined files the writer has no business with the .pem: written, and the .pem kept.
+    const plain = new BundleWriter(dir, false);
+    expect(await plain.write('site.test', a)).toBe(true);
+    expect(await plain.write('site.test', b)).toBe(true);
+    expect(readFileSync(join(dir, 'site.test.pem'), 'utf8')).toBe('operator\n');
+    symlinkSync('/etc/hostname', join(dir, 'other.test.crt'));
+    expect(await plain.remove('site.test')).toBe(true);
+    expect(await plain.remove('other.test')).toBe(false);
+    expect(readdirSync(dir).sort()).toEqual(['.keygate', 'other.test.crt', 'site.test.pem']);
+    expect(readlinkSync(join(dir, 'other.test.crt'))).toBe('/etc/hostname');
+    await expect(plain.write('other.test', a)).rejects.toThrow(/not the agent's link/);
+  });
+
+  it('refuses a .keygate that is a symlink (every generation would land where it points)', async () => {
+    const root = outDir();
+    const dir = join(root, 'out');
+    mkdirSync(dir);
+    mkdirSync(join(root, 'elsewhere'));
+    symlinkSync('../elsewhere', join(dir, '.keygate'));
+    const w = new BundleWriter(dir, false);
+    await expect(w.init()).rejects.toThrow(/\.keygate is not a directory/);
+    await expect(w.write('site.test', a)).rejects.toBeInstanceOf(UnsafeWriteError);
+    expect(await w.bundlesOnDisk()).toEqual([]);
+    expect(readdirSync(join(root, 'elsewhere'))).toEqual([]);
+    expect(readdirSync(dir)).toEqual(['.keygate']);
+  });
+
+  it('writes through an output.dir that is itself a symlink (the operator\'s choice), inside its target', async () => {
+    const root = outDir();
+    mkdirSync(join(root, 'real'));
+    symlinkSync('real', join(root, 'out'));
+    const w = new BundleWriter(join(root, 'out'), false);
+    await w.init();
+    expect(await w.write('site.test', a)).toBe(true);
+    expect(readFileSync(join(root, 'out', 'site.test.key'), 'utf8')).toBe(a.keyPem);
+    expect(readdirSync(join(root, 'real')).sort()).toEqual(['.keygate', 'site.test.crt', 'site.test.key']);
+  });
+
+  it('temporary links cannot be taken for a bundle: the sweep keeps `a.tmp-1.example.com` and `link.tmp-1`', async () => {
+    const dir = outDir();
+    const w = new BundleWriter(dir, false);
+    await w.init();
+    await w.write('a.tmp-1.example.com', a);
+    await w.write('link.tmp-1', b);
+    await w.write('link.tmp-abcdef', c);
+    const state = join(dir, '.keygate');
+    const kept = tree(dir);
+    symlinkSync('x', join(state, '.tmp-0123456789ab'));
+    writeFileSync(join(state, 'link.tmp-0123456789ab'), 'x'); // what agents before this scheme left
+    await new BundleWriter(dir, false).init();
+    expect(tree(dir)).toEqual(kept);
+    expect((await w.bundlesOnDisk()).sort()).toEqual(['a.tmp-1.example.com', 'link.tmp-1', 'link.tmp-abcdef']);
+    // Nothing but the bundles' own entries is left in .keygate.
+    expect(readdirSync(state).every((e) => /\.(live|g[0-9a-f]{16})$/.test(e))).toBe(true);
+  });
+
+  it('lists as bundles on disk only entries that spell a valid name', async () => {
+    const dir = outDir();
+    const w = new BundleWriter(dir, false);
+    await w.init();
+    await w.write('*.example.com', a);
+    const state = join(dir, '.keygate');
+    for (const e of ['.live', '..live', '.hidden.live', '*.example.org.live', '_.live']) symlinkSync('x', join(state, e));
+    expect(await w.bundlesOnDisk()).toEqual(['*.example.com']);
   });
 });
 
