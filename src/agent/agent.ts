@@ -8,6 +8,10 @@
  * the bundle is retried with exponential backoff. Only an explicit refusal (403, or
  * 404 for the bundle) removes a bundle's files, and only after the credential was
  * re-checked, so an expired node token is renewed rather than taken as a revocation.
+ *
+ * Names from the server are input, not trusted: one that is not a valid bundle name is
+ * never fetched or written (logged once, shown on the status, and a failure of `--once`),
+ * and the writer keeps every file inside `output.dir` whatever it is given.
  */
 import type { Logger } from '../log/logger.js';
 import type { AgentSettings } from './config.js';

@@ -1,6 +1,7 @@
 /**
  * What the agent knows about itself, for operators: per-bundle state (version,
- * not-after, last refresh, last error), the last reload, and Prometheus metrics.
+ * not-after, last refresh, last error), the last reload, names the server listed
+ * that the agent refused as bundle names, and Prometheus metrics.
  * Served on a loopback-only HTTP listener: `GET /status` (JSON), `GET /metrics`
  * (Prometheus text), `GET /healthz` (200 once every bundle is on disk, else 503).
  * Nothing here holds key material or tokens.
@@ -39,7 +40,7 @@ const MAX_REFUSED_NAMES = 20;
 export class StatusBoard {
   readonly registry = new Registry();
   private readonly bundles = new Map<string, BundleStatus>();
-  /** Names the server listed that are not bundle names (nothing is written for them), first seen first. */
+  /** Names refused as bundle names since the agent started (nothing was written for them), first seen first. */
   private readonly refused = new Set<string>();
   lastReload: ReloadStatus | null = null;
   serverReachable = false;
