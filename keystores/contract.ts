@@ -23,6 +23,7 @@ import {
   type KeyStore,
   type ListPage,
 } from './keystore.js';
+import { listKind, pastDottedBlock } from './listing.js';
 
 export type MakeStore = () => Promise<{ store: KeyStore; cleanup?: () => Promise<void> }>;
 
@@ -423,6 +424,31 @@ export function keystoreContract(name: string, make: MakeStore, options: Contrac
         expect(first.names).toEqual(keys.slice(0, 10));
         const second = await store.list('key-', first.continueAt, 10);
         expect(second.names).toEqual(keys.slice(10, 20));
+      });
+
+      // listKind relies on exactly what this suite checks above (inclusive cursors that need not
+      // exist, prefix filtering); run it here so every adapter is held to it.
+      it.each([
+        ['block skips', true],
+        ['one by one', false],
+      ])('listKind pages one kind past every other (%s): each name once, every cursor of the kind', async (_, skip) => {
+        const isKey = (n: string) => n.startsWith('key-');
+        const kind = { owns: isKey, ...(skip ? { skipTo: pastDottedBlock('') } : {}) };
+        for (const [prefix, limit] of [['', 7], ['', 1000], ['key-1', 100]] as const) {
+          const seen: string[] = [];
+          let cursor = '';
+          do {
+            const page = await listKind(store, prefix, cursor, limit, kind);
+            expect(page.names.length).toBeLessThanOrEqual(limit);
+            if (page.continueAt !== '') expect(page.names.length, 'only the last page is short').toBe(limit);
+            if (page.continueAt !== '') expect(isKey(page.continueAt), page.continueAt).toBe(true);
+            seen.push(...page.names);
+            cursor = page.continueAt;
+          } while (cursor !== '');
+          expect(seen, `${prefix} ${limit}`).toEqual(all.filter((n) => isKey(n) && n.startsWith(prefix)));
+        }
+        const groups = { owns: (n: string) => n.startsWith('group.'), skipTo: pastDottedBlock('group.') };
+        expect((await listKind(store, 'group.', '', 1000, groups)).names).toEqual(all.filter((n) => n.startsWith('group.')));
       });
     });
   });

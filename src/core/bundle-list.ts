@@ -1,7 +1,8 @@
 /** Paged listing of bundle names, like the KES key list, with an optional expiry filter. */
 import { BadRequestError, NotFoundError } from '../errors.js';
 import { MAX_LIST_PAGE, type KeyStore } from '../../keystores/keystore.js';
-import { BUNDLE_NAME_RULES, entryOf, entryPrefixOf, isValidBundleName, isValidBundlePrefix, nameOfEntry } from './bundle-names.js';
+import { BUNDLE_ENTRY_PREFIX, BUNDLE_NAME_RULES, entryOf, entryPrefixOf, isValidBundleName, isValidBundlePrefix, nameOfEntry } from './bundle-names.js';
+import { listKind, type EntryKind } from '../../keystores/listing.js';
 import { forEachLimited } from './bundle-index.js';
 import { translateStoreError } from './store-errors.js';
 
@@ -45,14 +46,28 @@ export async function listBundles(
   }
   let page;
   try {
-    page = await store.list(entryPrefixOf(prefix), continueAt === '' ? '' : entryOf(continueAt), Math.min(Math.max(1, limit), MAX_LIST_PAGE));
+    page = await listKind(store, entryPrefixOf(prefix), continueAt === '' ? '' : entryOf(continueAt), Math.min(Math.max(1, limit), MAX_LIST_PAGE), bundleEntries(prefix));
   } catch (err) {
     throw translateStoreError(err, { exists: '', notFound: 'bundle does not exist', failed: 'failed to list bundles' });
   }
-  // Listing '_' also returns wildcard entries ('_.…' is how '*.…' is stored): keep only real matches.
-  let names = page.names.map(nameOfEntry).filter((n) => n.startsWith(prefix));
+  let names = page.names.map(nameOfEntry);
   if (expiringWithinDays !== undefined) names = await expiring(names, notAfter, now.getTime() + expiringWithinDays * 86_400_000);
   return { names, continueAt: page.continueAt === '' ? '' : nameOfEntry(page.continueAt) };
+}
+
+/**
+ * Bundle entries whose names start with `prefix`. Listing '_' also finds the wildcard entries
+ * ('_.…' is how '*.…' is stored): they are skipped as one block, and never become the cursor.
+ */
+function bundleEntries(prefix: string): EntryKind {
+  const wildcards = BUNDLE_ENTRY_PREFIX + '_.';
+  return {
+    owns: (entry) => {
+      const name = nameOfEntry(entry);
+      return isValidBundleName(name) && name.startsWith(prefix);
+    },
+    skipTo: (entry) => (entry.startsWith(wildcards) ? BUNDLE_ENTRY_PREFIX + '_0' : null),
+  };
 }
 
 async function expiring(names: string[], notAfter: (name: string) => Promise<Date>, before: number): Promise<string[]> {

@@ -21,6 +21,7 @@ import { InvalidTokenError, type TokenService } from './tokens.js';
 import { DEFAULT_SETTINGS, applySettings, checkSecretDestinations, type GroupSettingsUpdate } from './group-settings.js';
 import { decode, encode, info, type GroupInfo, type GroupRecord } from './group-record.js';
 import { DecodeMemo } from './decode-memo.js';
+import { listKind, pastDottedBlock, type EntryKind } from '../../keystores/listing.js';
 
 export type { GroupInfo, GroupRecord } from './group-record.js';
 
@@ -33,6 +34,8 @@ export function isValidGroupName(name: string): boolean {
 }
 
 export const GROUP_PREFIX = 'group.';
+/** `group.<name>` entries; anything else under the prefix (not written by keygate) is neither listed nor a cursor. */
+const GROUP_ENTRIES: EntryKind = { owns: (e) => isValidGroupName(e.slice(GROUP_PREFIX.length)), skipTo: pastDottedBlock(GROUP_PREFIX) };
 const MAX_BUNDLES = 10_000;
 const MAX_ATTEMPTS = 100;
 const texts = { exists: 'group already exists', notFound: 'group does not exist', failed: 'failed to access group', existsStatus: 409 };
@@ -99,7 +102,7 @@ export class GroupService implements BundleAssignments {
   /** One page of group names starting with `prefix`, from `continueAt` on. */
   async list(prefix: string, continueAt: string, limit = 1000): Promise<{ names: string[]; continueAt: string }> {
     try {
-      const page = await this.store.list(GROUP_PREFIX + prefix, continueAt === '' ? '' : GROUP_PREFIX + continueAt, limit);
+      const page = await listKind(this.store, GROUP_PREFIX + prefix, continueAt === '' ? '' : GROUP_PREFIX + continueAt, limit, GROUP_ENTRIES);
       const strip = (n: string) => n.slice(GROUP_PREFIX.length);
       return { names: page.names.map(strip), continueAt: page.continueAt === '' ? '' : strip(page.continueAt) };
     } catch (err) {

@@ -8,6 +8,11 @@ import { BadRequestError, ConflictError, ExistsError, NotAcceptableError } from 
 import { SecretKey, encodeKey, decodeKey, DecryptionError, type Algorithm } from '../crypto/index.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError } from './store-errors.js';
+import { isValidName } from './names.js';
+import { listKind, pastDottedBlock, type EntryKind } from '../../keystores/listing.js';
+
+/** Key entries are the entries named as keys are: every other kind's name contains '.'. */
+const KEY_ENTRIES: EntryKind = { owns: isValidName, skipTo: pastDottedBlock('') };
 
 /** Ciphers KES accepts on import, by every name it ever used for them. */
 const IMPORT_CIPHERS = new Map<string, Algorithm>([
@@ -65,13 +70,14 @@ export class KeyService {
   }
 
   /**
-   * One page of key names starting with `prefix`, from `continueAt` on. Entries
-   * of other kinds (their names contain '.') share the keystore and are skipped.
+   * One page of key names starting with `prefix`, from `continueAt` on; `continueAt` of the
+   * page is always a key name. Keys have no entry prefix (KES's layout), so entries of other
+   * kinds (`group.…`, `token.…`: names with '.') share the range: they are skipped a block at
+   * a time, however many there are, and never become the cursor.
    */
   async list(prefix: string, continueAt: string, limit = 1000): Promise<KeyPage> {
     try {
-      const page = await this.store.list(prefix, continueAt, limit);
-      return { names: page.names.filter((n) => !n.includes('.')), continueAt: page.continueAt };
+      return await listKind(this.store, prefix, continueAt, limit, KEY_ENTRIES);
     } catch (err) {
       throw translateStoreError(err, texts('list'));
     }
