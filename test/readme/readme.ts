@@ -17,7 +17,8 @@
  * - Shown output: comment lines `# → text` directly after a command are what the
  *   command prints, stdout and stderr together, as a terminal shows them. Every line
  *   of the output must match, in order. `…` in a line matches any text (a key, a
- *   date); a line that is only `…` matches any number of lines. A "command" here is
+ *   date); a line that is only `…` matches any number of lines; a run of spaces
+ *   matches any run of spaces and tabs (tabular output). A "command" here is
  *   one simple command with its `\` continuations and here-documents; put no `# →`
  *   after a multi-line loop.
  * - To show a refusal, keep the script going with `|| echo "exit status $?"` and show
@@ -207,11 +208,16 @@ export function matchOutput(expected: string[], actual: string): string | null {
 
 function lineMatches(want: string, got: string): boolean {
   const pattern = want
-    .trimEnd()
+    .trim()
     .split('…')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .map((part) =>
+      part
+        .split(/[ \t]+/)
+        .map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[ \\t]+'),
+    )
     .join('.*');
-  return new RegExp(`^${pattern}$`).test(got.trimEnd());
+  return new RegExp(`^${pattern}$`).test(got.trim());
 }
 
 /** Rules every run block keeps (issue 12): each is a way a walkthrough once hid or caused a failure. */

@@ -138,7 +138,9 @@ describe('README: the walkthroughs, in order, against a fresh server', () => {
   afterAll(async () => {
     await stop(bash);
     await stop(server);
-    if (scratch) rmSync(scratch, { recursive: true, force: true });
+    // KEYGATE_README_KEEP=1 keeps the scratch folder (the script, each checked output) to look into.
+    if (scratch && !process.env['KEYGATE_README_KEEP']) rmSync(scratch, { recursive: true, force: true });
+    else if (scratch) console.log(`kept ${scratch}`);
   });
 
   it('run with bash -euo pipefail and print what they show', { timeout: 300_000 }, async () => {
