@@ -133,7 +133,7 @@ describe('README: the walkthroughs, in order, against a fresh server', () => {
     }
     server = spawnGroup(process.execPath, [keygateBin, 'server', '--config', 'config.example.yml', '--addr', '127.0.0.1:0'], scratch, serverEnv);
     await listening(server);
-  });
+  }, 120_000); // a bound for a machine busy with the rest of the suite, not a wait: the banner ends it
 
   afterAll(async () => {
     await stop(bash);
