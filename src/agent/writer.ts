@@ -153,6 +153,8 @@ export class BundleWriter {
     const generation = 'g' + randomBytes(8).toString('hex');
     const genDir = child(state, `${base}.${generation}`);
     await mkdir(genDir, { mode: 0o755 });
+    // A directory swapped for a symlink between mkdir and the first write would carry the key elsewhere.
+    if ((await realpath(genDir)) !== genDir) throw new UnsafeWriteError(`${genDir} does not stay inside ${roots.dir}`);
     for (const [file, { data, mode }] of contents) await writeDurable(child(genDir, file), data, mode);
     await syncDir(genDir);
     await ownership(live, (target) => isGenerationOf(base, target));
