@@ -30,6 +30,17 @@ export class BadRequestError extends KeygateError {
   }
 }
 
+/**
+ * 400: the request body is not the JSON it must be (malformed, or nested too deep). A class of
+ * its own so the dispatcher can count these as failed requests on unauthenticated routes:
+ * a body that is refused before anything else looks at it still cost a parse.
+ */
+export class BodyDecodeError extends BadRequestError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 /** 401/403: the caller may not do this. */
 export class NotAuthorizedError extends KeygateError {
   constructor(message = 'not authorized: insufficient permissions', status = 403) {

@@ -165,7 +165,7 @@ describe('import, describe, get, delete', () => {
       else expect(r.json.message).toMatch(message);
     }
     const notJSON = await s.call(s.admin, '/v1/cert/import/bad', { method: 'PUT', raw: '{"certificate":' });
-    expect(notJSON.json).toEqual({ message: 'invalid request body' });
+    expect(notJSON.json).toEqual({ message: 'invalid request body: unexpected end of input at position 15' });
     expect((await s.call(s.admin, '/v1/cert/list/bad*')).json).toEqual({ names: [] });
     const expiredOK = await put(s.admin, 'bad-but-allowed', body(certs.expiringIn(-1), { allow_expired: true }));
     expect(expiredOK.status).toBe(200);

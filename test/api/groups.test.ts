@@ -108,7 +108,7 @@ describe('group lifecycle', () => {
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.json).toEqual({ message });
     }
-    expect((await s.call(s.admin, '/v1/group/create/g1', { method: 'PUT', raw: '{"token_ttl":' })).json).toEqual({ message: 'invalid request body' });
+    expect((await s.call(s.admin, '/v1/group/create/g1', { method: 'PUT', raw: '{"token_ttl":' })).json).toEqual({ message: 'invalid request body: unexpected end of input at position 13' });
     expect((await s.call(s.admin, '/v1/group/describe/g1')).status).toBe(404);
     expect((await s.call(s.admin, '/v1/group/describe/bad.name')).status).toBe(400);
   });

@@ -5,7 +5,8 @@
  * (unknown fields refused, missing fields empty, keys matched case-insensitively).
  */
 import type { IncomingMessage } from 'node:http';
-import { BadRequestError, KeygateError, NotAuthorizedError, NotFoundError } from '../../errors.js';
+import { BodyDecodeError, KeygateError, NotAuthorizedError, NotFoundError } from '../../errors.js';
+import { parseJSONBody } from '../request.js';
 import type { Reply, RequestContext } from '../../server/route.js';
 
 export const JSON_TYPE = 'application/json; charset=UTF-8';
@@ -70,19 +71,21 @@ export interface Shape {
   readonly [field: string]: FieldType;
 }
 
-const decodeFailed = (): BadRequestError => new BadRequestError('failed to decode json request body');
+const decodeFailed = (cause?: unknown): BodyDecodeError => new BodyDecodeError('failed to decode json request body', { cause });
 
 /**
- * Decodes a body into `shape` as RKS does: an empty or malformed body, a field not in
- * the shape or a value of the wrong type is `failed to decode json request body`
- * (400); absent and null fields are left out (RKS reads them as empty or zero).
+ * Decodes a body into `shape` as RKS does: an empty or malformed body (parsed as keygate's
+ * own API parses bodies, depth limit included), a field not in the shape or a value of the
+ * wrong type is `failed to decode json request body` (400), RKS's words, which its clients
+ * know; the reason stays in the cause. Absent and null fields are left out (RKS reads them
+ * as empty or zero).
  */
 export function decodeBody(body: Buffer, shape: Shape): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw decodeFailed();
+    value = parseJSONBody(body);
+  } catch (err) {
+    throw decodeFailed(err);
   }
   return decodeObject(value, shape);
 }
