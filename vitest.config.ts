@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    setupFiles: ['test/setup-fs-guard.ts', 'test/setup-fast-check.ts'],
+    setupFiles: ['test/setup-fs-guard.ts', 'test/setup-processes.ts', 'test/setup-fast-check.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Two cores on CI machines: more forks only add contention.

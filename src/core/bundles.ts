@@ -30,6 +30,8 @@ export interface BundleInput {
   /** On replace, omitted labels keep the current ones; `{}` clears them. */
   labels?: Record<string, string>;
   allowExpired?: boolean;
+  /** Accept a CA certificate (basicConstraints CA:TRUE) as the leaf: refused unless asked for. */
+  allowCaLeaf?: boolean;
 }
 
 /**
@@ -205,7 +207,11 @@ export class BundleService {
   private build(input: BundleInput, labels: Record<string, string>, created: Stamp, updated: Stamp): BundleRecord {
     checkTTL(input.ttl);
     checkLabels(labels);
-    const valid = validateBundle(input.chainPem, input.keyPem, { now: this.now(), ...(input.allowExpired ? { allowExpired: true } : {}) });
+    const valid = validateBundle(input.chainPem, input.keyPem, {
+      now: this.now(),
+      ...(input.allowExpired ? { allowExpired: true } : {}),
+      ...(input.allowCaLeaf ? { allowCaLeaf: true } : {}),
+    });
     return {
       format: 1,
       id: randomBytes(16).toString('hex'),

@@ -1,6 +1,5 @@
 /** `keygate agent` as an operator runs it: a config file, `--once`, the daemon, its signals and status endpoint. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import type { TestClient } from '../helpers/certs.js';
 import { BundleCerts, type TestBundle } from '../helpers/bundle-certs.js';
 import { fingerprint, fingerprintOnDisk, putBundle, tempDir } from './fixture.js';
-import { eventually } from './support.js';
+import { runToEnd, spawnTracked } from '../helpers/processes.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 // Straight node with the tsx loader (not the tsx wrapper), so signals reach the agent itself.
@@ -40,15 +39,13 @@ function config(name: string, body: string): string {
   return file;
 }
 
-function keygate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(run[0], [...run.slice(1), ...args], { cwd: root, timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+async function keygate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await runToEnd(run[0], [...run.slice(1), ...args], { cwd: root });
+  return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('keygate agent', () => {
+// Each test starts the CLI from the sources: under load that alone can pass 30 s, the default.
+describe('keygate agent', { timeout: 120_000 }, () => {
   it('--once writes the bundles and exits 0', async () => {
     const out = join(work, 'once');
     const r = await keygate(['agent', '--config', config('once', `bundles: [site.test]\noutput: {dir: ${out}}\n`), '--once']);
@@ -71,36 +68,35 @@ describe('keygate agent', () => {
     expect((await keygate(['agent'])).code).toBe(2);
   });
 
+  // Waits on the agent's own log lines, not on a clock; its process group dies with the test.
   it('runs until SIGTERM: writes, serves its status on loopback, refreshes everything on SIGHUP', async () => {
     const out = join(work, 'daemon');
     const reloads = join(work, 'daemon.reloads');
     const file = config('daemon', `bundles: [site.test]\noutput: {dir: ${out}, combined: true}\nreload: {command: "echo $KEYGATE_CHANGED >> ${reloads}"}\nstatus: {address: "127.0.0.1:0"}\n`);
-    const child = spawn(run[0], [...run.slice(1), 'agent', '--config', file], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    child.stderr.on('data', (c: Buffer) => (log += c.toString('utf8')));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    try {
-      await eventually(() => readFileSync(reloads, 'utf8') === 'site.test\n', 'the first write and reload');
-      const port = Number((await eventually(() => /status on http:\/\/127\.0\.0\.1:(\d+)\/status/.exec(log)?.[1], 'the status address')));
-      const status = await new Promise<string>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path: '/status' }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-          res.on('end', () => resolve(text));
-        }).on('error', reject);
-      });
-      expect(JSON.parse(status).bundles[0]).toMatchObject({ name: 'site.test', state: 'ok' });
+    const agent = spawnTracked(run[0], [...run.slice(1), 'agent', '--config', file], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
 
-      const next = certs.bundle({ dnsNames: ['site.test'] });
-      await putBundle(s, 'site.test', next);
-      child.kill('SIGHUP');
-      await eventually(() => fingerprintOnDisk(out) === fingerprint(next.chainPem), 'the replacement after SIGHUP');
-      await eventually(() => readFileSync(reloads, 'utf8') === 'site.test\nsite.test\n', 'the second reload');
-      expect(readFileSync(join(out, 'site.test.pem'), 'utf8')).toBe(next.chainPem + next.keyPem);
-    } finally {
-      child.kill('SIGTERM');
-    }
-    expect(await exited).toBe(0);
-    expect(log).not.toContain('PRIVATE KEY');
+    const port = Number((await agent.waitFor(/status on http:\/\/127\.0\.0\.1:(\d+)\/status/))[1]);
+    await agent.waitFor(/agent: reload command succeeded for site\.test"/);
+    expect(readFileSync(reloads, 'utf8')).toBe('site.test\n');
+    const status = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/status' }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    expect(JSON.parse(status).bundles[0]).toMatchObject({ name: 'site.test', state: 'ok' });
+
+    const next = certs.bundle({ dnsNames: ['site.test'] });
+    await putBundle(s, 'site.test', next);
+    agent.signal('SIGHUP');
+    await agent.waitFor(/(agent: reload command succeeded for site\.test"[^]*){2}/);
+    expect(readFileSync(reloads, 'utf8')).toBe('site.test\nsite.test\n');
+    expect(fingerprintOnDisk(out)).toBe(fingerprint(next.chainPem));
+    expect(readFileSync(join(out, 'site.test.pem'), 'utf8')).toBe(next.chainPem + next.keyPem);
+
+    agent.signal('SIGTERM');
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+    expect(agent.stderr()).not.toContain('PRIVATE KEY');
   });
 });
