@@ -42,8 +42,19 @@ export interface ValidatedBundle {
 
 export interface ValidateOptions {
   allowExpired?: boolean;
+  /** Accept a leaf that is a CA certificate (basicConstraints CA:TRUE): an explicit opt-in. */
+  allowCaLeaf?: boolean;
   now: Date;
 }
+
+/**
+ * Why a CA certificate is refused as a leaf: its key is handed to every node of every group
+ * the bundle is assigned to, and with a CA's key a node could issue certificates for any name
+ * the CA is trusted for. Almost always a mistake (the CA file of a directory imported as a
+ * bundle); the opt-in is for a deliberate self-signed CA:TRUE certificate.
+ */
+export const CA_LEAF_REFUSED =
+  'certificate: the leaf certificate (the first of the chain) is a CA certificate (basicConstraints CA:TRUE): set allow_ca_leaf to import it anyway';
 
 /** @throws BadRequestError naming the first problem found. */
 export function validateBundle(chainText: string, keyText: string, options: ValidateOptions): ValidatedBundle {
@@ -53,6 +64,7 @@ export function validateBundle(chainText: string, keyText: string, options: Vali
   const leaf = chain[0] as X509Certificate;
   if (!leaf.checkPrivateKey(key) || !signsFor(key, leaf)) throw new BadRequestError('private_key: does not match the leaf certificate (the first of the chain)');
   checkOrder(chain);
+  if (leaf.ca && !options.allowCaLeaf) throw new BadRequestError(CA_LEAF_REFUSED);
   const [notBefore, notAfter] = checkValidity(chain, options);
   let sans: SubjectAltNames;
   try {

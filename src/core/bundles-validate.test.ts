@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BadRequestError } from '../errors.js';
-import { BUNDLE_LIMITS, validateBundle } from './bundle-validate.js';
+import { BUNDLE_LIMITS, CA_LEAF_REFUSED, validateBundle } from './bundle-validate.js';
 import { parsePem, toPem } from './pem.js';
 import { issueCertificate } from '../pki/index.js';
 import { BundleCerts, ed448, p521, rsa1024 } from '../../test/helpers/bundle-certs.js';
@@ -149,10 +149,15 @@ describe('PEM files made by OpenSSL', () => {
 
   it.skipIf(!openssl)('accepts a PKCS#1 RSA key and refuses a P-521 certificate from openssl req', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keygate-openssl-'));
-    const req = (keyArgs: string[], name: string) => {
-      execFileSync('openssl', ['req', '-x509', ...keyArgs, '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '30', '-subj', `/CN=${name}.example.com`], { stdio: 'ignore' });
+    // `openssl req -x509` marks its certificate CA:TRUE unless told otherwise (see below).
+    const req = (keyArgs: string[], name: string, ca = false) => {
+      const notCA = ca ? [] : ['-addext', 'basicConstraints=critical,CA:FALSE'];
+      execFileSync('openssl', ['req', '-x509', ...keyArgs, ...notCA, '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '30', '-subj', `/CN=${name}.example.com`], { stdio: 'ignore' });
       return [readFileSync(join(dir, `${name}.crt`), 'utf8'), readFileSync(join(dir, `${name}.key`), 'utf8')] as const;
     };
+    const [caCert, caKey] = req(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'default', true);
+    expect(refusal(caCert, caKey)).toBe(CA_LEAF_REFUSED);
+    expect(validateBundle(caCert, caKey, { now, allowCaLeaf: true }).keyType).toBe('ECDSA');
     const [rsaCert, rsaKey] = req(['-newkey', 'rsa:2048'], 'rsa');
     const pkcs1 = execFileSync('openssl', ['rsa', '-in', join(dir, 'rsa.key'), '-traditional'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
     expect(pkcs1).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
