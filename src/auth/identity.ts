@@ -169,22 +169,22 @@ export function identityOfCertificate(cert: X509Certificate | Buffer | string): 
 
 /**
  * The identity of a TLS client from the DER certificates it presented, in
- * order (as KES HEAD auth.go does it): every certificate with
- * basicConstraints CA:TRUE is skipped, and exactly one must remain. Throws
- * IdentityError with KES's messages — 'tls: client certificate is required'
- * when none remains, 'tls: received more than one client certificate' when
- * several do — or 'invalid certificate: …' for undecodable DER.
+ * order. Only the first certificate counts: the handshake proves possession of
+ * its key and of no other, so whatever follows it (intermediates, or anyone's
+ * public certificate) says nothing about who is calling. KES skips CA
+ * certificates and takes the one non-CA certificate that remains; that lets a
+ * client present [its own CA, a victim's certificate] and be the victim, so
+ * keygate refuses to do it. A first certificate with basicConstraints CA:TRUE
+ * is refused rather than skipped. Throws IdentityError: 'tls: client
+ * certificate is required' for an empty chain, 'tls: client certificate is a
+ * CA certificate' for a CA leaf, or 'invalid certificate: …' for undecodable DER.
  */
 export function identityOfChain(chainDer: readonly Uint8Array[]): string {
-  let leaf: Uint8Array | undefined;
-  for (const der of chainDer) {
-    const cert = parseCertificate(der);
-    if (cert.isCA) continue;
-    if (leaf !== undefined) throw new IdentityError('tls: received more than one client certificate');
-    leaf = cert.spki;
-  }
-  if (leaf === undefined) throw new IdentityError('tls: client certificate is required');
-  return identityOfSpki(leaf);
+  const first = chainDer[0];
+  if (first === undefined) throw new IdentityError('tls: client certificate is required');
+  const leaf = parseCertificate(first);
+  if (leaf.isCA) throw new IdentityError('tls: client certificate is a CA certificate');
+  return identityOfSpki(leaf.spki);
 }
 
 // ---------------------------------------------------------------------------

@@ -33,15 +33,9 @@ function computeIdentity(socket: TLSSocket): string | BadRequestError {
   if (typeof socket.getPeerX509Certificate !== 'function') {
     return new BadRequestError('insecure connection: TLS is required');
   }
-  const chain: Buffer[] = [];
-  let cert = socket.getPeerX509Certificate();
-  // Walk the presented chain; a self-signed certificate is its own issuer.
-  while (cert && chain.length < 16) {
-    chain.push(cert.raw);
-    const next = cert.issuerCertificate;
-    if (!next || next.fingerprint256 === cert.fingerprint256) break;
-    cert = next;
-  }
+  // Only the first certificate: the one whose key the handshake proved (see identityOfChain).
+  const leaf = socket.getPeerX509Certificate();
+  const chain = leaf ? [leaf.raw] : [];
   try {
     return identityOfChain(chain);
   } catch (err) {

@@ -16,7 +16,7 @@ import { rksRoutes } from '../api/rks/index.js';
 import { listen, type Listener } from '../server/listener.js';
 import { Metrics } from '../server/metrics.js';
 import type { Route } from '../server/route.js';
-import type { State, StateHolder } from '../server/state.js';
+import { ReloadableState, type State, type StateHolder } from '../server/state.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import type { CacheReplicas } from '../../keystores/cache.js';
@@ -93,7 +93,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   store = await openKeyStore(config.keystore, config.cache, metrics, storeLog, options.replicas);
   let current = config;
   try {
-    const holder: StateHolder = { current: await prepareState(config, store, logger) };
+    const holder: StateHolder = new ReloadableState(await prepareState(config, store, logger));
     live = holder;
     const routes: Route[] = [];
     routes.push(...kesRoutes(() => routes, metrics, streams));
@@ -101,7 +101,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     routes.push(...bundleRoutes);
     routes.push(...groupRoutes, ...nodeRoutes);
     const authFailures = { limit: config.limits.auth_failures, windowMs: parseDuration(config.limits.auth_failure_window), ...(options.throttlePeers ? { peers: options.throttlePeers } : {}) };
-    routes.push(...rksRoutes(metrics, { ...authFailures, scope: 'rks' }));
+    routes.push(...rksRoutes(metrics));
     const { host, port } = splitAddress(config.address);
     const listener = await listen({
       host,

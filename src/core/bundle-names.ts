@@ -38,6 +38,12 @@ export const BUNDLE_NAME_RULES =
   `1–${MAX_BUNDLE_NAME} characters of [0-9A-Za-z_.-], optionally after a leading '*.', ` +
   `not starting with '.' or '_.', without '..'`;
 
+/** The one message for an invalid bundle name, echoing it bounded and printable. */
+export function invalidBundleNameMessage(name: string): string {
+  const shown = name.length > 100 ? name.slice(0, 100) + '…' : name;
+  return `invalid bundle name '${shown.replace(/[^\x20-\x7e…]/g, '?')}': use ${BUNDLE_NAME_RULES}`;
+}
+
 /** The keystore entry of a valid bundle name. */
 export function entryOf(name: string): string {
   return BUNDLE_ENTRY_PREFIX + (name.startsWith('*') ? '_' + name.slice(1) : name);

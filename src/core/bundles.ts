@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { BadRequestError, ConflictError, ExistsError, NotFoundError } from '../errors.js';
 import { EntryNotFoundError, VersionMismatchError, type Entry, type KeyStore } from '../../keystores/keystore.js';
 import type { BundleAssignments } from './access.js';
-import { BUNDLE_NAME_RULES, dnsKey, entryOf, ipKey, isValidBundleName, lookupKeys, parseServerName } from './bundle-names.js';
+import { dnsKey, entryOf, ipKey, invalidBundleNameMessage, isValidBundleName, lookupKeys, parseServerName } from './bundle-names.js';
 import { SanIndex, forEachLimited, type IndexRef } from './bundle-index.js';
 import { describeRecord, type BundleDescription } from './bundle-describe.js';
 import { listBundles, type BundleListOptions, type BundlePage } from './bundle-list.js';
@@ -289,10 +289,7 @@ function loaded(name: string, record: BundleRecord, version: string): Loaded {
 }
 
 function checkName(name: string): void {
-  if (!isValidBundleName(name)) {
-    const shown = name.length > 100 ? name.slice(0, 100) + '…' : name;
-    throw new BadRequestError(`invalid bundle name '${shown.replace(/[^\x20-\x7e…]/g, '?')}': use ${BUNDLE_NAME_RULES}`);
-  }
+  if (!isValidBundleName(name)) throw new BadRequestError(invalidBundleNameMessage(name));
 }
 
 /** The distinct index keys of a record's SANs. */

@@ -310,6 +310,7 @@ export class NodeService implements BundleAccess {
   }
 }
 
-function checkNodeId(nodeId: string): void {
+/** @throws BadRequestError for anything isValidNodeId refuses */
+export function checkNodeId(nodeId: string): void {
   checkValidNodeId(nodeId);
 }

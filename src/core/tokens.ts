@@ -171,6 +171,25 @@ export class TokenService {
    */
   async countLive(current: (record: TokenRecord) => boolean): Promise<Record<TokenKind, number>> {
     const counts: Record<TokenKind, number> = { group: 0, node: 0, admin: 0 };
+    await this.walk((record) => {
+      if (!this.expired(record) && current(record)) counts[record.kind]++;
+    });
+    return counts;
+  }
+
+  /** Revokes every token of a kind (all admin tokens, on demand); returns how many there were. */
+  async revokeKind(kind: TokenKind): Promise<number> {
+    const doomed: string[] = [];
+    await this.walk((record) => {
+      if (record.kind === kind) doomed.push(record.hash);
+    });
+    let revoked = 0;
+    for (const hash of doomed) if (await this.revokeHash(hash)) revoked++;
+    return revoked;
+  }
+
+  /** Calls `visit` with every stored token record, page by page; unreadable records are skipped. */
+  private async walk(visit: (record: TokenRecord) => void): Promise<void> {
     let cursor = '';
     do {
       let page;
@@ -181,11 +200,10 @@ export class TokenService {
       }
       for (const name of page.names) {
         const found = await this.read(name.slice('token.'.length)).catch(() => null);
-        if (found && !this.expired(found.record) && current(found.record)) counts[found.record.kind]++;
+        if (found) visit(found.record);
       }
       cursor = page.continueAt;
     } while (cursor !== '');
-    return counts;
   }
 
   expired(record: TokenRecord): boolean {

@@ -8,20 +8,19 @@
  * from memory in the same tick. Whatever needs I/O continues asynchronously.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import {
   KeygateError,
   MethodNotAllowedError,
-  NotAuthorizedError,
   NotFoundError,
   PayloadTooLargeError,
   UnavailableError,
 } from '../errors.js';
-import { optionalPeerIdentity, peerIdentity } from '../auth/peer.js';
+import { allowedByPolicy, ANONYMOUS, authenticate, countsAsFailure, type Caller } from '../auth/caller.js';
 import { readBody } from './body.js';
+import { canonicalize } from './canonical.js';
 import { errorStatus, writeError, writeReply } from './respond.js';
-import type { Reply, RequestContext, Route, Router } from './route.js';
+import { WrongMethod, type Reply, type RequestContext, type Route, type Router } from './route.js';
 import type { State, StateHolder } from './state.js';
 import type { Metrics } from './metrics.js';
 import type { AuthThrottle } from './throttle.js';
@@ -31,32 +30,46 @@ const NO_QUERY = new URLSearchParams();
 
 export function createDispatcher(router: Router, holder: StateHolder, metrics: Metrics, throttle: AuthThrottle) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const x = new Exchange(req, res, holder.current, metrics, throttle);
+    const x = new Exchange(req, res, holder, metrics, throttle);
     let route: Route;
-    let resource: string;
+    let params: string[];
     let query: URLSearchParams;
-    let who: string | Promise<string>;
+    let who: Caller | Promise<Caller>;
     let body: Buffer | Promise<Buffer> | undefined;
     try {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
-      const path = (x.path = q < 0 ? url : url.slice(0, q));
-      const match = router.match(path);
+      x.path = q < 0 ? url : url.slice(0, q);
+      const match = router.match(x.method, x.path);
       if (!match) throw new NotFoundError('not found');
-      route = match.route;
-      resource = match.resource;
-      x.routePath = route.path;
-      checkMethod(x.method, route);
+      route = match instanceof WrongMethod ? match.route : match.route;
+      x.route = route;
       x.errors = route.errors ?? 'json';
+      if (match instanceof WrongMethod) throw route.wrongMethod?.() ?? new MethodNotAllowedError(x.method, route.method);
+      checkMethod(x.method, route);
       if (route.auth !== 'none') throttle.check(x.ip);
+      // Every name decoded and checked once, before any policy: the policy decides on
+      // exactly the path the handler acts on (server/canonical.ts).
+      const canonical = canonicalize(route, match.raw);
+      params = x.params = canonical.params;
+      x.path = canonical.path;
       query = q < 0 ? NO_QUERY : new URLSearchParams(url.slice(q + 1));
-      who = authenticate(req, route, x.state, path, resource);
-      if (typeof who === 'string') {
+      if (route.auth === 'rks-login') {
+        // The credentials are the body: read it first (within the route's limit).
+        const raw = readBody(req, route.maxBody);
+        body = raw;
+        who = Buffer.isBuffer(raw)
+          ? authenticate({ req, state: x.state, route, path: x.path, params, body: raw })
+          : raw.then((b) => authenticate({ req, state: x.state, route, path: x.path, params, body: b }));
+      } else {
+        who = authenticate({ req, state: x.state, route, path: x.path, params });
+      }
+      if (!(who instanceof Promise)) {
         x.authenticated(who);
         // Only an authenticated caller gets its body read.
         body = readBody(req, route.maxBody);
         if (route.fast && Buffer.isBuffer(body)) {
-          const r = route.fast(x.context(resource, query, body));
+          const r = route.fast(x.context(params, query, body));
           if (r !== undefined) return x.reply(r);
         }
       }
@@ -66,7 +79,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
 
     const run = async (): Promise<void> => {
       x.authenticated(await who);
-      const ctx = x.context(resource, query, await (body ?? readBody(req, route.maxBody)));
+      const ctx = x.context(params, query, await (body ?? readBody(req, route.maxBody)));
       x.reply(await withTimeout(() => route.handler(ctx), route.timeoutMs));
     };
     run().catch((err: unknown) => x.fail(err));
@@ -79,45 +92,92 @@ class Exchange {
   // Read once: Node clears req.socket when the connection closes, which can happen before the audit line.
   readonly ip: string;
   readonly method: string;
-  identity = '';
+  readonly state: State;
+  caller: Caller = ANONYMOUS;
+  principal = '';
   path = '';
   errors: 'json' | 'text' = 'json';
-  routePath = 'unmatched';
+  route: Route | undefined;
+  params: string[] = [];
   private isAuthenticated = false;
 
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly state: State,
+    private readonly holder: StateHolder,
     private readonly metrics: Metrics,
     private readonly throttle: AuthThrottle,
   ) {
+    this.state = holder.current;
     this.ip = req.socket.remoteAddress ?? '';
     this.method = req.method ?? '';
     metrics.requestStarted();
   }
 
-  authenticated(identity: string): void {
-    this.identity = identity;
+  authenticated(caller: Caller): void {
+    this.caller = caller;
+    this.principal = caller.principal;
     this.isAuthenticated = true;
   }
 
-  context(resource: string, query: URLSearchParams, body: Buffer): RequestContext {
-    const { req, res, state, identity, path } = this;
-    return { req, res, state, identity, path, resource, query, body, setPrincipal: (name) => void (this.identity = name) };
+  context(params: string[], query: URLSearchParams, body: Buffer): RequestContext {
+    const { req, res, state, caller, path } = this;
+    return {
+      req,
+      res,
+      state,
+      caller,
+      path,
+      params,
+      resource: params[0] ?? '',
+      query,
+      body,
+      allows: (p) => allowedByPolicy(state, caller.identity, p),
+      setPrincipal: (name) => void (this.principal = name),
+    };
   }
 
   reply(r: Reply): void {
     writeReply(this.res, r);
-    if (r && 'streamed' in r) this.res.once('close', () => this.finish(this.res.statusCode));
-    else this.finish(this.res.statusCode);
+    if (r && 'streamed' in r) {
+      this.res.once('close', () => this.finish(this.res.statusCode));
+      if (r.until) this.watchAuthorization(r.until);
+    } else this.finish(this.res.statusCode);
+  }
+
+  /**
+   * A long-lived answer (a log stream) holds only while its authorisation does: after
+   * every reload the caller is authenticated again against the new configuration, and
+   * the stream ends the moment that fails.
+   */
+  private watchAuthorization(until: Promise<void>): void {
+    const route = this.route;
+    if (!route) return;
+    let stopped = false;
+    const check = (state: State) => {
+      if (stopped || this.res.destroyed) return;
+      try {
+        const again = authenticate({ req: this.req, state, route, path: this.path, params: this.params });
+        if (again instanceof Promise) again.catch(() => this.res.destroy());
+      } catch {
+        this.res.destroy();
+      }
+    };
+    const unsubscribe = this.holder.onChange?.(check);
+    const stop = () => {
+      stopped = true;
+      unsubscribe?.();
+    };
+    this.res.once('close', stop);
+    void until.finally(stop);
   }
 
   fail(err: unknown): void {
     const { status } = errorStatus(err);
     // Counted before the answer leaves, so the client's next try finds it counted (in every worker).
-    if (!this.isAuthenticated && this.routePath !== 'unmatched' && (status === 400 || status === 403)) {
-      this.metrics.authFailed(status === 400 ? 'no_certificate' : 'forbidden');
+    if (!this.isAuthenticated && this.route !== undefined && this.route.auth !== 'none' && (status === 400 || status === 401 || status === 403) && countsAsFailure(err)) {
+      const byCertificate = this.route.auth === 'policy' || this.route.auth === 'identify';
+      this.metrics.authFailed(!byCertificate ? 'bad_token' : status === 400 ? 'no_certificate' : 'forbidden');
       this.throttle.fail(this.ip);
     }
     // Unread body bytes would be parsed as the next request: close instead.
@@ -131,8 +191,8 @@ class Exchange {
 
   private finish(status: number): void {
     const seconds = (performance.now() - this.started) / 1000;
-    this.metrics.requestEnded(this.routePath, this.method, status, seconds);
-    this.state.logger.audit({ ip: this.ip, identity: this.identity, method: this.method, path: this.path, status, latencyMs: seconds * 1000 });
+    this.metrics.requestEnded(this.route?.path ?? 'unmatched', this.method, status, seconds);
+    this.state.logger.audit({ ip: this.ip, identity: this.principal, method: this.method, path: this.path, status, latencyMs: seconds * 1000 });
   }
 }
 
@@ -140,41 +200,7 @@ function checkMethod(method: string, route: Route): void {
   if (method === route.method || route.method === '*') return;
   // Like KES: routes that expect PUT accept POST from older clients.
   if (route.method === 'PUT' && method === 'POST') return;
-  throw new MethodNotAllowedError(method, route.method);
-}
-
-/**
- * Who may call: the admin, an identity whose policy allows the path, or whoever the
- * route's `grant` admits (a node by its group). Returns the caller's audit name,
- * synchronously unless a grant has to look something up.
- */
-function authenticate(req: IncomingMessage, route: Route, state: State, path: string, resource: string): string | Promise<string> {
-  const socket = req.socket as TLSSocket;
-  if (route.auth === 'none') return '';
-  if (route.auth === 'identify') return optionalPeerIdentity(socket);
-  if (!route.grant) {
-    const identity = peerIdentity(socket);
-    if (identity === state.admin || state.identities.get(identity)?.verify(path)) return identity;
-    throw new NotAuthorizedError();
-  }
-  const identity = optionalPeerIdentity(socket);
-  if (identity !== '' && (identity === state.admin || state.identities.get(identity)?.verify(path))) return identity;
-  const token = bearerToken(req);
-  if (identity === '' && token === '') peerIdentity(socket); // throws the KES "certificate required" 400
-  const grant = route.grant;
-  return (async () => {
-    const principal = await grant({ state, identity, token, path, resource, req });
-    if (principal === null) throw new NotAuthorizedError();
-    return principal;
-  })();
-}
-
-/** The token of `Authorization: Bearer …`, else of `X-Vault-Token` (RKS), else ''. */
-export function bearerToken(req: IncomingMessage): string {
-  const auth = req.headers['authorization'];
-  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
-  const vault = req.headers['x-vault-token'];
-  return typeof vault === 'string' ? vault.trim() : '';
+  throw route.wrongMethod?.() ?? new MethodNotAllowedError(method, route.method);
 }
 
 /** Runs `work`, failing with a 503 if it takes longer than `ms` (0: no limit). */

@@ -5,35 +5,81 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { State } from './state.js';
+import type { Caller } from '../auth/caller.js';
 
-/** '*' accepts any method: the route's handler routes further itself (the RKS surface). */
+/** '*' accepts any method: the route's handler routes further itself. */
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE' | '*';
 
 /**
- * - `policy`: a client certificate is required; the admin passes, everyone else needs a policy that allows the path.
- * - `identify`: the identity is computed if a certificate was presented, never refused.
- * - `none`: no identity at all (e.g. `/version`).
+ * How a route authenticates its caller; the dispatcher does it, once, before the
+ * handler runs, and hands the handler the resulting Caller (src/auth/caller.ts).
+ * Every failure counts towards the failed-authentication throttle.
+ * - `policy`: a client certificate; the admin passes, everyone else needs a policy that
+ *   allows the canonical path, else the route's `grant` (a node by its group).
+ * - `identify`: the certificate identity if one was presented; never refused.
+ * - `group-token`: a live group token (`Authorization: Bearer`); the certificate identity,
+ *   if any, comes along (enrollment).
+ * - `node-token`: a live node token.
+ * - `node`: a node token, or a certificate enrolled in a group.
+ * - `rks-admin`: RKS's init token or a live admin token of the configured admin.
+ * - `rks-init`: RKS's init token only.
+ * - `rks-login`: RKS's admin login and password in the body (read before authenticating).
+ * - `rks-reader`: an RKS admin credential or a node token.
+ * - `rks-renew`: a renewable RKS token: admin, node or group.
+ * - `none`: no credential at all (e.g. `/version`).
  */
-export type AuthMode = 'policy' | 'identify' | 'none';
+export type AuthMode =
+  | 'policy'
+  | 'identify'
+  | 'group-token'
+  | 'node-token'
+  | 'node'
+  | 'rks-admin'
+  | 'rks-init'
+  | 'rks-login'
+  | 'rks-reader'
+  | 'rks-renew'
+  | 'none';
+
+/**
+ * One name in a route's path. The dispatcher decodes the segment and refuses the
+ * empty name (unless `optional`), dot segments, control characters and '/' (unless
+ * `allowSlash`); `canonical` then refuses what this kind of name may not be
+ * (BadRequestError) and returns its one canonical spelling.
+ */
+export interface Param {
+  /** What the name is, for error messages ('key name', 'bundle name'). */
+  readonly kind: string;
+  readonly optional?: boolean;
+  readonly allowSlash?: boolean;
+  canonical(decoded: string): string;
+  /** The error for a segment no name of this kind can be, or a bad percent-encoding (default: 400 `invalid <kind>`). */
+  invalid?(segment: string, why: 'encoding' | 'name'): Error;
+}
 
 export interface RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   /** The configuration snapshot this request runs against, read once at its start. */
   readonly state: State;
-  /** Caller identity, or '' when none was presented / needed. */
-  readonly identity: string;
+  /** Who is calling, as the dispatcher authenticated it: the one source of identity and credentials. */
+  readonly caller: Caller;
+  /** The canonical path: what the policy decided on (names decoded, '%' and '/' inside a name re-encoded). */
   readonly path: string;
-  /** The part of the path after the route's prefix (a name or pattern); '' for exact routes. */
+  /** The route's names from the path, decoded and canonical, in order. */
+  readonly params: readonly string[];
+  /** The first of `params`, or '' for routes without names. */
   readonly resource: string;
   readonly query: URLSearchParams;
   /** The request body, already read within the route's limit. */
   readonly body: Buffer;
-  /** Names the caller in the audit log when the route authenticates by itself (tokens). */
+  /** Whether this caller's certificate may call `path` by policy (the admin may call anything). */
+  allows(path: string): boolean;
+  /** Names the caller in the audit log once a handler knows better (a node it just registered). */
   setPrincipal(name: string): void;
 }
 
-/** What a route's `grant` sees: who is calling, with what credential, for which resource. */
+/** What a route's `grant` sees: who is calling, with what credential, for which names. */
 export interface GrantContext {
   readonly state: State;
   /** Certificate identity, or '' when none was presented. */
@@ -41,8 +87,8 @@ export interface GrantContext {
   /** Bearer token from `Authorization: Bearer` or `X-Vault-Token`, or ''. */
   readonly token: string;
   readonly path: string;
+  readonly params: readonly string[];
   readonly resource: string;
-  readonly req: IncomingMessage;
 }
 
 /** What a handler returns; `undefined` means 200 with an empty body. */
@@ -53,25 +99,36 @@ export type Reply =
   /** Bytes already encoded (cached replies); never modified by the writer. */
   | { status?: number; body: Buffer; contentType: string; headers?: Record<string, string> }
   /** The handler wrote the response itself (streams). */
-  | { streamed: true };
+  | { streamed: true; until?: Promise<void> };
 
 export interface Route {
   method: Method;
-  /** Exact path, or a prefix ending in '/' followed by a single resource segment. */
+  /**
+   * An exact path; a prefix ending in '/' followed by one name per entry of `params`
+   * (`/v1/key/create/` + a key name); or a template whose `{…}` segments are names
+   * (`/rks/v1/group/{groupname}/secrets/{fqdn}`, with `params` in order).
+   * A path ending in '/**' claims a whole subtree.
+   */
   path: string;
   maxBody: number;
   timeoutMs: number;
   auth: AuthMode;
+  /** The names the path carries after its prefix (prefix and template routes). */
+  params?: readonly Param[];
   /**
    * A second way in for `policy` routes, asked only when the path policy does not allow
    * the caller: e.g. a node whose group is assigned the bundle it reads. Returns the
    * caller's name for the audit log, or null to refuse.
    */
   grant?: (ctx: GrantContext) => Promise<string | null> | string | null;
-  /** How many '/'-separated segments the resource has (default 1), e.g. 2 for `/v1/group/assign/<group>/<bundle>`. */
-  segments?: 1 | 2;
   /** Error body shape: KES-style JSON (default) or RKS-style plain text. */
   errors?: 'json' | 'text';
+  /** The error for a method this path is not served with (default 405; RKS answers 404). */
+  wrongMethod?: () => Error;
+  /** The refusal of a credential that fails this route's auth mode, where the surface words it its own way. */
+  refused?: () => Error;
+  /** `rks-login` routes: the login and password a body carries (throws BadRequestError for a malformed one). */
+  login?: (body: Buffer, req: IncomingMessage) => { login: string; password: string };
   handler: (ctx: RequestContext) => Promise<Reply> | Reply;
   /**
    * The same answer as `handler` when it can be given synchronously from memory (a
@@ -88,51 +145,100 @@ export const DEFAULT_TIMEOUT_MS = 15_000;
 
 export interface RouteMatch {
   route: Route;
-  resource: string;
+  /** The names of the path as they arrived (still percent-encoded), one per `route.params`. */
+  raw: string[];
 }
 
+/** A path some route serves, but not with this method. */
+export class WrongMethod {
+  constructor(readonly route: Route) {}
+}
+
+const NO_NAMES: string[] = [];
+
 /**
- * Looks routes up in O(1): exact paths first, then the prefix up to the last '/'
- * (resources never contain '/'). `/v1/key/list` without a trailing slash is
- * served as `/v1/key/list/` with an empty prefix, as KES clients send it.
- * A path ending in '/**' claims a whole subtree (its handler routes further);
- * the resource is then everything after the subtree's root.
+ * Looks routes up on the raw path, before anything is decoded, so an encoded '/'
+ * can never make a path reach another route. Exact paths first (O(1)), then the
+ * prefix up to the last '/' (one name) or the one before (two names); then
+ * templates, segment by segment; then subtrees. `/v1/key/list` without a trailing
+ * slash is served as `/v1/key/list/` with an empty name, as KES clients send it.
  */
 export class Router {
-  private readonly exact = new Map<string, Route>();
+  private readonly exact = new Map<string, Route[]>();
   private readonly prefix = new Map<string, Route>();
+  private readonly templates: Array<{ segments: string[]; route: Route }> = [];
   private readonly subtrees: Array<[string, Route]> = [];
 
   constructor(readonly routes: readonly Route[]) {
     for (const r of routes) {
       if (r.path.endsWith('/**')) {
         this.subtrees.push([r.path.slice(0, -2), r]);
-        continue;
+      } else if (r.path.includes('{')) {
+        const segments = r.path.split('/');
+        const names = segments.filter((s) => s.startsWith('{')).length;
+        if (names !== (r.params?.length ?? 0)) throw new Error(`router: ${r.path} declares ${r.params?.length ?? 0} params for ${names} names`);
+        this.templates.push({ segments, route: r });
+      } else if (r.path.endsWith('/') && r.path !== '/') {
+        // '/' itself is an exact route: as a prefix it would claim every one-segment path.
+        const n = r.params?.length ?? 0;
+        if (n !== 1 && n !== 2) throw new Error(`router: prefix route ${r.path} must declare one or two params`);
+        if (this.prefix.has(r.path)) throw new Error(`router: duplicate route ${r.path}`);
+        this.prefix.set(r.path, r);
+      } else {
+        const same = this.exact.get(r.path) ?? [];
+        if (same.some((o) => o.method === r.method)) throw new Error(`router: duplicate route ${r.method} ${r.path}`);
+        this.exact.set(r.path, [...same, r]);
       }
-      // '/' itself is an exact route: as a prefix it would claim every one-segment path.
-      const table = r.path.endsWith('/') && r.path !== '/' ? this.prefix : this.exact;
-      if (table.has(r.path)) throw new Error(`router: duplicate route ${r.path}`);
-      table.set(r.path, r);
     }
   }
 
-  match(path: string): RouteMatch | undefined {
+  /** The route for a method and raw path; WrongMethod when only other methods are served there. */
+  match(method: string, path: string): RouteMatch | WrongMethod | undefined {
     const exact = this.exact.get(path);
-    if (exact) return { route: exact, resource: '' };
+    if (exact) return pick(exact, method, NO_NAMES);
     const cut = path.lastIndexOf('/') + 1;
     const byPrefix = this.prefix.get(path.slice(0, cut));
-    if (byPrefix && (byPrefix.segments ?? 1) === 1) return { route: byPrefix, resource: path.slice(cut) };
+    if (byPrefix && byPrefix.params?.length === 1) return { route: byPrefix, raw: [path.slice(cut)] };
     if (cut > 1) {
       const cut2 = path.lastIndexOf('/', cut - 2) + 1;
       const two = this.prefix.get(path.slice(0, cut2));
-      if (two && two.segments === 2) return { route: two, resource: path.slice(cut2) };
+      if (two && two.params?.length === 2) return { route: two, raw: [path.slice(cut2, cut - 1), path.slice(cut)] };
     }
     const bare = this.prefix.get(path + '/');
-    if (bare) return { route: bare, resource: '' };
+    if (bare && bare.params?.length === 1) return { route: bare, raw: [''] };
+    if (this.templates.length > 0) {
+      const found = this.template(method, path);
+      if (found) return found;
+    }
     for (const [root, route] of this.subtrees) {
-      if (path.startsWith(root)) return { route, resource: path.slice(root.length) };
-      if (path + '/' === root) return { route, resource: '' };
+      if (path.startsWith(root) || path + '/' === root) return { route, raw: NO_NAMES };
     }
     return undefined;
   }
+
+  private template(method: string, path: string): RouteMatch | WrongMethod | undefined {
+    const got = path.split('/');
+    const fits: RouteMatch[] = [];
+    for (const { segments, route } of this.templates) {
+      if (segments.length !== got.length) continue;
+      const raw: string[] = [];
+      let ok = true;
+      for (let i = 0; i < segments.length && ok; i++) {
+        const want = segments[i] as string;
+        const seg = got[i] as string;
+        if (want.startsWith('{')) {
+          if (seg === '') ok = false;
+          else raw.push(seg);
+        } else ok = want === seg;
+      }
+      if (ok) fits.push({ route, raw });
+    }
+    if (fits.length === 0) return undefined;
+    return fits.find((f) => f.route.method === method || f.route.method === '*') ?? new WrongMethod((fits[0] as RouteMatch).route);
+  }
+}
+
+function pick(routes: Route[], method: string, raw: string[]): RouteMatch | WrongMethod {
+  const r = routes.find((o) => o.method === method || o.method === '*') ?? (routes.length === 1 && routes[0]?.method === 'PUT' && method === 'POST' ? routes[0] : undefined);
+  return r ? { route: r, raw } : new WrongMethod(routes[0] as Route);
 }

@@ -43,7 +43,15 @@ export interface State {
 /** The `rks:` section, resolved: null parts switch `POST /rks/v1/init` or the admin login off (403). */
 export interface RksSettings {
   readonly initToken: string | null;
-  readonly admin: { readonly login: string; readonly password: string } | null;
+  readonly admin: {
+    readonly login: string;
+    readonly password: string;
+    /**
+     * Derived from the login and password (never either of them): admin tokens carry the
+     * generation they were issued under, so changing the password kills every earlier token.
+     */
+    readonly generation: string;
+  } | null;
   /** Seconds an admin token lives; renew-self restores it. */
   readonly adminTokenTtl: number;
   /** The Vault endpoint of the keystore, or '' (RKS's `/healthz` names it). */
@@ -52,4 +60,33 @@ export interface RksSettings {
 
 export interface StateHolder {
   current: State;
+  /**
+   * Calls `listener` with each new snapshot after a reload (long-lived streams
+   * re-check their caller's authorisation); returns the unsubscribe function.
+   */
+  onChange?(listener: (state: State) => void): () => void;
+}
+
+/** A holder whose reloads are announced to subscribers: the server's. */
+export class ReloadableState implements StateHolder {
+  private readonly listeners = new Set<(state: State) => void>();
+  private state: State;
+
+  constructor(initial: State) {
+    this.state = initial;
+  }
+
+  get current(): State {
+    return this.state;
+  }
+
+  set current(next: State) {
+    this.state = next;
+    for (const l of [...this.listeners]) l(next);
+  }
+
+  onChange(listener: (state: State) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
 }

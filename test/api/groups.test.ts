@@ -33,7 +33,8 @@ beforeAll(async () => {
       return {
         policy: {
           // May see every group, and manage assignments of group "edge" only.
-          operator: { allow: ['/v1/group/describe/*', '/v1/group/list/*', '/v1/group/assign/edge/*', '/v1/group/unassign/edge/*'], identities: [operator.identity] },
+          // Assigning hands a bundle's key to the group's nodes: it needs the right to read it.
+          operator: { allow: ['/v1/group/describe/*', '/v1/group/list/*', '/v1/group/assign/edge/*', '/v1/group/unassign/edge/*', '/v1/cert/get/api.example.com'], identities: [operator.identity] },
         },
       };
     },
@@ -205,6 +206,11 @@ describe('who may call', () => {
     expect(denied.status).toBe(403);
     expect(denied.json).toEqual({ message: 'not authorized: insufficient permissions' });
     expect((await s.call(operator, '/v1/group/create/mine', { method: 'PUT' })).status).toBe(403);
+    // Allowed to assign in edge, but not to read www.example.com: assigning it would grant it.
+    const granting = await s.call(operator, '/v1/group/assign/edge/www.example.com', { method: 'PUT' });
+    expect(granting.status).toBe(403);
+    expect(granting.json.message).toMatch(/requires the right to read it/);
+    expect((await s.call(operator, '/v1/group/assign/edge/no-such.example.com', { method: 'PUT' })).status).toBe(403);
     expect((await s.call(stranger, '/v1/group/describe/edge')).status).toBe(403);
     expect((await s.call(null, '/v1/group/describe/edge')).json).toEqual({ message: 'tls: client certificate is required' });
   });
@@ -214,12 +220,14 @@ describe('who may call', () => {
     await s.call(s.admin, '/v1/group/assign/tok/www.example.com', { method: 'PUT' });
     const api = await s.call(s.admin, '/v1/api');
     // Any certificate may describe itself (the token adds nothing there).
-    const skip = new Set(['/v1/identity/self/describe', '/v1/node/register/', '/v1/node/enroll/']);
+    // RKS's registration and renew-self take group tokens, as RKS does.
+    const skip = new Set(['/v1/identity/self/describe', '/v1/node/register/', '/v1/node/enroll/', '/rks/v1/node', '/rks/v1/auth/token/renew-self']);
     const routes = (api.json as Array<{ method: string; path: string }>).filter((r) => !skip.has(r.path));
     expect(routes.length).toBeGreaterThan(20);
     const twoSegments = /^\/v1\/(group\/(assign|unassign)|node\/(revoke|ban|unban))\/$/;
     let checked = 0;
     for (const r of routes) {
+      if (r.path.includes('{')) r.path = r.path.replace('{groupname}', 'tok').replace(/\{\w+\}/g, 'www.example.com');
       const path = r.path.endsWith('/') ? r.path + (twoSegments.test(r.path) ? 'tok/www.example.com' : r.path.startsWith('/v1/cert/') ? 'www.example.com' : 'tok') : r.path;
       const method = r.method === '*' ? 'GET' : r.method;
       // Public routes (/version, the API document and its assets) do not refuse the anonymous: skip them.

@@ -140,7 +140,7 @@ describe('tokens', () => {
     const g2Node = await register('g2', g2, 'n2');
 
     const nodeMay = (bundles: string[]) => (p: string) =>
-      /^\/v1\/node\/(bundles|renew)$/.test(p) || p === '/rks/v1/auth/token/renew-self' ||
+      /^\/v1\/node\/(bundles|renew)$/.test(p) || p === '/rks/v1/auth/token/renew-self' || p === '/rks/v1/auth/token/revoke-self' ||
       bundles.some((b) => [`/v1/cert/get/${b}`, `/v1/cert/lookup/${b}`, `/v1/cert/watch/${b}`, `/rks/v1/secret/${b}`].includes(p));
     const groupMay = (group: string) => (p: string) =>
       [`/v1/node/register/${group}`, `/v1/node/enroll/${group}`, '/rks/v1/node', '/rks/v1/auth/token/renew-self'].includes(p);

@@ -239,6 +239,8 @@ export function routeKeyOf(specPath: string): string {
 function serves(route: RouteEntry, op: SpecOperation): boolean {
   if (route.method !== '*' && route.method.toLowerCase() !== op.method) return false;
   if (route.path.endsWith('/**')) return op.path.startsWith(route.path.slice(0, -2));
+  // Template routes (the RKS surface) are served under the document's own path.
+  if (route.path.includes('{')) return op.path === route.path;
   return routeKeyOf(op.path) === route.path;
 }
 

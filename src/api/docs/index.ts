@@ -8,7 +8,7 @@
  * read in the project's repository.
  */
 import { NotFoundError } from '../../errors.js';
-import type { Reply, RequestContext, Route } from '../../server/route.js';
+import type { Param, Reply, RequestContext, Route } from '../../server/route.js';
 import { asset, loadDocsAssets, matchesETag, type Asset } from './assets.js';
 import { loadOpenAPI, packageRoot } from './spec.js';
 
@@ -19,8 +19,11 @@ export const DOCS_CSP =
 const REVALIDATE = 'no-cache';
 const FOREVER = 'public, max-age=31536000, immutable';
 
+/** A file of the page: looked up by exact name among the assets, so any other name is a 404. */
+const ASSET_NAME: Param = { kind: 'asset name', optional: true, invalid: () => new NotFoundError('not found'), canonical: (s) => s };
+
 function docsRoute(path: string, handler: Route['handler']): Route {
-  return { method: 'GET', path, maxBody: 0, timeoutMs: 10_000, auth: 'none', handler };
+  return { method: 'GET', path, maxBody: 0, timeoutMs: 10_000, auth: 'none', ...(path.endsWith('/') ? { params: [ASSET_NAME] } : {}), handler };
 }
 
 /**

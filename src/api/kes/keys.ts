@@ -1,29 +1,31 @@
 /** `/v1/key/...`: thin handlers over the KeyService, in KES's wire format. */
 import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Route } from '../../server/route.js';
 import { base64Field, jsonObject, listPrefix, stringField, validName } from '../request.js';
+import { KEY_NAME, LIST_PATTERN } from '../params.js';
 
 const b64 = (b: Buffer): string => b.toString('base64');
 
 function keyRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler']): Route {
-  return { method, path: `/v1/key/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', handler };
+  const params = [verb === 'list' ? LIST_PATTERN : KEY_NAME];
+  return { method, path: `/v1/key/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', params, handler };
 }
 
 export const keyRoutes: Route[] = [
-  keyRoute('create', 'PUT', 0, async ({ state, resource, identity }) => {
-    await state.keys.create(validName(resource, 'key name'), identity);
+  keyRoute('create', 'PUT', 0, async ({ state, resource, caller }) => {
+    await state.keys.create(resource, caller.principal);
   }),
 
-  keyRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, identity, body }) => {
-    const name = validName(resource, 'key name');
+  keyRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, caller, body }) => {
+    const name = resource;
     const req = jsonObject(body);
     // Older clients sent {"bytes": …} and "algorithm"; accept both spellings.
     const key = base64Field(req, req['key'] !== undefined ? 'key' : 'bytes', true);
     const cipher = req['cipher'] !== undefined ? stringField(req, 'cipher') : req['algorithm'] !== undefined ? stringField(req, 'algorithm') : 'AES256';
-    await state.keys.import(name, key, cipher, identity);
+    await state.keys.import(name, key, cipher, caller.principal);
   }),
 
   keyRoute('describe', 'GET', 0, async ({ state, resource }) => {
-    const d = await state.keys.describe(validName(resource, 'key name'));
+    const d = await state.keys.describe(resource);
     return {
       json: {
         name: d.name,
@@ -35,7 +37,7 @@ export const keyRoutes: Route[] = [
   }),
 
   keyRoute('delete', 'DELETE', 0, async ({ state, resource }) => {
-    await state.keys.delete(validName(resource, 'key name'));
+    await state.keys.delete(resource);
   }),
 
   keyRoute('list', 'GET', 0, async ({ state, resource, query }) => {
@@ -50,28 +52,28 @@ export const keyRoutes: Route[] = [
   }),
 
   keyRoute('generate', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const name = validName(resource, 'key name');
+    const name = resource;
     const context = base64Field(jsonObject(body), 'context', false);
     const dek = await state.keys.generate(name, context);
     return { json: { plaintext: b64(dek.plaintext), ciphertext: b64(dek.ciphertext) } };
   }),
 
   keyRoute('encrypt', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const name = validName(resource, 'key name');
+    const name = resource;
     const req = jsonObject(body);
     const ciphertext = await state.keys.encrypt(name, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
     return { json: { ciphertext: b64(ciphertext) } };
   }),
 
   keyRoute('decrypt', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const name = validName(resource, 'key name');
+    const name = resource;
     const req = jsonObject(body);
     const plaintext = await state.keys.decrypt(name, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
     return { json: { plaintext: b64(plaintext) } };
   }),
 
   keyRoute('hmac', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const name = validName(resource, 'key name');
+    const name = resource;
     const mac = await state.keys.hmac(name, base64Field(jsonObject(body), 'message', true));
     return { json: { hmac: b64(mac) } };
   }),

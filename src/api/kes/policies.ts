@@ -6,7 +6,8 @@ import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { Policy } from '../../policy/index.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
-import { listPrefix, validName } from '../request.js';
+import { listPrefix } from '../request.js';
+import { IDENTITY, LIST_PATTERN, POLICY_NAME } from '../params.js';
 
 /** KES returns allow/deny as JSON sets: pattern → {}. */
 const asSet = (patterns: readonly string[]): Record<string, object> =>
@@ -21,17 +22,18 @@ function getPolicy(state: State, name: string): Policy {
 }
 
 function route(path: string, handler: Route['handler'], auth: Route['auth'] = 'policy'): Route {
-  return { method: 'GET', path, maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth, handler };
+  const name = path.endsWith('/list/') ? LIST_PATTERN : path.startsWith('/v1/identity/') ? IDENTITY : POLICY_NAME;
+  return { method: 'GET', path, maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth, ...(path.endsWith('/') ? { params: [name] } : {}), handler };
 }
 
 export const policyRoutes: Route[] = [
   route('/v1/policy/describe/', ({ state, resource }) => {
-    const policy = getPolicy(state, validName(resource, 'policy name'));
+    const policy = getPolicy(state, resource);
     return { json: { name: policy.name, ...stamp(state) } };
   }),
 
   route('/v1/policy/read/', ({ state, resource }) => {
-    const policy = getPolicy(state, validName(resource, 'policy name'));
+    const policy = getPolicy(state, resource);
     return { json: { name: policy.name, allow: asSet(policy.allow), deny: asSet(policy.deny), ...stamp(state) } };
   }),
 
@@ -44,7 +46,7 @@ export const policyRoutes: Route[] = [
 
 export const identityRoutes: Route[] = [
   route('/v1/identity/describe/', ({ state, resource }) => {
-    const id = validName(resource, 'identity');
+    const id = resource;
     if (id === state.admin) return { json: { admin: true, ...stamp(state) } };
     const policy = state.identities.get(id);
     if (!policy) throw new NotFoundError('identity does not exist');
@@ -62,7 +64,7 @@ export const identityRoutes: Route[] = [
   // The shape follows the kms-go SDK: policy name plus top-level allow/deny.
   route(
     '/v1/identity/self/describe',
-    ({ state, identity }) => {
+    ({ state, caller: { identity } }) => {
       if (identity === '') throw new BadRequestError('tls: client certificate is required');
       if (identity === state.admin) return { json: { identity, admin: true, ...stamp(state) } };
       const policy = state.identities.get(identity);

@@ -13,7 +13,6 @@ import type { Reply, RequestContext } from '../../server/route.js';
 import type { GroupInfo } from '../../core/groups.js';
 import type { GroupSettingsUpdate } from '../../core/group-settings.js';
 import { isValidBundleName } from '../../core/bundle-names.js';
-import type { RksAuth } from './auth.js';
 import { decodeBody, done, noContent, ok, rksError, secretNotFound, text, type Params, type RksHandler, type Shape } from './wire.js';
 
 const REG_INFO: Shape = { callbackURL: 'string', oauthURL: 'string', oauthClientID: 'string', oauthClientSecret: 'string' };
@@ -49,9 +48,10 @@ function renameFields(err: unknown): unknown {
   return hit ? new BadRequestError(err.message.replace(hit[0], hit[1])) : err;
 }
 
-export function groupHandlers(auth: RksAuth) {
+/** Admin credentials only (the route's auth mode): handlers get the admin's audit name. */
+export function groupHandlers() {
   const admin = (fn: (ctx: RequestContext, p: Params, principal: string) => Promise<Reply>): RksHandler => async (ctx, p) =>
-    fn(ctx, p, await auth.requireAdmin(ctx));
+    fn(ctx, p, ctx.caller.principal);
 
   return {
     createGroup: admin(async (ctx, p, principal) => {

@@ -1,87 +1,69 @@
 /**
- * The RKS-compatible surface (shared/reference/rks.md §2, §7): one subtree route,
- * `/rks/**`, that routes as RKS's gorilla/mux router does — exact methods and
- * paths, `{groupname}` of `[a-zA-Z0-9-]{1,64}`, `{fqdn}` and `{nodeId}` any
- * segment, 404 `No Route` for anything else, wrong methods included — then
+ * The RKS-compatible surface (shared/reference/rks.md §2, §7), routed as RKS's
+ * gorilla/mux router does — exact methods and paths, `{groupname}` of
+ * `[a-zA-Z0-9-]{1,64}`, `{fqdn}` and `{nodeId}` any segment, 404 `No Route` for
+ * anything else, wrong methods included — then
  * applies RKS's body rules, and answers in RKS's shapes with plain-text errors;
  * plus `/healthz`, `/metrics` and `/` at the root (ops.ts).
  *
- * Handlers authenticate by token themselves (auth.ts) and name the caller in
- * the audit log. Domain errors are reworded as RKS words them, and keystore
+ * Each endpoint is a row of the server's route table with its auth mode (the
+ * dispatcher checks every credential: init token, admin login and tokens, group
+ * and node tokens). Domain errors are reworded as RKS words them, and keystore
  * failures become RKS's 500.
  */
 import { ConflictError, KeygateError, NotFoundError, TooManyRequestsError } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Route } from '../../server/route.js';
+import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type AuthMode, type Param, type Route } from '../../server/route.js';
 import type { Metrics } from '../../server/metrics.js';
-import { AuthThrottle, type ThrottleOptions } from '../../server/throttle.js';
-import { RksAuth } from './auth.js';
+import { adminHandlers, loginCredentials } from './auth.js';
 import { groupHandlers } from './groups.js';
-import { registerNode, renewSelf } from './nodes.js';
+import { registerNode, RENEW_DENIED, renewSelf, revokeSelf } from './nodes.js';
 import { opsRoutes } from './ops.js';
 import { secretHandlers } from './secrets.js';
 import { checkBodyHeaders, groupNotFound, noRoute, rksError, secretNotFound, type Params, type RksHandler } from './wire.js';
 
-interface RksRoute {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  segments: string[];
-  handler: RksHandler;
-}
+/** `{groupname}`: RKS's router answers its 404 `No Route` to anything but `[a-zA-Z0-9-]{1,64}`. */
+const GROUP_PARAM: Param = {
+  kind: 'group name',
+  invalid: (_s, why) => (why === 'encoding' ? rksError(400, 'invalid URL escape') : noRoute()),
+  canonical: (s) => {
+    if (!/^[a-zA-Z0-9-]{1,64}$/.test(s)) throw noRoute();
+    return s;
+  },
+};
+/** `{fqdn}`, `{nodeId}`: any segment; the handler decides (an invalid name is a missing one). */
+const ANY_PARAM: Param = { ...GROUP_PARAM, kind: 'name', canonical: (s) => s };
 
-const GROUP_NAME = /^[a-zA-Z0-9-]{1,64}$/;
+type Row = [Route['method'], string, AuthMode, RksHandler];
 
-function table(auth: RksAuth): RksRoute[] {
-  const g = groupHandlers(auth);
-  const s = secretHandlers(auth);
-  const rows: Array<[RksRoute['method'], string, RksHandler]> = [
-    ['POST', '/rks/v1/init', (ctx) => auth.init(ctx)],
-    ['POST', '/rks/v1/admin/login', (ctx) => auth.login(ctx)],
-    ['POST', '/rks/v1/group/{groupname}', g.createGroup],
-    ['GET', '/rks/v1/group/{groupname}', g.getGroup],
-    ['PUT', '/rks/v1/group/{groupname}', g.updateGroup],
-    ['DELETE', '/rks/v1/group/{groupname}', g.deleteGroup],
-    ['GET', '/rks/v1/group/{groupname}/config', g.getGroup],
-    ['GET', '/rks/v1/group/{groupname}/grouptoken', g.getGroupToken],
-    ['PUT', '/rks/v1/group/{groupname}/grouptoken', g.rotateGroupToken],
-    ['DELETE', '/rks/v1/group/{groupname}/nodes/{nodeId}', g.revokeNode],
-    ['GET', '/rks/v1/group/{groupname}/secrets', g.groupSecrets],
-    ['POST', '/rks/v1/group/{groupname}/secrets/{fqdn}', g.associate],
-    ['DELETE', '/rks/v1/group/{groupname}/secrets/{fqdn}', g.dissociate],
-    ['POST', '/rks/v1/secret/{fqdn}', s.createSecret],
-    ['PUT', '/rks/v1/secret/{fqdn}', s.updateSecret],
-    ['DELETE', '/rks/v1/secret/{fqdn}', s.deleteSecret],
-    ['GET', '/rks/v1/secret/{fqdn}', s.getSecret],
-    ['GET', '/rks/v1/secret/{fqdn}/groups', s.secretGroups],
-    ['POST', '/rks/v1/node', registerNode],
-    ['POST', '/rks/v1/auth/token/renew-self', renewSelf],
+function table(): Row[] {
+  const g = groupHandlers();
+  const s = secretHandlers();
+  const a = adminHandlers();
+  return [
+    ['POST', '/rks/v1/init', 'rks-init', a.init],
+    ['POST', '/rks/v1/admin/login', 'rks-login', a.login],
+    // keygate's additions: admin tokens end with the password, or on demand.
+    ['DELETE', '/rks/v1/admin/tokens', 'rks-admin', a.revokeAll],
+    ['POST', '/rks/v1/auth/token/revoke-self', 'rks-renew', revokeSelf],
+    ['POST', '/rks/v1/group/{groupname}', 'rks-admin', g.createGroup],
+    ['GET', '/rks/v1/group/{groupname}', 'rks-admin', g.getGroup],
+    ['PUT', '/rks/v1/group/{groupname}', 'rks-admin', g.updateGroup],
+    ['DELETE', '/rks/v1/group/{groupname}', 'rks-admin', g.deleteGroup],
+    ['GET', '/rks/v1/group/{groupname}/config', 'rks-admin', g.getGroup],
+    ['GET', '/rks/v1/group/{groupname}/grouptoken', 'rks-admin', g.getGroupToken],
+    ['PUT', '/rks/v1/group/{groupname}/grouptoken', 'rks-admin', g.rotateGroupToken],
+    ['DELETE', '/rks/v1/group/{groupname}/nodes/{nodeId}', 'rks-admin', g.revokeNode],
+    ['GET', '/rks/v1/group/{groupname}/secrets', 'rks-admin', g.groupSecrets],
+    ['POST', '/rks/v1/group/{groupname}/secrets/{fqdn}', 'rks-admin', g.associate],
+    ['DELETE', '/rks/v1/group/{groupname}/secrets/{fqdn}', 'rks-admin', g.dissociate],
+    ['POST', '/rks/v1/secret/{fqdn}', 'rks-admin', s.createSecret],
+    ['PUT', '/rks/v1/secret/{fqdn}', 'rks-admin', s.updateSecret],
+    ['DELETE', '/rks/v1/secret/{fqdn}', 'rks-admin', s.deleteSecret],
+    ['GET', '/rks/v1/secret/{fqdn}', 'rks-reader', s.getSecret],
+    ['GET', '/rks/v1/secret/{fqdn}/groups', 'rks-admin', s.secretGroups],
+    ['POST', '/rks/v1/node', 'group-token', registerNode],
+    ['POST', '/rks/v1/auth/token/renew-self', 'rks-renew', renewSelf],
   ];
-  return rows.map(([method, path, handler]) => ({ method, segments: path.split('/'), handler }));
-}
-
-/**
- * The route and its parameters for a request, or null. Segments are matched
- * percent-decoded, as Go's router sees them; one that decodes to something with
- * a '/' matches nothing. @throws 400 for a malformed percent-encoding
- */
-function match(routes: readonly RksRoute[], method: string, path: string): { route: RksRoute; params: Params } | null {
-  let segments: string[];
-  try {
-    segments = path.split('/').map(decodeURIComponent);
-  } catch {
-    throw rksError(400, 'invalid URL escape');
-  }
-  for (const route of routes) {
-    if (route.method !== method || route.segments.length !== segments.length) continue;
-    const params: Record<string, string> = {};
-    const fits = route.segments.every((want, i) => {
-      const got = segments[i] as string;
-      if (!want.startsWith('{')) return got === want;
-      if (got === '' || got.includes('/') || (want === '{groupname}' && !GROUP_NAME.test(got))) return false;
-      params[want.slice(1, -1)] = got;
-      return true;
-    });
-    if (fits) return { route, params };
-  }
-  return null;
 }
 
 /** Domain errors in RKS's words and statuses. */
@@ -96,30 +78,55 @@ function toRks(err: unknown): unknown {
   return err;
 }
 
-/**
- * The RKS surface's routes. `authFailures` is the server's failed-authentication
- * limit: RKS credentials (init token, admin password, tokens) are checked by the
- * handlers, so they keep their own count with the same limit.
- */
-export function rksRoutes(metrics: Metrics, authFailures: ThrottleOptions): Route[] {
-  const routes = table(new RksAuth(new AuthThrottle(authFailures), metrics));
-  const surface: Route = {
-    method: '*',
-    path: '/rks/**',
+/** How each auth mode's refusal reads on this surface, where RKS words it its own way. */
+const REFUSALS: Partial<Record<AuthMode, () => Error>> = {
+  'rks-reader': () => new KeygateError(403, 'not_authorized', 'read secret: vault unauthorized'),
+  'rks-renew': () => new KeygateError(403, 'not_authorized', RENEW_DENIED),
+};
+
+function rksRoute([method, path, auth, handler]: Row): Route {
+  const names = path.split('/').filter((seg) => seg.startsWith('{')).map((seg) => seg.slice(1, -1));
+  const refused = REFUSALS[auth];
+  return {
+    method,
+    path,
     maxBody: MAX_CRYPTO_BODY,
     timeoutMs: DEFAULT_TIMEOUT_MS,
-    auth: 'none',
+    auth,
+    params: names.map((n) => (n === 'groupname' ? GROUP_PARAM : ANY_PARAM)),
     errors: 'text',
+    wrongMethod: noRoute,
+    ...(refused ? { refused } : {}),
+    ...(auth === 'rks-login' ? { login: loginCredentials } : {}),
     handler: async (ctx) => {
-      const found = match(routes, ctx.req.method ?? '', ctx.path);
-      if (!found) throw noRoute();
       checkBodyHeaders(ctx.req, ctx.body);
+      const params: Params = Object.fromEntries(names.map((n, i) => [n, ctx.params[i] as string]));
       try {
-        return await found.route.handler(ctx, found.params);
+        return await handler(ctx, params);
       } catch (err) {
         throw toRks(err);
       }
     },
   };
-  return [surface, ...opsRoutes(metrics)];
 }
+
+/**
+ * The RKS surface's routes: each of RKS's endpoints is a row of the server's one route
+ * table, authenticated by the dispatcher like every other route; a path under `/rks/`
+ * that is none of them gets RKS's 404 `No Route`.
+ */
+export function rksRoutes(metrics: Metrics): Route[] {
+  const unrouted: Route = {
+    method: '*',
+    path: '/rks/**',
+    maxBody: 0,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    auth: 'none',
+    errors: 'text',
+    handler: () => {
+      throw noRoute();
+    },
+  };
+  return [...table().map(rksRoute), unrouted, ...opsRoutes(metrics)];
+}
+

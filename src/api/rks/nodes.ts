@@ -10,9 +10,8 @@
 import { KeygateError, NotAuthorizedError } from '../../errors.js';
 import type { Reply, RequestContext } from '../../server/route.js';
 import { CallbackRefusedError } from '../../core/callback.js';
-import { InvalidTokenError } from '../../core/tokens.js';
-import { adminOf, vaultToken } from './auth.js';
-import { ok, rksError } from './wire.js';
+import { MAX_TOKEN_TTL } from '../../core/group-settings.js';
+import { noContent, ok, rksError } from './wire.js';
 
 /** RKS's node ids (its regex; keygate's own API allows more). */
 const NODE_ID = /^[a-zA-Z0-9-]{1,64}$/;
@@ -20,17 +19,17 @@ const NODE_ID = /^[a-zA-Z0-9-]{1,64}$/;
 export const RENEW_DENIED = '{"errors":["permission denied"]}';
 
 /**
- * `POST /rks/v1/node`: 201 `{"nodeToken","ttl"}`. A missing or invalid node id is a
- * 404 (RKS's status), a refusal by the group manager a 403 in RKS's words, and a
- * group manager that cannot answer a 500.
+ * `POST /rks/v1/node` with a group token (checked by the dispatcher): 201
+ * `{"nodeToken","ttl"}`. A missing or invalid node id is a 404 (RKS's status), a
+ * refusal by the group manager a 403 in RKS's words, and a group manager that
+ * cannot answer a 500.
  */
 export async function registerNode(ctx: RequestContext): Promise<Reply> {
-  const token = vaultToken(ctx);
   const header = ctx.req.headers['x-lcdn-nodeid'];
   const nodeId = typeof header === 'string' ? header : '';
   if (!NODE_ID.test(nodeId)) throw rksError(404, 'Invalid or non existend X-LCDN-nodeId');
   try {
-    const t = await ctx.state.nodes.register(token, nodeId);
+    const t = await ctx.state.nodes.register(ctx.caller.token, nodeId);
     ctx.setPrincipal(`node:${t.group}/${t.nodeId}`);
     return ok({ nodeToken: t.token, ttl: t.ttl }, 201);
   } catch (err) {
@@ -42,16 +41,18 @@ export async function registerNode(ctx: RequestContext): Promise<Reply> {
 }
 
 /**
- * `POST /rks/v1/auth/token/renew-self`: 200 `{"nodeToken": <the same token>, "ttl"}`
- * (the key is `nodeToken` whatever the token, as RKS). Every failure is a 403 with
- * RKS's exact body; one the client did not cause is logged first.
+ * `POST /rks/v1/auth/token/renew-self` with an admin, node or group token (checked
+ * by the dispatcher; the init token is configuration, with no lifetime to renew):
+ * 200 `{"nodeToken": <the same token>, "ttl"}` (the key is `nodeToken` whatever the
+ * token, as RKS). Every failure is a 403 with RKS's exact body; one the client did
+ * not cause is logged first.
  */
 export async function renewSelf(ctx: RequestContext): Promise<Reply> {
-  const token = vaultToken(ctx);
+  const { caller } = ctx;
   try {
-    const { principal, ttl } = await renew(ctx, token);
-    ctx.setPrincipal(principal);
-    return ok({ nodeToken: token, ttl });
+    // Group tokens do not expire: answered with RKS's nominal 31-day period, renewing nothing.
+    const ttl = caller.kind === 'group' ? MAX_TOKEN_TTL : caller.kind === 'node' ? (await ctx.state.nodes.renew(caller.token)).ttl : (await ctx.state.tokens.renew(caller.token)).ttl;
+    return ok({ nodeToken: caller.token, ttl });
   } catch (err) {
     if (!(err instanceof KeygateError) || err.status >= 500) {
       ctx.state.logger.error(`rks: renew-self failed: ${err instanceof Error ? err.message : 'unknown error'}`);
@@ -60,13 +61,12 @@ export async function renewSelf(ctx: RequestContext): Promise<Reply> {
   }
 }
 
-async function renew(ctx: RequestContext, token: string): Promise<{ principal: string; ttl: number }> {
-  const admin = await adminOf(ctx.state, token);
-  if (admin !== null) {
-    // The init token is configuration, not a token with a lifetime: nothing to renew.
-    if (admin === 'rks-root') throw new InvalidTokenError();
-    return { principal: admin, ttl: (await ctx.state.tokens.renew(token)).ttl };
-  }
-  const t = await ctx.state.nodes.renew(token, { allowGroupToken: true });
-  return { principal: t.nodeId === '' ? `group:${t.group}` : `node:${t.group}/${t.nodeId}`, ttl: t.ttl };
+/**
+ * `POST /rks/v1/auth/token/revoke-self` (as Vault's): the caller's admin or node token
+ * ends now; 204. A group token is revoked by rotating the group, not by itself.
+ */
+export async function revokeSelf(ctx: RequestContext): Promise<Reply> {
+  if (ctx.caller.kind === 'group') throw new NotAuthorizedError('permission denied: rotate the group token instead');
+  await ctx.state.tokens.revoke(ctx.caller.token);
+  return noContent(ctx);
 }

@@ -12,7 +12,6 @@ import { BadRequestError, ConflictError, ExistsError, NotAuthorizedError, NotFou
 import type { BundleInput } from '../../core/bundles.js';
 import { isValidBundleName } from '../../core/bundle-names.js';
 import { TTL_RANGE } from '../../core/bundle-record.js';
-import { adminOf, vaultToken, type RksAuth } from './auth.js';
 import { decodeBody, done, noContent, ok, rksError, secretNotFound, text, type RksHandler, type Shape } from './wire.js';
 
 const SECRET: Shape = { data: { certificate: 'string', private_key: 'string', meta: { ttl: 'int32' } } };
@@ -53,10 +52,10 @@ async function orNotFound<T>(fqdn: string, message: string, work: () => Promise<
   }
 }
 
-export function secretHandlers(auth: RksAuth) {
+export function secretHandlers() {
   return {
     createSecret: async (ctx, p) => {
-      const principal = await auth.requireAdmin(ctx);
+      const principal = ctx.caller.principal;
       const fqdn = p['fqdn'] as string;
       try {
         await ctx.state.bundles.import(fqdn, secretInput(ctx.body), principal);
@@ -69,7 +68,7 @@ export function secretHandlers(auth: RksAuth) {
 
     // A full replacement; RKS has no versions, so the last writer wins (a lost race is retried).
     updateSecret: async (ctx, p) => {
-      const principal = await auth.requireAdmin(ctx);
+      const principal = ctx.caller.principal;
       const fqdn = p['fqdn'] as string;
       const version = () => orNotFound(fqdn, 'secret does not exist', () => ctx.state.bundles.version(fqdn));
       let current = await version();
@@ -86,7 +85,6 @@ export function secretHandlers(auth: RksAuth) {
     },
 
     deleteSecret: async (ctx, p) => {
-      await auth.requireAdmin(ctx);
       const fqdn = p['fqdn'] as string;
       try {
         await orNotFound(fqdn, 'Secret not found', () => ctx.state.bundles.delete(fqdn, false));
@@ -97,18 +95,14 @@ export function secretHandlers(auth: RksAuth) {
       return noContent(ctx);
     },
 
+    // Admins read any secret; a node only what its group is associated with (else the same 403 as a missing one).
     getSecret: async (ctx, p) => {
-      const token = vaultToken(ctx);
       const fqdn = p['fqdn'] as string;
-      const admin = await adminOf(ctx.state, token);
-      if (admin !== null) {
-        ctx.setPrincipal(admin);
-        return ok(secretJSON(await orNotFound(fqdn, 'secret not found', () => ctx.state.bundles.get(fqdn))));
-      }
+      const { caller } = ctx;
+      if (caller.kind !== 'node') return ok(secretJSON(await orNotFound(fqdn, 'secret not found', () => ctx.state.bundles.get(fqdn))));
       const refused = () => new NotAuthorizedError('read secret: vault unauthorized');
-      const node = isValidBundleName(fqdn) ? await ctx.state.access.canReadBundle('', token, fqdn) : null;
+      const node = isValidBundleName(fqdn) ? await ctx.state.access.canReadBundle('', caller.token, fqdn) : null;
       if (node === null) throw refused();
-      ctx.setPrincipal(node);
       try {
         return ok(secretJSON(await ctx.state.bundles.get(fqdn)));
       } catch (err) {
@@ -117,7 +111,6 @@ export function secretHandlers(auth: RksAuth) {
     },
 
     secretGroups: async (ctx, p) => {
-      await auth.requireAdmin(ctx);
       const fqdn = p['fqdn'] as string;
       if (!isValidBundleName(fqdn) || !(await ctx.state.bundles.exists(fqdn))) throw secretNotFound();
       return ok(await ctx.state.groups.groupsOf(fqdn));

@@ -1,4 +1,5 @@
 /** Resolves the config's `rks:` section into the State's RksSettings (at start-up and on reload). */
+import { scryptSync } from 'node:crypto';
 import { ConfigError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
 import type { Config } from '../../config/schema.js';
@@ -16,8 +17,17 @@ export function rksSettings(config: Config): RksSettings {
   }
   return {
     initToken: rks?.init_token ?? null,
-    admin: rks?.admin ? { login: rks.admin.login, password: rks.admin.password } : null,
+    admin: rks?.admin ? { login: rks.admin.login, password: rks.admin.password, generation: adminGeneration(rks.admin.login, rks.admin.password) } : null,
     adminTokenTtl: ttl,
     vaultAddress: config.keystore.vault?.endpoint ?? '',
   };
+}
+
+/**
+ * The generation admin tokens are issued under. It is stored with every token, so it
+ * must not reveal the password: scrypt makes guessing it from a stolen keystore as slow
+ * as guessing any stored password hash. Computed once per start or reload.
+ */
+function adminGeneration(login: string, password: string): string {
+  return 'rks-admin:' + scryptSync(password, `keygate rks admin generation\0${login}`, 16).toString('hex');
 }

@@ -5,12 +5,10 @@
  * Nodes of a group read through the `grant` of the get and lookup routes.
  */
 import { EventEmitter } from 'node:events';
-import type { TLSSocket } from 'node:tls';
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type GrantContext, type Reply, type RequestContext, type Route } from '../../server/route.js';
-import { bearerToken } from '../../server/dispatch.js';
-import { optionalPeerIdentity } from '../../auth/peer.js';
-import { isValidBundleName, parseServerName } from '../../core/bundle-names.js';
+import { allowedByPolicy } from '../../auth/caller.js';
+import { BUNDLE_NAME, BUNDLE_PATTERN, SERVER_NAME } from '../params.js';
 import type { BundleDescription, BundleInput, BundleSecret, LookupMatch } from '../../core/bundles.js';
 import { jsonObject } from '../request.js';
 
@@ -23,7 +21,8 @@ const POLL_MS = 1000;
 const IMPORT_FIELDS = new Set(['certificate', 'private_key', 'ttl', 'labels', 'allow_expired', 'version']);
 
 function certRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], grant?: Route['grant']): Route {
-  return { method, path: `/v1/cert/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', handler, ...(grant ? { grant } : {}) };
+  const params = [verb === 'list' ? BUNDLE_PATTERN : verb === 'lookup' ? SERVER_NAME : BUNDLE_NAME];
+  return { method, path: `/v1/cert/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', params, handler, ...(grant ? { grant } : {}) };
 }
 
 /** A node's fetch, from memory when the bundle is there (the fleet's hot path). */
@@ -36,9 +35,10 @@ const getRoute: Route = {
 };
 
 export const bundleRoutes: Route[] = [
-  certRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, identity, body }) => {
+  certRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, caller, body }) => {
     const { input, version } = importBody(jsonObject(body));
-    const r = version === undefined ? await state.bundles.import(resource, input, identity) : await state.bundles.replace(resource, input, version, identity);
+    const by = caller.principal;
+    const r = version === undefined ? await state.bundles.import(resource, input, by) : await state.bundles.replace(resource, input, version, by);
     changes.emit(resource);
     return { json: r.version === null ? { name: resource } : { name: resource, version: r.version } };
   }),
@@ -89,15 +89,14 @@ function secretReply(b: BundleSecret): Reply {
   return { body, contentType: 'application/json' };
 }
 
-/** A node reads a bundle assigned to its group; the name is checked first so nothing odd reaches the groups service. */
-function readGrant(g: GrantContext): Promise<string | null> | null {
-  return isValidBundleName(g.resource) ? g.state.access.canReadBundle(g.identity, g.token, g.resource) : null;
+/** A node reads a bundle assigned to its group (the name was checked by the dispatcher). */
+function readGrant(g: GrantContext): Promise<string | null> {
+  return g.state.access.canReadBundle(g.identity, g.token, g.resource);
 }
 
 /** Whoever may read the bundle may watch it: a path policy on `/v1/cert/get/<name>` or a group grant. */
 function watchGrant(g: GrantContext): Promise<string | null> | string | null {
-  const id = g.identity;
-  if (id !== '' && isValidBundleName(g.resource) && g.state.identities.get(id)?.verify(`/v1/cert/get/${g.resource}`)) return id;
+  if (allowedByPolicy(g.state, g.identity, `/v1/cert/get/${g.resource}`)) return g.identity;
   return readGrant(g);
 }
 
@@ -133,17 +132,14 @@ function nextChange(name: string, ms: number): Promise<void> {
  * least one, so for a node "no match" and "nothing of yours" are the same 403.
  */
 async function lookupHandler(ctx: RequestContext) {
-  const byPolicy = ctx.identity !== '' && (ctx.identity === ctx.state.admin || ctx.state.identities.get(ctx.identity)?.verify(ctx.path) === true);
-  const identity = optionalPeerIdentity(ctx.req.socket as TLSSocket);
-  const token = bearerToken(ctx.req);
-  const canRead = byPolicy ? () => true : async (b: string) => (await ctx.state.access.canReadBundle(identity, token, b)) !== null;
+  const { identity, token } = ctx.caller;
+  const canRead = ctx.allows(ctx.path) ? () => true : async (b: string) => (await ctx.state.access.canReadBundle(identity, token, b)) !== null;
   const matches = await ctx.state.bundles.lookup(ctx.resource, canRead);
   if (matches.length === 0) throw new NotFoundError('no bundle matches the server name');
   return { json: { server_name: ctx.resource, bundles: matches.map(matchJSON) } };
 }
 
 async function lookupGrant(g: GrantContext): Promise<string | null> {
-  if (!parseServerName(g.resource)) return null;
   const canRead = async (b: string) => (await g.state.access.canReadBundle(g.identity, g.token, b)) !== null;
   const [first] = await g.state.bundles.lookup(g.resource, canRead);
   return first ? g.state.access.canReadBundle(g.identity, g.token, first.name) : null;

@@ -4,13 +4,14 @@
  * policy allows the path (e.g. `/v1/group/assign/edge/*`). Group tokens are
  * never accepted here: they only register and enroll nodes.
  */
-import { BadRequestError } from '../../errors.js';
+import { BadRequestError, NotAuthorizedError } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import { checkGroupName, type GroupInfo } from '../../core/groups.js';
 import type { GroupSettings, GroupSettingsUpdate } from '../../core/group-settings.js';
 import type { NodeInfo } from '../../core/nodes.js';
 import { jsonObject, listPrefix } from '../request.js';
-import { rejectUnknown, splitPair } from './fields.js';
+import { rejectUnknown } from './fields.js';
+import { BUNDLE_NAME, GROUP_NAME, GROUP_PATTERN } from '../params.js';
 
 /** Settings bodies carry a CA bundle at most: 64 KiB and some room. */
 const SETTINGS_BODY = 128 * 1024;
@@ -28,40 +29,41 @@ const SETTINGS: Record<string, [keyof GroupSettings, 'number' | 'string' | 'bool
   callback_timeout: ['callbackTimeout', 'number'],
 };
 
-function groupRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], segments: 1 | 2 = 1): Route {
-  return { method, path: `/v1/group/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', segments, handler };
+function groupRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], params: Route['params'] = [GROUP_NAME]): Route {
+  return { method, path: `/v1/group/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', params, handler };
 }
 
-const groupName = (resource: string): string => {
-  checkGroupName(resource);
-  return resource;
-};
-
 export const groupRoutes: Route[] = [
-  groupRoute('create', 'PUT', SETTINGS_BODY, async ({ state, resource, identity, body }) => {
-    const { groupToken } = await state.groups.create(groupName(resource), settingsBody(body), identity);
+  groupRoute('create', 'PUT', SETTINGS_BODY, async ({ state, resource, caller, body }) => {
+    const { groupToken } = await state.groups.create(resource, settingsBody(body), caller.principal);
     return { json: { group_token: groupToken } };
   }),
 
   groupRoute('update', 'PUT', SETTINGS_BODY, async ({ state, resource, body }) => ({
-    json: groupJSON(await state.groups.update(groupName(resource), settingsBody(body))),
+    json: groupJSON(await state.groups.update(resource, settingsBody(body))),
   })),
 
-  groupRoute('describe', 'GET', 0, async ({ state, resource }) => ({ json: groupJSON(await state.groups.describe(groupName(resource))) })),
+  groupRoute('describe', 'GET', 0, async ({ state, resource }) => ({ json: groupJSON(await state.groups.describe(resource)) })),
 
-  groupRoute('list', 'GET', 0, async ({ state, resource, query }) => {
-    const cursor = query.get('continue_at') ?? '';
-    if (cursor !== '') checkGroupName(cursor);
-    const page = await state.groups.list(listPrefix(resource), cursor);
-    return { json: page.continueAt === '' ? { names: page.names } : { names: page.names, continue_at: page.continueAt } };
-  }),
+  groupRoute(
+    'list',
+    'GET',
+    0,
+    async ({ state, resource, query }) => {
+      const cursor = query.get('continue_at') ?? '';
+      if (cursor !== '') checkGroupName(cursor);
+      const page = await state.groups.list(listPrefix(resource), cursor);
+      return { json: page.continueAt === '' ? { names: page.names } : { names: page.names, continue_at: page.continueAt } };
+    },
+    [GROUP_PATTERN],
+  ),
 
   groupRoute('delete', 'DELETE', 0, async ({ state, resource }) => {
-    await state.groups.delete(groupName(resource));
+    await state.groups.delete(resource);
   }),
 
   groupRoute('rotate', 'PUT', 0, async ({ state, resource }) => {
-    const { groupToken } = await state.groups.rotate(groupName(resource));
+    const { groupToken } = await state.groups.rotate(resource);
     return { json: { group_token: groupToken } };
   }),
 
@@ -69,28 +71,30 @@ export const groupRoutes: Route[] = [
     'assign',
     'PUT',
     0,
-    async ({ state, resource }) => {
-      const [group, bundle] = splitPair(resource, 'bundle name');
-      await state.groups.assign(groupName(group), bundle);
+    async ({ state, params: [group, bundle], allows }) => {
+      // Assigning is granting: only who may read the bundle may hand it to a group's nodes.
+      // Refused before the bundle is looked up, so assign cannot tell who may not read it
+      // whether the name exists.
+      if (!allows(`/v1/cert/get/${bundle}`)) throw new NotAuthorizedError('not authorized: assigning a bundle requires the right to read it (/v1/cert/get/<bundle>)');
+      await state.groups.assign(group as string, bundle as string);
     },
-    2,
+    [GROUP_NAME, BUNDLE_NAME],
   ),
 
   groupRoute(
     'unassign',
     'DELETE',
     0,
-    async ({ state, resource }) => {
-      const [group, bundle] = splitPair(resource, 'bundle name');
-      await state.groups.unassign(groupName(group), bundle);
+    async ({ state, params: [group, bundle] }) => {
+      await state.groups.unassign(group as string, bundle as string);
     },
-    2,
+    [GROUP_NAME, BUNDLE_NAME],
   ),
 
   groupRoute('nodes', 'GET', 0, async ({ state, resource, query }) => {
     const cursor = query.get('continue_at') ?? '';
     if (cursor !== '' && !/^[0-9a-f]{64}$/.test(cursor)) throw new BadRequestError('invalid continue_at');
-    const page = await state.nodes.list(groupName(resource), cursor);
+    const page = await state.nodes.list(resource, cursor);
     const nodes = page.nodes.map(nodeJSON);
     return { json: page.continueAt === '' ? { nodes } : { nodes, continue_at: page.continueAt } };
   }),

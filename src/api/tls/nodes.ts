@@ -1,33 +1,22 @@
 /**
  * `/v1/node/...`: nodes of a group.
  *
- * Registration, renewal and enrollment authenticate by token, not by path policy:
- * they are `auth: 'identify'` routes (the certificate identity is computed when one
- * is presented, nothing is refused by the dispatcher) whose handlers demand the
- * token themselves — a group token to register or enroll, a node token to renew —
- * and name the node in the audit log with `setPrincipal`. A group token works only
- * there, and only for its own group. Revoke, ban and unban are `auth: 'policy'`.
+ * Registration, enrollment and renewal authenticate by token, declared in the
+ * route table (`group-token`, `node-token`); `/v1/node/bundles` takes any node
+ * credential (`node`). The token service decides which group a token belongs to;
+ * the handlers only check that it is the group the path names. Revoke, ban and
+ * unban are `auth: 'policy'`.
  */
-import type { TLSSocket } from 'node:tls';
-import { NotAuthorizedError, NotFoundError } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, type RequestContext, type Route } from '../../server/route.js';
-import { bearerToken } from '../../server/dispatch.js';
-import { peerIdentity } from '../../auth/peer.js';
-import { checkGroupName } from '../../core/groups.js';
+import { BadRequestError, NotFoundError } from '../../errors.js';
+import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import { jsonObject, stringField } from '../request.js';
-import { rejectUnknown, splitPair } from './fields.js';
+import { rejectUnknown } from './fields.js';
+import { GROUP_NAME, NODE_ID } from '../params.js';
 
 const SMALL_BODY = 4096;
 
-function nodeRoute(path: string, method: Route['method'], maxBody: number, auth: Route['auth'], handler: Route['handler'], segments: 1 | 2 = 1): Route {
-  return { method, path, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth, segments, handler };
-}
-
-/** The caller's token, or a 403 that says one is needed. */
-function token(ctx: RequestContext): string {
-  const t = bearerToken(ctx.req);
-  if (t === '') throw new NotAuthorizedError('not authorized: a token is required (Authorization: Bearer <token>)');
-  return t;
+function nodeRoute(path: string, method: Route['method'], maxBody: number, auth: Route['auth'], handler: Route['handler'], params?: Route['params']): Route {
+  return { method, path, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth, ...(params ? { params } : {}), handler };
 }
 
 /** `{"node_id": …}`, required or optional; nothing else. */
@@ -38,56 +27,57 @@ function nodeIdField(body: Buffer, required: boolean): string | undefined {
   return stringField(req, 'node_id');
 }
 
-function target(resource: string): [string, string] {
-  const [group, value] = splitPair(resource, 'node id');
-  checkGroupName(group);
-  return [group, value];
-}
-
 export const nodeRoutes: Route[] = [
   // What this node may read: the agent's `bundles: all` without a path policy.
-  nodeRoute('/v1/node/bundles', 'GET', 0, 'identify', async (ctx) => {
-    const found = await ctx.state.nodes.readableBundles(ctx.identity, bearerToken(ctx.req));
-    if (!found) throw new NotAuthorizedError();
-    ctx.setPrincipal(found.principal);
-    return { json: { names: found.bundles } };
+  nodeRoute('/v1/node/bundles', 'GET', 0, 'node', async ({ state, caller }) => {
+    const found = await state.nodes.readableBundles(caller.identity, caller.token);
+    return { json: { names: found?.bundles ?? [] } };
   }),
 
-  nodeRoute('/v1/node/register/', 'PUT', SMALL_BODY, 'identify', async (ctx) => {
-    checkGroupName(ctx.resource);
-    const groupToken = token(ctx);
-    const nodeId = nodeIdField(ctx.body, true) as string;
-    const t = await ctx.state.nodes.register(groupToken, nodeId, { group: ctx.resource });
-    ctx.setPrincipal(`node:${t.group}/${t.nodeId}`);
+  nodeRoute(
+    '/v1/node/register/',
+    'PUT',
+    SMALL_BODY,
+    'group-token',
+    async (ctx) => {
+      const nodeId = nodeIdField(ctx.body, true) as string;
+      const t = await ctx.state.nodes.register(ctx.caller.token, nodeId, { group: ctx.resource });
+      ctx.setPrincipal(`node:${t.group}/${t.nodeId}`);
+      return { json: { node_token: t.token, ttl: t.ttl } };
+    },
+    [GROUP_NAME],
+  ),
+
+  nodeRoute('/v1/node/renew', 'PUT', SMALL_BODY, 'node-token', async ({ state, caller }) => {
+    const t = await state.nodes.renew(caller.token);
     return { json: { node_token: t.token, ttl: t.ttl } };
   }),
 
-  nodeRoute('/v1/node/renew', 'PUT', SMALL_BODY, 'identify', async (ctx) => {
-    const t = await ctx.state.nodes.renew(token(ctx));
-    ctx.setPrincipal(`node:${t.group}/${t.nodeId}`);
-    return { json: { node_token: t.token, ttl: t.ttl } };
-  }),
-
-  nodeRoute('/v1/node/enroll/', 'PUT', SMALL_BODY, 'identify', async (ctx) => {
-    checkGroupName(ctx.resource);
-    const identity = peerIdentity(ctx.req.socket as TLSSocket); // 400 without a certificate
-    const groupToken = token(ctx);
-    const nodeId = nodeIdField(ctx.body, false);
-    const e = await ctx.state.nodes.enroll(groupToken, identity, { group: ctx.resource, ...(nodeId !== undefined ? { nodeId } : {}) });
-    ctx.setPrincipal(`node:${e.group}/${e.nodeId}`);
-    return { json: { group: e.group, node_id: e.nodeId, identity: e.identity } };
-  }),
+  nodeRoute(
+    '/v1/node/enroll/',
+    'PUT',
+    SMALL_BODY,
+    'group-token',
+    async (ctx) => {
+      const { identity, token } = ctx.caller;
+      if (identity === '') throw new BadRequestError('tls: client certificate is required');
+      const nodeId = nodeIdField(ctx.body, false);
+      const e = await ctx.state.nodes.enroll(token, identity, { group: ctx.resource, ...(nodeId !== undefined ? { nodeId } : {}) });
+      ctx.setPrincipal(`node:${e.group}/${e.nodeId}`);
+      return { json: { group: e.group, node_id: e.nodeId, identity: e.identity } };
+    },
+    [GROUP_NAME],
+  ),
 
   nodeRoute(
     '/v1/node/revoke/',
     'DELETE',
     0,
     'policy',
-    async ({ state, resource }) => {
-      const [group, value] = target(resource);
-      if (!(await state.nodes.revoke(group, value))) throw new NotFoundError('node does not exist');
+    async ({ state, params: [group, node] }) => {
+      if (!(await state.nodes.revoke(group as string, node as string))) throw new NotFoundError('node does not exist');
     },
-    2,
+    [GROUP_NAME, NODE_ID],
   ),
 
   nodeRoute(
@@ -95,11 +85,10 @@ export const nodeRoutes: Route[] = [
     'PUT',
     0,
     'policy',
-    async ({ state, resource, identity }) => {
-      const [group, value] = target(resource);
-      await state.nodes.ban(group, value, identity);
+    async ({ state, params: [group, node], caller }) => {
+      await state.nodes.ban(group as string, node as string, caller.principal);
     },
-    2,
+    [GROUP_NAME, NODE_ID],
   ),
 
   nodeRoute(
@@ -107,10 +96,9 @@ export const nodeRoutes: Route[] = [
     'DELETE',
     0,
     'policy',
-    async ({ state, resource }) => {
-      const [group, value] = target(resource);
-      if (!(await state.nodes.unban(group, value))) throw new NotFoundError('node is not banned');
+    async ({ state, params: [group, node] }) => {
+      if (!(await state.nodes.unban(group as string, node as string))) throw new NotFoundError('node is not banned');
     },
-    2,
+    [GROUP_NAME, NODE_ID],
   ),
 ];

@@ -1,0 +1,267 @@
+/**
+ * Who is calling: one value, produced once per request by the dispatcher from
+ * what the handshake and the presented credentials prove, and handed to every
+ * handler. No handler reads a certificate or a token header itself, and every
+ * credential check — certificate policy, each token kind, RKS's init token and
+ * admin login — lives here, so every failure passes through the dispatcher and
+ * is counted by the one failed-authentication throttle.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { BadRequestError, KeygateError, NotAuthorizedError } from '../errors.js';
+import type { State } from '../server/state.js';
+import type { AuthMode, Route } from '../server/route.js';
+import { InvalidTokenError, looksLikeToken, type TokenRecord } from '../core/tokens.js';
+import { optionalPeerIdentity, peerIdentity } from './peer.js';
+
+export type CallerKind =
+  /** The configured admin identity. */
+  | 'admin'
+  /** A certificate identity whose policy allowed the path. */
+  | 'identity'
+  /** A node: by node token, or by a certificate enrolled in its group. */
+  | 'node'
+  /** A group token (registers and enrolls nodes). */
+  | 'group'
+  /** RKS's init token (RKS calls it the root token). */
+  | 'rks-root'
+  /** A live RKS admin token. */
+  | 'rks-admin'
+  /** Nobody in particular: routes without credentials, or a login in progress. */
+  | 'anonymous';
+
+export interface Caller {
+  readonly kind: CallerKind;
+  /** The certificate identity the handshake proved, or '' when no certificate was presented. */
+  readonly identity: string;
+  /** The token this caller authenticated with, or ''. Only set once it has been checked. */
+  readonly token: string;
+  /** The caller's name in the audit log and in `created_by` fields. */
+  readonly principal: string;
+  /** The group of a node or group token, or of an enrolled node; '' otherwise. */
+  readonly group: string;
+}
+
+export const ANONYMOUS: Caller = { kind: 'anonymous', identity: '', token: '', principal: '', group: '' };
+
+/** Marks a refusal that is an answer, not a guess: a valid credential of the wrong kind. */
+const UNCOUNTED = Symbol('uncounted');
+
+/** Whether a failed authentication counts towards the throttle (a guessed credential does). */
+export function countsAsFailure(err: unknown): boolean {
+  return !(err instanceof Error && (err as Error & { [UNCOUNTED]?: boolean })[UNCOUNTED] === true);
+}
+
+function uncounted<E extends Error>(err: E): E {
+  (err as E & { [UNCOUNTED]?: boolean })[UNCOUNTED] = true;
+  return err;
+}
+
+/** Equal strings, compared in constant time whatever their lengths. */
+export function safeEqual(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/** The token of `Authorization: Bearer …`, else of `X-Vault-Token` (RKS), else ''. */
+export function bearerToken(req: IncomingMessage): string {
+  const auth = req.headers['authorization'];
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
+  const vault = req.headers['x-vault-token'];
+  return typeof vault === 'string' ? vault.trim() : '';
+}
+
+/** Whether a certificate identity may call `path` by policy: the admin, or its policy allows it. */
+export function allowedByPolicy(state: State, identity: string, path: string): boolean {
+  if (identity === '') return false;
+  return identity === state.admin || state.identities.get(identity)?.verify(path) === true;
+}
+
+/** What the dispatcher knows when it authenticates a request. */
+export interface CredentialInput {
+  readonly req: IncomingMessage;
+  readonly state: State;
+  readonly route: Route;
+  /** The canonical path and names (see server/canonical.ts). */
+  readonly path: string;
+  readonly params: readonly string[];
+  /** The body, read before authentication only for `rks-login`. */
+  readonly body?: Buffer;
+}
+
+/**
+ * The caller of a request, by the route's auth mode. Synchronous for certificate
+ * policy (the hot path); a promise where a token must be looked up.
+ * @throws BadRequestError (no usable certificate), NotAuthorizedError
+ */
+export function authenticate(input: CredentialInput): Caller | Promise<Caller> {
+  const socket = input.req.socket as TLSSocket;
+  const mode: AuthMode = input.route.auth;
+  switch (mode) {
+    case 'none':
+      return ANONYMOUS;
+    case 'identify': {
+      const identity = optionalPeerIdentity(socket);
+      return identity === '' ? ANONYMOUS : { ...ANONYMOUS, kind: 'identity', identity, principal: identity };
+    }
+    case 'policy':
+      return byPolicy(input, socket);
+    case 'group-token':
+      return byGroupToken(input, optionalPeerIdentity(socket));
+    case 'node-token':
+      return byNodeToken(input);
+    case 'node':
+      return byNodeCredential(input, optionalPeerIdentity(socket));
+    case 'rks-admin':
+      return rksAdmin(input, false);
+    case 'rks-init':
+      return rksAdmin(input, true);
+    case 'rks-login':
+      return rksLogin(input);
+    case 'rks-reader':
+      return rksReader(input);
+    case 'rks-renew':
+      return rksRenew(input);
+  }
+}
+
+function byPolicy(input: CredentialInput, socket: TLSSocket): Caller | Promise<Caller> {
+  const { state, path, route } = input;
+  const grant = route.grant;
+  if (!grant) {
+    const identity = peerIdentity(socket); // 400 without a usable certificate
+    if (allowedByPolicy(state, identity, path)) return certificateCaller(state, identity);
+    throw new NotAuthorizedError();
+  }
+  const identity = optionalPeerIdentity(socket);
+  if (allowedByPolicy(state, identity, path)) return certificateCaller(state, identity);
+  const token = bearerToken(input.req);
+  if (identity === '' && token === '') peerIdentity(socket); // throws the KES "certificate required" 400
+  return (async () => {
+    const principal = await grant({ state, identity, token, path, params: input.params, resource: input.params[0] ?? '' });
+    if (principal === null) throw new NotAuthorizedError();
+    return { kind: 'node', identity, token, principal, group: groupOfPrincipal(principal) };
+  })();
+}
+
+function certificateCaller(state: State, identity: string): Caller {
+  return { kind: identity === state.admin ? 'admin' : 'identity', identity, token: '', principal: identity, group: '' };
+}
+
+/** `node:<group>/<node id>` → `<group>` */
+function groupOfPrincipal(principal: string): string {
+  return principal.startsWith('node:') ? principal.slice(5, principal.indexOf('/') < 0 ? undefined : principal.indexOf('/')) : '';
+}
+
+function requireToken(input: CredentialInput, rks: boolean): string {
+  const token = bearerToken(input.req);
+  if (token !== '') return token;
+  throw new NotAuthorizedError(rks ? 'X-Vault-Token not found' : 'not authorized: a token is required (Authorization: Bearer <token>)');
+}
+
+async function byGroupToken(input: CredentialInput, identity: string): Promise<Caller> {
+  const token = requireToken(input, input.route.errors === 'text');
+  const group = await input.state.groups.authenticate(token); // InvalidTokenError
+  return { kind: 'group', identity, token, principal: `group:${group.name}`, group: group.name };
+}
+
+async function byNodeToken(input: CredentialInput): Promise<Caller> {
+  const token = requireToken(input, false);
+  const node = await input.state.nodes.authenticate(token);
+  if (!node) throw new InvalidTokenError();
+  return { kind: 'node', identity: '', token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
+}
+
+/** A node token, else a certificate enrolled in a group; nothing else is a node. */
+async function byNodeCredential(input: CredentialInput, identity: string): Promise<Caller> {
+  const token = bearerToken(input.req);
+  if (token !== '') {
+    const node = await input.state.nodes.authenticate(token);
+    if (!node) throw new InvalidTokenError();
+    return { kind: 'node', identity, token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
+  }
+  if (identity === '') peerIdentity(input.req.socket as TLSSocket); // the 400 that says a certificate is needed
+  const found = await input.state.nodes.readableBundles(identity, '');
+  if (!found) throw new NotAuthorizedError();
+  return { kind: 'node', identity, token: '', principal: found.principal, group: groupOfPrincipal(found.principal) };
+}
+
+/**
+ * RKS's admin credentials: the init token, or (unless `initOnly`) a live admin token
+ * of the configured login issued under the current admin credentials. A live token of
+ * another kind is refused without counting: it was not guessed.
+ */
+async function rksAdmin(input: CredentialInput, initOnly: boolean): Promise<Caller> {
+  const token = requireToken(input, true);
+  const admin = await adminCaller(input.state, token, initOnly);
+  if (admin) return admin;
+  const refusal = input.route.refused?.() ?? new NotAuthorizedError('permission denied');
+  if (!initOnly && looksLikeToken(token) && (await input.state.tokens.lookup(token)) !== null) throw uncounted(refusal);
+  throw refusal;
+}
+
+/** The admin caller a token proves, or null. */
+async function adminCaller(state: State, token: string, initOnly: boolean): Promise<Caller | null> {
+  const { initToken } = state.rks;
+  if (initToken !== null && safeEqual(token, initToken)) return { kind: 'rks-root', identity: '', token, principal: 'rks-root', group: '' };
+  if (initOnly) return null;
+  const record = await liveAdminToken(state, token);
+  return record ? { kind: 'rks-admin', identity: '', token, principal: `rks-admin:${record.node}`, group: '' } : null;
+}
+
+/**
+ * The record of a live admin token of the configured login issued under the admin
+ * credentials in force: a password change (and reload) kills every earlier admin token.
+ */
+export async function liveAdminToken(state: State, token: string): Promise<TokenRecord | null> {
+  const { admin } = state.rks;
+  if (admin === null || !token.startsWith('kga_')) return null;
+  const record = await state.tokens.lookup(token);
+  if (record?.kind !== 'admin' || record.node !== admin.login || !safeEqual(record.generation, admin.generation)) return null;
+  return record;
+}
+
+async function rksLogin(input: CredentialInput): Promise<Caller> {
+  const { admin } = input.state.rks;
+  if (admin === null) throw uncounted(new NotAuthorizedError('RKS admin login is not configured (rks.admin)'));
+  const login = input.route.login;
+  if (!login || input.body === undefined) throw new KeygateError(500, 'internal', 'rks-login route without a credentials decoder');
+  const creds = login(input.body, input.req); // 400 for a malformed body: counted like a wrong password
+  // Both compared, always: the time taken says nothing about which one was wrong.
+  const loginOk = safeEqual(creds.login, admin.login);
+  const passwordOk = safeEqual(creds.password, admin.password);
+  if (!loginOk || !passwordOk) throw new BadRequestError('invalid username or password');
+  return { kind: 'rks-admin', identity: '', token: '', principal: `rks-admin:${admin.login}`, group: '' };
+}
+
+/** An RKS admin credential, or a node token (whose reads the handler checks bundle by bundle). */
+async function rksReader(input: CredentialInput): Promise<Caller> {
+  const token = requireToken(input, true);
+  const admin = await adminCaller(input.state, token, false);
+  if (admin) return admin;
+  const node = await input.state.nodes.authenticate(token);
+  if (node) return { kind: 'node', identity: '', token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
+  throw input.route.refused?.() ?? new NotAuthorizedError('permission denied');
+}
+
+/** A renewable RKS token: an admin token, a node token, or a group token (renew-self). */
+async function rksRenew(input: CredentialInput): Promise<Caller> {
+  const token = requireToken(input, true);
+  const { state } = input;
+  const refusal = () => input.route.refused?.() ?? new InvalidTokenError();
+  const record = looksLikeToken(token) ? await state.tokens.lookup(token) : null;
+  if (!record) throw refusal();
+  if (record.kind === 'admin') {
+    if (!(await liveAdminToken(state, token))) throw refusal();
+    return { kind: 'rks-admin', identity: '', token, principal: `rks-admin:${record.node}`, group: '' };
+  }
+  if (record.kind === 'group') {
+    const group = await state.groups.authenticate(token).catch(() => null);
+    if (!group) throw refusal();
+    return { kind: 'group', identity: '', token, principal: `group:${group.name}`, group: group.name };
+  }
+  const node = await state.nodes.authenticate(token);
+  if (!node) throw refusal();
+  return { kind: 'node', identity: '', token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
+}
