@@ -2,9 +2,14 @@
  * Importing bundles from the CLI: one pair of files, or every pair of a
  * directory (`x.crt` or `x.pem` with `x.key`, named `x`) with a progress bar on
  * a terminal, plain lines otherwise, and a summary of what failed and why.
+ *
+ * A directory of certificates often holds the CA that signed them, key and all
+ * (`make run`'s certs/ does): a pair whose certificate is a CA is skipped and
+ * named, never sent, since the server would hand its key to every node.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ClientError, type Client } from './client.js';
 
 export interface ImportSettings {
@@ -14,6 +19,8 @@ export interface ImportSettings {
   /** Replace an existing bundle (at the version just read), create it otherwise. */
   replace: boolean;
   allowExpired: boolean;
+  /** Import CA certificates as bundles too (the server refuses them otherwise); directory imports skip them without it. */
+  allowCaLeaf?: boolean;
 }
 
 /** Imports one bundle; returns its version (null if the server could not tell). */
@@ -21,6 +28,7 @@ export async function importOne(client: Client, name: string, chainPem: string, 
   const body: Record<string, unknown> = { certificate: chainPem, private_key: keyPem, ttl: s.ttl };
   if (s.labels) body['labels'] = s.labels;
   if (s.allowExpired) body['allow_expired'] = true;
+  if (s.allowCaLeaf) body['allow_ca_leaf'] = true;
   const path = `/v1/cert/import/${encodeURIComponent(name)}`;
   if (s.replace) {
     const current = await client.call('GET', `/v1/cert/describe/${encodeURIComponent(name)}`).catch((err: unknown) => {
@@ -76,8 +84,15 @@ export function progressLine(done: number, total: number, label: string, width: 
  * stdout (JSON with `json`). @throws Error when any pair failed (exit code 1).
  */
 export async function importDirectory(client: Client, dir: string, s: ImportSettings, json: boolean): Promise<void> {
-  const pairs = pairFiles(dir);
-  if (pairs.length === 0) throw new Error(`no PEM pairs (NAME.crt or NAME.pem with NAME.key) in '${dir}'`);
+  const found = pairFiles(dir);
+  if (found.length === 0) throw new Error(`no PEM pairs (NAME.crt or NAME.pem with NAME.key) in '${dir}'`);
+  const skipped: Array<{ name: string; file: string; reason: string }> = [];
+  const pairs = found.filter((p) => {
+    if (s.allowCaLeaf || p.problem || !isCACertificateFile(p.cert as string)) return true;
+    skipped.push({ name: p.name, file: basename(p.cert as string), reason: 'a CA certificate (basicConstraints CA:TRUE), not a bundle' });
+    return false;
+  });
+  if (!json) for (const k of skipped) process.stderr.write(`skipped  ${k.name}: ${k.file} is ${k.reason}\n`);
   const tty = process.stderr.isTTY === true && !json;
   const imported: Array<{ name: string; version: string | null }> = [];
   const failed: Array<{ name: string; error: string }> = [];
@@ -95,12 +110,28 @@ export async function importDirectory(client: Client, dir: string, s: ImportSett
     }
   }
   if (tty) process.stderr.write(`\r\x1b[2K${progressLine(pairs.length, pairs.length, 'done', process.stderr.columns || 80)}\n`);
-  if (json) process.stdout.write(JSON.stringify({ imported, failed }) + '\n');
+  if (json) process.stdout.write(JSON.stringify({ imported, failed, skipped }) + '\n');
   else {
     process.stdout.write(`imported ${imported.length} of ${pairs.length} bundles${failed.length ? `; ${failed.length} failed:` : ''}\n`);
     for (const f of failed) process.stdout.write(`  ${f.name}: ${f.error}\n`);
+    if (skipped.length) {
+      process.stdout.write(`skipped ${skipped.length} CA certificate${skipped.length === 1 ? '' : 's'} (import with --allow-ca-leaf if meant as bundles):\n`);
+      for (const k of skipped) process.stdout.write(`  ${k.name}: ${k.file}\n`);
+    }
   }
   if (failed.length) throw new Error(`${failed.length} of ${pairs.length} bundles failed to import`);
+}
+
+/**
+ * Whether the first certificate of a PEM file is a CA certificate. Anything unreadable is
+ * "no": the import then fails on the server with the reason, as for any other bad file.
+ */
+export function isCACertificateFile(path: string): boolean {
+  try {
+    return new X509Certificate(readFileSync(path)).ca;
+  } catch {
+    return false;
+  }
 }
 
 /** Reads a PEM file, naming the file (not the errno text) when that fails. */
