@@ -143,7 +143,7 @@ export class FSKeyStore implements KeyStore {
       await mkdirAll(store.root, 0o700);
     } catch (err) {
       if (errno(err) === 'EEXIST' || errno(err) === 'ENOTDIR') throw new StoreError('keystore: root is not a directory');
-      throw failure(`create the root ${store.root}`, '', err);
+      throw failure('create the root', '', err);
     }
     try {
       if (!(await fsp.stat(store.root)).isDirectory()) throw new StoreError('keystore: root is not a directory');

@@ -3,8 +3,8 @@
  * loopback names, and client certificates for an admin and an application.
  * Used by `make run` (persistent, in certs/) and `keygate server --dev` (temporary).
  */
-import { existsSync, mkdirSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, chmodSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createCA, issueCertificate, type IssuedCertificate } from '../pki/index.js';
 import { identityOfCertificate } from '../auth/identity.js';
 
@@ -30,7 +30,7 @@ function write(dir: string, name: string, issued: IssuedCertificate): void {
 
 /** Creates any missing certificate in `dir` (never overwrites) and returns the paths and identities. */
 export function ensureDevCertificates(dir: string): DevCertificates {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirAll(resolve(dir), 0o700);
   chmodSync(dir, 0o700);
   const paths = {
     dir,
@@ -63,6 +63,36 @@ export function ensureDevCertificates(dir: string): DevCertificates {
     adminIdentity: identityOfCertificate(readFileSync(paths.adminCert, 'utf8')),
     appIdentity: identityOfCertificate(readFileSync(paths.appCert, 'utf8')),
   };
+}
+
+/**
+ * `mkdir -p` one level at a time: Node's `{ recursive: true }` never returns for a path the
+ * file system refuses with ENOENT although the parent exists (`/proc/x/certs`).
+ */
+function mkdirAll(path: string, mode: number): void {
+  const isDir = () => {
+    try {
+      return statSync(path).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  try {
+    mkdirSync(path, { mode });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && isDir()) return;
+    if (code !== 'ENOENT' || dirname(path) === path) throw new Error(`cannot create '${path}' (${code ?? 'error'})`, { cause: err });
+  }
+  mkdirAll(dirname(path), mode);
+  try {
+    mkdirSync(path, { mode });
+  } catch (err) {
+    if (!((err as NodeJS.ErrnoException).code === 'EEXIST' && isDir())) {
+      throw new Error(`cannot create '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+    }
+  }
 }
 
 /** The curl command a new user can paste to talk to the server as admin. */

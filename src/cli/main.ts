@@ -38,7 +38,26 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * A reader that goes away (`keygate cert describe x | head -1`) makes the next write fail
+ * with EPIPE, which Node reports as an 'error' event: unhandled, that is a stack trace and
+ * exit 1. The reader chose to stop reading, so end quietly with the status earned so far
+ * (a walkthrough under `set -o pipefail` must not fail because `head` stopped early).
+ */
+export function endQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    const marked = stream as { keygatePipeGuard?: boolean };
+    if (marked.keygatePipeGuard) continue;
+    marked.keygatePipeGuard = true;
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+      throw err;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  endQuietlyOnClosedPipe();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -51,6 +70,11 @@ export async function main(argv: string[]): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`keygate: ${message}\n`);
     process.exitCode = exitCodeOf(err);
+    // Now, not when the event loop empties: a command that failed half-way may leave a handle
+    // open (a cluster worker's channel to its primary, a listener that started), and a process
+    // that never exits has no exit status at all. stdout and stderr are synchronous for files
+    // and pipes, so nothing written is lost.
+    process.exit();
   }
 }
 

@@ -34,7 +34,9 @@ export function runPrimary(count: number, onListening: (url: string) => void, sa
   const logs = new LogRelay();
   serveClusterMetrics();
   let stopping = false;
+  let failed = false;
   let up = 0;
+  const listening = new Set<number>();
   const fork = () => {
     const worker = cluster.fork(env);
     const port = workerPort(worker);
@@ -47,13 +49,23 @@ export function runPrimary(count: number, onListening: (url: string) => void, sa
       logs.remove(port);
     });
     worker.on('message', (m: WorkerMessage) => {
-      if (m?.kind === 'listening' && ++up === count) onListening(m.url);
+      if (m?.kind !== 'listening') return;
+      listening.add(worker.id);
+      if (++up === count) onListening(m.url);
     });
   };
   for (let i = 0; i < count; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
+      return;
+    }
+    if (!listening.has(worker.id)) {
+      // It died starting up (the worker said why on the shared stderr: an address in use, an
+      // unreadable certificate): another would die the same way, once a second, forever.
+      failed = true;
+      stop(`worker ${worker.process.pid} failed to start (${signal ?? code})`);
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(1);
       return;
     }
     say(`keygate: worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
@@ -62,12 +74,12 @@ export function runPrimary(count: number, onListening: (url: string) => void, sa
   process.on('SIGHUP', () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
   });
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
-    say(`keygate: ${signal} received, stopping ${count} workers`);
+    say(`keygate: ${why}, stopping ${count} workers`);
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM received'));
+  process.on('SIGINT', () => stop('SIGINT received'));
 }
