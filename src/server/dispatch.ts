@@ -141,7 +141,7 @@ class Exchange {
     writeReply(this.res, r);
     if (r && 'streamed' in r) {
       this.res.once('close', () => this.finish(this.res.statusCode));
-      if (r.until) this.watchAuthorization(r.until);
+      if (!this.res.writableEnded && this.route?.auth !== 'none') this.watchAuthorization();
     } else this.finish(this.res.statusCode);
   }
 
@@ -150,26 +150,24 @@ class Exchange {
    * every reload the caller is authenticated again against the new configuration, and
    * the stream ends the moment that fails.
    */
-  private watchAuthorization(until: Promise<void>): void {
+  private watchAuthorization(): void {
     const route = this.route;
-    if (!route) return;
-    let stopped = false;
+    if (!route || !this.holder.onChange) return;
+    const cut = (state: State) => {
+      state.logger.info(`http: ${this.method} ${this.path}: stream ended: its caller is no longer authorised after the reload`);
+      this.res.destroy();
+    };
     const check = (state: State) => {
-      if (stopped || this.res.destroyed) return;
+      if (this.res.destroyed) return;
       try {
         const again = authenticate({ req: this.req, state, route, path: this.path, params: this.params });
-        if (again instanceof Promise) again.catch(() => this.res.destroy());
+        if (again instanceof Promise) again.catch(() => cut(state));
       } catch {
-        this.res.destroy();
+        cut(state);
       }
     };
-    const unsubscribe = this.holder.onChange?.(check);
-    const stop = () => {
-      stopped = true;
-      unsubscribe?.();
-    };
-    this.res.once('close', stop);
-    void until.finally(stop);
+    const unsubscribe = this.holder.onChange(check);
+    this.res.once('close', unsubscribe);
   }
 
   fail(err: unknown): void {

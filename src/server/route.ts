@@ -99,7 +99,7 @@ export type Reply =
   /** Bytes already encoded (cached replies); never modified by the writer. */
   | { status?: number; body: Buffer; contentType: string; headers?: Record<string, string> }
   /** The handler wrote the response itself (streams). */
-  | { streamed: true; until?: Promise<void> };
+  | { streamed: true };
 
 export interface Route {
   method: Method;

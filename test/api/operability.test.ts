@@ -1,6 +1,6 @@
 /** Metrics, log streams, reloads and graceful shutdown, on real listeners and real processes. */
 import { ensureBuilt } from '../helpers/cli.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import https from 'node:https';
@@ -126,6 +126,49 @@ describe.skipIf(workerMode)('reload', () => {
     const missingCert = parseConfig(stringify({ ...base, tls: { key: s.pki.serverKeyFile, cert: '/nonexistent' } }), 'r.yml');
     await expect(s.running.reload(missingCert)).rejects.toThrow(/cannot read certificate/);
     expect((await s.call(app, '/v1/key/list/*')).status).toBe(200);
+  });
+  it('ends an open log stream at the reload that takes its path away, and keeps one that still holds', async () => {
+    const s = await start();
+    const watcher = s.pki.client();
+    const keeper = s.pki.client();
+    const base = {
+      address: '127.0.0.1:0',
+      admin: { identity: s.admin.identity },
+      tls: { key: s.pki.serverKeyFile, cert: s.pki.serverCertFile },
+      keystore: { memory: {} },
+    };
+    const policies = (watcherMay: boolean) => ({
+      watcher: { allow: watcherMay ? ['/v1/log/audit'] : ['/v1/key/list/*'], identities: [watcher.identity] },
+      keeper: { allow: ['/v1/log/audit'], identities: [keeper.identity] },
+    });
+    await s.running.reload(parseConfig(stringify({ ...base, policy: policies(true) }), 'r.yml'));
+    const open = (who: typeof watcher) =>
+      new Promise<{ lines: string[]; closed: Promise<void>; req: ReturnType<typeof https.request> }>((resolve, reject) => {
+        const lines: string[] = [];
+        const req = https.request(new URL('/v1/log/audit', s.url), { ca: s.pki.ca.certPem, cert: who.certPem, key: who.keyPem, agent: false });
+        req.on('error', () => undefined);
+        req.on('response', (res) => {
+          if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => lines.push(...chunk.split('\n').filter(Boolean)));
+          const closed = new Promise<void>((done) => res.once('close', () => done()));
+          resolve({ lines, closed, req });
+        });
+        req.end();
+      });
+    const cutOff = await open(watcher);
+    const kept = await open(keeper);
+    onTestFinished(() => {
+      cutOff.req.destroy();
+      kept.req.destroy();
+    });
+    await s.running.reload(parseConfig(stringify({ ...base, policy: policies(false) }), 'r.yml'));
+    await cutOff.closed; // ends at the reload itself, not at the next line
+    await s.call(s.admin, '/v1/key/create/after-reload', { method: 'PUT' });
+    await vi.waitFor(() => expect(kept.lines.some((l) => l.includes('/v1/key/create/after-reload'))).toBe(true));
+    expect(cutOff.lines.some((l) => l.includes('after-reload'))).toBe(false);
+    // And it cannot come back: the new policy refuses it.
+    await expect(open(watcher)).rejects.toThrow(/status 403/);
   });
 });
 
