@@ -7,6 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { BadRequestError } from '../errors.js';
 import { identityOfChain, IdentityError } from './identity.js';
 
+const NO_CERTIFICATE = 'tls: client certificate is required';
 const cache = new WeakMap<TLSSocket, string | BadRequestError>();
 
 /** The caller's identity; throws a 400 BadRequestError when no usable client certificate was presented. */
@@ -20,12 +21,17 @@ export function peerIdentity(socket: TLSSocket): string {
   return id;
 }
 
-/** Like peerIdentity, but '' instead of an error (identify-only routes). */
+/**
+ * Like peerIdentity, but '' when no certificate was presented. A certificate that
+ * was presented and cannot be an identity (a CA certificate, undecodable DER)
+ * is still refused: presenting one is not the same as presenting none.
+ */
 export function optionalPeerIdentity(socket: TLSSocket): string {
   try {
     return peerIdentity(socket);
-  } catch {
-    return '';
+  } catch (err) {
+    if (err instanceof BadRequestError && err.message === NO_CERTIFICATE) return '';
+    throw err;
   }
 }
 
