@@ -1,10 +1,11 @@
 /** `keygate server`: runs the daemon from a config file, or `--dev` with nothing to configure. */
 import { Command } from 'commander';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigFile, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { addressProblem } from '../config/checks.js';
 import { startServer, type RunningServer } from '../compose/index.js';
 import { ensureDevCertificates, curlExample } from './dev.js';
 import { stringify } from 'yaml';
@@ -30,8 +31,11 @@ export function serverCommand(): Command {
     .action(async (flags: ServerFlags) => {
       if (flags.dev && flags.config) throw new Error('--dev and --config cannot be combined');
       if (!flags.dev && !flags.config) throw new Error('pass --config FILE, or --dev for a development server');
+      const problem = flags.addr === undefined ? undefined : addressProblem(flags.addr);
+      if (problem !== undefined) throw new Error(`--addr: ${problem}`);
       if (flags.dev) {
-        handleSignals(await startDev(flags.addr));
+        // A closed terminal (SIGHUP) stops a dev server too: it has no file to reload.
+        stopOnSignals(['SIGINT', 'SIGTERM', 'SIGHUP']).serving(await startDev(flags.addr));
         return;
       }
       const file = flags.config as string;
@@ -42,12 +46,13 @@ export function serverCommand(): Command {
         return;
       }
       const port = cluster.isWorker ? processPort() : undefined;
+      const stopper = stopOnSignals(['SIGINT', 'SIGTERM']);
       const running = await startServer(config, port ? { replicas: new WorkerCacheReplicas(port), throttlePeers: new WorkerThrottlePeers(port), logPeers: new WorkerLogPeers(port) } : {});
       // Any worker answers a scrape for the whole server.
       if (cluster.isWorker) running.metrics.scrapeCluster(clusterScraper);
       if (cluster.isWorker) process.send?.({ kind: 'listening', url: running.url });
       else banner(running, config);
-      handleSignals(running);
+      stopper.serving(running);
       reloadOnHangup(running, file, flags.addr);
     });
 }
@@ -58,7 +63,13 @@ function withAddress(config: Config, addr: string | undefined): Config {
 
 async function startDev(addr: string | undefined): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), 'keygate-dev-'));
+  // The folder holds private keys nobody needs once the server is gone: remove it on every way
+  // out that runs code (normal exit, a failed start, an uncaught error, and the signals below,
+  // which end in process.exit). Only SIGKILL leaves it behind.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const certs = ensureDevCertificates(dir);
+  // The CA key only signed the certificates above; deleted now, it cannot outlive a SIGKILL.
+  rmSync(join(dir, 'ca.key'), { force: true });
   // Going through the same parser as a file keeps --dev honest about defaults.
   const config: Config = parseConfig(
     stringify({
@@ -113,17 +124,28 @@ function reloadOnHangup(running: RunningServer, file: string, addr: string | und
   });
 }
 
-function handleSignals(running: RunningServer): void {
+/**
+ * Stops the server on the first of `signals`. Installed before the server starts: a signal that
+ * arrives while it starts (right after the banner, say) would otherwise meet no handler and kill
+ * the process outright, skipping every exit handler (the dev server's folder removal).
+ */
+function stopOnSignals(signals: NodeJS.Signals[]): { serving(running: RunningServer): void } {
+  let running: RunningServer | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     say(`keygate: ${signal} received, shutting down`);
+    if (running === undefined) process.exit(0);
     running.close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  for (const signal of signals) process.on(signal, () => stop(signal));
+  return {
+    serving(server) {
+      running = server;
+    },
+  };
 }
