@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import {
+  BodyDecodeError,
   KeygateError,
   MethodNotAllowedError,
   NotFoundError,
@@ -173,8 +174,10 @@ class Exchange {
   fail(err: unknown): void {
     const { status } = errorStatus(err);
     // Counted before the answer leaves, so the client's next try finds it counted (in every worker).
-    if (!this.isAuthenticated && this.route !== undefined && this.route.auth !== 'none' && (status === 400 || status === 401 || status === 403) && countsAsFailure(err)) {
-      const byCertificate = this.route.auth === 'policy' || this.route.auth === 'identify';
+    // A body that does not decode on a route anyone may call is as much a probe as a bad credential.
+    const probe = this.route?.auth === 'none' && err instanceof BodyDecodeError;
+    if (probe || (!this.isAuthenticated && this.route !== undefined && this.route.auth !== 'none' && (status === 400 || status === 401 || status === 403) && countsAsFailure(err))) {
+      const byCertificate = this.route?.auth === 'policy' || this.route?.auth === 'identify';
       this.metrics.authFailed(!byCertificate ? 'bad_token' : status === 400 ? 'no_certificate' : 'forbidden');
       this.throttle.fail(this.ip);
     }

@@ -171,6 +171,16 @@ describe('import, describe, get, delete', () => {
     expect(expiredOK.status).toBe(200);
   });
 
+  it('refuses a CA certificate as the leaf unless allow_ca_leaf says so', async () => {
+    const ca = { certificate: certs.root.certPem, private_key: certs.root.keyPem, ttl: 3600 };
+    const refused = await put(s.admin, 'a-ca.example', ca);
+    expect(refused.status).toBe(400);
+    expect(refused.json.message).toMatch(/CA/);
+    expect((await s.call(s.admin, '/v1/cert/describe/a-ca.example')).status).toBe(404);
+    expect((await put(s.admin, 'a-ca.example', { ...ca, allow_ca_leaf: 'yes' })).json).toEqual({ message: "field 'allow_ca_leaf' must be true or false" });
+    expect((await put(s.admin, 'a-ca.example', { ...ca, allow_ca_leaf: true })).status).toBe(200);
+  });
+
   it('enforces the body limit and the methods', async () => {
     const big = await s.call(s.admin, '/v1/cert/import/big', { method: 'PUT', raw: 'x'.repeat((1 << 20) + 1) });
     expect(big.status).toBe(413);

@@ -18,7 +18,7 @@ changes.setMaxListeners(0);
 const MAX_WAIT_SECONDS = 60;
 const POLL_MS = 1000;
 
-const IMPORT_FIELDS = new Set(['certificate', 'private_key', 'ttl', 'labels', 'allow_expired', 'version']);
+const IMPORT_FIELDS = new Set(['certificate', 'private_key', 'ttl', 'labels', 'allow_expired', 'allow_ca_leaf', 'version']);
 
 function certRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], grant?: Route['grant']): Route {
   const params = [verb === 'list' ? BUNDLE_PATTERN : verb === 'lookup' ? SERVER_NAME : BUNDLE_NAME];
@@ -165,6 +165,10 @@ function importBody(req: Record<string, unknown>): { input: BundleInput; version
   const allow = req['allow_expired'];
   if (allow !== undefined && typeof allow !== 'boolean') throw new BadRequestError("field 'allow_expired' must be true or false");
   if (allow === true) input.allowExpired = true;
+  // A CA certificate as the leaf would be served as a site's certificate: only on purpose.
+  const caLeaf = req['allow_ca_leaf'];
+  if (caLeaf !== undefined && typeof caLeaf !== 'boolean') throw new BadRequestError("field 'allow_ca_leaf' must be true or false");
+  if (caLeaf === true) input.allowCaLeaf = true;
   const version = req['version'];
   if (version !== undefined && (typeof version !== 'string' || version === '')) throw new BadRequestError("field 'version' must be the version string from describe");
   return { input, version: version as string | undefined };
