@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { CA_LEAF_REFUSED, validateBundle } from './bundle-validate.js';
 import { BundleService } from './bundles.js';
 import { noGroupAccess } from './access.js';
-import { MemoryKeyStore } from '../../keystores/memory.js';
 import { BundleCerts } from '../../test/helpers/bundle-certs.js';
+import { CountingStore } from '../../test/helpers/fleet.js';
 import { issueCertificate } from '../pki/index.js';
 import { BadRequestError } from '../errors.js';
 
@@ -40,7 +40,7 @@ describe('CA certificates as bundle leaves', () => {
   });
 
   it('the bundle service stores nothing for a CA leaf unless the import opts in', async () => {
-    const store = new MemoryKeyStore();
+    const store = new CountingStore();
     const bundles = new BundleService(store, noGroupAccess);
     const ca = issueCertificate(certs.intermediate, { commonName: 'www.example.com', dnsNames: ['www.example.com'], isCA: true });
     const input = { chainPem: ca.certPem + certs.intermediate.certPem, keyPem: ca.keyPem, ttl: 3600 };

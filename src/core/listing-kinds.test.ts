@@ -5,7 +5,6 @@
  * else); groups and bundles likewise, whatever else lies under their prefixes.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MemoryKeyStore } from '../../keystores/memory.js';
 import { MAX_LIST_PAGE, type KeyStore } from '../../keystores/keystore.js';
 import { KeyService } from './keys.js';
 import { GroupService, isValidGroupName } from './groups.js';
@@ -13,7 +12,7 @@ import { TokenService } from './tokens.js';
 import { listBundles } from './bundle-list.js';
 import { isValidName } from './names.js';
 import { isValidBundleName } from './bundle-names.js';
-import { catalogOf } from '../../test/helpers/fleet.js';
+import { CountingStore, catalogOf } from '../../test/helpers/fleet.js';
 
 /** What the CLI does: follow continue_at until it is empty; every cursor must pass the API's own check. */
 async function pageAll(list: (cursor: string) => Promise<{ names: string[]; continueAt: string }>, validCursor: (c: string) => boolean) {
@@ -48,7 +47,7 @@ describe('listings over a keystore shared by every kind', () => {
   ];
 
   beforeAll(async () => {
-    store = new MemoryKeyStore();
+    store = new CountingStore();
     const tokens = new TokenService(store);
     keys = new KeyService(store);
     groups = new GroupService(store, tokens, catalogOf());
