@@ -1,0 +1,125 @@
+/**
+ * Every credential check counts its failures in the server's one throttle.
+ *
+ * For each kind of credential — a client certificate refused by policy or missing,
+ * a group token, a node token, a node's credential, a bearer token on a grant
+ * route, RKS's init token on EVERY route that accepts it, an RKS admin token,
+ * the admin login, renew-self — a client that fails `limit` times is answered
+ * 429 afterwards, even when it then presents the right credential, while another
+ * address is not affected. Each case comes from its own loopback address.
+ */
+import https from 'node:https';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { request, type Credentials, type TestResponse } from '../helpers/http.js';
+import type { TestClient } from '../helpers/certs.js';
+
+const LIMIT = 3;
+const INIT = 'init-throttle-Kq2';
+const ADMIN = { login: 'ops', password: 'pw-throttle-9z' };
+const BOGUS = { kgg: 'kgg_' + 'A'.repeat(43), kgn: 'kgn_' + 'B'.repeat(43), kga: 'kga_' + 'C'.repeat(43) };
+
+let s: TestServer;
+let stranger: TestClient;
+let groupToken = '';
+let nextAddress = 10;
+const agents: https.Agent[] = [];
+
+beforeAll(async () => {
+  s = await startTestServer({
+    prepare: (pki) => {
+      stranger = pki.client({ commonName: 'stranger' });
+      return {};
+    },
+    config: { rks: { init_token: INIT, admin: ADMIN }, limits: { auth_failures: LIMIT, auth_failure_window: '10m' } },
+  });
+  const g = await s.call(s.admin, '/v1/group/create/edge', { method: 'PUT' });
+  groupToken = g.json.group_token;
+});
+afterAll(async () => {
+  for (const a of agents) a.destroy();
+  await s?.close();
+});
+
+/** A client from a loopback address no other case uses. */
+function fromNewAddress() {
+  const agent = new https.Agent({ localAddress: `127.0.0.${nextAddress++}`, keepAlive: false });
+  agents.push(agent);
+  const url = s.url.replace('localhost', '127.0.0.1');
+  return (who: Credentials | null, path: string, opts: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<TestResponse> =>
+    request(url, s.pki.ca.certPem, who, path, { ...opts, agent });
+}
+
+type Send = ReturnType<typeof fromNewAddress>;
+
+/** `fail` LIMIT times (each must be refused, not throttled yet); then `good` is throttled from there, and not elsewhere. */
+async function expectCounted(what: string, fail: (send: Send) => Promise<TestResponse>, good: (send: Send) => Promise<TestResponse>): Promise<void> {
+  const send = fromNewAddress();
+  expect((await good(fromNewAddress())).status, `${what}: the right credential works`).not.toBe(429);
+  for (let i = 0; i < LIMIT; i++) {
+    const r = await fail(send);
+    expect([400, 401, 403], `${what}: attempt ${i + 1} → ${r.status} ${r.text}`).toContain(r.status);
+  }
+  const after = await good(send);
+  expect(after.status, `${what}: after ${LIMIT} failures`).toBe(429);
+  expect(Number(after.headers['retry-after'])).toBeGreaterThan(0);
+  expect((await good(fromNewAddress())).status, `${what}: another address`).not.toBe(429);
+}
+
+const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
+const vault = (t: string) => ({ 'X-Vault-Token': t });
+
+describe('the one throttle counts every credential kind', () => {
+  it('client certificates: refused by policy, and missing', async () => {
+    await expectCounted('policy', (send) => send(stranger, '/v1/key/list/*'), (send) => send(s.admin, '/v1/key/list/*'));
+    await expectCounted('no certificate', (send) => send(null, '/v1/key/list/*'), (send) => send(s.admin, '/v1/key/list/*'));
+  });
+
+  it('group, node and bearer tokens on the keygate surface', async () => {
+    const register = (token: string) => (send: Send) => send(null, '/v1/node/register/edge', { method: 'PUT', body: { node_id: 'n1' }, headers: bearer(token) });
+    await expectCounted('group token', register(BOGUS.kgg), register(groupToken));
+    const node = (await register(groupToken)(fromNewAddress())).json.node_token as string;
+    await expectCounted('node token (renew)', (send) => send(null, '/v1/node/renew', { method: 'PUT', headers: bearer(BOGUS.kgn) }), (send) =>
+      send(null, '/v1/node/renew', { method: 'PUT', headers: bearer(node) }),
+    );
+    await expectCounted('node credential (bundles)', (send) => send(null, '/v1/node/bundles', { headers: bearer('not-a-token') }), (send) =>
+      send(null, '/v1/node/bundles', { headers: bearer(node) }),
+    );
+    await expectCounted('bearer token on a grant route', (send) => send(null, '/v1/cert/get/www.example.com', { headers: bearer(BOGUS.kgn) }), (send) =>
+      send(s.admin, '/v1/key/list/*'),
+    );
+  });
+
+  it("RKS's init token, on every route that accepts it", async () => {
+    const api = (await s.call(s.admin, '/v1/api')).json as Array<{ method: string; path: string }>;
+    // Every RKS route but login (a password) and the two that take a node's or group's own token.
+    const takesInit = api.filter((r) => r.path.startsWith('/rks/v1/') && !['/rks/v1/admin/login', '/rks/v1/node', '/rks/v1/auth/token/renew-self', '/rks/v1/auth/token/revoke-self'].includes(r.path));
+    expect(takesInit.length).toBeGreaterThanOrEqual(18);
+    for (const r of takesInit) {
+      const path = r.path.replace('{groupname}', 'edge').replace('{fqdn}', 'www.example.com').replace('{nodeId}', 'n1');
+      // A bodyless GET the init token may make stands for "the right credential" (init itself answers 409 after once).
+      await expectCounted(`init token: ${r.method} ${r.path}`, (send) => send(null, path, { method: r.method, headers: vault('wrong-init-token') }), (send) =>
+        send(null, '/rks/v1/group/edge', { headers: vault(INIT) }),
+      );
+    }
+  });
+
+  it('RKS admin tokens, the admin login and renew-self', async () => {
+    await expectCounted('admin token', (send) => send(null, '/rks/v1/group/edge', { headers: vault(BOGUS.kga) }), (send) => send(null, '/rks/v1/group/edge', { headers: vault(INIT) }));
+    const login = (password: string) => (send: Send) =>
+      send(null, '/rks/v1/admin/login', { method: 'POST', body: { login: ADMIN.login, password }, headers: { 'Content-Type': 'application/json' } });
+    await expectCounted('admin login', login('wrong'), login(ADMIN.password));
+    await expectCounted('login body that does not decode', (send) =>
+      send(null, '/rks/v1/admin/login', { method: 'POST', body: '{"login":', headers: { 'Content-Type': 'application/json' } }), login(ADMIN.password),
+    );
+    await expectCounted('renew-self', (send) => send(null, '/rks/v1/auth/token/renew-self', { method: 'POST', headers: vault(BOGUS.kgn) }), (send) =>
+      send(null, '/rks/v1/auth/token/renew-self', { method: 'POST', headers: vault(groupToken) }),
+    );
+  });
+
+  it('a valid token of the wrong kind is refused without counting', async () => {
+    const send = fromNewAddress();
+    for (let i = 0; i < LIMIT * 2; i++) expect((await send(null, '/rks/v1/group/edge', { headers: vault(groupToken) })).status).toBe(403);
+    expect((await send(null, '/rks/v1/group/edge', { headers: vault(INIT) })).status).toBe(200);
+  });
+});
