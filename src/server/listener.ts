@@ -6,7 +6,7 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { ConfigError } from '../errors.js';
 import type { ServerTLS } from '../compose/tls.js';
 import { createDispatcher } from './dispatch.js';
@@ -47,7 +47,8 @@ export interface Listener {
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+  // A refused renegotiation is a TLS-level refusal: there is no HTTP exchange to answer.
+  if (err.code === 'ECONNRESET' || err.code === 'ERR_TLS_RENEGOTIATION_DISABLED' || !socket.writable || inFlight?.headersSent) {
     socket.destroy();
     return;
   }
@@ -62,6 +63,25 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * `http://` to the TLS port: OpenSSL recognises the plain request line (ERR_SSL_HTTP_REQUEST, or
+ * ERR_SSL_HTTPS_PROXY_REQUEST for a CONNECT) and the handshake fails. Nothing else would answer,
+ * and curl would report an empty reply: answer in plain HTTP, on the raw TCP socket under the
+ * failed TLS one, saying what to use instead.
+ */
+function answerPlainHTTP(err: NodeJS.ErrnoException, tlsSocket: TLSSocket): void {
+  if (err.code !== 'ERR_SSL_HTTP_REQUEST' && err.code !== 'ERR_SSL_HTTPS_PROXY_REQUEST') return;
+  const raw = (tlsSocket as TLSSocket & { _parent?: Socket | null })._parent;
+  if (!raw || raw.destroyed || !raw.writable) return;
+  const body = JSON.stringify({ message: 'this is a TLS port: use https://' });
+  raw.end(
+    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // end() flushes, then closes; a client that never reads must not hold the socket.
+  raw.setTimeout(5000, () => raw.destroy());
 }
 
 export async function listen(options: ListenerOptions): Promise<Listener> {
@@ -83,11 +103,24 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
   // at end of input). node:http would then drop a response still being prepared (any route
   // that awaits I/O); with this it answers, then closes.
   (server as https.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  const open = new Set<TLSSocket>();
+  let closing = false;
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.allowHalfOpen = true;
+    // Client-initiated renegotiation costs the server a full handshake per request of the
+    // client's choosing (a CPU amplification) and nothing here needs it: the socket errors
+    // out and is destroyed instead.
+    socket.disableRenegotiation();
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    // A client that half-closes during shutdown has sent its last request: see close().
+    socket.once('end', () => {
+      if (closing) socket.destroy();
+    });
   });
-  // A client that fails the handshake (untrusted certificate with tls.auth on, or no TLS) is dropped quietly.
-  server.on('tlsClientError', () => {});
+  // A client that fails the handshake (untrusted certificate with tls.auth on) is dropped quietly;
+  // one that speaks plain HTTP is told to use https.
+  server.on('tlsClientError', answerPlainHTTP);
   server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -108,10 +141,15 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     address: server.address() as AddressInfo,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         server.close(() => resolve());
         // In-flight requests finish; keep-alive connections are closed as soon as they go idle,
         // and whatever is still open at the deadline (log streams) is cut.
         server.closeIdleConnections();
+        // A half-closed socket (its client sent FIN: an agent that went away mid-watch sits in
+        // CLOSE-WAIT) has no one left to answer a slow request; waiting for it held shutdown for
+        // the whole deadline. Those that half-close later go in their 'end' handler above.
+        for (const socket of open) if (socket.readableEnded) socket.destroy();
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
         const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS);
         server.once('close', () => {
