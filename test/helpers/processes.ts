@@ -37,6 +37,11 @@ export interface Spawned {
 }
 
 const live = new Set<Spawned>();
+// Last resort, when the test process ends before any hook ran (a crash, a worker torn down):
+// a synchronous kill is all an 'exit' handler can do.
+process.once('exit', () => {
+  for (const p of live) signalGroup(p.pid, 'SIGKILL');
+});
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {

@@ -9,7 +9,6 @@
  * (`running`: its state, clock or reload) are marked `skipIf(workerMode)`.
  */
 import { stringify } from 'yaml';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { Logger } from '../../src/log/logger.js';
 import { TestPKI, type TestClient } from './certs.js';
 import { request, type RequestOptions, type TestResponse } from './http.js';
 import { ensureBuilt, keygateBin } from './cli.js';
+import { spawnTracked, type Spawned } from './processes.js';
 
 /** Workers of the spawned server, or 0: the server runs inside the test process. */
 export const testWorkers = Number(process.env['KEYGATE_TEST_WORKERS'] ?? 0) || 0;
@@ -85,16 +85,6 @@ async function startInProcess(pki: TestPKI, admin: TestClient, base: Record<stri
   };
 }
 
-const STOP_TIMEOUT_MS = 15_000;
-
-/** Servers not closed yet: killed if the test process exits first (a failed hook, a crash), never left running. */
-const live = new Set<ChildProcess>();
-if (workerMode) {
-  process.once('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
-}
-
 async function startSpawned(pki: TestPKI, admin: TestClient, base: Record<string, unknown>): Promise<TestServer> {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'keygate-test-workers-'));
@@ -111,17 +101,14 @@ async function startSpawned(pki: TestPKI, admin: TestClient, base: Record<string
   parseConfig(text, 'test.yml');
   writeFileSync(file, text);
 
-  const child = spawn(process.execPath, [keygateBin, 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  live.add(child);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  void exited.then(() => live.delete(child));
+  // Its own process group (test/helpers/processes.ts): killing it reaches the workers too.
+  const child = spawnTracked(process.execPath, [keygateBin, 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let port: number;
   try {
-    port = await listeningPort(child, () => stderr, exited);
+    // The primary's banner, printed once every worker listens.
+    port = Number((await child.waitFor(/listening on https:\/\/\S+:(\d+) with \d+ workers/))[1]);
   } catch (err) {
-    child.kill('SIGKILL');
+    await child.killGroup();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -144,7 +131,7 @@ async function startSpawned(pki: TestPKI, admin: TestClient, base: Record<string
       return r;
     },
     close: async () => {
-      await stop(child, exited, () => stderr);
+      await stop(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -154,31 +141,13 @@ function isMemory(keystore: unknown): boolean {
   return typeof keystore === 'object' && keystore !== null && 'memory' in keystore;
 }
 
-/** Waits for the primary's banner, which it prints once every worker listens. */
-async function listeningPort(child: ChildProcess, stderr: () => string, exited: Promise<number | null>): Promise<number> {
-  let gone = false;
-  void exited.then(() => (gone = true));
-  for (let i = 0; i < 600; i++) {
-    const m = /listening on https:\/\/\S+:(\d+) with \d+ workers/.exec(stderr());
-    if (m) return Number(m[1]);
-    if (gone) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`keygate server (pid ${child.pid}) did not start: ${stderr()}`);
-}
-
-/** SIGTERM, as an operator would: the server must drain and exit 0. */
-async function stop(child: ChildProcess, exited: Promise<number | null>, stderr: () => string): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_TIMEOUT_MS)));
-  const code = await Promise.race([exited, late]);
-  clearTimeout(timer);
-  if (code === 'late') {
-    child.kill('SIGKILL');
-    throw new Error(`keygate server did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM: ${stderr()}`);
-  }
-  if (code !== 0) throw new Error(`keygate server exited with ${code} on SIGTERM: ${stderr()}`);
+/** SIGTERM, as an operator would: the server must drain and exit 0 (the hook's timeout bounds the wait). */
+async function stop(child: Spawned): Promise<void> {
+  child.signal('SIGTERM');
+  const { code, signal } = await child.exited;
+  // Whatever the primary left behind (it should leave nothing) goes with its group.
+  await child.killGroup();
+  if (code !== 0) throw new Error(`keygate server exited with ${code ?? signal} on SIGTERM: ${child.stderr()}`);
 }
 
 const LOG_WAIT_MS = 2_000;
