@@ -19,10 +19,14 @@ run_pid=""
 
 cleanup() {
   local status=$?
+  if [ -n "$current" ]; then
+    timings+=("$(printf '%-50s %7s s  FAILED (exit %s)' "$current" "$(since "$t0")" "$status")")
+  fi
   if [ -n "$run_pid" ]; then
     kill -TERM -- "-$run_pid" 2>/dev/null || true   # make, its shell and the server: one process group
     wait "$run_pid" 2>/dev/null || true
   fi
+  summary
   if [ -n "${FIRST_HOUR_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
   exit "$status"
 }
@@ -31,13 +35,23 @@ trap 'exit 130' INT TERM
 
 timings=()
 started=$EPOCHREALTIME
+current=""
+t0=$started
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
-step() {   # step NAME COMMAND…: runs it, records its wall time
-  local name=$1 t0=$EPOCHREALTIME
+step() {   # step NAME COMMAND…: runs it under set -e, records its wall time (cleanup records a failure)
+  current=$1 t0=$EPOCHREALTIME
   shift
-  echo "== $name"
+  echo "== $current"
   "$@"
-  timings+=("$(printf '%-50s %7s s' "$name" "$(since "$t0")")")
+  timings+=("$(printf '%-50s %7s s' "$current" "$(since "$t0")")")
+  current=""
+}
+summary() {
+  [ ${#timings[@]} -gt 0 ] || return 0
+  echo
+  echo "first hour on $(nproc) CPUs, $(uname -m), node $(node --version), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?'):"
+  printf '  %s\n' "${timings[@]}"
+  printf '  %-50s %7s s\n' "total" "$(since "$started")"
 }
 
 if (exec 3<>/dev/tcp/127.0.0.1/7373) 2>/dev/null; then
@@ -61,7 +75,7 @@ make_run_until_it_answers() {
     sleep 0.5
   done
   curl -sS --cacert "$clone/certs/ca.crt" --cert "$clone/certs/admin.crt" --key "$clone/certs/admin.key" \
-    -X PUT https://localhost:7373/v1/key/create/my-key
+    -X PUT https://localhost:7373/v1/key/create/my-key || return 1
   echo "make run answers on https://localhost:7373"
 }
 
@@ -84,7 +98,3 @@ else
   echo "== make test: skipped (FIRST_HOUR_SKIP_TEST)"
 fi
 
-echo
-echo "first hour on $(nproc) CPUs, $(uname -m), $(node --version):"
-printf '  %s\n' "${timings[@]}"
-printf '  %-50s %7s s\n' "total" "$(since "$started")"
