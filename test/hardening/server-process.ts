@@ -5,7 +5,7 @@
  * again. Used by the crash, hygiene and soak tests.
  */
 import { ensureBuilt } from '../helpers/cli.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { TestPKI, type TestClient } from '../helpers/certs.js';
 import { request, type RequestOptions, type TestResponse } from '../helpers/http.js';
+import { spawnTracked, type Spawned } from '../helpers/processes.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -63,7 +64,9 @@ export async function serverProcess(options: { config?: (pki: TestPKI, admin: Te
     ...options.config?.(pki, admin, dir),
   };
   writeFileSync(configFile, stringify(config));
-  let err = '';
+  // stderr of the processes that have ended, across restarts; the running one's is read live.
+  let ended = '';
+  let current: Spawned | null = null;
   const url = `https://localhost:${port}`;
   const handle: ServerProcess = {
     pki,
@@ -73,24 +76,30 @@ export async function serverProcess(options: { config?: (pki: TestPKI, admin: Te
     url,
     configFile,
     child: null,
-    stderr: () => err,
+    stderr: () => ended + (current?.stderr() ?? ''),
     async start() {
-      const child = spawn(process.execPath, [join(repoRoot, 'bin/keygate.js'), 'server', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-      handle.child = child;
-      const mark = err.length;
-      child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-      for (let i = 0; i < 400 && !/listening on/.test(err.slice(mark)); i++) {
-        if (child.exitCode !== null) break;
-        await new Promise((r) => setTimeout(r, 25));
+      // Its own process group (test/helpers/processes.ts), waited on by its banner, not a clock.
+      const p = spawnTracked(process.execPath, [join(repoRoot, 'bin/keygate.js'), 'server', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] }, 'file');
+      current = p;
+      handle.child = p.child;
+      try {
+        await p.waitFor(/listening on/);
+      } catch (err) {
+        await handle.kill('SIGKILL');
+        throw new Error(`keygate did not start: ${(err as Error).message}`, { cause: err });
       }
-      if (!/listening on/.test(err.slice(mark))) throw new Error(`keygate did not start: ${err.slice(mark)}`);
     },
     async kill(signal = 'SIGKILL') {
-      const child = handle.child;
-      if (!child || child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill(signal);
-      await exited;
+      const p = current;
+      if (!p) return;
+      if (signal === 'SIGKILL') await p.killGroup('SIGKILL');
+      else {
+        p.signal(signal);
+        await p.exited;
+        await p.killGroup();
+      }
+      ended += p.stderr();
+      current = null;
       handle.child = null;
     },
     call: (who, path, opts) => request(url, pki.ca.certPem, who, path, opts),

@@ -51,8 +51,12 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Spawns `command` as the leader of a new process group; stdin ignored, stdout and stderr captured. */
-export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions = {}): Spawned {
+/**
+ * Spawns `command` as the leader of a new process group; stdin ignored, stdout and stderr captured.
+ * `lifetime: 'file'` keeps a process spawned inside a test for the tests after it (a server a
+ * test restarts): it is then killed after the file, like one spawned in a hook.
+ */
+export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions = {}, lifetime: 'test' | 'file' = 'test'): Spawned {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options, detached: true });
   if (child.pid === undefined) throw new Error(`cannot spawn ${command}`);
   const pid = child.pid;
@@ -112,6 +116,7 @@ export function spawnTracked(command: string, args: readonly string[], options: 
     },
   };
   live.add(handle);
+  if (lifetime === 'file') return handle;
   try {
     // Inside a test: killed with its group when the test ends, whatever the outcome.
     onTestFinished(async () => {

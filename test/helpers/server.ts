@@ -102,7 +102,7 @@ async function startSpawned(pki: TestPKI, admin: TestClient, base: Record<string
   writeFileSync(file, text);
 
   // Its own process group (test/helpers/processes.ts): killing it reaches the workers too.
-  const child = spawnTracked(process.execPath, [keygateBin, 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnTracked(process.execPath, [keygateBin, 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] }, 'file');
   let port: number;
   try {
     // The primary's banner, printed once every worker listens.
