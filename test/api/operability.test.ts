@@ -1,7 +1,6 @@
 /** Metrics, log streams, reloads and graceful shutdown, on real listeners and real processes. */
 import { ensureBuilt } from '../helpers/cli.js';
 import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -11,12 +10,11 @@ import { startTestServer, workerMode, type TestServer } from '../helpers/server.
 import { TestPKI } from '../helpers/certs.js';
 import { BundleCerts } from '../helpers/bundle-certs.js';
 import { parseConfig } from '../../src/config/load.js';
+import { spawnTracked, type Spawned } from '../helpers/processes.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const servers: TestServer[] = [];
-const children: ChildProcess[] = [];
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
   await Promise.all(servers.map((s) => s.close()));
 });
 
@@ -178,16 +176,12 @@ describe.skipIf(workerMode)('the server process', () => {
     ensureBuilt();
   }
 
-  async function spawnServer(configFile: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  /** A server in its own process group, killed with it when the test ends (test/helpers/processes.ts). */
+  async function spawnServer(configFile: string): Promise<{ child: Spawned; url: string; stderr: () => string }> {
     build();
-    const child = spawn(process.execPath, [join(root, 'bin/keygate.js'), 'server', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(child);
-    let err = '';
-    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-    for (let i = 0; i < 300 && !/listening on/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
-    const url = /listening on (\S+)/.exec(err)?.[1];
-    if (!url) throw new Error(`server did not start: ${err}`);
-    return { child, url: url.replace('127.0.0.1', 'localhost'), stderr: () => err };
+    const child = spawnTracked(process.execPath, [join(root, 'bin/keygate.js'), 'server', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const url = (await child.waitFor(/listening on (\S+)/))[1] as string;
+    return { child, url: url.replace('127.0.0.1', 'localhost'), stderr: () => child.stderr() };
   }
 
   function configFile(pki: TestPKI, admin: string, extra: Record<string, unknown> = {}): string {
@@ -216,13 +210,13 @@ describe.skipIf(workerMode)('the server process', () => {
     const { readFileSync } = await import('node:fs');
     const text = readFileSync(file, 'utf8');
     writeFileSync(file, text + stringify({ policy: { app: { allow: ['/v1/key/list/*'], identities: [app.identity] } } }));
-    child.kill('SIGHUP');
-    for (let i = 0; i < 100 && !/configuration reloaded/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+    child.signal('SIGHUP');
+    await child.waitFor(/configuration reloaded/);
     expect((await call(app, '/v1/key/list/*')).status).toBe(200);
 
     writeFileSync(file, text + 'policy: [broken\n');
-    child.kill('SIGHUP');
-    for (let i = 0; i < 100 && !/reload failed/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+    child.signal('SIGHUP');
+    await child.waitFor(/reload failed/);
     expect(stderr()).toMatch(/reload failed, keeping the current configuration: .*config\.yml:\d+: invalid YAML/);
     expect((await call(app, '/v1/key/list/*')).status).toBe(200);
   });
@@ -232,26 +226,26 @@ describe.skipIf(workerMode)('the server process', () => {
     const admin = pki.client();
     const { child, url } = await spawnServer(configFile(pki, admin.identity));
     const body = JSON.stringify({ key: Buffer.alloc(32, 7).toString('base64'), cipher: 'AES256' });
+    // Ordered by events, not delays: `100 Continue` proves the server has the request in
+    // flight; the body follows only once the server says it is shutting down.
     const done = new Promise<{ status: number }>((resolve, reject) => {
       const req = https.request(new URL('/v1/key/import/late', url), {
         method: 'PUT', ca: pki.ca.certPem, cert: admin.certPem, key: admin.keyPem, agent: false,
-        headers: { 'Content-Length': String(body.length) },
+        headers: { 'Content-Length': String(body.length), Expect: '100-continue' },
       }, (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
       });
       req.on('error', reject);
-      req.write(body.slice(0, 10));
+      req.once('continue', () => {
+        req.write(body.slice(0, 10));
+        child.signal('SIGTERM');
+        child.waitFor(/SIGTERM received/).then(() => req.end(body.slice(10)), reject);
+      });
       req.flushHeaders();
-      // The body's second half arrives after the shutdown began.
-      setTimeout(() => {
-        child.kill('SIGTERM');
-        setTimeout(() => req.end(body.slice(10)), 300);
-      }, 300);
     });
-    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const res = await done;
     expect(res.status).toBe(200);
-    expect(await exit).toBe(0);
+    expect(await child.exited).toEqual({ code: 0, signal: null });
   });
 });
