@@ -7,7 +7,7 @@
  */
 import { ensureBuilt } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { TestPKI, type TestClient } from '../helpers/certs.js';
 import { BundleCerts } from '../helpers/bundle-certs.js';
 import { request } from '../helpers/http.js';
+import { spawnTracked, type Spawned } from '../helpers/processes.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const pki = new TestPKI();
@@ -23,9 +24,8 @@ const admin = pki.client();
 const app = pki.client();
 const dir = mkdtempSync(join(tmpdir(), 'keygate-workers-'));
 const file = join(dir, 'config.yml');
-let child: ChildProcess;
+let child: Spawned;
 let url = '';
-let stderr = '';
 
 const call = (who: TestClient, path: string, method = 'GET', body?: unknown) => request(url, pki.ca.certPem, who, path, body === undefined ? { method } : { method, body });
 
@@ -39,17 +39,13 @@ beforeAll(async () => {
     server: { workers: 2 },
     log: { audit: 'off' },
   }));
-  child = spawn(process.execPath, [join(root, 'bin/keygate.js'), 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  for (let i = 0; i < 300 && !/listening on/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
-  url = (/listening on (\S+) with 2 workers/.exec(stderr)?.[1] ?? '').replace('127.0.0.1', 'localhost');
+  // Its own process group: killing it reaches the workers too (test/helpers/processes.ts).
+  child = spawnTracked(process.execPath, [join(root, 'bin/keygate.js'), 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   // The primary says so once both workers listen.
-  expect(url, stderr).not.toBe('');
+  url = ((await child.waitFor(/listening on (\S+) with 2 workers/))[1] as string).replace('127.0.0.1', 'localhost');
 }, 60_000);
 
-afterAll(() => {
-  if (child.exitCode === null) child.kill('SIGKILL');
-});
+afterAll(() => child.killGroup());
 
 describe('two workers', () => {
   it('runs two worker processes under one primary', () => {
@@ -159,19 +155,15 @@ describe('two workers', () => {
   it('applies a SIGHUP reload in every worker', async () => {
     expect((await call(app, '/v1/key/list/*')).status).toBe(403);
     writeFileSync(file, readFileSync(file, 'utf8') + stringify({ policy: { app: { allow: ['/v1/key/list/*'], identities: [app.identity] } } }));
-    child.kill('SIGHUP');
-    let statuses: number[] = [];
-    for (let i = 0; i < 100; i++) {
-      statuses = (await Promise.all(Array.from({ length: 10 }, () => call(app, '/v1/key/list/*')))).map((r) => r.status);
-      if (statuses.every((s) => s === 200)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    child.signal('SIGHUP');
+    // Each worker says so on the shared stderr once its new configuration is in place.
+    await child.waitFor(/(configuration reloaded[^]*){2}/);
+    const statuses = (await Promise.all(Array.from({ length: 10 }, () => call(app, '/v1/key/list/*')))).map((r) => r.status);
     expect(statuses).toEqual(Array(10).fill(200));
   });
 
   it('stops every worker on SIGTERM and exits 0', async () => {
-    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    expect(await exit).toBe(0);
+    child.signal('SIGTERM');
+    expect(await child.exited).toEqual({ code: 0, signal: null });
   });
 });
