@@ -19,9 +19,9 @@ async function runDoc(markdown: string): Promise<{ code: number; outputs: (strin
     const script = buildScript(blocks, { outDir: dir, repo: '/nonexistent', ports: { 7373: 1234 } });
     writeFileSync(join(dir, 's.sh'), script.text);
     const code = await new Promise<number>((resolve) => execFile('bash', ['-euo', 'pipefail', join(dir, 's.sh')], { cwd: dir }, (err) => resolve(err ? Number((err as { code?: number }).code ?? 1) : 0)));
-    const failed = existsSync(join(dir, 'failed')) ? Number(readFileSync(join(dir, 'failed'), 'utf8').split(' ')[0]) : undefined;
+    const failed = existsSync(join(dir, 'failed')) ? script.failure(readFileSync(join(dir, 'failed'), 'utf8')).line : undefined;
     const outputs = script.checks.map((c) => (existsSync(join(dir, c.file)) ? readFileSync(join(dir, c.file), 'utf8') : null));
-    return { code, outputs, failedLine: failed === undefined ? undefined : script.readmeLine.get(failed) };
+    return { code, outputs, failedLine: failed };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -59,6 +59,14 @@ describe('doc-test harness', () => {
     expect(r.code).not.toBe(0);
     expect(r.failedLine).toBe(3);
     expect(r.outputs).toEqual([null]);
+  });
+
+  it('names the calling line when a shell function fails (the npx shim included)', async () => {
+    const md = [`${fence}sh`, 'f() { echo in f; false; }', 'echo one', 'f', 'echo never', fence, `${fence}sh`, 'npx keygate --version', fence].join('\n');
+    expect((await runDoc(md)).failedLine).toBe(2); // the failing line in the function; the caller's comes with it
+    const shim = await runDoc([`${fence}sh`, 'echo one', 'npx keygate --version', fence].join('\n')); // /nonexistent/bin/keygate.js
+    expect(shim.code).not.toBe(0);
+    expect(shim.failedLine).toBe(3);
   });
 
   it('matches shown output line by line, … as any text, a lone … as any lines', () => {

@@ -100,6 +100,8 @@ export interface Check {
 
 export interface Script {
   text: string;
+  /** The README line and exit status of the command that stopped the script, from the ERR trap's record. */
+  failure(record: string): { line: number | undefined; calledFrom: number[]; status: string };
   /** Script line (1-based) → README line, for error messages. */
   readmeLine: Map<number, number>;
   checks: Check[];
@@ -135,10 +137,13 @@ export function buildScript(blocks: Block[], opts: ScriptOptions): Script {
     if (line !== undefined) readmeLine.set(out.length, line);
   };
   const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  emit('set -euo pipefail');
+  // -E: the ERR trap also fires in shell functions (the npx shim, a walkthrough's own), whose
+  // failure under -e ends the script from inside the function.
+  emit('set -Eeuo pipefail');
   // The ERR trap writes to a file: inside a checked command, stderr is that command's output file.
   if (/['"\\$`]/.test(opts.outDir)) throw new Error(`output folder with quotes: ${opts.outDir}`);
-  emit(`trap '__kg_status=$?; echo "$LINENO $__kg_status" >"${opts.outDir}/failed"' ERR`);
+  // "status line caller-lines…": inside a function, BASH_LINENO names the lines that called it.
+  emit(`trap '__kg_status=$?; echo "$__kg_status $LINENO \${BASH_LINENO[*]}" >"${opts.outDir}/failed"' ERR`);
   emit(`npx() { if [ "\${1-}" = keygate ]; then shift; node ${q(`${opts.repo}/bin/keygate.js`)} "$@"; else echo "doc test: only 'npx keygate' is available, not: npx $*" >&2; return 127; fi; }`);
   for (const block of blocks) {
     emit(`echo ${q(`## README.md:${block.line} (${block.section})`)} >&2`);
@@ -164,7 +169,12 @@ export function buildScript(blocks: Block[], opts: ScriptOptions): Script {
       }
     }
   }
-  return { text: out.join('\n') + '\n', readmeLine, checks };
+  const failure = (record: string) => {
+    const [status = '?', ...lines] = record.trim().split(/\s+/);
+    const [line, ...calledFrom] = lines.map((l) => readmeLine.get(Number(l))).filter((l): l is number => l !== undefined);
+    return { line, calledFrom, status };
+  };
+  return { text: out.join('\n') + '\n', readmeLine, checks, failure };
 }
 
 /**

@@ -165,12 +165,11 @@ describe('README: the walkthroughs, in order, against a fresh server', () => {
 
     const problems: string[] = [];
     if (code !== 0) {
-      const failed = existsSync(join(outDir, 'failed')) ? readFileSync(join(outDir, 'failed'), 'utf8').trim().split(' ') : [];
-      const line = script.readmeLine.get(Number(failed[0]));
+      const { line, calledFrom, status } = script.failure(existsSync(join(outDir, 'failed')) ? readFileSync(join(outDir, 'failed'), 'utf8') : '');
       const check = script.checks.find((c) => c.line <= (line ?? 0) && (line ?? 0) < c.line + c.command.split('\n').length);
       const printed = check && existsSync(join(outDir, check.file)) ? `\nit printed:\n${readFileSync(join(outDir, check.file), 'utf8')}` : '';
       problems.push(
-        `the walkthrough stopped (bash exit ${code}) at README.md:${line ?? '?'} with status ${failed[1] ?? '?'}${printed}\n` +
+        `the walkthrough stopped (bash exit ${code}) at README.md:${line ?? '?'}${calledFrom.map((l) => ` (in a function called at README.md:${l})`).join('')} with status ${status}${printed}\n` +
           `last output:\n${bash.output().split('\n').slice(-25).join('\n')}`,
       );
     }
