@@ -55,7 +55,7 @@ async function attack(kind: string, t: Target, request: Buffer | string, opts: {
   const method = opts.method ?? t.method;
   // Plain-text errors only where the sent path still lies under the route (a spoiled prefix matches nothing: JSON 404).
   const sentPath = String(request).split(' ')[1] ?? '';
-  const textErrors = t.route.textErrors && sentPath.startsWith(t.route.path.replace(/\*\*$/, ''));
+  const textErrors = t.route.textErrors && sentPath.startsWith(t.route.root);
   const problem = method === 'HEAD' ? (r.status >= 400 && r.status < 500 ? null : `status ${r.status}`) : compatible(t, method, r) ? null : unsafeAnswer({ textErrors }, r);
   expect(problem, `${shown} → ${r.status} ${r.body.slice(0, 200)}`).toBeNull();
   await expectUnchanged(seeded.s.running.holder.current.store, baseline, `${shown} → ${r.status}`);
@@ -129,7 +129,7 @@ describe('hostile names and targets, sent raw over TLS', () => {
 
 describe('hostile bodies', () => {
   // RKS tolerates (ignores) a body where its operation takes none: those get bodies only past the limit.
-  const bodyTargets = () => fc.constantFrom(...targets.filter((t) => t.method !== 'GET' && t.method !== 'DELETE' && (t.route.kind !== 'subtree' || takesBody(t, fill(t)))));
+  const bodyTargets = () => fc.constantFrom(...targets.filter((t) => t.method !== 'GET' && t.method !== 'DELETE' && (t.route.textErrors ? takesBody(t, fill(t)) : t.route.kind !== 'subtree' || takesBody(t, fill(t)))));
 
   it('malformed JSON, non-objects and deep nesting get a 4xx', async () => {
     await fc.assert(
@@ -168,7 +168,8 @@ describe('hostile bodies', () => {
         const r = chunked
           ? await attack('oversize', t, head(t.method, path, { 'Transfer-Encoding': 'chunked', ...auth(t) }), { body: Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]) })
           : await attack('oversize', t, head(t.method, path, { 'Content-Length': String(size), ...auth(t) }), { body });
-        if (t.method !== 'HEAD') expect([413, 404, 405], path).toContain(r.status);
+        // A route whose token is not presented refuses (403) before it reads any body.
+        if (t.method !== 'HEAD') expect([413, 404, 405, 403], path).toContain(r.status);
       }),
       { numRuns: 60 },
     );
@@ -179,7 +180,12 @@ describe('hostile methods, headers and queries', () => {
   it('a method the route does not take gets a 4xx', async () => {
     await fc.assert(
       fc.asyncProperty(anyTarget(), arb.anyMethod, async (t, method) => {
-        const same = method === t.method || (t.method === 'PUT' && method === 'POST') || (t.route.method === '*' && takes(t, method));
+        const same =
+          method === t.method ||
+          (t.method === 'PUT' && method === 'POST') ||
+          (t.route.method === '*' && takes(t, method)) ||
+          // RKS's paths are served by one row per method: another row takes this method.
+          targets.some((o) => o.template === t.template && o.method === method);
         // An exact route declared for any method (RKS's /healthz) takes them all.
         fc.pre(!same && !(t.route.method === '*' && t.route.kind === 'exact'));
         await attack('method', t, head(method, fill(t), auth(t)), { method });

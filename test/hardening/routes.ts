@@ -11,10 +11,12 @@ import { head, rawRequest, type Peer, type RawResponse } from './raw.js';
 
 export interface ServedRoute {
   method: string;
-  /** As `/v1/api` prints it: exact, a prefix ending in '/', or a subtree ending in '/**'. */
+  /** As `/v1/api` prints it: exact, a prefix ending in '/', a template with `{param}`s, or a subtree ending in '/**'. */
   path: string;
   maxBody: number;
-  kind: 'exact' | 'prefix' | 'subtree';
+  kind: 'exact' | 'prefix' | 'template' | 'subtree';
+  /** The part of the path space this route's surface claims (a subtree's root; `/rks/` for RKS's templates). */
+  root: string;
   /** Path segments after a prefix route's path (1 or 2). */
   segments: 1 | 2;
   /** Error bodies are plain text (the RKS surface) instead of `{"message"}` JSON. */
@@ -31,16 +33,24 @@ export async function discoverRoutes(peer: Peer): Promise<ServedRoute[]> {
   const ops = operations(openAPI());
   const out: ServedRoute[] = [];
   for (const r of table) {
-    const kind = r.path.endsWith('/**') ? 'subtree' : r.path.endsWith('/') ? 'prefix' : 'exact';
-    const root = kind === 'subtree' ? r.path.slice(0, -2) : r.path;
+    const kind = r.path.endsWith('/**') ? 'subtree' : r.path.includes('{') ? 'template' : r.path.endsWith('/') ? 'prefix' : 'exact';
+    // RKS's surface claims all of /rks/ (its 404 `No Route` included), whatever the route.
+    const root = kind === 'subtree' ? r.path.slice(0, -2) : r.path.startsWith('/rks/') ? '/rks/' : r.path;
     out.push({
       method: r.method,
       path: r.path,
       maxBody: r.max_body,
       kind,
+      root,
       segments: kind === 'prefix' ? await segmentsOf(peer, r.path) : 1,
       textErrors: r.path.startsWith('/rks/'),
-      templates: kind === 'subtree' ? ops.filter((o) => o.path.startsWith(root)).map((o) => ({ method: o.method.toUpperCase(), path: o.path })) : [],
+      // A subtree's operations, less those a route of their own serves (RKS's endpoints are rows of the table).
+      templates:
+        kind === 'subtree'
+          ? ops
+              .filter((o) => o.path.startsWith(root) && !table.some((t) => t.path === o.path && (t.method === '*' || t.method === o.method.toUpperCase())))
+              .map((o) => ({ method: o.method.toUpperCase(), path: o.path }))
+          : [],
     });
   }
   return out;
@@ -61,6 +71,7 @@ export function targetsOf(route: ServedRoute): Target[] {
   }
   const method = route.method === '*' ? 'GET' : route.method;
   if (route.kind === 'exact') return [{ route, method, template: route.path, params: [] }];
+  if (route.kind === 'template') return [{ route, method, template: route.path, params: paramsOf(route.path) }];
   const template = route.path + (route.segments === 2 ? '{p0}/{p1}' : '{p0}');
   return [{ route, method, template, params: paramsOf(template) }];
 }
