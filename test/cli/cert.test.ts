@@ -2,9 +2,9 @@
  * `keygate cert …` as a user runs it: the compiled `bin/keygate.js` against a
  * `--dev` server in a child process.
  */
-import { ensureBuilt, keygate } from '../helpers/cli.js';
+import { keygate, startDevServer, type DevServer } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,33 +26,20 @@ function files(b: TestBundle, base: string, into = dir, certExt = 'crt'): [strin
   return [cert, key];
 }
 
-let server: ChildProcess;
+let dev: DevServer | undefined;
 let conn: string[] = [];
 let env: NodeJS.ProcessEnv = {};
 
 beforeAll(async () => {
-  ensureBuilt();
-  server = spawn(process.execPath, [bin, 'server', '--dev', '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let banner = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev server did not start: ${banner}`)), 15_000);
-    server.stderr?.on('data', (chunk: Buffer) => {
-      banner += chunk.toString();
-      if (banner.includes('Try:')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  const field = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(banner)?.[1] ?? '';
-  const url = (/keygate listening on (\S+)/.exec(banner)?.[1] ?? '').replace('127.0.0.1', 'localhost');
+  dev = await startDevServer();
+  const url = dev.url.replace('127.0.0.1', 'localhost');
+  const field = dev.field;
   conn = ['--server', url, '--ca', field('CA certificate'), '--cert', field('admin certificate'), '--key', field('admin key')];
   env = { KEYGATE_SERVER: url, KEYGATE_CA: field('CA certificate'), KEYGATE_CLIENT_CERT: field('admin certificate'), KEYGATE_CLIENT_KEY: field('admin key') };
 }, 60_000);
 
-afterAll(() => {
-  server?.kill('SIGTERM');
-});
+// SIGTERM, so the dev server removes its temporary folder; its group goes with it.
+afterAll(() => dev?.process.killGroup('SIGTERM'));
 
 describe('keygate cert', () => {
   it('imports one bundle, describes, gets, lists, looks up and removes it', async () => {

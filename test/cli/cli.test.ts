@@ -2,45 +2,32 @@
  * The CLI as a user runs it: the compiled `bin/keygate.js`, a `--dev` server in
  * a child process, and the client commands against it.
  */
-import { ensureBuilt, keygate } from '../helpers/cli.js';
+import { keygate, startDevServer, type DevServer } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 
-const root = new URL('../../', import.meta.url).pathname;
-const bin = join(root, 'bin/keygate.js');
 const dir = mkdtempSync(join(tmpdir(), 'keygate-cli-'));
 
 
-let server: ChildProcess;
+let dev: DevServer | undefined;
 let url = '';
 let conn: string[] = [];
 let banner = '';
 
 beforeAll(async () => {
-  ensureBuilt();
-  server = spawn(process.execPath, [bin, 'server', '--dev', '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev server did not start: ${banner}`)), 15_000);
-    server.stderr?.on('data', (chunk: Buffer) => {
-      banner += chunk.toString();
-      if (banner.includes('Try:')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  url = /keygate listening on (\S+)/.exec(banner)?.[1] ?? '';
-  const field = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(banner)?.[1] ?? '';
+  dev = await startDevServer();
+  banner = dev.banner;
+  url = dev.url;
+  const field = dev.field;
   conn = ['--server', url.replace('127.0.0.1', 'localhost'), '--ca', field('CA certificate'), '--cert', field('admin certificate'), '--key', field('admin key')];
 }, 60_000);
 
-afterAll(() => {
-  server?.kill('SIGTERM');
-});
+// SIGTERM, so the dev server removes its temporary folder; its group goes with it.
+afterAll(() => dev?.process.killGroup('SIGTERM'));
 
 describe('keygate server --dev', () => {
   it('prints the address, the admin identity, the certificate paths and a curl example', () => {
