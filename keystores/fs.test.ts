@@ -2,13 +2,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FSKeyStore, contentVersion } from './fs.js';
 import { keystoreContract } from './contract.js';
+import { spawnTracked } from '../test/helpers/processes.js';
 import {
   EntryExistsError,
   EntryNotFoundError,
@@ -308,21 +309,13 @@ describe('FSKeyStore', () => {
   });
 
   it('leaves only whole values under entry names when its process is killed mid-write', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CRASH_WRITER, root], {
+    // Its own process group, so the kill reaches tsx's helper process too.
+    const child = spawnTracked(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CRASH_WRITER, root], {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'inherit'],
     });
     // Let it get well into its loop of creates and updates, then kill it without warning.
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.split('\n').length > 30) resolve();
-      });
-      child.on('exit', (code) => reject(new Error(`writer exited early with ${code}`)));
-    });
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await child.waitFor(/(.*\n){31}/, 'stdout');
+    await child.killGroup('SIGKILL');
 
     // The next start comes later: leftovers are old by then (fresh ones may belong to a live sibling process).
     await backdate(root);

@@ -13,7 +13,6 @@
  * holder's lock goes at once (the next child would otherwise fail its updates).
  */
 import { afterAll, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FSKeyStore } from '../../keystores/fs.js';
 import { recordFigure } from './figures.js';
+import { spawnTracked } from '../helpers/processes.js';
 
 const KILLS = 22;
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -29,26 +29,20 @@ afterAll(() => recordFigure('fs-crash', figures));
 
 /** Runs the writer until a random moment after it is ready, kills it, and returns its complete output lines. */
 async function runAndKill(root: string, run: number, afterMs: number): Promise<string[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/hardening/fs-writer.ts', root, String(run)], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const poll = setInterval(() => {
-      if (out.startsWith('ready\n')) {
-        clearInterval(poll);
-        setTimeout(resolve, afterMs);
-      }
-    }, 2);
-    void exited.then((code) => {
-      clearInterval(poll);
-      reject(new Error(`writer exited by itself (${code}): ${err}`));
-    });
-  });
-  child.kill('SIGKILL');
-  await exited;
+  // Its own process group: the kill reaches tsx's helper process too (test/helpers/processes.ts).
+  const child = spawnTracked(process.execPath, ['--import', 'tsx', 'test/hardening/fs-writer.ts', root, String(run)], { cwd: repo });
+  try {
+    await child.waitFor(/^ready\n/, 'stdout');
+  } catch (err) {
+    throw new Error(`writer exited by itself (${child.child.exitCode}): ${child.stderr()}`, { cause: err });
+  }
+  // The random moment of the kill is the point of the test, not a wait for something.
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
+  await child.killGroup('SIGKILL');
+  // Every line written before the kill counts as acknowledged: read the pipe to its end.
+  const stdout = child.child.stdout;
+  if (stdout && !stdout.closed) await new Promise((resolve) => stdout.once('close', resolve));
+  const out = child.stdout();
   // A line cut by the kill was never acknowledged.
   return out.split('\n').slice(1, -1);
 }
