@@ -1,5 +1,5 @@
 // HTTPS mode and the out-of-process CLI (main.ts).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultTestServer } from './index.js';
 import { Client } from './testkit.js';
+import { spawnTracked, type Spawned } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-test-server-'));
 const certFile = join(dir, 'cert.pem');
@@ -43,26 +44,17 @@ describe('CLI', () => {
   const main = fileURLToPath(new URL('./main.ts', import.meta.url));
   const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
 
-  function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-    const child = spawn(tsx, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    return new Promise((resolve, reject) => {
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /^vault-test-server listening on (\S+)\n/.exec(out);
-        if (m?.[1]) resolve({ child, url: m[1] });
-      });
-      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
-    });
+  // Its own process group, gone with the test even when it fails (test/helpers/processes.ts):
+  // the tsx wrapper runs the server in a second process that a kill of the wrapper alone can miss.
+  async function start(args: string[]): Promise<{ child: Spawned; url: string }> {
+    const child = spawnTracked(tsx, [main, ...args]);
+    const m = await child.waitFor(/^vault-test-server listening on (\S+)\n/, 'stdout');
+    return { child, url: m[1] as string };
   }
 
-  function stop(child: ChildProcess): Promise<number | null> {
-    return new Promise((resolve) => {
-      child.on('exit', (code) => resolve(code));
-      child.kill('SIGTERM');
-    });
+  async function stop(child: Spawned): Promise<number | null> {
+    child.signal('SIGTERM');
+    return (await child.exited).code;
   }
 
   it('prints its address, serves requests, and exits cleanly on SIGTERM', async () => {
