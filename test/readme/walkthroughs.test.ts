@@ -8,18 +8,19 @@
  * are never touched. The conventions (not-run and needs markers, `# →` shown output,
  * the only substitutions made) are described at the top of ./readme.ts.
  *
- * Everything spawned runs in its own process group (`detached`), killed in afterAll
- * (and on exit) whatever happened, so background examples (nginx, the agent) never
- * outlive the test. Nothing waits on time: the server is ready when it prints its
- * banner, the script is done when bash exits.
+ * The server and the script run in process groups of their own (test/helpers/processes.ts),
+ * killed whatever happened, so background examples (nginx, the agent) never outlive the
+ * test. Nothing waits on time: the server is ready when it prints its banner, the script
+ * is done when bash exits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { ensureBuilt, keygateBin, repoRoot } from '../helpers/cli.js';
+import { spawnTracked, type Spawned } from '../helpers/processes.js';
 import { buildScript, lint, matchOutput, parseBlocks, SHELL_LANGS, type Block } from './readme.js';
 
 const README = join(repoRoot, 'README.md');
@@ -31,69 +32,12 @@ function installed(tool: string): boolean {
   return (process.env['PATH'] ?? '').split(delimiter).some((d) => d && existsSync(join(d, tool)));
 }
 
-interface Spawned {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  output: () => string;
-}
-
-const groups = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of groups) killGroup(child);
-});
-
-function killGroup(child: ChildProcess): void {
-  try {
-    process.kill(-(child.pid as number), 'SIGKILL');
-  } catch {
-    // the group is gone already
-  }
-}
-
-/** A process in its own process group, with its stdout and stderr interleaved as they come. */
-function spawnGroup(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Spawned {
-  const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  groups.add(child);
-  let output = '';
-  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
-    child.once('error', () => resolve(null));
-  });
-  return { child, exited, output: () => output };
-}
-
-async function stop(p: Spawned | undefined): Promise<void> {
-  if (!p) return;
-  killGroup(p.child); // also whatever it left in the background
-  await p.exited;
-  groups.delete(p.child);
-}
-
 async function freePort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   const port = (s.address() as net.AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
-}
-
-/** Resolves with the port once the server prints its banner; rejects if it exits first. */
-function listening(server: Spawned): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const look = () => {
-      const m = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(server.output());
-      if (m) {
-        server.child.stdout?.off('data', look);
-        server.child.stderr?.off('data', look);
-        resolve(Number(m[1]));
-      }
-    };
-    server.child.stdout?.on('data', look);
-    server.child.stderr?.on('data', look);
-    void server.exited.then((code) => reject(new Error(`keygate server exited (${code}) before listening:\n${server.output()}`)));
-  });
 }
 
 describe('README: the shell blocks', () => {
@@ -113,7 +57,7 @@ describe('README: the shell blocks', () => {
 describe('README: the walkthroughs, in order, against a fresh server', () => {
   let scratch = '';
   let server: Spawned | undefined;
-  let bash: Spawned | undefined;
+  let port = 0;
   let env: NodeJS.ProcessEnv = {};
 
   beforeAll(async () => {
@@ -131,20 +75,19 @@ describe('README: the walkthroughs, in order, against a fresh server', () => {
       const m = /^([A-Z_]+)=(\S+)$/.exec(line.trim());
       if (m) serverEnv[m[1] as string] = m[2] as string;
     }
-    server = spawnGroup(process.execPath, [keygateBin, 'server', '--config', 'config.example.yml', '--addr', '127.0.0.1:0'], scratch, serverEnv);
-    await listening(server);
+    // Spawned in a hook: its process group is killed after the file (test/setup-processes.ts).
+    server = spawnTracked(process.execPath, [keygateBin, 'server', '--config', 'config.example.yml', '--addr', '127.0.0.1:0'], { cwd: scratch, env: serverEnv });
+    port = Number((await server.waitFor(/listening on https:\/\/127\.0\.0\.1:(\d+)/))[1]);
   }, 120_000); // a bound for a machine busy with the rest of the suite, not a wait: the banner ends it
 
   afterAll(async () => {
-    await stop(bash);
-    await stop(server);
+    await server?.killGroup();
     // KEYGATE_README_KEEP=1 keeps the scratch folder (the script, each checked output) to look into.
     if (scratch && !process.env['KEYGATE_README_KEEP']) rmSync(scratch, { recursive: true, force: true });
     else if (scratch) console.log(`kept ${scratch}`);
   });
 
   it('run with bash -euo pipefail and print what they show', { timeout: 300_000 }, async () => {
-    const port = Number(/listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(server?.output() ?? '')?.[1]);
     const blocks = shellBlocks();
     const run = blocks.filter((b) => b.mode.kind === 'run' || (b.mode.kind === 'needs' && installed(b.mode.tool)));
     const skipped = blocks.filter((b) => b.mode.kind === 'needs' && !installed(b.mode.tool));
@@ -159,9 +102,11 @@ describe('README: the walkthroughs, in order, against a fresh server', () => {
         (skipped.length ? `, ${skipped.length} skipped: ${skipped.map((b) => `:${b.line} needs ${b.mode.kind === 'needs' ? b.mode.tool : ''}`).join('; ')}` : ''),
     );
 
-    bash = spawnGroup('bash', ['-euo', 'pipefail', join(outDir, 'walkthrough.sh')], scratch, env);
-    const code = await bash.exited;
-    await stop(bash); // background examples the walkthrough left running, if any
+    // Spawned in the test: its process group (with any background example left running) is
+    // killed when the test ends, whatever the outcome.
+    const bash = spawnTracked('bash', ['-euo', 'pipefail', join(outDir, 'walkthrough.sh')], { cwd: scratch, env });
+    const { code } = await bash.exited;
+    await bash.killGroup(); // background examples the walkthrough left running, if any
 
     const problems: string[] = [];
     if (code !== 0) {
@@ -170,7 +115,8 @@ describe('README: the walkthroughs, in order, against a fresh server', () => {
       const printed = check && existsSync(join(outDir, check.file)) ? `\nit printed:\n${readFileSync(join(outDir, check.file), 'utf8')}` : '';
       problems.push(
         `the walkthrough stopped (bash exit ${code}) at README.md:${line ?? '?'}${calledFrom.map((l) => ` (in a function called at README.md:${l})`).join('')} with status ${status}${printed}\n` +
-          `last output:\n${bash.output().split('\n').slice(-25).join('\n')}`,
+          `last output (stderr, where each block announces itself):\n${bash.stderr().split('\n').slice(-25).join('\n')}\n` +
+          `last output (stdout):\n${bash.stdout().split('\n').slice(-10).join('\n')}`,
       );
     }
     for (const check of script.checks) {
