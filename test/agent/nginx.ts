@@ -1,11 +1,12 @@
 /** A real nginx for the end-to-end test: started as the current user on an ephemeral loopback port. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { eventually } from './support.js';
+import { spawnTracked } from '../helpers/processes.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -66,20 +67,20 @@ http {
 }
 
 async function run(args: string[], port: number, errorLog: () => string): Promise<RunningNginx> {
-  const child: ChildProcess = spawn(NGINX, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // Master and workers in one process group of their own: a failed test cannot leave them
+  // running, and the file's end kills them if stop() was never reached (test/helpers/processes.ts).
+  const child = spawnTracked(NGINX, args, { stdio: ['ignore', 'ignore', 'pipe'] }, 'file');
   await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}${errorLog()}`);
+    if (child.gone) throw new Error(`nginx exited: ${child.stderr()}${errorLog()}`);
     return (await handshake(port).catch(() => null)) !== null;
   }, 'nginx to serve TLS');
   return {
     port,
     errorLog,
     async stop() {
-      child.kill('SIGQUIT');
-      await exited;
+      child.signal('SIGQUIT');
+      await child.exited;
+      await child.killGroup();
     },
   };
 }
