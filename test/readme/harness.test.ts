@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildScript, lint, matchOutput, parseBlocks, SHELL_LANGS } from './readme.js';
+import { buildScript, lint, lintAll, matchOutput, parseBlocks, SHELL_LANGS } from './readme.js';
 
 const fence = '```';
 
@@ -91,5 +91,10 @@ describe('doc-test harness', () => {
     ].join('\n'));
     const problems = lint(block as ReturnType<typeof parseBlocks>[number]);
     expect(problems.map((p) => p.split(':')[1])).toEqual(['2', '3', '4', '5', '6']);
+  });
+
+  it('refuses a group created twice across walkthroughs', () => {
+    const blocks = parseBlocks([`${fence}sh`, 'T=$(npx keygate group create edge)', fence, 'x', `${fence}sh`, 'K=$(npx keygate group create edge --token-ttl 60)', fence].join('\n'));
+    expect(lintAll(blocks)).toEqual(["README.md:6: group 'edge' was created at README.md:2 already"]);
   });
 });

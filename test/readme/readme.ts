@@ -245,3 +245,20 @@ export function lint(block: Block): string[] {
   });
   return problems;
 }
+
+/** Rules across blocks: each walkthrough creates its own group, so none fails on another's. */
+export function lintAll(blocks: Block[]): string[] {
+  const seen = new Map<string, number>();
+  const problems: string[] = [];
+  for (const block of blocks) {
+    block.code.split('\n').forEach((text, k) => {
+      const m = /\bgroup create\s+([\w.-]+)|\/rks\/v1\/group\/([\w.-]+)\s+\\?$/.exec(text.replace(/#.*$/, ''));
+      const name = m?.[1] ?? m?.[2];
+      if (!name) return;
+      const first = seen.get(name);
+      if (first !== undefined) problems.push(`README.md:${block.line + k}: group '${name}' was created at README.md:${first} already`);
+      else seen.set(name, block.line + k);
+    });
+  }
+  return problems;
+}

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { ensureBuilt, keygateBin, repoRoot } from '../helpers/cli.js';
 import { spawnTracked, type Spawned } from '../helpers/processes.js';
-import { buildScript, lint, matchOutput, parseBlocks, SHELL_LANGS, type Block } from './readme.js';
+import { buildScript, lint, lintAll, matchOutput, parseBlocks, SHELL_LANGS, type Block } from './readme.js';
 
 const README = join(repoRoot, 'README.md');
 const shellBlocks = (): Block[] => parseBlocks(readFileSync(README, 'utf8')).filter((b) => SHELL_LANGS.has(b.lang));
@@ -47,6 +47,7 @@ describe('README: the shell blocks', () => {
     for (const b of notRun) expect(b.mode.kind === 'not-run' && b.mode.reason.length, `README.md:${b.line}: not-run needs a reason`).toBeGreaterThan(3);
     for (const b of blocks) if (b.mode.kind === 'needs') expect(['nginx'], `README.md:${b.line}: unknown needs`).toContain(b.mode.tool);
     expect(blocks.filter((b) => b.mode.kind !== 'not-run').flatMap(lint)).toEqual([]);
+    expect(lintAll(blocks.filter((b) => b.mode.kind !== 'not-run'))).toEqual([]);
     // Fences the harness would not see: every shell snippet is sh or bash.
     const other = parseBlocks(readFileSync(README, 'utf8')).filter((b) => !SHELL_LANGS.has(b.lang));
     for (const b of other) expect(b.lang, `README.md:${b.line - 1}: a fence needs a language (sh, yaml, text…)`).not.toBe('');
