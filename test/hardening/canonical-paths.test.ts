@@ -20,6 +20,7 @@ import { startTestServer, workerMode, type TestServer } from '../helpers/server.
 import type { TestClient } from '../helpers/certs.js';
 import { BundleCerts } from '../helpers/bundle-certs.js';
 import { head, rawRequest, type RawResponse } from './raw.js';
+import { recordFigure } from './figures.js';
 
 const INIT_TOKEN = 'init-canonical-7Qx';
 
@@ -280,4 +281,5 @@ it.skipIf(workerMode)('answers every spelling of a path as its canonical path, u
     { numRuns: 300 },
   );
   expect(reloads).toBe(300);
+  recordFigure('canonical-paths', { routes: new Set(targets.map((t) => `${t.method} ${(t.parts[0] as { literal: string }).literal}`)).size, targets: targets.length, cases: reloads, requests: reloads * 2 });
 });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { request, type Credentials, type TestResponse } from '../helpers/http.js';
 import type { TestClient } from '../helpers/certs.js';
+import { recordFigure } from './figures.js';
 
 const LIMIT = 3;
 const INIT = 'init-throttle-Kq2';
@@ -23,6 +24,7 @@ let s: TestServer;
 let stranger: TestClient;
 let groupToken = '';
 let nextAddress = 10;
+let kinds = 0;
 const agents: https.Agent[] = [];
 
 beforeAll(async () => {
@@ -37,6 +39,7 @@ beforeAll(async () => {
   groupToken = g.json.group_token;
 });
 afterAll(async () => {
+  recordFigure('throttle-credentials', { credentialChecks: kinds, limit: LIMIT });
   for (const a of agents) a.destroy();
   await s?.close();
 });
@@ -64,6 +67,7 @@ async function expectCounted(what: string, fail: (send: Send) => Promise<TestRes
   expect(after.status, `${what}: after ${LIMIT} failures`).toBe(429);
   expect(Number(after.headers['retry-after'])).toBeGreaterThan(0);
   expect((await good(fromNewAddress())).status, `${what}: another address`).not.toBe(429);
+  kinds++;
 }
 
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
