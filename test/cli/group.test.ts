@@ -5,12 +5,12 @@
  * (`make test` builds first); otherwise the sources run through tsx.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import type { TestClient } from '../helpers/certs.js';
 import { BundleCerts } from '../helpers/bundle-certs.js';
+import { runToEnd } from '../helpers/processes.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const entry = `import(${JSON.stringify(join(root, 'src/cli/main.ts'))}).then((m) => m.main(['node', 'keygate', ...process.argv.slice(1)]))`;
@@ -36,13 +36,11 @@ interface Result {
   stderr: string;
 }
 
-function keygate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+/** No clock of its own (the test's timeout bounds it); its process group dies with the test. */
+async function keygate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KEYGATE_')));
-  return new Promise((resolve) => {
-    execFile(process.execPath, [...launcher, ...args], { cwd: root, env: { ...clean, ...env }, timeout: 25_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+  const r = await runToEnd(process.execPath, [...launcher, ...args], { cwd: root, env: { ...clean, ...env } });
+  return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
 let s: TestServer;
