@@ -1,5 +1,5 @@
 // Lint rules: typescript-eslint's recommended set, plus an import table that
-// keeps the architecture's arrows pointing inward (see README "Layout").
+// keeps the architecture's arrows pointing inward (see docs/internals.md).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 

@@ -1,5 +1,5 @@
 /**
- * The figures the README's "Reliability and security" section reports: each
+ * The figures docs/security.md reports ("Figures: what the attack tests survive"): each
  * hardening test records what it ran, printed and appended as one JSON line
  * to `$KEYGATE_FIGURES` (default: keygate-hardening-figures.jsonl in the temp folder).
  */
