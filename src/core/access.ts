@@ -17,12 +17,15 @@ export interface BundleAccess {
 export interface BundleAssignments {
   /** Names of the groups `bundle` is assigned to (empty when none). */
   groupsOf(bundle: string): Promise<string[]>;
+  /** Unassigns `bundle` from every group (a forced deletion); returns the groups it was assigned to. */
+  unassignEverywhere(bundle: string): Promise<string[]>;
 }
 
 /** Until groups exist, nobody reads a bundle through a group. */
 export const noGroupAccess: BundleAccess & BundleAssignments = {
   canReadBundle: async () => null,
   groupsOf: async () => [],
+  unassignEverywhere: async () => [],
 };
 
 /** What groups need to know about bundles: assigning a bundle that does not exist is refused. */

@@ -19,6 +19,11 @@ class FakeAssignments implements BundleAssignments {
   async groupsOf(bundle: string): Promise<string[]> {
     return this.groups.get(bundle) ?? [];
   }
+  async unassignEverywhere(bundle: string): Promise<string[]> {
+    const was = this.groups.get(bundle) ?? [];
+    this.groups.delete(bundle);
+    return was;
+  }
 }
 
 let store: MemoryKeyStore;
@@ -168,6 +173,8 @@ describe('replace and delete', () => {
     await svc.get('www');
     await svc.delete('www', true);
     expect(await failure(svc.get('www'))).toEqual([404, 'bundle does not exist']);
+    // Forced: no group keeps the name, so a new bundle called 'www' is granted to nobody.
+    expect(await assignments.groupsOf('www')).toEqual([]);
   });
 });
 

@@ -165,12 +165,18 @@ export class BundleService {
     if (groups.length > 0 && !force) {
       throw new ConflictError(`bundle is assigned to groups (${groups.join(', ')}): unassign it first or force the deletion`);
     }
+    // A forced deletion takes the bundle out of its groups too: an assignment left behind
+    // would hand a future bundle of the same name to those nodes without anyone deciding so.
+    // Before (so a failure leaves the bundle, not a dangling grant) and after (an assignment
+    // that raced the deletion).
+    if (groups.length > 0) await this.assignments.unassignEverywhere(name);
     try {
       await this.store.delete(entryOf(name));
     } catch (err) {
       throw translateStoreError(err, texts('delete'));
     }
     await this.forget(name, record);
+    if (force) await this.assignments.unassignEverywhere(name);
   }
 
   /**

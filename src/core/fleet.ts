@@ -40,6 +40,7 @@ export function createFleet(store: KeyStore, catalog: BundleCatalog, options: Fl
   const access: BundleAccess & BundleAssignments = {
     canReadBundle: (identity, token, bundle) => nodes.canReadBundle(identity, token, bundle),
     groupsOf: (bundle) => groups.groupsOf(bundle),
+    unassignEverywhere: (bundle) => groups.unassignEverywhere(bundle),
   };
   return { tokens, groups, nodes, access };
 }

@@ -29,6 +29,11 @@ const fakeGroups: BundleAccess & BundleAssignments = {
     return readable.get(who)?.has(bundle) ? `node:edge/${who.slice(0, 8)}` : null;
   },
   groupsOf: async (bundle) => assigned.get(bundle) ?? [],
+  unassignEverywhere: async (bundle) => {
+    const was = assigned.get(bundle) ?? [];
+    assigned.delete(bundle);
+    return was;
+  },
 };
 
 const body = (b: TestBundle, extra: Record<string, unknown> = {}) => ({ certificate: b.chainPem, private_key: b.keyPem, ttl: 3600, ...extra });

@@ -160,6 +160,16 @@ describe('group lifecycle', () => {
 });
 
 describe('assignments', () => {
+  it('a forced bundle deletion takes the bundle out of its groups: a new bundle of that name is granted to nobody', async () => {
+    await createGroup('forced');
+    await importBundle('gone.example.com');
+    expect((await s.call(s.admin, '/v1/group/assign/forced/gone.example.com', { method: 'PUT' })).status).toBe(200);
+    expect((await s.call(s.admin, '/v1/cert/delete/gone.example.com?force=true', { method: 'DELETE' })).status).toBe(200);
+    expect((await s.call(s.admin, '/v1/group/describe/forced')).json.bundles).toEqual([]);
+    await importBundle('gone.example.com');
+    expect((await s.call(s.admin, '/v1/cert/describe/gone.example.com')).json.groups).toEqual([]);
+  });
+
   it('assigns and unassigns bundles; the bundle shows its groups', async () => {
     await createGroup('asg');
     expect((await s.call(s.admin, '/v1/group/assign/asg/www.example.com', { method: 'PUT' })).status).toBe(200);

@@ -36,7 +36,7 @@ describe('RKS admin tokens', () => {
 
   it('are all revoked by DELETE /rks/v1/admin/tokens (the init token or an admin token)', async () => {
     const tokens = [await rks.login(), await rks.login()];
-    const r = await rks.call('/rks/v1/admin/tokens', { method: 'DELETE', token: tokens[0] });
+    const r = await rks.call('/rks/v1/admin/tokens', { method: 'DELETE', token: tokens[0] as string });
     expect(r.status).toBe(200);
     expect(r.json.revoked).toBeGreaterThanOrEqual(2);
     for (const t of tokens) expect(await works(t)).toBe(false);
