@@ -4,16 +4,15 @@
  * page that lists every operation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { loadOpenAPI, operations, packageRoot } from '../../src/api/docs/spec.js';
 import { DOCS_CSP } from '../../src/api/docs/index.js';
 import { matchesETag } from '../../src/api/docs/assets.js';
+import { runToEnd } from '../helpers/processes.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = packageRoot();
@@ -172,7 +171,9 @@ describe('the page in headless Chromium', () => {
 async function dumpDOM(url: string): Promise<string> {
   const profile = mkdtempSync(join(tmpdir(), 'keygate-chromium-'));
   try {
-    const { stdout } = await promisify(execFile)(
+    // Chromium starts helper processes of its own: a group of its own (test/helpers/processes.ts)
+    // is killed whole when the test ends, where a timeout would kill the browser process alone.
+    const r = await runToEnd(
       CHROMIUM,
       [
         '--headless',
@@ -189,9 +190,9 @@ async function dumpDOM(url: string): Promise<string> {
         '--dump-dom',
         url,
       ],
-      { timeout: 90_000, maxBuffer: 64 << 20 },
     );
-    return stdout;
+    if (r.code !== 0) throw new Error(`chromium exited with ${r.code ?? r.signal}: ${r.stderr}`);
+    return r.stdout;
   } finally {
     rmSync(profile, { recursive: true, force: true });
   }
