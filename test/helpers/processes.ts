@@ -36,12 +36,22 @@ export interface Spawned {
   killGroup(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
-const live = new Set<Spawned>();
-// Last resort, when the test process ends before any hook ran (a crash, a worker torn down):
-// a synchronous kill is all an 'exit' handler can do.
-process.once('exit', () => {
-  for (const p of live) signalGroup(p.pid, 'SIGKILL');
-});
+// One set per process, not per module instance: a process that runs several test files
+// evaluates this module again, and the 'exit' handler below must be installed once.
+const LIVE = Symbol.for('keygate.test-processes');
+const holder = globalThis as unknown as Record<symbol, Set<Spawned> | undefined>;
+const live: Set<Spawned> =
+  holder[LIVE] ??
+  (() => {
+    const set = new Set<Spawned>();
+    holder[LIVE] = set;
+    // Last resort, when the test process ends before any hook ran (a crash, a worker torn
+    // down): a synchronous kill is all an 'exit' handler can do.
+    process.once('exit', () => {
+      for (const p of set) signalGroup(p.pid, 'SIGKILL');
+    });
+    return set;
+  })();
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
