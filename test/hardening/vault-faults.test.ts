@@ -25,7 +25,10 @@ beforeAll(async () => {
   const creds = await admin.appRole('approle', 'keygate-hard', ['keygate-hard'], '1h');
   s = await startTestServer({
     config: {
-      keystore: { vault: { endpoint: vault.url, engine: 'hard', version: 'v2', approle: { id: creds.roleId, secret: creds.secretId }, status: { ping: '1s' }, timeout: '2s' } },
+      // The periodic health probe is off in effect (1 h): a dropped connection meant for a
+      // request must not land on a probe instead, which would mark Vault down for a second and
+      // fail the next reads fast, on a busy machine often. Timeouts are long for the same reason.
+      keystore: { vault: { endpoint: vault.url, engine: 'hard', version: 'v2', approle: { id: creds.roleId, secret: creds.secretId }, status: { ping: '1h' }, timeout: '10s' } },
       // No read cache: every read goes to Vault and meets the faults.
       cache: { max_bytes: 0 },
       limits: { auth_failures: 0 },
@@ -94,12 +97,13 @@ describe('dropped connections', () => {
 
 describe('token expiry under concurrent load', () => {
   it('logs in again without failing a single request, however often every token expires', async () => {
+    await eventually('/v1/ready');
     const keys = ['exp-a', 'exp-b', 'exp-c'];
     for (const k of keys) expect((await s.call(s.admin, `/v1/key/create/${k}`, { method: 'PUT' })).status).toBe(200);
     const acked: string[] = [];
     const failures: string[] = [];
     let stop = false;
-    const loop = async (n: number) => {
+    const loop = async (n: number, answered: () => void) => {
       for (let i = 0; !stop; i++) {
         const key = keys[i % keys.length] as string;
         const r =
@@ -109,15 +113,23 @@ describe('token expiry under concurrent load', () => {
         figures.requestsUnderExpiry++;
         if (r.status !== 200) failures.push(`${r.status} ${r.text}`);
         else if (i % 3 === 0) acked.push(`exp-${n}-${i}`);
+        answered();
       }
     };
-    const loops = Array.from({ length: 8 }, (_, n) => loop(n));
-    for (let round = 0; round < 6; round++) {
-      await new Promise((r) => setTimeout(r, 150));
+    // Paced by requests, not by the clock: every 10 answers all tokens expire again, six times,
+    // however slowly a busy machine serves them.
+    let waiting: { at: number; resolve: () => void } | undefined;
+    const answered = () => {
+      if (waiting && figures.requestsUnderExpiry >= waiting.at) waiting.resolve();
+    };
+    const afterRequests = (at: number) => new Promise<void>((resolve) => (waiting = { at, resolve }));
+    const loops = Array.from({ length: 8 }, (_, n) => loop(n, answered));
+    for (let round = 1; round <= 6; round++) {
+      await afterRequests(figures.requestsUnderExpiry + 10);
       vault.faults.expireAllTokens();
       figures.expiries++;
     }
-    await new Promise((r) => setTimeout(r, 150));
+    await afterRequests(figures.requestsUnderExpiry + 10);
     stop = true;
     await Promise.all(loops);
     figures.failuresUnderExpiry = failures.length;
