@@ -84,8 +84,9 @@ describe.skipIf(workerMode)('connections', () => {
     expect(b).not.toBeNull();
     expect(c).toBeNull();
     a?.destroy();
-    await new Promise((r) => setTimeout(r, 100));
-    const d = await open();
+    // The server frees the slot when it sees the close: try until it has (a busy machine takes longer).
+    let d = await open();
+    for (let i = 0; i < 200 && d === null; i++) d = await open();
     expect(d).not.toBeNull();
     b?.destroy();
     d?.destroy();

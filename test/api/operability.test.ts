@@ -99,9 +99,8 @@ describe('log streams', () => {
     const names = Array.from({ length: 6 }, (_, i) => `streamed-${i}`);
     for (const name of names) await s.call(s.admin, `/v1/key/create/${name}`, { method: 'PUT' });
     const seen = () => names.filter((n) => lines.some((l) => l.includes(`/v1/key/create/${n}"`)));
-    for (let i = 0; i < 100 && seen().length < names.length; i++) await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(() => expect(seen()).toEqual(names), { timeout: 20_000, interval: 20 });
     req.destroy();
-    expect(seen()).toEqual(names);
     const event = JSON.parse(lines.find((l) => l.includes('/v1/key/create/streamed-0"')) as string);
     expect(event).toMatchObject({ method: 'PUT', status: 200, identity: s.admin.identity });
   });
