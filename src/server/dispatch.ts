@@ -1,7 +1,9 @@
 /**
- * The request pipeline: route → method → authenticate → authorize → read body
- * (within the route's limit) → handler (within the route's timeout) → reply →
- * audit. Every step is enforced here once, for every route of every surface.
+ * The request pipeline: route (on the raw path) → method → throttle → canonical
+ * names (decoded and checked once) → authenticate and authorize on the canonical
+ * path, by the route's auth mode, into one Caller → read body (within the route's
+ * limit) → handler (within the route's timeout) → reply → audit. Every step is
+ * enforced here once, for every route of every surface.
  *
  * Everything up to the handler runs synchronously when it can (a certificate
  * identity allowed by policy, no body): then a route's `fast` handler may answer
@@ -43,7 +45,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       x.path = q < 0 ? url : url.slice(0, q);
       const match = router.match(x.method, x.path);
       if (!match) throw new NotFoundError('not found');
-      route = match instanceof WrongMethod ? match.route : match.route;
+      route = match.route;
       x.route = route;
       x.errors = route.errors ?? 'json';
       if (match instanceof WrongMethod) throw route.wrongMethod?.() ?? new MethodNotAllowedError(x.method, route.method);
@@ -67,8 +69,8 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       }
       if (!(who instanceof Promise)) {
         x.authenticated(who);
-        // Only an authenticated caller gets its body read.
-        body = readBody(req, route.maxBody);
+        // Only an authenticated caller gets its body read (a login's was read to authenticate it).
+        body ??= readBody(req, route.maxBody);
         if (route.fast && Buffer.isBuffer(body)) {
           const r = route.fast(x.context(params, query, body));
           if (r !== undefined) return x.reply(r);
