@@ -1,5 +1,6 @@
 /** `keygate agent`: keeps this node's certificate bundles on disk for a web server (see src/agent). */
 import { Command } from 'commander';
+import { keepRunningOnClosedPipe } from './pipes.js';
 
 interface AgentFlags {
   config: string;
@@ -22,6 +23,7 @@ export function agentCommand(): Command {
         process.stderr.write(`keygate agent: bundles written to ${settings.output.dir}\n`);
         return;
       }
+      keepRunningOnClosedPipe();
       await parts.start();
       // SIGHUP: fetch everything now (after a replacement, instead of waiting for the TTL).
       const refresh = () => parts.agent.refreshAll();

@@ -9,6 +9,7 @@ import { nodeCommand } from './node-cmd.js';
 import { agentCommand } from './agent-cmd.js';
 import { devCertsCommand } from './dev-certs-cmd.js';
 import { ClientError } from './client.js';
+import { endQuietlyOnClosedPipe } from './pipes.js';
 import { VERSION } from '../version.js';
 
 /** Exit codes scripts can rely on. */
@@ -38,26 +39,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-/**
- * A reader that goes away (`keygate cert describe x | head -1`) makes the next write fail
- * with EPIPE, which Node reports as an 'error' event: unhandled, that is a stack trace and
- * exit 1. The reader chose to stop reading, so end quietly with the status earned so far
- * (a walkthrough under `set -o pipefail` must not fail because `head` stopped early).
- */
-export function endQuietlyOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    const marked = stream as { keygatePipeGuard?: boolean };
-    if (marked.keygatePipeGuard) continue;
-    marked.keygatePipeGuard = true;
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
-      throw err;
-    });
-  }
-}
-
 export async function main(argv: string[]): Promise<void> {
-  endQuietlyOnClosedPipe();
+  endQuietlyOnClosedPipe(EXIT.ok);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

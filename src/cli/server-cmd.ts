@@ -13,6 +13,7 @@ import cluster from 'node:cluster';
 import { runPrimary, workerCount } from './workers.js';
 import { WorkerCacheReplicas, WorkerLogPeers, WorkerThrottlePeers, processPort } from '../compose/cluster.js';
 import { clusterScraper } from '../server/cluster-metrics.js';
+import { keepRunningOnClosedPipe } from './pipes.js';
 
 interface ServerFlags {
   config?: string;
@@ -29,6 +30,7 @@ export function serverCommand(): Command {
     .option('--dev', 'development mode: in-memory keystore, fresh certificates, nothing to configure')
     .option('--addr <host:port>', 'listen address (overrides the config\'s address)')
     .action(async (flags: ServerFlags) => {
+      keepRunningOnClosedPipe();
       if (flags.dev && flags.config) throw new Error('--dev and --config cannot be combined');
       if (!flags.dev && !flags.config) throw new Error('pass --config FILE, or --dev for a development server');
       const problem = flags.addr === undefined ? undefined : addressProblem(flags.addr);

@@ -4,7 +4,8 @@
  * Runs the CLI from the sources (tsx), so it needs no build.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runToEnd, spawnTracked } from '../helpers/processes.js';
@@ -33,6 +34,31 @@ describe('keygate errors', { timeout: 120_000 }, () => {
     const exit = await p.exited;
     expect(p.stderr()).toBe('');
     expect(exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('a server keeps serving when the reader of its log output goes away', async () => {
+    const server = spawnTracked(entry[0], [...entry.slice(1), 'server', '--dev', '--addr', '127.0.0.1:0'], { cwd: root });
+    await server.waitFor(/Try:\n.*\n/);
+    const banner = server.stderr();
+    const field = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(banner)?.[1] as string;
+    const url = (/listening on (\S+)/.exec(banner)?.[1] as string).replace('127.0.0.1', 'localhost');
+    // The audit log goes to stdout, the error log to stderr: both readers go.
+    server.child.stdout?.destroy();
+    server.child.stderr?.destroy();
+    const tls = { ca: readFileSync(field('CA certificate')), cert: readFileSync(field('admin certificate')), key: readFileSync(field('admin key')) };
+    // Each request writes an audit line to the closed stdout.
+    for (const name of ['a', 'b', 'c']) {
+      const status = await new Promise<number>((resolve, reject) => {
+        https.request(`${url}/v1/key/create/${name}`, { method: 'PUT', ...tls, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        }).on('error', reject).end();
+      });
+      expect(status).toBe(200);
+    }
+    expect(server.gone).toBe(false);
+    server.signal('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
   });
 
   it('--addr with a port out of range says the range, not Node\'s option name', async () => {
