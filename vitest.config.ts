@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Every test process: reads beside the repository fail (a fresh clone has no sibling folders),
+    // spawned process groups are killed after each file, property tests run on a fixed seed.
     setupFiles: ['test/setup-fs-guard.ts', 'test/setup-processes.ts', 'test/setup-fast-check.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
