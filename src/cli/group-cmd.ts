@@ -51,10 +51,19 @@ function settingsOf(f: SettingsFlags): Record<string, unknown> {
   put('oauth_client_id', f.oauthClientId);
   put('oauth_client_secret', f.oauthClientSecret);
   put('oauth_mode', f.oauthMode);
-  if (f.callbackCa !== undefined) body['callback_ca'] = f.callbackCa === '' ? '' : readFileSync(f.callbackCa, 'utf8');
+  if (f.callbackCa !== undefined) body['callback_ca'] = f.callbackCa === '' ? '' : readCA(f.callbackCa);
   put('callback_insecure', f.callbackInsecure);
   put('callback_timeout', f.callbackTimeout);
   return body;
+}
+
+/** The file named by --callback-ca, or an error that names the flag and the file (not Node's errno text). */
+function readCA(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read --callback-ca '${file}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+  }
 }
 
 function printGroup(d: Record<string, unknown>): void {

@@ -93,6 +93,7 @@ describe('keygate errors', { timeout: 120_000 }, () => {
     ['a client command without a certificate', 1, ['key', 'ls', '--server', 'https://127.0.0.1:1'], /a client certificate is required/],
     ['an unreadable client certificate', 1, ['key', 'ls', '--server', 'https://127.0.0.1:1', '--cert', 'c', '--key', 'k'], /cannot read client certificate 'c' \(ENOENT\)/],
     ['an unreadable certificate', 1, ['identity', 'of', 'missing.pem'], /cannot read 'missing\.pem' \(ENOENT\)/],
+    ['an unreadable --callback-ca', 1, ['group', 'create', 'g', '--callback-ca', 'missing-ca.pem', '--cert', 'package.json', '--key', 'package.json'], /^keygate: cannot read --callback-ca 'missing-ca\.pem' \(ENOENT\)\n$/],
     ['server without a mode', 1, ['server'], /pass --config FILE, or --dev/],
     ['a missing configuration file', 1, ['server', '--config', 'nope.yml'], /nope\.yml: cannot read configuration file \(ENOENT\)/],
     ['dev-certs in a folder that cannot exist', 1, ['dev-certs', '--dir', '/proc/nope/certs'], /cannot create '\/proc\/nope' \(ENOENT\)/],
