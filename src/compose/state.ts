@@ -20,7 +20,7 @@ export function buildState(config: Config, store: KeyStore, logger: Logger): Sta
     for (const id of rules.identities) identities.set(id, policy);
   }
   // Bundles ask groups who may read them; groups ask bundles what exists: tie the knot lazily.
-  const fleet = createFleet(store, { exists: (name) => bundleExists(bundles, name) });
+  const fleet = createFleet(store, { exists: (name) => bundleExists(bundles, name) }, { allowLoopbackCallbacks: config.callbacks?.allow_loopback === true });
   const bundles = new BundleService(store, fleet.access);
   return {
     admin: isHexIdentity(config.admin.identity) ? config.admin.identity : null,

@@ -51,6 +51,8 @@ export interface Config {
   keystore: { memory?: Record<string, never>; fs?: { path: string }; vault?: VaultConfig };
   /** The RKS-compatible surface's credentials; without them its init and admin login answer 403. */
   rks?: { init_token?: string; admin?: { login: string; password: string }; admin_token_ttl: string };
+  /** Where groups' callbacks and OAuth requests may go. */
+  callbacks?: { allow_loopback: boolean };
 }
 
 export const configSchema = {
@@ -148,6 +150,15 @@ export const configSchema = {
         max_connections: { type: 'integer', minimum: 1, default: 4096 },
         auth_failures: { type: 'integer', minimum: 0, default: 100 },
         auth_failure_window: { ...duration, default: '1m' },
+      },
+    },
+    callbacks: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // Off by default: whoever may set a group's callback URL could otherwise make the
+        // server call services listening only on this host.
+        allow_loopback: { type: 'boolean', default: false },
       },
     },
     rks: {

@@ -24,9 +24,10 @@ export interface FleetOptions {
   verifier?: NodeVerifier;
   touchIntervalMs?: number;
   /**
-   * Whether group managers may be on this host's loopback addresses (any spelling). Defaults
-   * to true only because keygate's configuration has no setting for it yet and group managers
-   * on the server's own host worked before; unspecified addresses are refused either way.
+   * Whether group managers may be on this host's loopback addresses (any spelling): the
+   * config's `callbacks.allow_loopback`, off by default, since whoever may set a group's
+   * callback URL could otherwise reach services that listen only on this host. Unspecified
+   * addresses are refused either way.
    */
   allowLoopbackCallbacks?: boolean;
 }
@@ -35,7 +36,7 @@ export function createFleet(store: KeyStore, catalog: BundleCatalog, options: Fl
   const clock = options.now !== undefined ? { now: options.now } : {};
   const tokens = new TokenService(store, clock);
   const groups = new GroupService(store, tokens, catalog);
-  const verifier = options.verifier ?? new CallbackClient({ ...clock, allowLoopback: options.allowLoopbackCallbacks ?? true });
+  const verifier = options.verifier ?? new CallbackClient({ ...clock, allowLoopback: options.allowLoopbackCallbacks ?? false });
   const nodes = new NodeService(store, tokens, groups, verifier, options.touchIntervalMs !== undefined ? { touchIntervalMs: options.touchIntervalMs } : {});
   const access: BundleAccess & BundleAssignments = {
     canReadBundle: (identity, token, bundle) => nodes.canReadBundle(identity, token, bundle),

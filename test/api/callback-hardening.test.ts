@@ -115,3 +115,32 @@ describe('what a failed check answers', () => {
     expect(lines).not.toContain(gm.clientSecret);
   });
 });
+
+describe('callbacks.allow_loopback (off by default)', () => {
+  it('refuses a group manager on this host unless the configuration allows it, whatever the spelling', async () => {
+    const strict = await startRks({ config: { limits: { auth_failures: 0 }, callbacks: { allow_loopback: false } } });
+    try {
+      const port = new URL(gm.callbackUrl).port;
+      for (const host of ['localhost', '127.0.0.1', '127.1', '[::1]']) {
+        const name = `lo-${host.replace(/[^a-z0-9]/g, '')}`;
+        const c = await strict.s.call(strict.s.admin, `/v1/group/create/${name}`, {
+          method: 'PUT',
+          body: {
+            ...managerSettings(gm),
+            callback_url: gm.callbackUrl.replace(`localhost:${port}`, `${host}:${port}`),
+            oauth_url: gm.oauthUrl.replace(`localhost:${port}`, `${host}:${port}`),
+            callback_insecure: true,
+          },
+        });
+        expect(c.status, c.text).toBe(200);
+        const before = gm.callbacks.length + gm.oauthRequests.length;
+        const r = await strict.s.call(null, `/v1/node/register/${name}`, { method: 'PUT', body: { node_id: 'n1' }, headers: { Authorization: `Bearer ${c.json.group_token}` } });
+        expect(r.status, host).toBeGreaterThanOrEqual(500);
+        expect(r.json.message).toMatch(/^callback: (group manager|OAuth server) unreachable$/);
+        expect(gm.callbacks.length + gm.oauthRequests.length, host).toBe(before);
+      }
+    } finally {
+      await strict.s.close();
+    }
+  });
+});

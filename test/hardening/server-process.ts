@@ -61,6 +61,8 @@ export async function serverProcess(options: { config?: (pki: TestPKI, admin: Te
     keystore: { fs: { path: join(dir, 'data') } },
     log: { audit: 'off' },
     limits: { auth_failures: 0 },
+    // The test group managers listen on this host.
+    callbacks: { allow_loopback: true },
     ...options.config?.(pki, admin, dir),
   };
   writeFileSync(configFile, stringify(config));

@@ -76,6 +76,7 @@ export async function useClock(running: { holder: { current: import('../../src/s
   const { createFleet } = await import('../../src/core/fleet.js');
   const { BundleService } = await import('../../src/core/bundles.js');
   const state = running.holder.current;
-  const fleet = createFleet(state.store, { exists: (b) => state.bundles.get(b).then(() => true, () => false) }, { now: clock.now });
+  // Test group managers listen on this host, as test servers allow (callbacks.allow_loopback).
+  const fleet = createFleet(state.store, { exists: (b) => state.bundles.get(b).then(() => true, () => false) }, { now: clock.now, allowLoopbackCallbacks: true });
   running.holder.current = { ...state, ...fleet, bundles: new BundleService(state.store, fleet.access) };
 }

@@ -55,6 +55,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     admin: { identity: admin.identity },
     tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
     keystore: { memory: {} },
+    // The test group managers listen on this host.
+    callbacks: { allow_loopback: true },
     ...options.config,
     ...options.prepare?.(pki, admin),
   };
