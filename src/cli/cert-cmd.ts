@@ -126,6 +126,7 @@ function importCommand(): Command {
     .option('--label <key=value>', 'label (repeatable)', collect, [])
     .option('--replace', 'replace the bundle if it exists (safely: only the version just read)')
     .option('--allow-expired', 'accept an expired certificate')
+    .option('--allow-ca-leaf', 'accept a CA certificate (basicConstraints CA:TRUE) as the leaf')
     .description('import a bundle, or every PEM pair of a directory');
   return withConnection(cmd, true).action(async (target: string, f: CertFlags & ImportFlags, command: Command) => {
     const settings = importSettings(f, command);
@@ -146,6 +147,7 @@ interface ImportFlags {
   label: string[];
   replace?: boolean;
   allowExpired?: boolean;
+  allowCaLeaf?: boolean;
 }
 
 function importSettings(f: ImportFlags, command: Command): ImportSettings {
@@ -156,7 +158,7 @@ function importSettings(f: ImportFlags, command: Command): ImportSettings {
     if (eq <= 0) command.error(`error: --label must be key=value, not '${l}'`);
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
-  return { ttl: Number(f.ttl), labels: f.label.length ? labels : undefined, replace: f.replace === true, allowExpired: f.allowExpired === true };
+  return { ttl: Number(f.ttl), labels: f.label.length ? labels : undefined, replace: f.replace === true, allowExpired: f.allowExpired === true, allowCaLeaf: f.allowCaLeaf === true };
 }
 
 function isDirectory(path: string): boolean {

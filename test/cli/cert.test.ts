@@ -69,6 +69,17 @@ describe('keygate cert', () => {
     expect(missing).toMatchObject({ code: 4, stderr: 'keygate: bundle does not exist\n' });
   });
 
+  it('refuses a CA certificate as the leaf unless --allow-ca-leaf says so', async () => {
+    const cert = join(dir, 'ca-leaf.crt');
+    const key = join(dir, 'ca-leaf.key');
+    writeFileSync(cert, certs.root.certPem);
+    writeFileSync(key, certs.root.keyPem, { mode: 0o600 });
+    const refused = await keygate(['cert', 'import', 'ca-leaf', '--cert', cert, '--key', key, '--ttl', '60'], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/CA/);
+    expect((await keygate(['cert', 'import', 'ca-leaf', '--cert', cert, '--key', key, '--ttl', '60', '--allow-ca-leaf'], env)).code).toBe(0);
+  });
+
   it('replaces with --replace (creating when missing) and refuses a duplicate without it', async () => {
     const [cert, key] = files(certs.bundle({ dnsNames: ['r.example.com'] }), 'r');
     expect((await keygate(['cert', 'import', 'r', '--cert', cert, '--key', key, '--ttl', '60', '--replace'], env)).code).toBe(0);
