@@ -20,7 +20,7 @@ interface APIKeyVector {
   reason?: string;
 }
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/kes/identity.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../test/vectors/kes/identity.json', import.meta.url), 'utf8'),
 ) as { ed25519_spki_prefix_hex: string; certificates: CertVector[]; api_keys: APIKeyVector[] };
 
 /**

@@ -12,7 +12,7 @@ interface Vector {
 }
 type Section = { names: Vector[]; patterns?: Vector[] };
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/kes/names.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../test/vectors/kes/names.json', import.meta.url), 'utf8'),
 ) as {
   current: Required<Section>;
   legacy_v0_19_to_v0_22: Required<Section>;
