@@ -6,12 +6,10 @@
  * bash is run asynchronously.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { runToEnd } from '../helpers/processes.js';
 import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
 
-const run = promisify(execFile);
 
 /** The walkthrough's shell block from README.md. */
 function walkthrough(): string {
@@ -36,7 +34,9 @@ describe('README: Coming from RKS', () => {
     const script = block.replaceAll('https://localhost:7373', s.url).replaceAll('certs/', `${s.pki.dir}/`);
     // Every curl also reports its status on stderr, so captured answers stay untouched.
     const prelude = `set -euo pipefail\ncurl() { command curl -sS -w '%{stderr}STATUS %{http_code}\\n' "$@"; }\n`;
-    const { stdout, stderr } = await run('bash', ['-c', prelude + script], { timeout: 20_000 });
+    // No clock of its own: the test's timeout bounds it, and the helper kills the group after the test.
+    const { code, stdout, stderr } = await runToEnd('bash', ['-c', prelude + script]);
+    expect(code, stderr).toBe(0);
     const statuses = stderr.split('\n').filter((l) => l.startsWith('STATUS ')).map((l) => Number(l.slice(7)));
     expect(statuses).toEqual([
       201, // init

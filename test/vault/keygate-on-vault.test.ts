@@ -5,8 +5,7 @@
  * and Vault faults (sealing, expired tokens, latency) with recovery.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { runToEnd } from '../helpers/processes.js';
 import { readFileSync } from 'node:fs';
 import { startVaultTestServer, type VaultTestServer } from '../vault-server/index.js';
 import { VaultAdmin } from '../../keystores/vault/testing.js';
@@ -35,7 +34,9 @@ async function runReadmeSetup(): Promise<{ roleId: string; secretId: string }> {
   const block = /<!-- vault-setup:start -->\s*```sh\n([\s\S]*?)```\s*<!-- vault-setup:end -->/.exec(readme)?.[1];
   expect(block, 'README has the vault-setup block').toBeDefined();
   const script = (block as string).replace('http://127.0.0.1:8200', vault.url) + '\necho "$VAULT_ROLE_ID $VAULT_SECRET_ID"\n';
-  const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script], { encoding: 'utf8', timeout: 20_000 });
+  // No clock of its own: the test's timeout bounds it, and the helper kills the group after the test.
+  const { code, stdout, stderr } = await runToEnd('bash', ['-euo', 'pipefail', '-c', script]);
+  expect(code, stderr).toBe(0);
   const out = stdout.trim().split('\n').pop() as string;
   const [roleId, secretId] = out.split(' ');
   return { roleId: roleId as string, secretId: secretId as string };
