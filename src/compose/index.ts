@@ -113,6 +113,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       headerTimeoutMs: parseDuration(config.limits.header_timeout),
       requestTimeoutMs: parseDuration(config.limits.request_timeout),
       idleTimeoutMs: parseDuration(config.limits.idle_timeout),
+      shutdownTimeoutMs: parseDuration(config.limits.shutdown_timeout),
       maxHeaderBytes: config.limits.max_header_bytes,
       maxConnections: config.limits.max_connections,
       authFailures: { ...authFailures, scope: 'http' },

@@ -43,6 +43,7 @@ export interface Config {
     header_timeout: string;
     request_timeout: string;
     idle_timeout: string;
+    shutdown_timeout: string;
     max_header_bytes: number;
     max_connections: number;
     auth_failures: number;
@@ -146,6 +147,7 @@ export const configSchema = {
         header_timeout: { ...duration, default: '5s' },
         request_timeout: { ...duration, default: '15s' },
         idle_timeout: { ...duration, default: '90s' },
+        shutdown_timeout: { ...duration, default: '10s' },
         max_header_bytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
         max_connections: { type: 'integer', minimum: 1, default: 4096 },
         auth_failures: { type: 'integer', minimum: 0, default: 100 },

@@ -31,9 +31,17 @@ import type { AuthThrottle } from './throttle.js';
 /** Shared by requests without a query string; handlers only read it. */
 const NO_QUERY = new URLSearchParams();
 
-export function createDispatcher(router: Router, holder: StateHolder, metrics: Metrics, throttle: AuthThrottle) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const x = new Exchange(req, res, holder, metrics, throttle);
+/** The request listener, and `shutdown()`, which ends what would otherwise never end by itself. */
+export interface Dispatcher {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /** Ends every open stream and wakes every long-poll (they answer at once): shutdown waits only for real work. */
+  shutdown(): void;
+}
+
+export function createDispatcher(router: Router, holder: StateHolder, metrics: Metrics, throttle: AuthThrottle): Dispatcher {
+  const closing = new AbortController();
+  const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
+    const x = new Exchange(req, res, holder, metrics, throttle, closing.signal);
     let route: Route;
     let params: string[];
     let query: URLSearchParams;
@@ -87,6 +95,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
     };
     run().catch((err: unknown) => x.fail(err));
   };
+  return Object.assign(dispatch, { shutdown: () => closing.abort() });
 }
 
 /** One request's bookkeeping, from arrival to its audit line: one object instead of a closure per step. */
@@ -110,6 +119,7 @@ class Exchange {
     private readonly holder: StateHolder,
     private readonly metrics: Metrics,
     private readonly throttle: AuthThrottle,
+    private readonly closing: AbortSignal,
   ) {
     this.state = holder.current;
     this.ip = req.socket.remoteAddress ?? '';
@@ -136,6 +146,7 @@ class Exchange {
       query,
       body,
       allows: (p) => allowedByPolicy(state, caller.identity, p),
+      closing: this.closing,
       setPrincipal: (name) => void (this.principal = name),
     };
   }
@@ -144,7 +155,16 @@ class Exchange {
     writeReply(this.res, r);
     if (r && 'streamed' in r) {
       this.res.once('close', () => this.finish(this.res.statusCode));
-      if (!this.res.writableEnded && this.route?.auth !== 'none') this.watchAuthorization();
+      if (!this.res.writableEnded) {
+        if (this.route?.auth !== 'none') this.watchAuthorization();
+        // A stream has no end of its own: at shutdown it ends, cleanly, instead of holding it up.
+        const end = () => this.res.end();
+        if (this.closing.aborted) end();
+        else {
+          this.closing.addEventListener('abort', end, { once: true });
+          this.res.once('close', () => this.closing.removeEventListener('abort', end));
+        }
+      }
     } else this.finish(this.res.statusCode);
   }
 

@@ -16,8 +16,6 @@ import type { StateHolder } from './state.js';
 import type { Metrics } from './metrics.js';
 import { AuthThrottle, type ThrottleOptions } from './throttle.js';
 
-/** How long shutdown waits for in-flight requests before closing every connection. */
-const SHUTDOWN_DEADLINE_MS = 10_000;
 
 export interface ListenerOptions {
   host: string;
@@ -29,6 +27,8 @@ export interface ListenerOptions {
   headerTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
+  /** How long shutdown waits for requests in flight before closing every connection. */
+  shutdownTimeoutMs: number;
   maxHeaderBytes: number;
   maxConnections: number;
   authFailures: ThrottleOptions;
@@ -86,6 +86,7 @@ function answerPlainHTTP(err: NodeJS.ErrnoException, tlsSocket: TLSSocket): void
 
 export async function listen(options: ListenerOptions): Promise<Listener> {
   const router = new Router(options.routes);
+  const dispatch = createDispatcher(router, options.holder, options.metrics, new AuthThrottle(options.authFailures));
   const server = https.createServer(
     {
       ...options.tls,
@@ -96,7 +97,7 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
       // Node checks header/request timeouts on this period (30 s by default): tighten it so slow clients are cut promptly.
       connectionsCheckingInterval: Math.min(1000, options.headerTimeoutMs),
     },
-    createDispatcher(router, options.holder, options.metrics, new AuthThrottle(options.authFailures)),
+    dispatch,
   );
   server.maxConnections = options.maxConnections;
   // A client may half-close once its request is sent (raw TLS clients, `openssl s_client`
@@ -143,6 +144,8 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
       new Promise<void>((resolve) => {
         closing = true;
         server.close(() => resolve());
+        // Streams and long-polls end now; only requests doing real work get the grace period.
+        dispatch.shutdown();
         // In-flight requests finish; keep-alive connections are closed as soon as they go idle,
         // and whatever is still open at the deadline (log streams) is cut.
         server.closeIdleConnections();
@@ -151,7 +154,7 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
         // the whole deadline. Those that half-close later go in their 'end' handler above.
         for (const socket of open) if (socket.readableEnded) socket.destroy();
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
-        const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS);
+        const deadline = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs);
         server.once('close', () => {
           clearInterval(sweep);
           clearTimeout(deadline);

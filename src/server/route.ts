@@ -75,6 +75,8 @@ export interface RequestContext {
   readonly body: Buffer;
   /** Whether this caller's certificate may call `path` by policy (the admin may call anything). */
   allows(path: string): boolean;
+  /** Aborted when the server starts shutting down: long-polls answer at once. */
+  readonly closing: AbortSignal;
   /** Names the caller in the audit log once a handler knows better (a node it just registered). */
   setPrincipal(name: string): void;
 }

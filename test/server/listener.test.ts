@@ -20,8 +20,12 @@ afterEach(async () => {
   s = undefined;
 });
 
+/**
+ * The grace period for requests in flight is an hour here: a shutdown that waited for
+ * it would time the test out, so each test proves it did not by simply finishing.
+ */
 async function server(): Promise<TestServer> {
-  s = await startTestServer();
+  s = await startTestServer({ config: { limits: { shutdown_timeout: '1h' } } });
   return s;
 }
 
@@ -55,10 +59,8 @@ describe('shutdown', () => {
     socket.end();
     await sawEnd;
 
-    const started = Date.now();
+    // This connection has no one left to answer: it goes at once, not at the deadline.
     await t.running.close();
-    // The deadline for requests in flight is 10 s; this connection had no one to answer.
-    expect(Date.now() - started).toBeLessThan(5000);
     await closed;
   });
 
@@ -68,9 +70,7 @@ describe('shutdown', () => {
     const text = readAll(socket);
     socket.write('GET /version HTTP/1.1\r\nHost: localhost\r\n\r\n');
     await once(socket, 'data');
-    const started = Date.now();
     await t.running.close();
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(await text).toMatch(/^HTTP\/1\.1 200/);
   });
 
@@ -86,6 +86,32 @@ describe('shutdown', () => {
     const answer = await text;
     expect(answer).toMatch(/^HTTP\/1\.1 200/);
     expect(answer).toContain(`"version":"${version}"`);
+  });
+
+  it('ends open log streams and answers long-polls at once: they have no end of their own', async () => {
+    const t = await server();
+    const version = await putBundle(t, 'site.test', new BundleCerts().bundle({ dnsNames: ['site.test'] }));
+    const stream = await adminSocket(t);
+    const streamed = readAll(stream);
+    const streaming = nextRequest(t);
+    stream.write('GET /v1/log/audit HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await streaming;
+    await once(stream, 'data'); // the stream's head: it is open
+    const watch = await adminSocket(t);
+    const watched = readAll(watch);
+    const waiting = nextRequest(t);
+    watch.write(`GET /v1/cert/watch/site.test?version=${encodeURIComponent(version)}&wait=60 HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    await waiting;
+
+    await t.running.close();
+    // The watch was answered (not cut): the bundle's current version, as at the end of a wait.
+    const answer = await watched;
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(answer).toContain(`"version":"${version}"`);
+    // The stream was ended properly: its chunked body has its terminating chunk.
+    const text = await streamed;
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    expect(text).toMatch(/\r\n0\r\n\r\n$/);
   });
 });
 

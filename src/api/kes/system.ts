@@ -20,8 +20,11 @@ function logStream(path: string, subscribe: (listener: (line: string) => void) =
       // know to send their lines when the client's next request reaches one of them.
       // A subscriber that cannot keep up is cut off rather than buffering without bound.
       const unsubscribe = subscribe((line) => {
+        // Ended (shutdown) but not yet closed: nothing more may be written.
+        if (res.writableEnded) return;
         if (!res.write(line + '\n') && res.writableLength > 1 << 20) res.destroy();
       });
+      res.once('finish', unsubscribe);
       res.once('close', unsubscribe);
       res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' });
       res.flushHeaders();

@@ -100,29 +100,31 @@ function watchGrant(g: GrantContext): Promise<string | null> | string | null {
   return readGrant(g);
 }
 
-async function watchHandler({ state, resource, query, res }: RequestContext) {
+async function watchHandler({ state, resource, query, res, closing }: RequestContext) {
   const known = query.get('version') ?? '';
   const waitText = query.get('wait') ?? '30';
   if (!/^\d{1,4}$/.test(waitText)) throw new BadRequestError('wait must be a whole number of seconds');
   const deadline = Date.now() + Math.min(Number(waitText), MAX_WAIT_SECONDS) * 1000;
   let current = await state.bundles.version(resource);
-  while (current === known && Date.now() < deadline && !res.destroyed) {
-    await nextChange(resource, Math.min(POLL_MS, deadline - Date.now()));
+  while (current === known && Date.now() < deadline && !res.destroyed && !closing.aborted) {
+    await nextChange(resource, Math.min(POLL_MS, deadline - Date.now()), closing);
     current = await state.bundles.version(resource);
   }
   return { json: { name: resource, version: current } };
 }
 
-/** Resolves on a local change of `name` or after `ms`, whichever comes first. */
-function nextChange(name: string, ms: number): Promise<void> {
+/** Resolves on a local change of `name`, after `ms`, or at shutdown, whichever comes first. */
+function nextChange(name: string, ms: number, closing: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       changes.off(name, done);
+      closing.removeEventListener('abort', done);
       resolve();
     };
     const timer = setTimeout(done, Math.max(0, ms));
     changes.on(name, done);
+    closing.addEventListener('abort', done, { once: true });
   });
 }
 
