@@ -80,8 +80,10 @@ export class Client {
             }
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) return resolve(json);
+            // keygate's errors are {"message"}; the RKS surface's are one plain-text line.
+            const line = text.trim().split('\n')[0]?.slice(0, 200) ?? '';
             const message =
-              json && typeof json === 'object' && 'message' in json ? String((json as { message: unknown }).message) : `HTTP ${status}`;
+              json && typeof json === 'object' && 'message' in json ? String((json as { message: unknown }).message) : line !== '' && json === null ? line : `HTTP ${status}`;
             reject(new ClientError(message, status));
           });
         },
