@@ -37,6 +37,7 @@ import {
   type StoreStatus,
 } from './keystore.js';
 import { checkListArgs, pageFrom } from './listing.js';
+import { mkdirAll } from '../src/files/mkdir-all.js';
 
 /** Prefix of temporary files; entry names cannot start with '.', so none is ever an entry. */
 const TMP_PREFIX = '.tmp-';
@@ -471,30 +472,6 @@ function errno(err: unknown): string | undefined {
 /** The errno, or the error class for anything else: never Node's message, which holds the full path. */
 function describe(err: unknown): string {
   return errno(err) ?? (err instanceof Error ? err.name : 'unknown error');
-}
-
-/**
- * `mkdir -p`, one level at a time. Node's own `{ recursive: true }` never returns when the
- * file system answers ENOENT for a folder whose parent exists (`/proc/nope/data`: procfs
- * refuses new folders that way), spinning a core forever; here a level is tried at most twice.
- */
-async function mkdirAll(path: string, mode: number): Promise<void> {
-  try {
-    await fsp.mkdir(path, { mode });
-    return;
-  } catch (err) {
-    if (errno(err) === 'EEXIST' && (await fsp.stat(path).then((st) => st.isDirectory(), () => false))) return;
-    const parent = dirname(path);
-    if (errno(err) !== 'ENOENT' || parent === path) throw err;
-    await mkdirAll(parent, mode);
-  }
-  // The parent exists now: a second ENOENT is the file system's final answer.
-  try {
-    await fsp.mkdir(path, { mode });
-  } catch (err) {
-    if (errno(err) === 'EEXIST' && (await fsp.stat(path).then((st) => st.isDirectory(), () => false))) return;
-    throw err;
-  }
 }
 
 /** A StoreError naming the action, the entry and the errno; keystore errors pass through. */

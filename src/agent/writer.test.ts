@@ -32,6 +32,11 @@ function outDir(): string {
 const mode = (path: string) => statSync(path).mode & 0o777;
 
 describe('BundleWriter', () => {
+  it('fails at once with the errno for an output folder the file system cannot create (procfs), instead of spinning', async () => {
+    // Node's recursive mkdir never returns here; a hang would time this test out.
+    await expect(new BundleWriter('/proc/keygate-nope/certs', true).init()).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('writes the full chain 0644, the key 0600 and the combined PEM 0600, whatever the umask', async () => {
     const dir = outDir();
     const w = new BundleWriter(dir, true);

@@ -42,6 +42,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { isValidBundleName } from '../core/bundle-names.js';
+import { mkdirAll } from '../files/mkdir-all.js';
 
 /** What one bundle puts on disk. */
 export interface BundleFiles {
@@ -112,7 +113,7 @@ export class BundleWriter {
 
   /** Creates the output directories and removes leftovers of an interrupted run. */
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    await mkdirAll(this.dir, 0o755);
     await mkdir(join(await realpath(this.dir), STATE_DIR), { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
     });

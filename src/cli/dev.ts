@@ -3,10 +3,11 @@
  * loopback names, and client certificates for an admin and an application.
  * Used by `make run` (persistent, in certs/) and `keygate server --dev` (temporary).
  */
-import { existsSync, mkdirSync, writeFileSync, readFileSync, chmodSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createCA, issueCertificate, type IssuedCertificate } from '../pki/index.js';
 import { identityOfCertificate } from '../auth/identity.js';
+import { mkdirAllSync } from '../files/mkdir-all.js';
 
 export interface DevCertificates {
   dir: string;
@@ -65,33 +66,14 @@ export function ensureDevCertificates(dir: string): DevCertificates {
   };
 }
 
-/**
- * `mkdir -p` one level at a time: Node's `{ recursive: true }` never returns for a path the
- * file system refuses with ENOENT although the parent exists (`/proc/x/certs`).
- */
+/** `mkdir -p` that fails at once, naming the folder and the errno (see files/mkdir-all.ts). */
 function mkdirAll(path: string, mode: number): void {
-  const isDir = () => {
-    try {
-      return statSync(path).isDirectory();
-    } catch {
-      return false;
-    }
-  };
   try {
-    mkdirSync(path, { mode });
-    return;
+    mkdirAllSync(path, mode);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' && isDir()) return;
-    if (code !== 'ENOENT' || dirname(path) === path) throw new Error(`cannot create '${path}' (${code ?? 'error'})`, { cause: err });
-  }
-  mkdirAll(dirname(path), mode);
-  try {
-    mkdirSync(path, { mode });
-  } catch (err) {
-    if (!((err as NodeJS.ErrnoException).code === 'EEXIST' && isDir())) {
-      throw new Error(`cannot create '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
-    }
+    // Node's error names the level that failed, which says more than the folder asked for.
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`cannot create '${e.path ?? path}' (${e.code ?? 'error'})`, { cause: err });
   }
 }
 
