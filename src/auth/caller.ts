@@ -160,16 +160,30 @@ function requireToken(input: CredentialInput, rks: boolean): string {
   throw new NotAuthorizedError(rks ? 'X-Vault-Token not found' : 'not authorized: a token is required (Authorization: Bearer <token>)');
 }
 
+/**
+ * Refuses a token that failed a route's check. A token the service issued and that is
+ * still stored (of another kind, another group, a rotated generation) is refused without
+ * counting: it was handed out, not guessed.
+ */
+async function refuseToken(state: State, token: string, refusal: Error): Promise<never> {
+  if (looksLikeToken(token) && (await state.tokens.lookup(token)) !== null) throw uncounted(refusal);
+  throw refusal;
+}
+
 async function byGroupToken(input: CredentialInput, identity: string): Promise<Caller> {
   const token = requireToken(input, input.route.errors === 'text');
-  const group = await input.state.groups.authenticate(token); // InvalidTokenError
+  const group = await input.state.groups.authenticate(token).catch((err: unknown) => {
+    if (err instanceof InvalidTokenError) return null;
+    throw err; // a keystore failure is not a refusal
+  });
+  if (!group) return refuseToken(input.state, token, new InvalidTokenError());
   return { kind: 'group', identity, token, principal: `group:${group.name}`, group: group.name };
 }
 
 async function byNodeToken(input: CredentialInput): Promise<Caller> {
   const token = requireToken(input, false);
   const node = await input.state.nodes.authenticate(token);
-  if (!node) throw new InvalidTokenError();
+  if (!node) return refuseToken(input.state, token, new InvalidTokenError());
   return { kind: 'node', identity: '', token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
 }
 
@@ -178,7 +192,7 @@ async function byNodeCredential(input: CredentialInput, identity: string): Promi
   const token = bearerToken(input.req);
   if (token !== '') {
     const node = await input.state.nodes.authenticate(token);
-    if (!node) throw new InvalidTokenError();
+    if (!node) return refuseToken(input.state, token, new InvalidTokenError());
     return { kind: 'node', identity, token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
   }
   if (identity === '') peerIdentity(input.req.socket as TLSSocket); // the 400 that says a certificate is needed
@@ -197,8 +211,8 @@ async function rksAdmin(input: CredentialInput, initOnly: boolean): Promise<Call
   const admin = await adminCaller(input.state, token, initOnly);
   if (admin) return admin;
   const refusal = input.route.refused?.() ?? new NotAuthorizedError('permission denied');
-  if (!initOnly && looksLikeToken(token) && (await input.state.tokens.lookup(token)) !== null) throw uncounted(refusal);
-  throw refusal;
+  if (initOnly) throw refusal; // only the init token opens it: any token offered is a guess
+  return refuseToken(input.state, token, refusal);
 }
 
 /** The admin caller a token proves, or null. */
@@ -242,7 +256,7 @@ async function rksReader(input: CredentialInput): Promise<Caller> {
   if (admin) return admin;
   const node = await input.state.nodes.authenticate(token);
   if (node) return { kind: 'node', identity: '', token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
-  throw input.route.refused?.() ?? new NotAuthorizedError('permission denied');
+  return refuseToken(input.state, token, input.route.refused?.() ?? new NotAuthorizedError('permission denied'));
 }
 
 /** A renewable RKS token: an admin token, a node token, or a group token (renew-self). */
@@ -257,7 +271,10 @@ async function rksRenew(input: CredentialInput): Promise<Caller> {
     return { kind: 'rks-admin', identity: '', token, principal: `rks-admin:${record.node}`, group: '' };
   }
   if (record.kind === 'group') {
-    const group = await state.groups.authenticate(token).catch(() => null);
+    const group = await state.groups.authenticate(token).catch((err: unknown) => {
+      if (err instanceof InvalidTokenError) return null;
+      throw err;
+    });
     if (!group) throw refusal();
     return { kind: 'group', identity: '', token, principal: `group:${group.name}`, group: group.name };
   }

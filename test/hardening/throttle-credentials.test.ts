@@ -121,9 +121,15 @@ describe('the one throttle counts every credential kind', () => {
     );
   });
 
-  it('a valid token of the wrong kind is refused without counting', async () => {
+  it('a valid token of the wrong kind is refused without counting: it was issued, not guessed', async () => {
     const send = fromNewAddress();
-    for (let i = 0; i < LIMIT * 2; i++) expect((await send(null, '/rks/v1/group/edge', { headers: vault(groupToken) })).status).toBe(403);
+    const node = (await send(null, '/v1/node/register/edge', { method: 'PUT', body: { node_id: 'kinds' }, headers: bearer(groupToken) })).json.node_token as string;
+    for (let i = 0; i < LIMIT * 2; i++) {
+      expect((await send(null, '/rks/v1/group/edge', { headers: vault(groupToken) })).status).toBe(403);
+      expect((await send(null, '/v1/node/register/edge', { method: 'PUT', body: { node_id: 'x' }, headers: bearer(node) })).status).toBe(403);
+      expect((await send(null, '/v1/node/renew', { method: 'PUT', headers: bearer(groupToken) })).status).toBe(403);
+      expect((await send(null, '/rks/v1/secret/www.example.com', { headers: vault(groupToken) })).status).toBe(403);
+    }
     expect((await send(null, '/rks/v1/group/edge', { headers: vault(INIT) })).status).toBe(200);
   });
 });
