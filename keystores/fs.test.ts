@@ -281,10 +281,25 @@ describe('FSKeyStore', () => {
     expect((await store.get('k')).value.toString()).toBe('v');
     expect(await visible()).toEqual(['k']);
 
-    vi.spyOn(fs, 'openSync').mockImplementationOnce(() => {
-      throw errnoError('EACCES', join(root, 'k'));
-    });
-    const read = await store.get('k').catch((e: unknown) => e);
+    // Reads open synchronously while they are fast, through the thread pool after a slow one
+    // (a busy machine): both ways are tried, each forced, and each fails the same way.
+    const pool = store as unknown as { poolReadsUntil: number };
+    const reads: unknown[] = [];
+    for (const viaPool of [false, true]) {
+      pool.poolReadsUntil = viaPool ? Number.POSITIVE_INFINITY : 0;
+      const openSync = vi.spyOn(fs, 'openSync').mockImplementationOnce(() => {
+        throw errnoError('EACCES', join(root, 'k'));
+      });
+      const open = vi.spyOn(fs, 'open').mockImplementationOnce(((_path: fs.PathLike, _flags: unknown, cb: (err: NodeJS.ErrnoException) => void) =>
+        cb(errnoError('EACCES', join(root, 'k')))) as unknown as typeof fs.open);
+      reads.push(await store.get('k').catch((e: unknown) => e));
+      openSync.mockRestore();
+      open.mockRestore();
+    }
+    pool.poolReadsUntil = 0;
+    const [read, pooled] = reads;
+    expect(pooled).toBeInstanceOf(StoreError);
+    expect((pooled as Error).message).toMatch(/EACCES/);
     expect(read).toBeInstanceOf(StoreError);
     expect(read).not.toBeInstanceOf(EntryNotFoundError);
     expect((read as Error).message).toMatch(/EACCES/);

@@ -10,6 +10,7 @@
  * from memory in the same tick. Whatever needs I/O continues asynchronously.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
   BodyDecodeError,
@@ -40,6 +41,8 @@ export interface Dispatcher {
 
 export function createDispatcher(router: Router, holder: StateHolder, metrics: Metrics, throttle: AuthThrottle): Dispatcher {
   const closing = new AbortController();
+  // One listener per open stream or long-poll: as many as there are agents watching.
+  setMaxListeners(0, closing.signal);
   const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     const x = new Exchange(req, res, holder, metrics, throttle, closing.signal);
     let route: Route;

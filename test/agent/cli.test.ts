@@ -1,5 +1,5 @@
 /** `keygate agent` as an operator runs it: a config file, `--once`, the daemon, its signals and status endpoint. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -74,6 +74,8 @@ describe('keygate agent', { timeout: 120_000 }, () => {
     const reloads = join(work, 'daemon.reloads');
     const file = config('daemon', `bundles: [site.test]\noutput: {dir: ${out}, combined: true}\nreload: {command: "echo $KEYGATE_CHANGED >> ${reloads}"}\nstatus: {address: "127.0.0.1:0"}\n`);
     const agent = spawnTracked(run[0], [...run.slice(1), 'agent', '--config', file], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    // What the agent said is the first thing to read when this fails (or times out).
+    onTestFailed(() => console.error(`agent stderr:\n${agent.stderr()}`));
 
     const port = Number((await agent.waitFor(/status on http:\/\/127\.0\.0\.1:(\d+)\/status/))[1]);
     await agent.waitFor(/agent: reload command succeeded for site\.test"/);
