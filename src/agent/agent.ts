@@ -103,7 +103,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake.clear();
-    this.watchers.stopAll();
+    this.watchers.close();
     await this.running;
   }
 

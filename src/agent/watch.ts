@@ -26,6 +26,7 @@ export class Watchers {
   /** Versions a watch already reported as outdated: not watched again until the agent has a newer one. */
   private readonly reported = new Map<string, string>();
   private unsupported = false;
+  private closed = false;
 
   constructor(
     private readonly client: AgentClient,
@@ -35,7 +36,7 @@ export class Watchers {
 
   /** Watches exactly the bundles of `versions` (name → version on disk). */
   sync(versions: ReadonlyMap<string, string>): void {
-    if (this.unsupported) return;
+    if (this.unsupported || this.closed) return;
     for (const [name, w] of this.active) {
       if (versions.get(name) !== w.version) this.stop(name);
     }
@@ -50,6 +51,15 @@ export class Watchers {
 
   stopAll(): void {
     for (const name of [...this.active.keys()]) this.stop(name);
+  }
+
+  /**
+   * Stops every watch for good: a batch still in flight when the agent stops would
+   * otherwise start new ones as it ends, and an open long-poll keeps the process alive.
+   */
+  close(): void {
+    this.closed = true;
+    this.stopAll();
   }
 
   private stop(name: string): void {

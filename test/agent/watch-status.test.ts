@@ -24,6 +24,8 @@ class FeedServer {
   bundle: TestBundle = certs.bundle({ dnsNames: ['site.test'], keyType: 'ecdsa-p256' });
   version = 'v1';
   watches = 0;
+  /** While set, bundle reads wait here until released (a batch held in flight). */
+  heldGets: Array<() => void> | null = null;
   private waiting: Array<() => void> = [];
   readonly server = https.createServer({ key: pki.server.keyPem, cert: pki.server.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => this.handle(req, res));
 
@@ -36,6 +38,10 @@ class FeedServer {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://x');
     const json = (body: unknown): void => void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    if (url.pathname === '/v1/cert/get/site.test' && this.heldGets) {
+      this.heldGets.push(() => this.handle(req, res));
+      return;
+    }
     if (url.pathname === '/v1/cert/get/site.test') {
       return json({ name: 'site.test', certificate: this.bundle.chainPem, private_key: this.bundle.keyPem, ttl: 3600, version: this.version, not_after: '' });
     }
@@ -92,6 +98,26 @@ describe('change feed', () => {
     }
     // The status board is updated right after the files are written: wait for it rather than race it.
     await eventually(() => running.board.toJSON().bundles[0]?.version === feed.version, `status version ${feed.version}`);
+  });
+
+  it('stops for good when stopped during a batch: the batch ending starts no new watch (which would keep the process alive)', async () => {
+    const running = createAgent(settings(), { logger: silentLogger() });
+    parts = running;
+    await running.start();
+    await running.agent.idle();
+    await eventually(() => feed.watches > 0, 'the agent to watch');
+    // A refresh (SIGHUP) whose read is held in flight, and a stop (SIGTERM) meanwhile.
+    const held: Array<() => void> = [];
+    feed.heldGets = held;
+    running.agent.refreshAll();
+    await eventually(() => held.length > 0, 'the refresh to reach the server');
+    const closing = running.close();
+    feed.heldGets = null;
+    for (const release of held.splice(0)) release();
+    await closing;
+    parts = undefined;
+    const watchers = (running.agent as unknown as { watchers: { active: Map<string, unknown> } }).watchers;
+    expect(watchers.active.size).toBe(0);
   });
 
   it('does not watch when refresh.watch is off', async () => {
