@@ -47,6 +47,9 @@ export const INVALID_NAMES: readonly string[] = [
   'a/b',
   '/abs',
   '../x',
+  // Vault's KV v1 refuses '..' anywhere in a path: no adapter takes it.
+  'a..b',
+  'x..',
   'a\\b',
   'a\0b',
   'a b',
@@ -286,7 +289,7 @@ export function keystoreContract(name: string, make: MakeStore, options: Contrac
       const s = freshStore();
 
       it('accepts names of 1 and 255 characters, every allowed character, and dots after the first', async () => {
-        const names = ['a', '0', '_', '-', 'x'.repeat(MAX_ENTRY_NAME), 'AZaz09_-.', 'key.v1', 'a..b', 'a.', '-.-'];
+        const names = ['a', '0', '_', '-', 'x'.repeat(MAX_ENTRY_NAME), 'AZaz09_-.', 'key.v1', 'a.b.', 'a.', '-.-'];
         for (const n of names) {
           await s().create(n, Buffer.from(n));
           const { value, version } = await s().get(n);

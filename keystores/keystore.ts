@@ -100,12 +100,13 @@ export const MAX_ENTRY_NAME = 255;
 const ENTRY_NAME = /^[0-9A-Za-z_-][0-9A-Za-z_.-]*$/;
 
 /**
- * Entry names are 1–255 characters of [0-9A-Za-z_.-], never starting with '.'.
- * KES key names never contain '.', so services namespace other kinds of entries
- * as `<kind>.<name>` without any chance of collision.
+ * Entry names are 1–255 characters of [0-9A-Za-z_.-], never starting with '.' and
+ * never holding '..' (Vault's KV v1 refuses such paths: a name must work on every
+ * adapter). KES key names never contain '.', so services namespace other kinds of
+ * entries as `<kind>.<name>` without any chance of collision.
  */
 export function isValidEntryName(name: string): boolean {
-  return name.length > 0 && name.length <= MAX_ENTRY_NAME && ENTRY_NAME.test(name);
+  return name.length > 0 && name.length <= MAX_ENTRY_NAME && ENTRY_NAME.test(name) && !name.includes('..');
 }
 
 /** Largest page an adapter returns, whatever `limit` asks for. */

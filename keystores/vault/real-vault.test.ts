@@ -1,36 +1,55 @@
 /**
- * The keystore contract against a real Vault (or OpenBao), when VAULT_ADDR and
- * VAULT_TOKEN say where. The token must be allowed to mount engines, write
- * policies and create tokens (a root token on a dev server is simplest).
- * VAULT_NAMESPACE (Enterprise/OpenBao) and VAULT_CACERT are honoured.
- * Everything created is named `keygate-test-<random>-…` and removed afterwards.
+ * The keystore contract against a real Vault. Where: VAULT_ADDR and VAULT_TOKEN when
+ * set (any Vault or OpenBao; the token must be allowed to mount engines, write policies
+ * and create tokens; VAULT_NAMESPACE and VAULT_CACERT are honoured). Otherwise the real
+ * Vault v1.4.0 the workplace keeps beside the repository (`../shared/tools/vault`) is
+ * started as a dev server on a free loopback port for this file, and stopped after it.
+ * With neither, the file skips with one line. Everything created is named
+ * `keygate-test-<random>-…` and removed afterwards.
  *
  *   VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=root npx vitest run keystores/vault/real-vault
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keystoreContract } from '../contract.js';
 import { StoreError } from '../keystore.js';
 import { VaultKeyStore, type VaultOptions } from './index.js';
 import { VaultAdmin } from './testing.js';
+import { spawnTracked } from '../../test/helpers/processes.js';
+import { freePort } from '../../test/hardening/server-process.js';
 
-const addr = process.env['VAULT_ADDR']?.replace(/\/+$/, '') ?? '';
-const token = process.env['VAULT_TOKEN'] ?? '';
-const namespace = process.env['VAULT_NAMESPACE'] ?? '';
-const caFile = process.env['VAULT_CACERT'];
-const enabled = addr !== '' && token !== '';
-if (!enabled) console.info('vault: VAULT_ADDR and VAULT_TOKEN are not set; skipping the tests against a real Vault');
+const root = new URL('../../', import.meta.url).pathname;
+/** A tool, not test data: the workplace's real Vault, when this checkout sits beside it. */
+const bundledVault = join(root, '..', 'shared', 'tools', 'vault');
+const given = process.env['VAULT_ADDR']?.replace(/\/+$/, '') ?? '';
+const useGiven = given !== '' && (process.env['VAULT_TOKEN'] ?? '') !== '';
+const enabled = useGiven || existsSync(bundledVault);
+if (!enabled) console.info('vault: no VAULT_ADDR/VAULT_TOKEN and no ../shared/tools/vault; skipping the tests against a real Vault');
 
-(enabled ? describe : describe.skip)('real Vault at VAULT_ADDR', () => {
-  const admin = new VaultAdmin(addr, token, namespace);
+(enabled ? describe : describe.skip)('real Vault', () => {
+  const target = { addr: given, token: process.env['VAULT_TOKEN'] ?? '', namespace: useGiven ? (process.env['VAULT_NAMESPACE'] ?? '') : '' };
+  const caFile = useGiven ? process.env['VAULT_CACERT'] : undefined;
   const run = randomBytes(4).toString('hex');
-  const common: Pick<VaultOptions, 'endpoint' | 'namespace' | 'tls'> = {
-    endpoint: addr,
-    namespace,
-    ...(caFile !== undefined && { tls: { ca: [readFileSync(caFile)] } }),
-  };
+  let admin: VaultAdmin;
   let count = 0;
+  const common = (): Pick<VaultOptions, 'endpoint' | 'namespace' | 'tls'> => ({
+    endpoint: target.addr,
+    namespace: target.namespace,
+    ...(caFile !== undefined && { tls: { ca: [readFileSync(caFile)] } }),
+  });
+
+  beforeAll(async () => {
+    if (!useGiven) {
+      const port = await freePort();
+      const vault = spawnTracked(bundledVault, ['server', '-dev', '-dev-root-token-id=root', `-dev-listen-address=127.0.0.1:${port}`], {}, 'file');
+      await vault.waitFor(/Vault server started!/, 'stdout');
+      Object.assign(target, { addr: `http://127.0.0.1:${port}`, token: 'root' });
+      console.info(`vault: testing against Vault v1.4.0 (../shared/tools/vault) at ${target.addr}`);
+    }
+    admin = new VaultAdmin(target.addr, target.token, target.namespace);
+  }, 120_000);
 
   afterAll(async () => {
     // Contract cleanups remove what each store used; this catches anything a failed setup left.
@@ -46,7 +65,7 @@ if (!enabled) console.info('vault: VAULT_ADDR and VAULT_TOKEN are not set; skipp
     await admin.mountKV(engine, version);
     await admin.keygatePolicy(engine, { version, engine, prefix: 'keygate' });
     const scoped = await admin.createToken([engine], '1h');
-    const store = await VaultKeyStore.connect({ ...common, engine, version, prefix: 'keygate', auth: { kind: 'token', token: scoped } });
+    const store = await VaultKeyStore.connect({ ...common(), engine, version, prefix: 'keygate', auth: { kind: 'token', token: scoped } });
     return {
       store,
       cleanup: async () => {
@@ -68,6 +87,6 @@ if (!enabled) console.info('vault: VAULT_ADDR and VAULT_TOKEN are not set; skipp
       await store.close();
       await cleanup();
     }
-    await expect(VaultKeyStore.connect({ ...common, version: 'v2', auth: { kind: 'token', token: 'hvs.made-up' } })).rejects.toBeInstanceOf(StoreError);
+    await expect(VaultKeyStore.connect({ ...common(), version: 'v2', auth: { kind: 'token', token: 'hvs.made-up' } })).rejects.toBeInstanceOf(StoreError);
   });
 });

@@ -31,6 +31,17 @@ describe('KV v1', () => {
     expect((await root.get('/v1/v1/app/ttl')).json.lease_duration).toBe(3600);
   });
 
+  it('refuses paths holding .. with 500, worded per operation as Vault 1.4 does', async () => {
+    const read = await root.get('/v1/v1/x/a..b');
+    expect(read.status).toBe(500);
+    expect(read.json).toEqual({ errors: ['1 error occurred:\n\t* read failed: relative paths not supported\n\n'] });
+    const write = await root.put('/v1/v1/x/a..b', { a: 'b' });
+    expect(write.status).toBe(500);
+    expect(write.json).toEqual({ errors: ['1 error occurred:\n\t* relative paths not supported\n\n'] });
+    expect((await root.request('DELETE', '/v1/v1/x/a..b')).status).toBe(500);
+    expect((await root.get('/v1/v1/x/a..b')).status).toBe(500);
+  });
+
   it('rejects empty bodies and writes to the mount root', async () => {
     expect((await root.put('/v1/v1/app/empty', {})).json).toEqual({ errors: ['missing data fields'] });
     expect((await root.request('PUT', '/v1/v1/app/empty')).json).toEqual({ errors: ['missing data fields'] });

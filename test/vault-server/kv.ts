@@ -1,7 +1,7 @@
 /** KV version 1 (passthrough) and the per-token cubbyhole, which shares its semantics. */
 import type { Backend, BackendFactory, Ctx } from './core.js';
 import { parseLossless } from './json.js';
-import { badRequest, none, ok, type Reply } from './reply.js';
+import { badRequest, fail, multiError, none, ok, type Reply } from './reply.js';
 import { parseDuration } from './util.js';
 
 /** Immediate children of `prefix` among `keys`: leaves as-is, folders with a trailing `/`. */
@@ -29,9 +29,23 @@ function bodyObject(ctx: Ctx): Record<string, unknown> {
   return ctx.data;
 }
 
+/** KV v1 refuses a path holding `..` (checked against Vault 1.4: 500, worded per operation). */
+const relative = (op: 'read' | 'other' | 'delete'): Reply =>
+  fail(500, multiError(op === 'read' ? 'read failed: relative paths not supported' : op === 'delete' ? 'internal error' : 'relative paths not supported'));
+
 function passthrough(store: (ctx: Ctx) => Map<string, Record<string, unknown>>, leases: boolean): Backend {
   return {
     paths: [
+      {
+        pattern: /^(.*\.\..*)$/,
+        exists: () => false,
+        ops: {
+          read: () => relative('read'),
+          list: () => relative('other'),
+          update: () => relative('other'),
+          delete: () => relative('delete'),
+        },
+      },
       {
         pattern: /^(.*)$/,
         exists: (ctx, m) => store(ctx).has(m[1] ?? ''),
