@@ -1,6 +1,6 @@
 /** The callback client against real HTTPS group managers: verdicts, OAuth modes, TLS trust, deadlines, token caching, secrecy. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CALLBACK_FAILURES, CallbackClient, CallbackRefusedError, nodeCallbackURL, refusedAddress } from './callback.js';
+import { CALLBACK_FAILURES, CallbackClient, CallbackRefusedError } from './callback.js';
 import { DEFAULT_SETTINGS, type GroupSettings } from './group-settings.js';
 import { startGroupManager, type GroupManager } from '../../test/helpers/group-manager.js';
 import { manualClock } from '../../test/helpers/fleet.js';
