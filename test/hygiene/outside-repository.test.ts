@@ -43,7 +43,7 @@ describe('the fs guard', () => {
 });
 
 describe('test sources', () => {
-  it(`never name ${SIBLING}`, () => {
+  it(`never name ${SIBLING}, but for its tools`, () => {
     const offenders: string[] = [];
     const walk = (dir: string): void => {
       for (const name of readdirSync(dir)) {
@@ -53,7 +53,8 @@ describe('test sources', () => {
         else if (/\.(ts|js|mjs|cjs)$/.test(name)) {
           const text = readFileSync(path, 'utf8');
           text.split('\n').forEach((line, i) => {
-            if (line.includes(SIBLING)) offenders.push(`${relative(repositoryRoot, path)}:${i + 1}`);
+            // Tools beside the checkout may be run (tests skip without them); nothing else there may be named.
+            if (line.replaceAll(`${SIBLING}/tools/`, '').includes(SIBLING)) offenders.push(`${relative(repositoryRoot, path)}:${i + 1}`);
           });
         }
       }
