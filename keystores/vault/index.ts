@@ -33,6 +33,9 @@ import { resolveOptions, type ResolvedVaultOptions, type VaultOptions } from './
 export type { VaultAuth, VaultOptions, VaultTLSOptions } from './options.js';
 export { BINARY_FIELD } from './kv.js';
 
+/** Logins one request may trigger when its token keeps being rejected. */
+const MAX_REFRESHES = 3;
+
 export class VaultKeyStore implements KeyStore {
   private closed = false;
   /** Per-name queues of compare-then-write operations, for engines without check-and-set. */
@@ -222,12 +225,15 @@ export class VaultKeyStore implements KeyStore {
 
   /**
    * Sends a request in the keystore's namespace with the current token. Fails fast
-   * while Vault is known to be down; replaces a rejected token once and retries.
+   * while Vault is known to be down; replaces a rejected token and retries (at most
+   * MAX_REFRESHES times).
    */
   private async call(req: VaultRequest): Promise<VaultResponse> {
     this.assertOpen();
     this.health.assertServing();
-    for (let retried = false; ; retried = true) {
+    // A token rejected right after a fresh login was expired or revoked in between (tokens
+    // can be revoked at any moment): log in again, a bounded number of times.
+    for (let refreshes = 0; ; refreshes++) {
       const token = this.auth.token;
       let res: VaultResponse;
       try {
@@ -241,7 +247,7 @@ export class VaultKeyStore implements KeyStore {
         throw err;
       }
       if (isInvalidToken(res)) {
-        if (!retried && this.auth.canLogin) {
+        if (refreshes < MAX_REFRESHES && this.auth.canLogin) {
           await this.auth.refresh(token);
           continue;
         }
