@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repositoryRoot = fs.realpathSync(fileURLToPath(new URL('../../', import.meta.url)));
@@ -34,12 +34,16 @@ const temporary = fs.realpathSync(tmpdir());
  * The temporary folder stays open even then: a clone in /tmp (the first-hour script's) still
  * writes and reads its scratch files there.
  */
-export function outsideRepository(target: unknown, root = repositoryRoot): string | undefined {
+export function outsideRepository(target: unknown, root = repositoryRoot, temp = temporary): string | undefined {
   const path = pathOf(target);
   if (path === undefined) return undefined;
   const full = resolve(path);
   const under = (dir: string) => full === dir || full.startsWith(dir.endsWith(sep) ? dir : dir + sep);
-  return under(dirname(root)) && !under(root) && !under(temporary) ? full : undefined;
+  if (under(root)) return undefined;
+  // The workplace's shared folder beside the checkout is refused wherever the checkout is,
+  // the temporary folder included (CI may clone there).
+  if (under(join(dirname(root), 'shared'))) return full;
+  return under(dirname(root)) && !under(temp) ? full : undefined;
 }
 
 function check(target: unknown): void {
