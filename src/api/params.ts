@@ -8,20 +8,15 @@
  * always decides on the thing the handler acts on.
  */
 import { BadRequestError } from '../errors.js';
+import { invalidName, invalidPattern } from './request.js';
 import type { Param } from '../server/route.js';
 import { isValidName, isValidPattern } from '../core/names.js';
 import { BUNDLE_NAME_RULES, invalidBundleNameMessage, isValidBundleName, isValidBundlePrefix, parseServerName } from '../core/bundle-names.js';
 import { checkGroupName } from '../core/groups.js';
 import { checkNodeId } from '../core/nodes.js';
 
-/** Echoes client input into an error message safely: bounded, printable ASCII only. */
-export function printable(s: string): string {
-  const clipped = s.length > 100 ? s.slice(0, 100) + '…' : s;
-  return clipped.replace(/[^\x20-\x7e…]/g, '?');
-}
-
 const kesName = (kind: string): Param => {
-  const invalid = (s: string) => new BadRequestError(`${kind} '${printable(s)}' is empty, too long or contains invalid characters`);
+  const invalid = (s: string) => invalidName(kind, s);
   return {
     kind,
     invalid,
@@ -38,11 +33,10 @@ export const POLICY_NAME = kesName('policy name');
 export const IDENTITY = kesName('identity');
 
 /** A KES listing pattern: '', '*', or a name prefix with one trailing '*'. */
-const invalidPattern = (s: string) => new BadRequestError(`listing pattern '${printable(s)}' is empty, too long or is invalid`);
 export const LIST_PATTERN: Param = {
   kind: 'listing pattern',
   optional: true,
-  invalid: invalidPattern,
+  invalid: (s) => invalidPattern(s),
   canonical: (s) => {
     if (!isValidPattern(s)) throw invalidPattern(s);
     return s;

@@ -200,10 +200,18 @@ export function stringField(obj: Record<string, unknown>, field: string): string
 
 /** A key, policy or identity name from the path, validated by KES's rules. */
 export function validName(resource: string, kind: 'key name' | 'policy name' | 'identity'): string {
-  if (!isValidName(resource)) {
-    throw new BadRequestError(`${kind} '${printable(resource)}' is empty, too long or contains invalid characters`);
-  }
+  if (!isValidName(resource)) throw invalidName(kind, resource);
   return resource;
+}
+
+/** The stable refusal of a KES name. */
+export function invalidName(kind: string, name: string): BadRequestError {
+  return new BadRequestError(`${kind} '${printable(name)}' is empty, too long or contains invalid characters`);
+}
+
+/** The stable refusal of a listing pattern. */
+export function invalidPattern(pattern: string): BadRequestError {
+  return new BadRequestError(`listing pattern '${printable(pattern)}' is empty, too long or is invalid`);
 }
 
 /**
@@ -211,14 +219,12 @@ export function validName(resource: string, kind: 'key name' | 'policy name' | '
  * an optional trailing '*' (stripped the same way on every list endpoint).
  */
 export function listPrefix(resource: string): string {
-  if (!isValidPattern(resource)) {
-    throw new BadRequestError(`listing pattern '${printable(resource)}' is empty, too long or is invalid`);
-  }
+  if (!isValidPattern(resource)) throw invalidPattern(resource);
   return resource.endsWith('*') ? resource.slice(0, -1) : resource;
 }
 
 /** Echoes client input into an error message safely: bounded, printable ASCII only. */
-function printable(s: string): string {
+export function printable(s: string): string {
   const clipped = s.length > 100 ? s.slice(0, 100) + '…' : s;
   return clipped.replace(/[^\x20-\x7e…]/g, '?');
 }
