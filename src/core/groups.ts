@@ -83,6 +83,26 @@ export class GroupService implements BundleAssignments {
   }
 
   /**
+   * Creates a group whose group token is one minted elsewhere (an RKS group token, by `keygate
+   * migrate --from-rks`): nodes provisioned with it keep registering. @throws ExistsError (409),
+   * BadRequestError
+   */
+  async adopt(name: string, settings: GroupSettingsUpdate, createdBy: string, groupToken: string): Promise<void> {
+    checkGroupName(name);
+    const full = applySettings(DEFAULT_SETTINGS, settings);
+    const generation = randomId();
+    const tokenRecord = await this.tokens.adopt(groupToken, { kind: 'group', group: name, generation, ttl: null, renewable: false });
+    const now = this.tokens.now();
+    const record: GroupRecord = { name, incarnation: randomId(), generation, createdAt: now, createdBy, updatedAt: now, settings: full, bundles: [], groupToken: tokenRecord.hash };
+    try {
+      await this.store.create(entryName(name), encode(record));
+    } catch (err) {
+      await this.tokens.revokeHash(tokenRecord.hash).catch(() => undefined);
+      throw translateStoreError(err, texts);
+    }
+  }
+
+  /**
    * Changes the given settings, leaving the others (and the secret, unless given) as they are.
    * Moving where the stored secret or its access token goes needs the secret anew
    * (checkSecretDestinations). @throws BadRequestError, NotFoundError

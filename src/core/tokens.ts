@@ -10,7 +10,7 @@
  * is what lets a group invalidate all its tokens with one write.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { NotAuthorizedError } from '../errors.js';
+import { BadRequestError, NotAuthorizedError } from '../errors.js';
 import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError } from './store-errors.js';
 import { DecodeMemo } from './decode-memo.js';
@@ -19,8 +19,12 @@ import { DecodeMemo } from './decode-memo.js';
 export type TokenKind = 'group' | 'node' | 'admin';
 
 const PREFIX: Record<TokenKind, string> = { group: 'kgg_', node: 'kgn_', admin: 'kga_' };
-/** The exact shape of a token this service issues; anything else is refused without a keystore read. */
-const TOKEN_SHAPE = /^kg[gna]_[A-Za-z0-9_-]{43}$/;
+/**
+ * The exact shape of a token this service issues, or of a Vault service token adopted from an
+ * RKS deployment (`s.` + 24 characters, or `hvs.` …: `keygate migrate --from-rks` keeps each
+ * group's token working); anything else is refused without a keystore read.
+ */
+const TOKEN_SHAPE = /^(?:kg[gna]_[A-Za-z0-9_-]{43}|s\.[A-Za-z0-9]{24}|hvs\.[A-Za-z0-9_-]{24,160})$/;
 const TOKEN_BYTES = 32;
 
 export interface TokenRecord {
@@ -108,6 +112,33 @@ export class TokenService {
       throw translateStoreError(err, texts);
     }
     return { token, record };
+  }
+
+  /**
+   * Stores a record for a token minted elsewhere (an RKS group token, by `keygate migrate
+   * --from-rks`), so it is accepted like one this service issued. @throws BadRequestError for
+   * a token of another shape, ExistsError if it is already stored
+   */
+  async adopt(token: string, req: IssueRequest): Promise<TokenRecord> {
+    if (!looksLikeToken(token)) throw new BadRequestError('token: not a keygate or Vault service token');
+    const now = this.now();
+    const record: TokenRecord = {
+      hash: hashToken(token),
+      kind: req.kind,
+      group: req.group,
+      node: req.node ?? '',
+      generation: req.generation,
+      issuedAt: now,
+      expiresAt: req.ttl === null ? null : now + req.ttl * 1000,
+      ttl: req.ttl ?? 0,
+      renewable: req.renewable,
+    };
+    try {
+      await this.store.create(entryName(record.hash), encode(record));
+    } catch (err) {
+      throw translateStoreError(err, texts);
+    }
+    return record;
   }
 
   /**
