@@ -1,15 +1,22 @@
 /**
  * Master keys (the KES key API): create, import, describe, delete, list, and
- * the cryptographic operations done with them. Keys are stored in KES's own
- * encoding under their bare name, so a keystore written by KES can be served.
+ * the cryptographic operations done with them, and their versions (rotate,
+ * rewrap, min_decryption_version). Keys are stored in KES's own encoding under
+ * their bare name, so a keystore written by KES can be served; a rotated key is
+ * a ring of versions under the same name (src/crypto/key-ring.ts).
+ *
+ * Hot path: one keystore read per request (as before versions existed; the read
+ * cache answers it) and no decoding: the decoded ring is kept per entry version.
  */
 import { randomBytes } from 'node:crypto';
 import { BadRequestError, ConflictError, ExistsError, NotAcceptableError } from '../errors.js';
-import { SecretKey, encodeKey, decodeKey, DecryptionError, type Algorithm } from '../crypto/index.js';
-import type { KeyStore } from '../../keystores/keystore.js';
+import { SecretKey, encodeKey, decodeKeyRing, nextVersion, DecryptionError, RetiredVersionError, type Algorithm, type KeyRing } from '../crypto/index.js';
+import type { Entry, KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError } from './store-errors.js';
 import { isValidName } from './names.js';
 import { listKind, pastDottedBlock, type EntryKind } from '../../keystores/listing.js';
+import { DecodeMemo } from './decode-memo.js';
+import { changeRing } from './key-versions.js';
 
 /** Key entries are the entries named as keys are: every other kind's name contains '.'. */
 const KEY_ENTRIES: EntryKind = { owns: isValidName, skipTo: pastDottedBlock('') };
@@ -22,11 +29,23 @@ const IMPORT_CIPHERS = new Map<string, Algorithm>([
   ['XCHACHA20-POLY1305', 'ChaCha20'],
 ]);
 
-export interface KeyDescription {
-  name: string;
-  algorithm: Algorithm;
+export interface KeyVersionDescription {
+  version: number;
   createdAt?: Date;
   createdBy?: string;
+}
+
+export interface KeyDescription {
+  name: string;
+  /** The latest version's cipher (what encrypt uses). */
+  algorithm: Algorithm;
+  /** Of version 1: when and by whom the key was created or imported. */
+  createdAt?: Date;
+  createdBy?: string;
+  latestVersion: number;
+  minDecryptionVersion: number;
+  /** Oldest first. */
+  versions: KeyVersionDescription[];
 }
 
 export interface KeyPage {
@@ -36,8 +55,13 @@ export interface KeyPage {
 
 /** Length of a generated data key, as KES: always 256 bits. */
 const DEK_BYTES = 32;
+/** Decoded keys kept (least recently used first out). */
+const DECODED_KEYS = 1024;
 
 export class KeyService {
+  /** Decoded rings of recently used keys, by name, for the entry version they came from. */
+  private readonly decoded = new DecodeMemo<KeyRing>(DECODED_KEYS);
+
   constructor(private readonly store: KeyStore) {}
 
   async create(name: string, createdBy: string): Promise<void> {
@@ -54,11 +78,7 @@ export class KeyService {
   }
 
   async describe(name: string): Promise<KeyDescription> {
-    const stored = await this.load(name);
-    const out: KeyDescription = { name, algorithm: stored.key.algorithm };
-    if (stored.createdAt) out.createdAt = stored.createdAt;
-    if (stored.createdBy !== undefined) out.createdBy = stored.createdBy;
-    return out;
+    return describeRing(name, await this.load(name));
   }
 
   async delete(name: string): Promise<void> {
@@ -66,7 +86,29 @@ export class KeyService {
       await this.store.delete(name);
     } catch (err) {
       throw translateStoreError(err, texts('delete'));
+    } finally {
+      this.decoded.forget(name);
     }
+  }
+
+  /**
+   * Adds a version, of the latest version's cipher, which encrypt and generate use from
+   * now on; older versions keep decrypting. Concurrent rotations each add one.
+   * @throws NotFoundError, ConflictError (after many lost races), UnavailableError
+   */
+  async rotate(name: string, createdBy: string): Promise<KeyDescription> {
+    const ring = await changeRing(this.store, name, (r) => r.rotated(nextVersion(r, new Date(), createdBy)), texts('rotate'));
+    return describeRing(name, ring);
+  }
+
+  /**
+   * Sets min_decryption_version: ciphertexts of older versions are refused from now on
+   * (their versions are kept, so lowering it again brings them back, as in Vault).
+   * @throws BadRequestError (outside 1…latest), NotFoundError, ConflictError, UnavailableError
+   */
+  async setMinDecryptionVersion(name: string, min: number): Promise<KeyDescription> {
+    const ring = await changeRing(this.store, name, (r) => (r.minDecryptionVersion === min ? r : r.withMinDecryptionVersion(min)), texts('update'));
+    return describeRing(name, ring);
   }
 
   /**
@@ -84,28 +126,36 @@ export class KeyService {
   }
 
   async generate(name: string, context: Buffer | undefined): Promise<{ plaintext: Buffer; ciphertext: Buffer }> {
-    const { key } = await this.load(name);
+    const ring = await this.load(name);
     const plaintext = randomBytes(DEK_BYTES);
-    return { plaintext, ciphertext: key.encrypt(plaintext, context) };
+    return { plaintext, ciphertext: ring.encrypt(plaintext, context) };
   }
 
   async encrypt(name: string, plaintext: Buffer, context: Buffer | undefined): Promise<Buffer> {
-    const { key } = await this.load(name);
-    return key.encrypt(plaintext, context);
+    return (await this.load(name)).encrypt(plaintext, context);
   }
 
   async decrypt(name: string, ciphertext: Buffer, context: Buffer | undefined): Promise<Buffer> {
-    const { key } = await this.load(name);
+    return open(await this.load(name), ciphertext, context);
+  }
+
+  /**
+   * Re-encrypts a ciphertext of any allowed version under the latest version, with the
+   * same context; the plaintext never leaves this method. @throws as decrypt
+   */
+  async rewrap(name: string, ciphertext: Buffer, context: Buffer | undefined): Promise<Buffer> {
+    const ring = await this.load(name);
+    const plaintext = open(ring, ciphertext, context);
     try {
-      return key.decrypt(ciphertext, context);
-    } catch (err) {
-      if (err instanceof DecryptionError) throw new BadRequestError('decryption failed: ciphertext is not authentic');
-      throw err;
+      return ring.encrypt(plaintext, context);
+    } finally {
+      plaintext.fill(0);
     }
   }
 
+  /** HMAC under the latest version's HMAC subkey (a rotation changes it, as in Vault's transit). */
   async hmac(name: string, message: Buffer): Promise<Buffer> {
-    const { key } = await this.load(name);
+    const key = (await this.load(name)).latest.key;
     if (!key.hasHMAC) throw new ConflictError('key does not support HMAC');
     return key.hmac(message);
   }
@@ -129,15 +179,15 @@ export class KeyService {
     }
   }
 
-  private async load(name: string) {
-    let value: Buffer;
+  private async load(name: string): Promise<KeyRing> {
+    let entry: Entry;
     try {
-      value = (await this.store.get(name)).value;
+      entry = await this.store.get(name);
     } catch (err) {
       throw translateStoreError(err, texts('read'));
     }
     try {
-      return decodeKey(value);
+      return this.decoded.decode(name, entry, decodeKeyRing);
     } catch (err) {
       // A corrupt entry is a keystore problem, not the client's.
       throw translateStoreError(err, texts('read'));
@@ -145,7 +195,38 @@ export class KeyService {
   }
 }
 
-function texts(op: 'create' | 'read' | 'delete' | 'list') {
+/** Decrypts with the version the ciphertext names, in the API's words. */
+function open(ring: KeyRing, ciphertext: Buffer, context: Buffer | undefined): Buffer {
+  try {
+    return ring.decrypt(ciphertext, context).plaintext;
+  } catch (err) {
+    if (err instanceof DecryptionError) throw new BadRequestError('decryption failed: ciphertext is not authentic');
+    if (err instanceof RetiredVersionError) throw new BadRequestError(err.message);
+    throw err;
+  }
+}
+
+function describeRing(name: string, ring: KeyRing): KeyDescription {
+  const versions = ring.versions().map((v) => {
+    const d: KeyVersionDescription = { version: v.version };
+    if (v.createdAt) d.createdAt = v.createdAt;
+    if (v.createdBy) d.createdBy = v.createdBy;
+    return d;
+  });
+  const first = versions[0]!;
+  const out: KeyDescription = {
+    name,
+    algorithm: ring.latest.key.algorithm,
+    latestVersion: ring.latestVersion,
+    minDecryptionVersion: ring.minDecryptionVersion,
+    versions,
+  };
+  if (first.createdAt) out.createdAt = first.createdAt;
+  if (first.createdBy !== undefined) out.createdBy = first.createdBy;
+  return out;
+}
+
+function texts(op: 'create' | 'read' | 'delete' | 'list' | 'rotate' | 'update') {
   return {
     exists: 'key already exists',
     notFound: 'key does not exist',

@@ -76,6 +76,24 @@ export function encodeKey(k: StoredKey): Buffer {
   }
 }
 
+/**
+ * A key in whichever KES form can hold it: the protobuf form when it has an HMAC
+ * subkey (encodeKey), else KES's legacy JSON form {bytes, algorithm, created_at?,
+ * created_by?}, the only one a key without an HMAC subkey (read from a pre-2024 KES
+ * keystore) was ever stored in. decodeKey reads both back.
+ */
+export function encodeKeyAnyForm(k: StoredKey): Buffer {
+  if (k.key.hasHMAC) return encodeKey(k);
+  const { key } = secretKeyMaterial(k.key);
+  const doc: Record<string, string> = {
+    bytes: key.toString('base64'),
+    algorithm: k.key.algorithm === 'AES256' ? 'AES256-GCM_SHA256' : 'XCHACHA20-POLY1305',
+  };
+  if (k.createdAt) doc['created_at'] = k.createdAt.toISOString();
+  if (k.createdBy) doc['created_by'] = k.createdBy;
+  return Buffer.from(JSON.stringify(doc), 'utf8');
+}
+
 /** Reads either stored form; KeyEncodingError (never with key bytes) otherwise. */
 export function decodeKey(stored: Uint8Array): StoredKey {
   const text = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8');

@@ -2,8 +2,35 @@
 import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Route } from '../../server/route.js';
 import { base64Field, jsonObject, listPrefix, stringField, validName } from '../request.js';
 import { KEY_NAME, LIST_PATTERN } from '../params.js';
+import { BadRequestError } from '../../errors.js';
+import type { KeyDescription } from '../../core/keys.js';
 
 const b64 = (b: Buffer): string => b.toString('base64');
+
+/** Body limit of the key config route: one small JSON object. */
+const MAX_CONFIG_BODY = 4096;
+
+/** KES's four fields, then the versions (KES clients ignore fields they do not know). */
+function describeJSON(d: KeyDescription) {
+  return {
+    name: d.name,
+    algorithm: d.algorithm,
+    created_at: (d.createdAt ?? new Date(0)).toISOString(),
+    created_by: d.createdBy ?? '',
+    latest_version: d.latestVersion,
+    min_decryption_version: d.minDecryptionVersion,
+    versions: d.versions.map((v) => ({ version: v.version, created_at: (v.createdAt ?? new Date(0)).toISOString(), created_by: v.createdBy ?? '' })),
+  };
+}
+
+/** `min_decryption_version`: a positive integer (the service checks it against the key's versions). */
+function minDecryptionVersion(req: Record<string, unknown>): number {
+  const v = req['min_decryption_version'];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+    throw new BadRequestError('invalid request body: min_decryption_version must be a positive integer');
+  }
+  return v;
+}
 
 function keyRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler']): Route {
   const params = [verb === 'list' ? LIST_PATTERN : KEY_NAME];
@@ -25,15 +52,16 @@ export const keyRoutes: Route[] = [
   }),
 
   keyRoute('describe', 'GET', 0, async ({ state, resource }) => {
-    const d = await state.keys.describe(resource);
-    return {
-      json: {
-        name: d.name,
-        algorithm: d.algorithm,
-        created_at: (d.createdAt ?? new Date(0)).toISOString(),
-        created_by: d.createdBy ?? '',
-      },
-    };
+    return { json: describeJSON(await state.keys.describe(resource)) };
+  }),
+
+  keyRoute('rotate', 'PUT', 0, async ({ state, resource, caller }) => {
+    return { json: describeJSON(await state.keys.rotate(resource, caller.principal)) };
+  }),
+
+  keyRoute('config', 'PUT', MAX_CONFIG_BODY, async ({ state, resource, body }) => {
+    const min = minDecryptionVersion(jsonObject(body));
+    return { json: describeJSON(await state.keys.setMinDecryptionVersion(resource, min)) };
   }),
 
   keyRoute('delete', 'DELETE', 0, async ({ state, resource }) => {
@@ -70,6 +98,12 @@ export const keyRoutes: Route[] = [
     const req = jsonObject(body);
     const plaintext = await state.keys.decrypt(name, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
     return { json: { plaintext: b64(plaintext) } };
+  }),
+
+  keyRoute('rewrap', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
+    const req = jsonObject(body);
+    const ciphertext = await state.keys.rewrap(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
+    return { json: { ciphertext: b64(ciphertext) } };
   }),
 
   keyRoute('hmac', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
