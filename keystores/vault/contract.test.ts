@@ -1,31 +1,37 @@
 /**
- * The keystore contract against the project's Vault test server, once per
- * configuration axis: KV v1 and v2, with and without a prefix, in a namespace,
- * and with token, AppRole and Kubernetes authentication. Every store runs with
- * keygate's minimal policy only, so the suite also proves that policy is enough.
+ * The keystore contract against Vault, once per configuration axis: KV v1 and
+ * v2, with and without a prefix, in a namespace, and with token, AppRole and
+ * Kubernetes authentication. Every store runs with keygate's minimal policy
+ * only, so the suite also proves that policy is enough.
+ *
+ * In the project 'in process' this is the project's Vault test server; in the
+ * project 'real Vault' a real Vault dev server (test/vault/under-test.ts), where
+ * the namespace axis runs without a namespace (Vault OSS has none) and
+ * Kubernetes logins are reviewed by a TokenReview API the test provides.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { startVaultTestServer, type VaultTestServer } from '../../test/vault-server/index.js';
+import { REAL_VAULT, startVault, type VaultUnderTest } from '../../test/vault/under-test.js';
 import { keystoreContract, type MakeStore } from '../contract.js';
 import { VaultKeyStore, type VaultAuth } from './index.js';
 import { VaultAdmin, type ServiceAccountIssuer } from './testing.js';
 
-let vault: VaultTestServer;
+let vault: VaultUnderTest;
 let root: VaultAdmin;
 let dir: string;
 let issuer: ServiceAccountIssuer;
-const NAMESPACE = 'team1';
+/** Vault OSS (the real Vault of the tests) has no namespaces. */
+const NAMESPACE = REAL_VAULT ? undefined : 'team1';
 
 beforeAll(async () => {
-  vault = await startVaultTestServer();
-  root = new VaultAdmin(vault.url, vault.rootToken);
+  vault = await startVault();
+  root = vault.admin();
   dir = await mkdtemp(join(tmpdir(), 'keygate-vault-'));
   await root.enableAuth('approle', 'approle');
-  await root.createNamespace(NAMESPACE);
-  const team = root.in(NAMESPACE);
+  if (NAMESPACE !== undefined) await root.createNamespace(NAMESPACE);
+  const team = NAMESPACE === undefined ? root : root.in(NAMESPACE);
   await team.enableAuth('k8s', 'kubernetes');
   issuer = await team.kubernetes('k8s', 'unused', [], 'keygate', 'keygate-system');
 });
@@ -85,6 +91,6 @@ keystoreContract('vault kv v1, token, no prefix', vaultStore({ version: 'v1', au
 keystoreContract('vault kv v2, token, no prefix', vaultStore({ version: 'v2', auth: 'token' }));
 keystoreContract('vault kv v1, approle, prefix tenant-a/keys', vaultStore({ version: 'v1', auth: 'approle', prefix: 'tenant-a/keys' }));
 keystoreContract(
-  `vault kv v2, kubernetes (jwt file), prefix keygate, namespace ${NAMESPACE}`,
-  vaultStore({ version: 'v2', auth: 'kubernetes', prefix: 'keygate', namespace: NAMESPACE }),
+  `vault kv v2, kubernetes (jwt file), prefix keygate, namespace ${NAMESPACE ?? '(none: Vault OSS)'}`,
+  vaultStore({ version: 'v2', auth: 'kubernetes', prefix: 'keygate', ...(NAMESPACE !== undefined && { namespace: NAMESPACE }) }),
 );

@@ -1,36 +1,28 @@
 /**
- * The keystore contract against a real Vault. Where: VAULT_ADDR and VAULT_TOKEN when
- * set (any Vault or OpenBao; the token must be allowed to mount engines, write policies
- * and create tokens; VAULT_NAMESPACE and VAULT_CACERT are honoured). Otherwise the real
- * Vault v1.4.0 the workplace keeps beside the repository (`../shared/tools/vault`) is
- * started as a dev server on a free loopback port for this file, and stopped after it.
- * With neither, the file skips with one line. Everything created is named
+ * The keystore contract against a Vault of your own: VAULT_ADDR and VAULT_TOKEN (any
+ * Vault or OpenBao; the token must be allowed to mount engines, write policies and
+ * create tokens; VAULT_NAMESPACE and VAULT_CACERT are honoured). Without them the file
+ * skips with one line: the project 'real Vault' (vitest.config.ts) already runs every
+ * Vault test file against ../shared/tools/vault. Everything created is named
  * `keygate-test-<random>-…` and removed afterwards.
  *
  *   VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=root npx vitest run keystores/vault/real-vault
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keystoreContract } from '../contract.js';
 import { StoreError } from '../keystore.js';
 import { VaultKeyStore, type VaultOptions } from './index.js';
 import { VaultAdmin } from './testing.js';
-import { spawnTracked } from '../../test/helpers/processes.js';
-import { freePort } from '../../test/hardening/server-process.js';
 
-const root = new URL('../../', import.meta.url).pathname;
-/** A tool, not test data: the workplace's real Vault, when this checkout sits beside it. */
-const bundledVault = join(root, '..', 'shared', 'tools', 'vault');
 const given = process.env['VAULT_ADDR']?.replace(/\/+$/, '') ?? '';
-const useGiven = given !== '' && (process.env['VAULT_TOKEN'] ?? '') !== '';
-const enabled = useGiven || existsSync(bundledVault);
-if (!enabled) console.info('vault: no VAULT_ADDR/VAULT_TOKEN and no ../shared/tools/vault; skipping the tests against a real Vault');
+const enabled = given !== '' && (process.env['VAULT_TOKEN'] ?? '') !== '';
+if (!enabled) console.info('vault: no VAULT_ADDR/VAULT_TOKEN: the contract against your own Vault is skipped (the project \'real Vault\' runs the Vault tests)');
 
 (enabled ? describe : describe.skip)('real Vault', () => {
-  const target = { addr: given, token: process.env['VAULT_TOKEN'] ?? '', namespace: useGiven ? (process.env['VAULT_NAMESPACE'] ?? '') : '' };
-  const caFile = useGiven ? process.env['VAULT_CACERT'] : undefined;
+  const target = { addr: given, token: process.env['VAULT_TOKEN'] ?? '', namespace: process.env['VAULT_NAMESPACE'] ?? '' };
+  const caFile = process.env['VAULT_CACERT'];
   const run = randomBytes(4).toString('hex');
   let admin: VaultAdmin;
   let count = 0;
@@ -41,15 +33,8 @@ if (!enabled) console.info('vault: no VAULT_ADDR/VAULT_TOKEN and no ../shared/to
   });
 
   beforeAll(async () => {
-    if (!useGiven) {
-      const port = await freePort();
-      const vault = spawnTracked(bundledVault, ['server', '-dev', '-dev-root-token-id=root', `-dev-listen-address=127.0.0.1:${port}`], {}, 'file');
-      await vault.waitFor(/Vault server started!/, 'stdout');
-      Object.assign(target, { addr: `http://127.0.0.1:${port}`, token: 'root' });
-      console.info(`vault: testing against Vault v1.4.0 (../shared/tools/vault) at ${target.addr}`);
-    }
     admin = new VaultAdmin(target.addr, target.token, target.namespace);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     // Contract cleanups remove what each store used; this catches anything a failed setup left.

@@ -13,8 +13,22 @@ export interface AdminResponse {
   body: any;
 }
 
+/** A Kubernetes API that answers TokenReviews (a real Vault's Kubernetes auth asks it at every login). */
+export interface KubernetesAPI {
+  readonly url: string;
+  readonly caPem: string;
+  /** Makes the API authenticate JWTs signed with this key. */
+  trust(publicKeyPem: string): void;
+}
+
 /** A root-ish client for one namespace ('' = root). */
 export class VaultAdmin {
+  /**
+   * Where `kubernetes()` points Vault for TokenReviews; unset, a made-up host (the project's
+   * test server verifies JWTs with the configured keys alone).
+   */
+  kubernetesAPI: (() => Promise<KubernetesAPI>) | undefined;
+
   constructor(
     readonly url: string,
     readonly token: string,
@@ -23,7 +37,9 @@ export class VaultAdmin {
 
   /** The same client in another namespace. */
   in(namespace: string): VaultAdmin {
-    return new VaultAdmin(this.url, this.token, namespace);
+    const other = new VaultAdmin(this.url, this.token, namespace);
+    other.kubernetesAPI = this.kubernetesAPI;
+    return other;
   }
 
   /** One request; `token` overrides the admin token ('' sends none). */
@@ -97,7 +113,15 @@ export class VaultAdmin {
    */
   async kubernetes(mount: string, role: string, policies: string[], sa: string, saNamespace: string, tokenTTL = '1h'): Promise<ServiceAccountIssuer> {
     const issuer = new ServiceAccountIssuer();
-    await this.ok('POST', `auth/${mount}/config`, { kubernetes_host: 'https://kubernetes.default.svc', pem_keys: [issuer.publicKeyPem] });
+    const api = await this.kubernetesAPI?.();
+    api?.trust(issuer.publicKeyPem);
+    await this.ok('POST', `auth/${mount}/config`, {
+      kubernetes_host: api?.url ?? 'https://kubernetes.default.svc',
+      ...(api !== undefined && { kubernetes_ca_cert: api.caPem }),
+      pem_keys: [issuer.publicKeyPem],
+      // Vault 1.4 checks the issuer claim unless told not to; current Vault does not by default.
+      disable_iss_validation: true,
+    });
     await this.ok('POST', `auth/${mount}/role/${role}`, {
       bound_service_account_names: [sa],
       bound_service_account_namespaces: [saNamespace],

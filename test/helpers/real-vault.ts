@@ -54,7 +54,7 @@ export async function startDevVault(): Promise<DevVault> {
   // Another process may take the free port before Vault binds it: try again on another.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const env = { ...process.env, HOME: home, VAULT_DEV_ROOT_TOKEN_ID: 'root' };
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
     delete env['VAULT_ADDR'];
     delete env['VAULT_TOKEN'];
     const vault = spawnTracked(binary, ['server', '-dev', '-dev-root-token-id=root', `-dev-listen-address=127.0.0.1:${port}`], { env }, 'file');
