@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
 import type { TestClient } from '../helpers/certs.js';
+import { expectResponseMatchesSpec } from '../helpers/openapi.js';
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64');
 const vectors = JSON.parse(readFileSync(new URL('../vectors/kes/ciphertexts.json', import.meta.url), 'utf8'));
@@ -10,14 +11,17 @@ const vectors = JSON.parse(readFileSync(new URL('../vectors/kes/ciphertexts.json
 let s: TestServer;
 let app: TestClient;
 let stranger: TestClient;
+let rewrapper: TestClient;
 
 beforeAll(async () => {
   s = await startTestServer({
     prepare: (pki) => {
       app = pki.client({ commonName: 'app' });
       stranger = pki.client({ commonName: 'stranger' });
+      rewrapper = pki.client({ commonName: 'rewrapper' });
       return {
         policy: {
+          rewrapper: { allow: ['/v1/key/rewrap/app-*', '/v1/key/describe/app-*'], deny: [], identities: [rewrapper.identity] },
           app: {
             allow: ['/v1/key/generate/app-*', '/v1/key/decrypt/app-*', '/v1/key/list/*'],
             deny: ['/v1/key/*/app-secret'],
@@ -238,5 +242,139 @@ describe('authentication and policies', () => {
     const r = await s.call(null, '/version');
     expect(r.status).toBe(200);
     expect(r.json.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('key versions', () => {
+  const RETIRED = { message: 'decryption failed: key version is retired (below min_decryption_version)' };
+  const put = (who: TestClient, path: string, body?: unknown) => s.call(who, path, body === undefined ? { method: 'PUT' } : { method: 'PUT', body });
+  /** Calls and checks the answer against the OpenAPI document. */
+  const checked = async (who: TestClient, method: 'GET' | 'PUT', path: string, body?: unknown) => {
+    const r = method === 'GET' ? await s.call(who, path) : await put(who, path, body);
+    expectResponseMatchesSpec(method, path, r);
+    return r;
+  };
+
+  it('a key never rotated describes one version', async () => {
+    expect((await put(s.admin, '/v1/key/create/app-v0')).status).toBe(200);
+    const d = await checked(s.admin, 'GET', '/v1/key/describe/app-v0');
+    expect(d.json).toMatchObject({ latest_version: 1, min_decryption_version: 1, versions: [{ version: 1, created_by: s.admin.identity }] });
+    expect(d.json.versions[0].created_at).toBe(d.json.created_at);
+  });
+
+  it('rotates, encrypts with the latest version, decrypts every version, rewraps, and retires old versions', async () => {
+    expect((await put(s.admin, '/v1/key/create/app-rot')).status).toBe(200);
+    const context = b64('bucket=photos');
+    const v1 = await put(s.admin, '/v1/key/generate/app-rot', { context });
+    expect(Buffer.from(v1.json.ciphertext, 'base64')).toHaveLength(76); // KES's raw envelope
+
+    const r = await checked(s.admin, 'PUT', '/v1/key/rotate/app-rot');
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ name: 'app-rot', latest_version: 2, min_decryption_version: 1, created_by: s.admin.identity });
+    expect(r.json.versions.map((v: { version: number }) => v.version)).toEqual([1, 2]);
+    expect(Date.parse(r.json.versions[1].created_at)).toBeGreaterThanOrEqual(Date.parse(r.json.versions[0].created_at));
+
+    const v2 = await put(s.admin, '/v1/key/generate/app-rot', { context });
+    expect(Buffer.from(v2.json.ciphertext, 'base64')).toHaveLength(76 + 8); // plus the version tag
+    for (const g of [v1, v2]) {
+      const d = await put(s.admin, '/v1/key/decrypt/app-rot', { ciphertext: g.json.ciphertext, context });
+      expect(d.json.plaintext).toBe(g.json.plaintext);
+    }
+
+    const rewrapped = await checked(s.admin, 'PUT', '/v1/key/rewrap/app-rot', { ciphertext: v1.json.ciphertext, context });
+    expect(rewrapped.status).toBe(200);
+    expect(Object.keys(rewrapped.json)).toEqual(['ciphertext']);
+    expect(Buffer.from(rewrapped.json.ciphertext, 'base64')).toHaveLength(76 + 8);
+    const wrongContext = await checked(s.admin, 'PUT', '/v1/key/rewrap/app-rot', { ciphertext: v1.json.ciphertext, context: b64('other') });
+    expect(wrongContext.status).toBe(400);
+    expect(wrongContext.json).toEqual({ message: 'decryption failed: ciphertext is not authentic' });
+
+    const retire = await checked(s.admin, 'PUT', '/v1/key/config/app-rot', { min_decryption_version: 2 });
+    expect(retire.status).toBe(200);
+    expect(retire.json).toMatchObject({ latest_version: 2, min_decryption_version: 2 });
+    const old = await checked(s.admin, 'PUT', '/v1/key/decrypt/app-rot', { ciphertext: v1.json.ciphertext, context });
+    expect(old.status).toBe(400);
+    expect(old.json).toEqual(RETIRED);
+    expect((await put(s.admin, '/v1/key/rewrap/app-rot', { ciphertext: v1.json.ciphertext, context })).json).toEqual(RETIRED);
+    const fromRewrap = await put(s.admin, '/v1/key/decrypt/app-rot', { ciphertext: rewrapped.json.ciphertext, context });
+    expect(fromRewrap.json.plaintext).toBe(v1.json.plaintext);
+
+    // The old versions are kept: lowering the minimum again brings them back, as in Vault.
+    expect((await put(s.admin, '/v1/key/config/app-rot', { min_decryption_version: 1 })).status).toBe(200);
+    expect((await put(s.admin, '/v1/key/decrypt/app-rot', { ciphertext: v1.json.ciphertext, context })).json.plaintext).toBe(v1.json.plaintext);
+  });
+
+  it('refuses bad settings and unknown keys with stable messages, changing nothing', async () => {
+    expect((await put(s.admin, '/v1/key/create/app-cfg')).status).toBe(200);
+    const range = await checked(s.admin, 'PUT', '/v1/key/config/app-cfg', { min_decryption_version: 2 });
+    expect(range.status).toBe(400);
+    expect(range.json).toEqual({ message: 'min_decryption_version must be an integer from 1 to the latest version (1)' });
+    for (const body of [{ min_decryption_version: 0 }, { min_decryption_version: 1.5 }, { min_decryption_version: '1' }, {}, { min_decryption_version: -3 }]) {
+      const r = await checked(s.admin, 'PUT', '/v1/key/config/app-cfg', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.json).toEqual({ message: 'invalid request body: min_decryption_version must be a positive integer' });
+    }
+    expect((await s.call(s.admin, '/v1/key/config/app-cfg', { method: 'PUT', raw: '{"min_decryption_version":' })).status).toBe(400);
+    expect((await s.call(s.admin, '/v1/key/rotate/app-cfg', { method: 'PUT', raw: 'x' })).status).toBe(413);
+    expect((await s.call(s.admin, '/v1/key/describe/app-cfg')).json).toMatchObject({ latest_version: 1, min_decryption_version: 1 });
+
+    for (const [path, body] of [
+      ['/v1/key/rotate/app-missing', undefined],
+      ['/v1/key/config/app-missing', { min_decryption_version: 1 }],
+      ['/v1/key/rewrap/app-missing', { ciphertext: b64(Buffer.alloc(80)) }],
+    ] as const) {
+      const r = await checked(s.admin, 'PUT', path, body);
+      expect(r.status, path).toBe(404);
+      expect(r.json).toEqual({ message: 'key does not exist' });
+    }
+    const noCiphertext = await checked(s.admin, 'PUT', '/v1/key/rewrap/app-cfg', {});
+    expect(noCiphertext.json).toEqual({ message: 'invalid request body' });
+    const bad = await checked(s.admin, 'PUT', '/v1/key/rotate/-bad');
+    expect(bad.status).toBe(400);
+  });
+
+  it('is policy-checked: each of rotate, config and rewrap needs its own allow', async () => {
+    expect((await put(s.admin, '/v1/key/create/app-pol')).status).toBe(200);
+    const g = await put(app, '/v1/key/generate/app-pol');
+    expect(g.status).toBe(200);
+    for (const [who, path, body] of [
+      [app, '/v1/key/rotate/app-pol', undefined],
+      [app, '/v1/key/config/app-pol', { min_decryption_version: 1 }],
+      [app, '/v1/key/rewrap/app-pol', { ciphertext: g.json.ciphertext }],
+      [rewrapper, '/v1/key/rotate/app-pol', undefined],
+      [rewrapper, '/v1/key/config/app-pol', { min_decryption_version: 1 }],
+      [rewrapper, '/v1/key/rewrap/other', { ciphertext: g.json.ciphertext }],
+      [stranger, '/v1/key/rewrap/app-pol', { ciphertext: g.json.ciphertext }],
+    ] as const) {
+      const r = await put(who, path, body);
+      expect(r.status, path).toBe(403);
+      expect(r.json).toEqual({ message: 'not authorized: insufficient permissions' });
+    }
+    expect((await s.call(s.admin, '/v1/key/describe/app-pol')).json.latest_version).toBe(1);
+
+    expect((await put(s.admin, '/v1/key/rotate/app-pol')).status).toBe(200);
+    const w = await put(rewrapper, '/v1/key/rewrap/app-pol', { ciphertext: g.json.ciphertext });
+    expect(w.status).toBe(200);
+    expect((await put(app, '/v1/key/decrypt/app-pol', { ciphertext: w.json.ciphertext })).json.plaintext).toBe(g.json.plaintext);
+  });
+
+  it('keeps decrypting KES-made ciphertexts (version 1) after rotations, and rewraps them', async () => {
+    const raw = vectors.decrypt.filter((v: { expect: string }) => v.expect === 'plaintext');
+    for (const [i, v] of raw.entries()) {
+      const name = `vector-rot-${i}`;
+      expect((await put(s.admin, `/v1/key/import/${name}`, { key: v.master_key, cipher: v.algorithm })).status, v.id).toBe(200);
+      expect((await put(s.admin, `/v1/key/rotate/${name}`)).status).toBe(200);
+      expect((await put(s.admin, `/v1/key/rotate/${name}`)).json.latest_version).toBe(3);
+      const body: Record<string, string> = { ciphertext: v.ciphertext };
+      if (v.context !== null) body['context'] = v.context;
+      const d = await put(s.admin, `/v1/key/decrypt/${name}`, body);
+      expect(d.json.plaintext, v.id).toBe(v.plaintext);
+      const w = await put(s.admin, `/v1/key/rewrap/${name}`, body);
+      expect(w.status, v.id).toBe(200);
+      expect((await put(s.admin, `/v1/key/config/${name}`, { min_decryption_version: 3 })).status).toBe(200);
+      expect((await put(s.admin, `/v1/key/decrypt/${name}`, body)).json, v.id).toEqual(RETIRED);
+      const again = await put(s.admin, `/v1/key/decrypt/${name}`, { ...body, ciphertext: w.json.ciphertext });
+      expect(again.json.plaintext, v.id).toBe(v.plaintext);
+    }
   });
 });

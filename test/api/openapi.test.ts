@@ -194,6 +194,13 @@ describe('KES responses match the document', () => {
     expect(d.json.plaintext).toBe(b64('hello'));
     expect((await call(s.admin, '/v1/key/decrypt/app-1', { method: 'PUT', body: { ciphertext: g.json.ciphertext } })).status).toBe(400);
     expect((await call(s.admin, '/v1/key/hmac/app-1', { method: 'PUT', body: { message: b64('m') } })).status).toBe(200);
+    // Key versions (keygate's own): rotate, rewrap a version-1 ciphertext, retire version 1.
+    expect((await call(s.admin, '/v1/key/rotate/app-1', { method: 'PUT' })).json.latest_version).toBe(2);
+    const w = await call(s.admin, '/v1/key/rewrap/app-1', { method: 'PUT', body: { ciphertext: e.json.ciphertext } });
+    expect(w.status).toBe(200);
+    expect((await call(s.admin, '/v1/key/config/app-1', { method: 'PUT', body: { min_decryption_version: 2 } })).json.min_decryption_version).toBe(2);
+    expect((await call(s.admin, '/v1/key/decrypt/app-1', { method: 'PUT', body: { ciphertext: w.json.ciphertext } })).json.plaintext).toBe(b64('hello'));
+    expect((await call(s.admin, '/v1/key/config/app-1', { method: 'PUT', body: { min_decryption_version: 3 } })).status).toBe(400);
     expect((await call(s.admin, '/v1/key/delete/app-2', { method: 'DELETE' })).status).toBe(200);
     expect((await call(s.admin, '/v1/key/delete/app-2', { method: 'DELETE' })).status).toBe(404);
   });
