@@ -9,6 +9,7 @@ import { nodeCommand } from './node-cmd.js';
 import { agentCommand } from './agent-cmd.js';
 import { devCertsCommand } from './dev-certs-cmd.js';
 import { rksCommand } from './rks-cmd.js';
+import { migrateCommand } from './migrate-cmd.js';
 import { ClientError } from './client.js';
 import { endQuietlyOnClosedPipe } from './pipes.js';
 import { VERSION } from '../version.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   program.addCommand(nodeCommand());
   program.addCommand(agentCommand());
   program.addCommand(rksCommand());
+  program.addCommand(migrateCommand());
   program.addCommand(devCertsCommand(), { hidden: true });
   // Every level, so `keygate key create` without a name exits 2 too (commander would exit 1 itself).
   const override = (cmd: Command): void => {
