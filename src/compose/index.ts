@@ -9,10 +9,12 @@ import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
 import { kesRoutes } from '../api/kes/index.js';
 import { docsRoutes } from '../api/docs/index.js';
+import { uiRoutes } from '../api/ui/index.js';
 import { bundleRoutes } from '../api/tls/bundles.js';
 import { groupRoutes } from '../api/tls/groups.js';
 import { nodeRoutes } from '../api/tls/nodes.js';
 import { rksRoutes } from '../api/rks/index.js';
+import { pkiRoutes } from '../api/pki/index.js';
 import { listen, type Listener } from '../server/listener.js';
 import { Metrics } from '../server/metrics.js';
 import type { Route } from '../server/route.js';
@@ -22,6 +24,7 @@ import type { KeyStore } from '../../keystores/keystore.js';
 import type { CacheReplicas } from '../../keystores/cache.js';
 import type { ThrottlePeers } from '../server/throttle.js';
 import { LogStreams, type LogPeers } from '../log/streams.js';
+import { kesAuditEvent, kesErrorEvent } from '../log/kes-events.js';
 import { openKeyStore, cacheStats } from './registry.js';
 import { buildLogger, buildState } from './state.js';
 import { Census } from '../core/census.js';
@@ -79,13 +82,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const streams = new LogStreams(options.logPeers);
   const countLogs = (l: Logger) => {
-    l.onAudit((line) => {
+    // The streams speak KES's event shapes (kms-go decodes them); the files keep keygate's lines.
+    l.onAudit((_line, event, time) => {
       metrics.logged('audit');
-      streams.logged('audit', line);
+      if (event && time !== undefined && streams.wanted('audit')) streams.logged('audit', kesAuditEvent(event, time));
     });
-    l.onError((line) => {
+    l.onError((_line, time, level, message, fields) => {
       metrics.logged('error');
-      streams.logged('error', line);
+      if (streams.wanted('error')) streams.logged('error', kesErrorEvent(time, level, message, fields));
     });
   };
   countLogs(logger);
@@ -98,8 +102,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const routes: Route[] = [];
     routes.push(...kesRoutes(() => routes, metrics, streams));
     routes.push(...docsRoutes());
+    routes.push(...uiRoutes());
     routes.push(...bundleRoutes);
     routes.push(...groupRoutes, ...nodeRoutes);
+    routes.push(...pkiRoutes);
     const authFailures = { limit: config.limits.auth_failures, windowMs: parseDuration(config.limits.auth_failure_window), ...(options.throttlePeers ? { peers: options.throttlePeers } : {}) };
     routes.push(...rksRoutes(metrics));
     const { host, port } = splitAddress(config.address);
@@ -131,6 +137,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     // Certificates renewed on disk (certbot, cert-manager) are picked up without a signal.
     const watched = [config.tls.cert, config.tls.key];
     for (const f of watched) watchFile(f, { interval: 2000, persistent: false }, reloadTLS);
+    // Expired certificates leave the issued list and the CRLs (pki.tidy_interval; a change needs a restart).
+    const tidy = setInterval(() => {
+      holder.current.pki.tidy().catch((err: unknown) => holder.current.logger.error(`pki: tidy failed: ${(err as Error).message}`));
+    }, parseDuration(config.pki?.tidy_interval ?? '1h'));
+    tidy.unref();
 
     const shownHost = listener.address.family === 'IPv6' ? `[${listener.address.address}]` : listener.address.address;
     return {
@@ -172,7 +183,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
       async close() {
         for (const f of watched) unwatchFile(f, reloadTLS);
+        clearInterval(tidy);
         await listener.close();
+        await holder.current.pki.close();
         await store?.close();
         metrics.close();
         await logger.close();

@@ -10,6 +10,7 @@ import type { State } from '../server/state.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import { Logger, openLogFile, parseLogSetting } from '../log/logger.js';
 import { rksSettings } from '../api/rks/settings.js';
+import { buildPki } from './pki.js';
 
 export function buildState(config: Config, store: KeyStore, logger: Logger): State {
   const policies = new Map<string, Policy>();
@@ -36,6 +37,7 @@ export function buildState(config: Config, store: KeyStore, logger: Logger): Sta
     groups: fleet.groups,
     nodes: fleet.nodes,
     rks: rksSettings(config),
+    pki: buildPki(config, store, logger),
     logger,
   };
 }

@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { compilePattern, PatternError } from '../policy/index.js';
 import { isValidName } from '../core/names.js';
 import { parseDuration } from './duration.js';
+import { checkPkiConfig } from '../core/pki/config.js';
 import type { Config } from './schema.js';
 
 type Where = (path: Array<string | number>) => string;
@@ -21,6 +22,7 @@ export function checkConfig(config: Config, where: Where): void {
   checkPolicies(config, where);
   checkDurations(config, where);
   checkVault(config, where);
+  checkPkiConfig(config.pki, config.keystore.vault !== undefined, where);
   if (config.keystore.memory && config.server.workers !== 1) {
     throw new ConfigError(`${where(['server', 'workers'])}: the memory keystore cannot be shared by several workers; use 1 worker or another keystore`);
   }

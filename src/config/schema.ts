@@ -3,6 +3,8 @@
  * and the TypeScript shape it guarantees. Key names follow KES where the two
  * overlap, so a KES server config works unchanged.
  */
+import { pkiSchema, type PkiConfig } from '../core/pki/config.js';
+
 const duration = { type: 'string', pattern: '^(0|([0-9]+(\\.[0-9]*)?(ns|us|µs|ms|s|m|h))+)$' } as const;
 const onOff = { type: 'string', enum: ['on', 'off'] } as const;
 const strings = { type: 'array', items: { type: 'string' }, default: [] } as const;
@@ -16,6 +18,8 @@ export interface PolicyConfig {
 
 export interface VaultConfig {
   endpoint: string;
+  /** The other nodes of the same Vault HA cluster, for fail-over (see docs/operations.md). */
+  endpoints?: string[];
   engine: string;
   version: 'v1' | 'v2';
   namespace?: string;
@@ -54,6 +58,8 @@ export interface Config {
   rks?: { init_token?: string; admin?: { login: string; password: string }; admin_token_ttl: string };
   /** Where groups' callbacks and OAuth requests may go. */
   callbacks?: { allow_loopback: boolean };
+  /** Certificate issuers and roles (short-lived certificates, `/v1/pki/...`). */
+  pki?: PkiConfig;
 }
 
 export const configSchema = {
@@ -154,6 +160,7 @@ export const configSchema = {
         auth_failure_window: { ...duration, default: '1m' },
       },
     },
+    pki: pkiSchema,
     callbacks: {
       type: 'object',
       additionalProperties: false,
@@ -196,6 +203,7 @@ export const configSchema = {
           required: ['endpoint'],
           properties: {
             endpoint: { type: 'string', pattern: '^https?://' },
+            endpoints: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^https?://' } },
             engine: { ...nonEmpty, default: 'kv' },
             version: { type: 'string', enum: ['v1', 'v2'], default: 'v1' },
             namespace: { type: 'string' },

@@ -27,7 +27,13 @@ export interface LogOptions {
   level: Level;
 }
 
-type Listener = (line: string) => void;
+/**
+ * Each audit line; a request's line comes with the record it was made from (for the
+ * KES-shaped stream), an event inside a request (`auditEvent`) without.
+ */
+type AuditListener = (line: string, event?: AuditEvent, time?: string) => void;
+/** Each error-log line, with its parts. */
+type ErrorListener = (line: string, time: string, level: Level, message: string, fields?: Record<string, string | number | boolean>) => void;
 
 /**
  * Lines for one stream. Audit lines are written once per event-loop turn, so a busy
@@ -59,8 +65,8 @@ class LineBatch {
 }
 
 export class Logger {
-  private readonly auditListeners = new Set<Listener>();
-  private readonly errorListeners = new Set<Listener>();
+  private readonly auditListeners = new Set<AuditListener>();
+  private readonly errorListeners = new Set<ErrorListener>();
   private readonly auditOut: LineBatch | null;
   private readonly errorOut: LineBatch | null;
 
@@ -72,19 +78,31 @@ export class Logger {
 
   audit(event: AuditEvent): void {
     // Written for every request, so built by hand; JSON.stringify quotes the strings.
+    const time = isoNow();
     const line =
-      `{"time":"${isoNow()}","ip":${JSON.stringify(event.ip)},"identity":${JSON.stringify(event.identity)},` +
+      `{"time":"${time}","ip":${JSON.stringify(event.ip)},"identity":${JSON.stringify(event.identity)},` +
       `"method":${JSON.stringify(event.method)},"path":${JSON.stringify(event.path)},"status":${event.status},` +
       `"latency_ms":${Math.round(event.latencyMs * 1000) / 1000}}`;
+    this.auditOut?.push(line);
+    for (const l of this.auditListeners) l(line, event, time);
+  }
+
+  /**
+   * An audit line for an event inside a request that its request line cannot say (a
+   * certificate issued or revoked: which serial, for whom). `fields` are metadata only.
+   */
+  auditEvent(event: string, fields: Record<string, string | number>): void {
+    const line = JSON.stringify({ time: isoNow(), event, ...fields });
     this.auditOut?.push(line);
     for (const l of this.auditListeners) l(line);
   }
 
   log(level: Level, message: string, fields?: Record<string, string | number | boolean>): void {
     if (LEVELS[level] < LEVELS[this.options.level]) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), level, message, ...fields });
+    const time = new Date().toISOString();
+    const line = JSON.stringify({ time, level, message, ...fields });
     this.errorOut?.write(line);
-    for (const l of this.errorListeners) l(line);
+    for (const l of this.errorListeners) l(line, time, level, message, fields);
   }
 
   error(message: string, fields?: Record<string, string | number | boolean>): void {
@@ -96,12 +114,12 @@ export class Logger {
   }
 
   /** Live subscription to audit lines (for `/v1/log/audit`); returns the unsubscribe function. */
-  onAudit(listener: Listener): () => void {
+  onAudit(listener: AuditListener): () => void {
     this.auditListeners.add(listener);
     return () => this.auditListeners.delete(listener);
   }
 
-  onError(listener: Listener): () => void {
+  onError(listener: ErrorListener): () => void {
     this.errorListeners.add(listener);
     return () => this.errorListeners.delete(listener);
   }

@@ -68,7 +68,7 @@ function distinguishedName(options: CertificateOptions): Node {
  * The issuer's subject, as the exact DER node from its certificate (name
  * matching in path validation is byte-sensitive in some verifiers), and its key identifier.
  */
-function issuerDetails(certificate: X509Certificate): { name: Node; keyId: Buffer } {
+export function issuerDetails(certificate: X509Certificate): { name: Node; keyId: Buffer } {
   const root = parse(certificate.raw);
   // Re-using the parsed name is byte-exact only if forge re-encodes this certificate unchanged.
   if (!der(root).equals(certificate.raw)) throw new Error('pki: the issuer certificate is not canonical DER');

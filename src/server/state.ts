@@ -13,6 +13,7 @@ import type { GroupService } from '../core/groups.js';
 import type { NodeService } from '../core/nodes.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import type { Logger } from '../log/logger.js';
+import type { PkiService } from '../core/pki/service.js';
 
 export interface State {
   /** The admin identity, or null when admin is disabled (a non-hex value in the config). */
@@ -37,6 +38,8 @@ export interface State {
   readonly nodes: NodeService;
   /** The RKS-compatible surface's credentials (`rks:` in the config). */
   readonly rks: RksSettings;
+  /** Certificate issuers and roles (`/v1/pki/...`). */
+  readonly pki: PkiService;
   readonly logger: Logger;
 }
 

@@ -1,0 +1,87 @@
+/**
+ * Builds the PKI service from `pki:` in the configuration: built-in issuers (parents
+ * first), Vault PKI issuers (their own Vault connection, or the keystore's), and roles.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import type { Config, VaultConfig } from '../config/schema.js';
+import { parseDuration } from '../config/duration.js';
+import type { KeyStore } from '../../keystores/keystore.js';
+import type { Logger } from '../log/logger.js';
+import type { VaultAuth } from '../../keystores/vault/options.js';
+import { BuiltinIssuer, checkImportedCA } from '../core/pki/builtin.js';
+import { PkiService, rolesFrom } from '../core/pki/service.js';
+import type { Issuer } from '../core/pki/issuer.js';
+import type { PkiConfig, VaultPkiConfig } from '../core/pki/config.js';
+import { VaultPkiIssuer } from '../pki/vault-pki.js';
+import { readCAs } from './tls.js';
+
+function readPem(key: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+export function buildPki(config: Config, store: KeyStore, logger: Logger): PkiService {
+  const pki: PkiConfig = config.pki ?? { issuers: {}, roles: {}, tidy_interval: '1h', crl_ttl: '72h' };
+  const crlTtlMs = parseDuration(pki.crl_ttl);
+  const issuers = new Map<string, Issuer>();
+  const builtin = (name: string): BuiltinIssuer => {
+    const existing = issuers.get(name);
+    if (existing) return existing as BuiltinIssuer;
+    const b = pki.issuers[name]?.builtin;
+    if (!b) throw new ConfigError(`pki.issuers.${name}: not a builtin issuer`);
+    let imported: { cert: string; key: string } | undefined;
+    if (b.import) {
+      imported = { cert: readPem(`pki.issuers.${name}.builtin.import.cert`, b.import.cert), key: readPem(`pki.issuers.${name}.builtin.import.key`, b.import.key) };
+      try {
+        checkImportedCA(imported.cert, imported.key);
+      } catch (err) {
+        throw new ConfigError(`pki.issuers.${name}.builtin.import: ${(err as Error).message}`);
+      }
+    }
+    const issuer = new BuiltinIssuer(store, {
+      name,
+      commonName: b.common_name ?? `keygate ${name} CA`,
+      keyType: b.key_type,
+      ttlMs: parseDuration(b.ttl),
+      ...(b.parent !== undefined ? { parent: builtin(b.parent) } : {}),
+      ...(imported ? { imported } : {}),
+      crlTtlMs,
+    });
+    issuers.set(name, issuer);
+    return issuer;
+  };
+  for (const [name, issuer] of Object.entries(pki.issuers)) {
+    if (issuer.builtin) builtin(name);
+    else if (issuer.vault_pki) issuers.set(name, vaultIssuer(name, issuer.vault_pki, config.keystore.vault, logger));
+  }
+  return new PkiService(store, { issuers, roles: rolesFrom(pki.roles), defaultIssuer: pki.default_issuer }, logger);
+}
+
+function vaultIssuer(name: string, v: VaultPkiConfig, keystoreVault: VaultConfig | undefined, logger: Logger): VaultPkiIssuer {
+  const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => logger.log(level, `pki.issuers.${name}: ${message}`);
+  const timeoutMs = parseDuration(v.timeout);
+  if (v.endpoint !== undefined) {
+    const auth: VaultAuth = v.approle
+      ? { kind: 'approle', engine: v.approle.engine, roleId: v.approle.id, secretId: v.approle.secret, ...(v.approle.namespace !== undefined ? { namespace: v.approle.namespace } : {}) }
+      : { kind: 'token', token: v.token as string };
+    const tls = { ...(v.tls?.ca !== undefined ? { ca: readCAs(v.tls.ca) } : {}), ...(v.tls?.insecure ? { insecure: true } : {}) };
+    return new VaultPkiIssuer({ endpoint: v.endpoint, mount: v.mount, namespace: v.namespace ?? '', auth, tls, timeoutMs, log });
+  }
+  const k = keystoreVault as VaultConfig;
+  const auth: VaultAuth = k.approle
+    ? { kind: 'approle', engine: k.approle.engine, roleId: k.approle.id, secretId: k.approle.secret, ...(k.approle.namespace !== undefined ? { namespace: k.approle.namespace } : {}) }
+    : k.kubernetes
+      ? { kind: 'kubernetes', engine: k.kubernetes.engine, role: k.kubernetes.role, jwt: k.kubernetes.jwt, ...(k.kubernetes.namespace !== undefined ? { namespace: k.kubernetes.namespace } : {}) }
+      : { kind: 'token', token: k.token as string };
+  const tls = {
+    ...(k.tls?.ca !== undefined ? { ca: readCAs(k.tls.ca) } : {}),
+    ...(k.tls?.cert !== undefined ? { cert: readFileSync(k.tls.cert) } : {}),
+    ...(k.tls?.key !== undefined ? { key: readFileSync(k.tls.key) } : {}),
+    ...(k.tls?.insecure ? { insecure: true } : {}),
+  };
+  return new VaultPkiIssuer({ endpoint: k.endpoint, mount: v.mount, namespace: v.namespace ?? k.namespace ?? '', auth, tls, timeoutMs, log });
+}
