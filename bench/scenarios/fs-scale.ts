@@ -119,7 +119,7 @@ async function listAll(ctx: BenchContext, kg: Server): Promise<{ seconds: number
 }
 
 async function cacheHitRatio(ctx: BenchContext, kg: Server): Promise<number | null> {
-  const r = await call(kg.port, ctx.pki.caPem, ctx.pki.admin, '/v1/metrics');
+  const r = await call(kg.port, ctx.pki.caPem, ctx.pki.admin, '/v1/metrics/keygate');
   const m = /^keygate_cache_hit_ratio (\S+)$/m.exec(r.body.toString('utf8'));
   return m ? Number(m[1]) : null;
 }

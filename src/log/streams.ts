@@ -36,6 +36,11 @@ export class LogStreams {
     };
   }
 
+  /** Whether anyone, in this worker or another, would receive a line of `kind` (lines are worth making). */
+  wanted(kind: LogKind): boolean {
+    return this.subscribers[kind].size > 0 || (this.peers?.wanted(kind) ?? false);
+  }
+
   /** A line this process logged: to its own subscribers, and to other workers' if they have any. */
   logged(kind: LogKind, line: string): void {
     this.deliver(kind, line);

@@ -94,9 +94,17 @@ export class Metrics {
     }
   }
 
-  /** The Prometheus text a scrape answers. */
+  /** The Prometheus text a scrape answers: every family, KES's and keygate's. */
   scrape(): Promise<string> {
     return this.scraper();
+  }
+
+  /**
+   * KES's families only, for `/v1/metrics`: KES clients (kms-go's Metrics(), `kes metric`)
+   * refuse an answer in which any family but the request counters has several series.
+   */
+  async scrapeKES(): Promise<string> {
+    return kesFamilies(await this.scraper());
   }
 
   get contentType(): string {
@@ -142,4 +150,19 @@ export class Metrics {
   close(): void {
     this.loopDelay.disable();
   }
+}
+
+/**
+ * The `kes_` families of a Prometheus text exposition. Each family is a run of lines
+ * that starts at its `# HELP`/`# TYPE` comment (prom-client writes every family so,
+ * merged cluster scrapes too); a family is kept or dropped whole.
+ */
+export function kesFamilies(text: string): string {
+  let keep = false;
+  let out = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# HELP ') || line.startsWith('# TYPE ')) keep = line.startsWith('kes_', 7);
+    if (keep && line !== '') out += line + '\n';
+  }
+  return out;
 }

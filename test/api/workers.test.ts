@@ -121,12 +121,12 @@ describe('two workers', () => {
 
   it('answers a metrics scrape through any worker for the whole server', async () => {
     const metric = (text: string, line: string) => Number(text.split('\n').find((l) => l.startsWith(line + ' '))?.slice(line.length + 1) ?? NaN);
-    const before = await call(admin, '/v1/metrics');
+    const before = await call(admin, '/v1/metrics/keygate');
     const counted = (text: string) => metric(text, 'keygate_http_requests_total{route="/version",method="GET",status="200"}') || 0;
     const start = counted(before.text);
     // Fresh connections land on both workers; a scrape through either sees every one of them.
     await Promise.all(Array.from({ length: 20 }, () => call(admin, '/version')));
-    const scrapes = await Promise.all(Array.from({ length: 6 }, () => call(admin, '/v1/metrics')));
+    const scrapes = await Promise.all(Array.from({ length: 6 }, () => call(admin, '/v1/metrics/keygate')));
     for (const r of scrapes) {
       expect(r.status).toBe(200);
       expect(counted(r.text) - start).toBe(20);

@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCA, issueCertificate, type IssuedCertificate, type CertificateOptions } from '../../src/pki/index.js';
+import { createCA, issueCertificate, type IssuedCertificate, type CertificateOptions, type KeyType } from '../../src/pki/index.js';
 import { identityOfCertificate } from '../../src/auth/identity.js';
 
 export interface TestClient extends IssuedCertificate {
@@ -29,7 +29,7 @@ export class TestPKI {
   private count = 0;
 
   /** A client certificate signed by this CA (or self-signed with `selfSigned`). */
-  client(options: Partial<CertificateOptions> & { selfSigned?: boolean } = {}): TestClient {
+  client(options: Partial<CertificateOptions> & { selfSigned?: boolean; keyType?: KeyType } = {}): TestClient {
     const name = `client-${++this.count}`;
     const issued = issueCertificate(options.selfSigned ? null : this.ca, {
       commonName: name,

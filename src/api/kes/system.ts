@@ -51,6 +51,11 @@ export function systemRoutes(allRoutes: () => readonly Route[], metrics: Metrics
   return [
     {
       method: 'GET', path: '/v1/metrics', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
+      handler: async () => ({ text: await metrics.scrapeKES(), contentType: metrics.contentType }),
+    },
+    // Everything, keygate's labelled families included: what Prometheus scrapes.
+    {
+      method: 'GET', path: '/v1/metrics/keygate', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
       handler: async () => ({ text: await metrics.scrape(), contentType: metrics.contentType }),
     },
     logStream('/v1/log/audit', (l) => streams.subscribe('audit', l)),
@@ -77,6 +82,8 @@ export function systemRoutes(allRoutes: () => readonly Route[], metrics: Metrics
             // KES reports milliseconds with a floor of 1 for a reachable store.
             keystore_latency: unreachable ? 0 : Math.max(1, Math.round(latencyMs)),
             keystore_unreachable: unreachable,
+            // kms-go's Status() refuses "unreachable but not unavailable" (KES never sends this field).
+            keystore_unavailable: unreachable,
           },
         };
       },
