@@ -2,7 +2,8 @@
  * The agent's loop. Each wake-up is one batch: make sure the credential is good,
  * (in `bundles: all` mode) learn which bundles the node may read, fetch the bundles
  * that are due, write what changed, remove what the server no longer gives the
- * node, then run the reload command once for the whole batch.
+ * node, issue the certificates that are due (src/agent/issue.ts), then run the
+ * reload command once for the whole batch.
  *
  * Failure rules: an unreachable server (or a 5xx) never touches the files on disk;
  * the bundle is retried with exponential backoff. Only an explicit refusal (403, or
@@ -23,6 +24,7 @@ import { quoteName, type BundleWriter } from './writer.js';
 import { ReloadQueue, type Reloader } from './reload.js';
 import type { StatusBoard } from './status.js';
 import { Watchers } from './watch.js';
+import { CertificateSet } from './issue.js';
 
 export interface AgentDeps {
   settings: AgentSettings;
@@ -51,6 +53,7 @@ export class Agent {
   private readonly reloads: ReloadQueue;
   private readonly wake: WakeTimer;
   private readonly watchers: Watchers;
+  private readonly certificates: CertificateSet;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
@@ -63,6 +66,7 @@ export class Agent {
     this.reloads = new ReloadQueue(deps.reloader, new Backoff(retryMinMs, retryMaxMs, random), { clock, logger, board });
     this.auth = new NodeAuth(settings.auth, client, { clock, random, logger, board, jitter, retryMinMs, retryMaxMs });
     this.bundles = new BundleSet({ settings, client, writer: deps.writer, auth: this.auth, reloads: this.reloads, board, logger, clock, random });
+    this.certificates = new CertificateSet({ settings, client, auth: this.auth, reloads: this.reloads, board, logger, clock, random });
     this.wake = new WakeTimer(clock, () => this.kick());
     this.watchers = new Watchers(client, { clock, random, logger, retryMinMs, retryMaxMs }, (name) => {
       if (this.bundles.dueNow(name)) this.kick();
@@ -88,6 +92,7 @@ export class Agent {
     const failures = [
       ...refused.map((name) => `${quoteName(name)}: not a valid bundle name, skipped`),
       ...(await this.bundles.refresh()).flatMap((o) => ('error' in o ? [`${o.name}: ${o.error.message}`] : [])),
+      ...(await this.certificates.refresh()).map((f) => `certificate '${f.name}': ${f.error.message}`),
     ];
     this.reloads.clear(); // --once runs before the web server: nothing to reload
     return { ok: failures.length === 0, failures };
@@ -107,6 +112,11 @@ export class Agent {
     await this.running;
   }
 
+  /** After stop(), on a clean shutdown: revokes the issued certificates that have `revoke_on_exit`. */
+  async revokeOnExit(): Promise<void> {
+    await this.certificates.revokeOnExit();
+  }
+
   /** Resolves when no batch is running (tests). */
   async idle(): Promise<void> {
     while (this.running) await this.running;
@@ -115,6 +125,7 @@ export class Agent {
   /** Readies the output directory and tracks the bundles to serve; returns the configured names refused. */
   private async prepare(): Promise<string[]> {
     await this.deps.writer.init();
+    await this.certificates.init();
     const { bundles } = this.deps.settings;
     if (bundles !== 'all') return bundles.filter((name) => !this.bundles.track(name, 'settings'));
     // In `all` mode, what is on disk is tracked too, so a bundle unassigned while the agent was down is removed.
@@ -146,10 +157,12 @@ export class Agent {
       await this.auth.ensure();
     } catch (err) {
       this.bundles.credentialFailed(err as Error);
+      this.certificates.credentialFailed(err as Error);
       return;
     }
     if (this.deps.settings.bundles === 'all' && now >= this.bundles.listAt) await this.bundles.discover(false);
     await this.bundles.refresh(now + BATCH_WINDOW_MS);
+    await this.certificates.refresh(now + BATCH_WINDOW_MS);
     await this.reloads.runIfDue();
     if (this.deps.settings.refresh.watch) this.watchers.sync(this.bundles.versions());
   }
@@ -157,7 +170,7 @@ export class Agent {
   /** Arms the timer for the earliest thing to do. */
   private schedule(): void {
     if (this.stopped) return;
-    const next = Math.min(this.bundles.nextDue, this.auth.nextDue, this.reloads.due);
+    const next = Math.min(this.bundles.nextDue, this.auth.nextDue, this.reloads.due, this.certificates.nextDue);
     this.wake.clear();
     if (Number.isFinite(next)) this.wake.at(Math.max(next, this.clock.now() + 10));
   }

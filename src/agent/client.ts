@@ -43,7 +43,7 @@ export interface NodeToken {
   ttl: number;
 }
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 export class AgentClient {
   private readonly agent: https.Agent;
@@ -136,6 +136,16 @@ export class AgentClient {
   /** Enrolls the client certificate's identity into the group. */
   async enroll(group: string, groupToken: string, nodeId: string | undefined): Promise<void> {
     await this.call('PUT', `/v1/node/enroll/${encodeURIComponent(group)}`, nodeId === undefined ? {} : { node_id: nodeId }, { token: groupToken });
+  }
+
+  /** Has the CSR signed under `role` (`PUT /v1/pki/sign/<role>`); the answer is checked by the caller (src/agent/issue.ts). */
+  async signCertificate(role: string, csr: string, ttl: string): Promise<Json> {
+    return this.call('PUT', `/v1/pki/sign/${encodeURIComponent(role)}`, { csr, ttl });
+  }
+
+  /** Revokes a certificate this caller was issued (`PUT /v1/pki/revoke`). */
+  async revokeCertificate(serial: string): Promise<void> {
+    await this.call('PUT', '/v1/pki/revoke', { serial });
   }
 
   close(): void {

@@ -9,6 +9,8 @@ import { ConfigError } from '../errors.js';
 import { compileConfigSchema, parseYamlConfig, readConfigText, type Where } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { isValidBundleName } from '../core/bundle-names.js';
+import { keyTypes, type KeyType } from '../pki/keys.js';
+import { resolve } from 'node:path';
 import type { Level } from '../log/logger.js';
 
 export interface AgentConfig {
@@ -17,13 +19,29 @@ export interface AgentConfig {
   tls: { ca?: string; cert?: string; key?: string; insecure: boolean };
   /** Registration or enrollment with a group token; absent = the client certificate alone. */
   node?: { group: string; group_token: string; id?: string; enroll: boolean };
-  /** Bundle names, or `all`: every bundle the node may read. */
-  bundles: string[] | 'all';
+  /** Bundle names, or `all`: every bundle the node may read. Optional when `certificates` are listed. */
+  bundles?: string[] | 'all';
   output: { dir: string; combined: boolean; remove_revoked: boolean };
   reload: { command?: string | string[]; timeout: string };
   refresh: { jitter: number; retry_min: string; retry_max: string; timeout: string; list_interval: string; watch: boolean };
   status: { address?: string };
   log: { level: Level };
+  /** Certificates the agent has issued for it (key made here, CSR signed by `PUT /v1/pki/sign/<role>`). */
+  certificates: CertificateConfig[];
+}
+
+export interface CertificateConfig {
+  /** File stem: `<dir>/<name>.crt` (certificate and chain) and `<dir>/<name>.key`. */
+  name: string;
+  role: string;
+  common_name: string;
+  alt_names: string[];
+  ip_sans: string[];
+  key_type: KeyType;
+  ttl: string;
+  /** Default: output.dir. */
+  dir?: string;
+  revoke_on_exit: boolean;
 }
 
 const text = { type: 'string', minLength: 1 } as const;
@@ -32,7 +50,7 @@ const duration = { type: 'string', minLength: 1 } as const; // parsed (and expla
 export const agentConfigSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['server', 'bundles', 'output'],
+  required: ['server', 'output'],
   properties: {
     server: { type: 'string', pattern: '^https://[^/?#\\s]+/?$' },
     tls: {
@@ -88,6 +106,26 @@ export const agentConfigSchema = {
       default: {},
       properties: { level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], default: 'info' } },
     },
+    certificates: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'role', 'common_name'],
+        properties: {
+          name: text,
+          role: text,
+          common_name: text,
+          alt_names: { type: 'array', default: [], items: text },
+          ip_sans: { type: 'array', default: [], items: text },
+          key_type: { type: 'string', enum: [...keyTypes], default: 'ecdsa-p256' },
+          ttl: { ...duration, default: '1h' },
+          dir: text,
+          revoke_on_exit: { type: 'boolean', default: false },
+        },
+      },
+    },
   },
 } as const;
 
@@ -136,9 +174,76 @@ function checkAgentConfig(c: AgentConfig, where: Where): void {
   if (c.node && !c.node.enroll && c.node.id === undefined) {
     throw new ConfigError(`${where(['node'])}: node.id is required to register with a group token`);
   }
-  if (c.bundles !== 'all') checkBundleNames(c.bundles, where);
+  if (c.bundles === undefined && c.certificates.length === 0) {
+    throw new ConfigError(`${where(['bundles'])}: required key is missing (list bundles, certificates, or both)`);
+  }
+  if (c.bundles !== undefined && c.bundles !== 'all') checkBundleNames(c.bundles, where);
   if (c.status.address !== undefined) parseLoopbackAddress(c.status.address, where(['status', 'address']));
+  checkCertificates(c, where);
 }
+
+/** Template variables of certificate names, from the node's own settings. */
+function templateValues(c: AgentConfig): Record<string, string | undefined> {
+  return { node_id: c.node?.id, group: c.node?.group };
+}
+
+/**
+ * `{{node_id}}` and `{{group}}` replaced by the node's id and group (the identity the server
+ * binds role templates to). @throws Error naming an unknown variable or one this node has no value for
+ */
+export function expandTemplate(template: string, values: Record<string, string | undefined>): string {
+  return template.replace(/\{\{\s*([^{}]*?)\s*\}\}/g, (_m, name: string) => {
+    if (!Object.hasOwn(values, name)) throw new Error(`unknown template variable '{{${name.slice(0, 40)}}}' (known: {{node_id}}, {{group}})`);
+    const value = values[name];
+    if (value === undefined) throw new Error(`{{${name}}} needs node.${name === 'node_id' ? 'id' : 'group'} to be set`);
+    return value;
+  });
+}
+
+/** A DNS name a certificate can carry: printable ASCII labels, an optional leading '*.'. */
+const DNS_NAME = /^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+
+function checkCertificates(c: AgentConfig, where: Where): void {
+  const values = templateValues(c);
+  const names = new Set<string>();
+  const outputDir = resolve(c.output.dir);
+  c.certificates.forEach((cert, i) => {
+    const at = (...path: Array<string | number>) => where(['certificates', i, ...path]);
+    if (!isValidBundleName(cert.name) || cert.name.startsWith('*.')) throw new ConfigError(`${at('name')}: invalid file name '${cert.name.slice(0, 100)}' (letters, digits, '.', '_', '-')`);
+    const dir = resolve(cert.dir ?? c.output.dir);
+    if (names.has(cert.name)) throw new ConfigError(`${at('name')}: certificate '${cert.name}' is listed twice`);
+    names.add(cert.name);
+    if (dir === outputDir && c.bundles === 'all') {
+      throw new ConfigError(`${at('dir')}: with 'bundles: all' the agent owns every file of output.dir; set certificates[${i}].dir to another directory`);
+    }
+    if (dir === outputDir && Array.isArray(c.bundles) && c.bundles.includes(cert.name)) {
+      throw new ConfigError(`${at('name')}: '${cert.name}' is also a bundle of output.dir; choose another name or dir`);
+    }
+    for (const [key, template] of [['common_name', cert.common_name], ...cert.alt_names.map((n, j) => [['alt_names', j], n] as const)] as const) {
+      const path = Array.isArray(key) ? key : [key];
+      let name: string;
+      try {
+        name = expandTemplate(template, values);
+      } catch (err) {
+        throw new ConfigError(`${at(...path)}: ${(err as Error).message}`);
+      }
+      if (!DNS_NAME.test(name) || name.length > 253) throw new ConfigError(`${at(...path)}: '${name.slice(0, 100)}' is not a DNS name`);
+    }
+    cert.ip_sans.forEach((ip, j) => {
+      if (isIP(ip) === 0) throw new ConfigError(`${at('ip_sans', j)}: '${ip.slice(0, 100)}' is not an IP address`);
+    });
+    let ttl: number;
+    try {
+      ttl = parseDuration(cert.ttl);
+    } catch (err) {
+      throw new ConfigError(`${at('ttl')}: ${(err as Error).message}`);
+    }
+    if (ttl < MIN_CERTIFICATE_TTL_MS) throw new ConfigError(`${at('ttl')}: must be at least 10s`);
+  });
+}
+
+/** Shortest lifetime asked for: renewal at two-thirds must leave time for a request and a reload. */
+const MIN_CERTIFICATE_TTL_MS = 10_000;
 
 function checkBundleNames(names: string[], where: Where): void {
   const seen = new Set<string>();
@@ -182,6 +287,24 @@ export interface AgentSettings {
   refresh: { jitter: number; retryMinMs: number; retryMaxMs: number; timeoutMs: number; listIntervalMs: number; watch: boolean };
   status?: { host: string; port: number };
   logLevel: Level;
+  /** Certificates issued for this node (absent or empty: none). */
+  certificates?: CertificateSettings[];
+}
+
+/** One `certificates:` entry, templates expanded. */
+export interface CertificateSettings {
+  name: string;
+  role: string;
+  commonName: string;
+  /** DNS names asked for in the CSR, the common name first. */
+  dnsNames: string[];
+  ipAddresses: string[];
+  keyType: KeyType;
+  /** As configured (sent to the server as written), and in milliseconds. */
+  ttl: string;
+  ttlMs: number;
+  dir: string;
+  revokeOnExit: boolean;
 }
 
 export function resolveSettings(c: AgentConfig): AgentSettings {
@@ -193,7 +316,7 @@ export function resolveSettings(c: AgentConfig): AgentSettings {
     server: c.server.replace(/\/$/, ''),
     tls: { ...opt('ca', c.tls.ca), ...opt('cert', c.tls.cert), ...opt('key', c.tls.key), insecure: c.tls.insecure },
     auth,
-    bundles: c.bundles === 'all' ? 'all' : [...c.bundles],
+    bundles: c.bundles === 'all' ? 'all' : [...(c.bundles ?? [])],
     output: { dir: c.output.dir, combined: c.output.combined, removeRevoked: c.output.remove_revoked },
     reload: { ...opt('command', c.reload.command), timeoutMs: parseDuration(c.reload.timeout) },
     refresh: {
@@ -206,5 +329,25 @@ export function resolveSettings(c: AgentConfig): AgentSettings {
     },
     ...(c.status.address !== undefined ? { status: parseLoopbackAddress(c.status.address, 'status.address') } : {}),
     logLevel: c.log.level,
+    ...(c.certificates.length > 0 ? { certificates: resolveCertificates(c) } : {}),
   };
+}
+
+function resolveCertificates(c: AgentConfig): CertificateSettings[] {
+  return c.certificates.map((cert) => {
+    const commonName = expandTemplate(cert.common_name, templateValues(c));
+    const alt = cert.alt_names.map((n) => expandTemplate(n, templateValues(c)));
+    return {
+      name: cert.name,
+      role: cert.role,
+      commonName,
+      dnsNames: [...new Set([commonName, ...alt])],
+      ipAddresses: [...cert.ip_sans],
+      keyType: cert.key_type,
+      ttl: cert.ttl,
+      ttlMs: parseDuration(cert.ttl),
+      dir: cert.dir ?? c.output.dir,
+      revokeOnExit: cert.revoke_on_exit,
+    };
+  });
 }

@@ -18,7 +18,7 @@ export interface AgentParts {
   client: AgentClient;
   /** Starts the loop and the status endpoint (when configured). */
   start(): Promise<void>;
-  /** Stops the loop, the status endpoint and the connections. */
+  /** Stops the loop (revoking the issued certificates with `revoke_on_exit` when it was started), the status endpoint and the connections. */
   close(): Promise<void>;
   /** The status endpoint's port once started (0 when none). */
   readonly statusPort: number;
@@ -36,6 +36,7 @@ export function createAgent(settings: AgentSettings, options: { logger?: Logger;
     ...(options.random ? { random: options.random } : {}),
   });
   let status: StatusServer | null = null;
+  let started = false;
   return {
     agent, board, writer, client,
     get statusPort() {
@@ -47,10 +48,13 @@ export function createAgent(settings: AgentSettings, options: { logger?: Logger;
         const host = settings.status.host.includes(':') ? `[${settings.status.host}]` : settings.status.host;
         logger.info(`agent: status on http://${host}:${status.port}/status`);
       }
+      started = true;
       await agent.start();
     },
     async close() {
       await agent.stop();
+      // Only a running agent revokes: `--once` writes the pair the web server starts with.
+      if (started) await agent.revokeOnExit();
       await status?.close();
       client.close();
     },

@@ -3,7 +3,7 @@
  * not-after, last refresh, last error), the last reload, names the server listed
  * that the agent refused as bundle names, and Prometheus metrics.
  * Served on a loopback-only HTTP listener: `GET /status` (JSON), `GET /metrics`
- * (Prometheus text), `GET /healthz` (200 once every bundle is on disk, else 503).
+ * (Prometheus text), `GET /healthz` (200 once every bundle and issued certificate is on disk, else 503).
  * Nothing here holds key material or tokens.
  */
 import http from 'node:http';
@@ -27,6 +27,19 @@ export interface BundleStatus {
   lastError: string | null;
 }
 
+/** A certificate the agent has issued for it (`certificates:`); no key material. */
+export interface CertificateStatus {
+  name: string;
+  role: string;
+  state: 'pending' | 'ok' | 'error';
+  /** Of the certificate on disk; null before the first one. */
+  serial: string | null;
+  notAfter: Date | null;
+  lastIssued: Date | null;
+  nextRenewal: Date | null;
+  lastError: string | null;
+}
+
 export interface ReloadStatus {
   at: Date;
   ok: boolean;
@@ -40,6 +53,7 @@ const MAX_REFUSED_NAMES = 20;
 export class StatusBoard {
   readonly registry = new Registry();
   private readonly bundles = new Map<string, BundleStatus>();
+  private readonly certificates = new Map<string, CertificateStatus>();
   /** Names refused as bundle names since the agent started (nothing was written for them), first seen first. */
   private readonly refused = new Set<string>();
   lastReload: ReloadStatus | null = null;
@@ -55,8 +69,22 @@ export class StatusBoard {
     labelNames: ['result'], registers: [this.registry],
   });
 
+  readonly issuances = new Counter({
+    name: 'keygate_agent_certificate_issuances_total', help: 'Certificates issued for the agent (certificates:), by result: issued, reused, failed; revocations at exit: revoked, revoke_failed.',
+    labelNames: ['result'], registers: [this.registry],
+  });
+
   constructor() {
     const bundles = this.bundles;
+    const certificates = this.certificates;
+    new Gauge({
+      name: 'keygate_agent_certificate_not_after_seconds', help: 'Expiry of the issued certificate on disk (Unix time).',
+      labelNames: ['certificate'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of certificates.values()) if (c.notAfter) this.set({ certificate: c.name }, c.notAfter.getTime() / 1000);
+      },
+    });
     const perBundle = (name: string, help: string, value: (b: BundleStatus) => number | null) =>
       new Gauge({
         name, help, labelNames: ['bundle'], registers: [this.registry],
@@ -94,6 +122,16 @@ export class StatusBoard {
     return b;
   }
 
+  /** The status of issued certificate `name` (files of `dir`), created as pending on first use. */
+  certificate(name: string, role = ''): CertificateStatus {
+    let c = this.certificates.get(name);
+    if (!c) {
+      c = { name, role, state: 'pending', serial: null, notAfter: null, lastIssued: null, nextRenewal: null, lastError: null };
+      this.certificates.set(name, c);
+    }
+    return c;
+  }
+
   /** Forgets a bundle the agent no longer serves (e.g. dropped from the node's listing). */
   forget(name: string): void {
     this.bundles.delete(name);
@@ -106,7 +144,7 @@ export class StatusBoard {
 
   /** Whether every bundle the agent serves has files on disk. */
   healthy(): boolean {
-    return [...this.bundles.values()].every((b) => b.state === 'removed' || b.version !== null);
+    return [...this.bundles.values()].every((b) => b.state === 'removed' || b.version !== null) && [...this.certificates.values()].every((c) => c.serial !== null);
   }
 
   toJSON() {
@@ -122,6 +160,12 @@ export class StatusBoard {
           last_refresh: iso(b.lastRefresh), last_change: iso(b.lastChange), next_refresh: iso(b.nextRefresh), last_error: b.lastError,
         })),
       refused_names: [...this.refused],
+      certificates: [...this.certificates.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : 1))
+        .map((c) => ({
+          name: c.name, role: c.role, state: c.state, serial: c.serial, not_after: iso(c.notAfter),
+          last_issued: iso(c.lastIssued), next_renewal: iso(c.nextRenewal), last_error: c.lastError,
+        })),
     };
   }
 }
