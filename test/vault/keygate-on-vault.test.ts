@@ -1,24 +1,29 @@
 /**
  * keygate on the Vault keystore, end to end: the README's setup commands run as
- * written against the project's Vault test server, then real keygate servers on
- * it — tenants isolated by prefix and by namespace, replicas sharing one Vault,
- * and Vault faults (sealing, expired tokens, latency) with recovery.
+ * written against Vault, then real keygate servers on it — tenants isolated by
+ * prefix and by namespace, replicas sharing one Vault, and Vault faults
+ * (sealing, expired tokens, latency) with recovery.
+ *
+ * Runs against the project's Vault test server and, in the project 'real Vault',
+ * against a real Vault dev server (test/vault/under-test.ts): there namespaces
+ * (Vault OSS has none) and injected failures are skipped, tokens are revoked
+ * instead of expired, and sealing is Vault's own sys/seal and sys/unseal.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runToEnd } from '../helpers/processes.js';
 import { readFileSync } from 'node:fs';
-import { startVaultTestServer, type VaultTestServer } from '../vault-server/index.js';
+import { REAL_VAULT, startVault, testServerOnly, type VaultUnderTest } from './under-test.js';
 import { VaultAdmin } from '../../keystores/vault/testing.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { TestPKI } from '../helpers/certs.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-let vault: VaultTestServer;
+let vault: VaultUnderTest;
 const servers: TestServer[] = [];
 
 beforeAll(async () => {
-  vault = await startVaultTestServer({ rootToken: 'root' });
+  vault = await startVault({ rootToken: 'root' });
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
@@ -88,7 +93,7 @@ describe('multi-tenancy', () => {
     await admin.mountKV('shared', 'v2');
     const approle = await admin.request('GET', 'sys/auth');
     if (!JSON.stringify(approle.body).includes('approle/')) await admin.enableAuth('approle', 'approle');
-    for (const ns of ['tenant-x', 'tenant-y']) {
+    for (const ns of REAL_VAULT ? [] : ['tenant-x', 'tenant-y']) {
       await admin.createNamespace(ns);
       await admin.in(ns).mountKV('kv', 'v2');
       await admin.in(ns).enableAuth('approle', 'approle');
@@ -124,7 +129,7 @@ describe('multi-tenancy', () => {
     expect((await admin.request('DELETE', 'shared/metadata/alpha/only-a', undefined, betaToken)).status).toBe(403);
   });
 
-  it('by namespace: the same prefix in two namespaces never meets', async () => {
+  testServerOnly('Vault OSS has no namespaces; keygate refuses them there, see namespaces.test.ts')('by namespace: the same prefix in two namespaces never meets', async () => {
     const a = await keygateOn(await tenant('app', { namespace: 'tenant-x', mount: 'kv' }));
     const b = await keygateOn(await tenant('app', { namespace: 'tenant-y', mount: 'kv' }));
     await isolated(a, b);
@@ -165,6 +170,18 @@ describe('replicas sharing one Vault', () => {
   });
 });
 
+/**
+ * Every token but the root token stops working: the test server expires them; a real Vault
+ * revokes each by its accessor (what an operator's `vault token revoke` does).
+ */
+async function expireAllTokens(): Promise<void> {
+  if (vault.server) return void vault.server.faults.expireAllTokens();
+  const admin = new VaultAdmin(vault.url, 'root');
+  const own = (await admin.ok('GET', 'auth/token/lookup-self')).data.accessor as string;
+  const accessors = (await admin.ok('LIST', 'auth/token/accessors')).data.keys as string[];
+  for (const accessor of accessors) if (accessor !== own) await admin.ok('POST', 'auth/token/revoke-accessor', { accessor });
+}
+
 describe('faults', () => {
   let s: TestServer;
   beforeAll(async () => {
@@ -180,7 +197,7 @@ describe('faults', () => {
 
   it('logs in again when the token expires mid-run, without failing a request', async () => {
     expect((await s.call(s.admin, '/v1/key/create/before-expiry', { method: 'PUT' })).status).toBe(200);
-    vault.faults.expireAllTokens();
+    await expireAllTokens();
     expect((await s.call(s.admin, '/v1/key/create/after-expiry', { method: 'PUT' })).status).toBe(200);
     expect((await s.call(s.admin, '/v1/key/list/*')).json.names).toEqual(expect.arrayContaining(['before-expiry', 'after-expiry']));
   });
@@ -188,7 +205,7 @@ describe('faults', () => {
   it('while sealed: not ready, cached keys still serve within the offline window, new work fails fast; recovers when unsealed', async () => {
     expect((await s.call(s.admin, '/v1/key/create/warm', { method: 'PUT' })).status).toBe(200);
     const dek = await s.call(s.admin, '/v1/key/generate/warm', { method: 'PUT' });
-    vault.seal();
+    await vault.seal();
     let ready = 200;
     for (let i = 0; i < 50 && ready === 200; i++) {
       ready = (await s.call(s.admin, '/v1/ready')).status;
@@ -204,7 +221,7 @@ describe('faults', () => {
     expect(write.json).toEqual({ message: 'key store is not reachable' });
     expect((await s.call(s.admin, '/v1/key/describe/never-cached')).status).toBe(503);
 
-    vault.unseal();
+    await vault.unseal();
     let back = 503;
     for (let i = 0; i < 100 && back !== 200; i++) {
       back = (await s.call(s.admin, '/v1/key/create/after-unseal', { method: 'PUT' })).status;
@@ -215,19 +232,21 @@ describe('faults', () => {
     expect((await s.call(s.admin, '/v1/key/describe/while-sealed')).status).toBe(404);
   });
 
-  it('answers cleanly while Vault fails or is slow, and loses no acknowledged write', async () => {
+  testServerOnly('injects 500s and latency')('answers cleanly while Vault fails or is slow, and loses no acknowledged write', async () => {
+    const faults = vault.server?.faults;
+    if (faults === undefined) throw new Error('test server only');
     const acknowledged: string[] = [];
-    vault.faults.failNext(3, 500);
+    faults.failNext(3, 500);
     for (let i = 0; i < 10; i++) {
       const r = await s.call(s.admin, `/v1/key/create/flaky-${i}`, { method: 'PUT' });
       expect([200, 502, 503]).toContain(r.status);
       if (r.status === 200) acknowledged.push(`flaky-${i}`);
       else expect(r.json.message).toMatch(/^(failed to create key|key store is not reachable)$/);
     }
-    vault.faults.latencyMs = 3000; // beyond the 2 s timeout: a clean error, not a hang
+    faults.latencyMs = 3000; // beyond the 2 s timeout: a clean error, not a hang
     const slow = await s.call(s.admin, '/v1/key/create/slow', { method: 'PUT' });
     expect([502, 503]).toContain(slow.status);
-    vault.faults.latencyMs = 0;
+    faults.latencyMs = 0;
     // The timeout marked Vault unreachable: requests fail fast until the next health probe succeeds.
     let listed = 503;
     for (let i = 0; i < 100 && listed !== 200; i++) {
