@@ -149,7 +149,7 @@ it('leaks no secret into any log line, error message or metric, however verbose 
   await kes();
   await tlsSurface();
   await rksSurface();
-  const metrics = [(await call('/v1/metrics')).text, (await call('/metrics', { cert: false })).text];
+  const metrics = [(await call('/v1/metrics')).text, (await call('/v1/metrics/keygate')).text, (await call('/metrics', { cert: false })).text];
   // A graceful stop flushes and closes the log files; the next test starts the server again.
   await p.kill('SIGTERM');
   const logs = [readFileSync(join(p.dir, 'error.log'), 'utf8'), readFileSync(join(p.dir, 'audit.log'), 'utf8'), p.stderr()];
