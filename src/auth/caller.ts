@@ -14,6 +14,7 @@ import type { State } from '../server/state.js';
 import type { AuthMode, Route } from '../server/route.js';
 import { InvalidTokenError, looksLikeToken, type TokenRecord } from '../core/tokens.js';
 import { optionalPeerIdentity, peerIdentity } from './peer.js';
+import { checkSameOrigin, csrfToken, isWrite, presentedCsrf, sessionCookie, SESSION_POLICY } from './session.js';
 
 export type CallerKind =
   /** The configured admin identity. */
@@ -28,6 +29,8 @@ export type CallerKind =
   | 'rks-root'
   /** A live RKS admin token. */
   | 'rks-admin'
+  /** The RKS admin in the dashboard, by session cookie (auth/session.ts): SESSION_POLICY applies. */
+  | 'session'
   /** Nobody in particular: routes without credentials, or a login in progress. */
   | 'anonymous';
 
@@ -78,6 +81,11 @@ export function allowedByPolicy(state: State, identity: string, path: string): b
   return identity === state.admin || state.identities.get(identity)?.verify(path) === true;
 }
 
+/** Whether a caller may call `path` by policy: its certificate's, or a session's SESSION_POLICY. */
+export function callerAllows(state: State, caller: Caller, path: string): boolean {
+  return caller.kind === 'session' ? SESSION_POLICY.verify(path) : allowedByPolicy(state, caller.identity, path);
+}
+
 /** What the dispatcher knows when it authenticates a request. */
 export interface CredentialInput {
   readonly req: IncomingMessage;
@@ -103,6 +111,7 @@ export function authenticate(input: CredentialInput): Caller | Promise<Caller> {
       return ANONYMOUS;
     case 'identify': {
       const identity = optionalPeerIdentity(socket);
+      if (identity === '' && sessionCookie(input.req) !== '' && bearerToken(input.req) === '') return bySession(input, true);
       return identity === '' ? ANONYMOUS : { ...ANONYMOUS, kind: 'identity', identity, principal: identity };
     }
     case 'policy':
@@ -129,6 +138,8 @@ export function authenticate(input: CredentialInput): Caller | Promise<Caller> {
 function byPolicy(input: CredentialInput, socket: TLSSocket): Caller | Promise<Caller> {
   const { state, path, route } = input;
   const grant = route.grant;
+  // A browser without a certificate, logged in to the dashboard: its session, by SESSION_POLICY.
+  if (sessionCookie(input.req) !== '' && bearerToken(input.req) === '' && optionalPeerIdentity(socket) === '') return bySession(input, false);
   if (!grant) {
     const identity = peerIdentity(socket); // 400 without a usable certificate
     if (allowedByPolicy(state, identity, path)) return certificateCaller(state, identity);
@@ -234,6 +245,28 @@ export async function liveAdminToken(state: State, token: string): Promise<Token
   const record = await state.tokens.lookup(token);
   if (record?.kind !== 'admin' || record.node !== admin.login || !safeEqual(record.generation, admin.generation)) return null;
   return record;
+}
+
+/**
+ * The caller a dashboard session cookie proves: only from the dashboard's own origin,
+ * with the session's CSRF token on every write, while the admin token it holds is live
+ * (auth/session.ts). On `policy` routes SESSION_POLICY must allow the path; on
+ * `identify` routes (`optional`) a dead session is anonymous, not refused.
+ */
+async function bySession(input: CredentialInput, optional: boolean): Promise<Caller> {
+  const { req, state } = input;
+  checkSameOrigin(req);
+  const token = sessionCookie(req);
+  const record = await liveAdminToken(state, token);
+  if (!record) {
+    if (optional) return ANONYMOUS;
+    throw new NotAuthorizedError('not authorized: the dashboard session expired or was revoked; log in again');
+  }
+  if (isWrite(req) && !safeEqual(presentedCsrf(req), csrfToken(token))) {
+    throw new NotAuthorizedError('not authorized: a write of a dashboard session needs its CSRF token (X-Keygate-CSRF)');
+  }
+  if (!optional && !SESSION_POLICY.verify(input.path)) throw new NotAuthorizedError();
+  return { kind: 'session', identity: '', token, principal: `session:${record.node}`, group: '' };
 }
 
 async function rksLogin(input: CredentialInput): Promise<Caller> {

@@ -20,7 +20,7 @@ import {
   PayloadTooLargeError,
   UnavailableError,
 } from '../errors.js';
-import { allowedByPolicy, ANONYMOUS, authenticate, countsAsFailure, type Caller } from '../auth/caller.js';
+import { ANONYMOUS, authenticate, callerAllows, countsAsFailure, type Caller } from '../auth/caller.js';
 import { readBody } from './body.js';
 import { canonicalize } from './canonical.js';
 import { errorStatus, writeError, writeReply } from './respond.js';
@@ -148,7 +148,7 @@ class Exchange {
       resource: params[0] ?? '',
       query,
       body,
-      allows: (p) => allowedByPolicy(state, caller.identity, p),
+      allows: (p) => callerAllows(state, caller, p),
       closing: this.closing,
       setPrincipal: (name) => void (this.principal = name),
     };

@@ -16,7 +16,8 @@ export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE' | '*';
  * Every failure counts towards the failed-authentication throttle.
  * - `policy`: a client certificate; the admin passes, everyone else needs a policy that
  *   allows the canonical path, else the route's `grant` (a node by its group).
- * - `identify`: the certificate identity if one was presented; never refused.
+ * - `identify`: the certificate identity if one was presented, else a live dashboard session
+ *   (auth/session.ts); never refused for want of one.
  * - `group-token`: a live group token (`Authorization: Bearer`); the certificate identity,
  *   if any, comes along (enrollment).
  * - `node-token`: a live node token.
@@ -73,7 +74,7 @@ export interface RequestContext {
   readonly query: URLSearchParams;
   /** The request body, already read within the route's limit. */
   readonly body: Buffer;
-  /** Whether this caller's certificate may call `path` by policy (the admin may call anything). */
+  /** Whether this caller's certificate (or dashboard session) may call `path` by policy (the admin may call anything). */
   allows(path: string): boolean;
   /** Aborted when the server starts shutting down: long-polls answer at once. */
   readonly closing: AbortSignal;
