@@ -4,6 +4,26 @@ import { action, client, enc, listAll, listPattern, out, withConnection, type Co
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
+/** GET /v1/key/describe/<name> (the version fields are absent on a KES server). */
+interface KeyDescription {
+  name: string;
+  algorithm: string;
+  created_at: string;
+  created_by: string;
+  latest_version?: number;
+  min_decryption_version?: number;
+  versions?: Array<{ version: number; created_at: string; created_by: string }>;
+}
+
+function describeText(d: KeyDescription): string {
+  const lines = [`Name      ${d.name}`, `Algorithm ${d.algorithm}`, `Created   ${d.created_at}`, `By        ${d.created_by}`];
+  if (d.latest_version !== undefined) {
+    lines.push(`Versions  ${d.latest_version} (decrypts from version ${d.min_decryption_version ?? 1})`);
+    for (const v of d.versions ?? []) lines.push(`  v${v.version}  ${v.created_at}  ${v.created_by}`);
+  }
+  return lines.join('\n');
+}
+
 export function keyCommand(): Command {
   const key = new Command('key').description('manage master keys and use them (KES API)');
 
@@ -29,11 +49,54 @@ export function keyCommand(): Command {
     }),
   );
 
-  withConnection(key.command('describe').alias('info').argument('<name>').description('show a key\'s metadata')).action(
+  withConnection(key.command('describe').alias('info').argument('<name>').description('show a key\'s metadata and versions')).action(
     action(async (f, name) => {
-      const d = (await client(f).call('GET', `/v1/key/describe/${enc(name ?? '')}`)) as Record<string, string>;
+      const d = (await client(f).call('GET', `/v1/key/describe/${enc(name ?? '')}`)) as KeyDescription;
       if (f.json) return out(JSON.stringify(d));
-      out(`Name      ${d['name']}\nAlgorithm ${d['algorithm']}\nCreated   ${d['created_at']}\nBy        ${d['created_by']}`);
+      out(describeText(d));
+    }),
+  );
+
+  withConnection(
+    key
+      .command('rotate')
+      .argument('<name>')
+      .description('add a new version of a key: encryption uses it from now on, older versions keep decrypting'),
+  ).action(
+    action(async (f, name) => {
+      const d = (await client(f).call('PUT', `/v1/key/rotate/${enc(name ?? '')}`)) as KeyDescription;
+      out(f.json ? JSON.stringify(d) : `${d.name}: version ${d.latest_version}`);
+    }),
+  );
+
+  withConnection(
+    key
+      .command('rewrap')
+      .argument('<name>')
+      .argument('<ciphertext>', 'base64')
+      .option('--context <text>', 'associated data (the one it was encrypted with)')
+      .description('re-encrypt a ciphertext under the key\'s latest version (the plaintext is never shown)'),
+  ).action(
+    action(async (f, name, ciphertext) => {
+      const o = f as ConnectionFlags & { context?: string };
+      const body: Record<string, string> = { ciphertext: ciphertext ?? '' };
+      if (o.context !== undefined) body['context'] = b64(o.context);
+      const r = (await client(f).call('PUT', `/v1/key/rewrap/${enc(name ?? '')}`, body)) as Record<string, string>;
+      out(f.json ? JSON.stringify(r) : (r['ciphertext'] ?? ''));
+    }),
+  );
+
+  withConnection(
+    key
+      .command('config')
+      .argument('<name>')
+      .requiredOption('--min-decryption-version <n>', 'refuse ciphertexts of older versions (1 allows all)')
+      .description('set a key\'s min_decryption_version'),
+  ).action(
+    action(async (f, name) => {
+      const min = Number((f as ConnectionFlags & { minDecryptionVersion: string }).minDecryptionVersion);
+      const d = (await client(f).call('PUT', `/v1/key/config/${enc(name ?? '')}`, { min_decryption_version: min })) as KeyDescription;
+      out(f.json ? JSON.stringify(d) : describeText(d));
     }),
   );
 
