@@ -36,6 +36,7 @@ export default defineConfig({
           env: { KEYGATE_TEST_WORKERS: '2' },
           include: [
             'test/api/*.test.ts',
+            'test/kes-sdk/*.test.ts',
             'test/rks/*.test.ts',
             'test/hardening/tls-auth.test.ts',
             'test/hardening/vault-faults.test.ts',
