@@ -1,7 +1,7 @@
 /**
  * Certificates the agent has issued for its node (`certificates:` in agent.yml), as
  * opposed to bundles it fetches. For each one the agent makes a new private key here
- * (it never leaves the node: only a CSR is sent), has it signed by
+ * (it never leaves the node: only a PKCS#10 CSR, src/pki/csr.ts, is sent), has it signed by
  * `PUT /v1/pki/sign/<role>`, and writes the key (0600) with the certificate and its
  * chain in one atomic switch (src/agent/writer.ts). It renews at two-thirds of the
  * lifetime (less up to `refresh.jitter` of it, so a fleet spreads), with a new key
@@ -17,21 +17,45 @@
  * On a clean stop, `revoke_on_exit` revokes every certificate of the entry this
  * process issued that has not expired yet.
  */
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { forEachLimited } from '../core/bundle-index.js';
 import { privateKeyToPem } from '../pki/certificate.js';
 import { ipAddressBytes } from '../pki/extensions.js';
+import { createCsr } from '../pki/csr.js';
 import type { KeyType } from '../pki/keys.js';
 import type { AgentSettings, CertificateSettings } from './config.js';
 import { ServerError, UnreachableError, type AgentClient, type Json } from './client.js';
 import type { NodeAuth } from './auth.js';
-import { createCsr, newPrivateKey } from './csr.js';
 import { Backoff, refreshDelay, type Clock, type Random } from './scheduler.js';
 import { BundleWriter } from './writer.js';
 import type { ReloadQueue } from './reload.js';
 import type { StatusBoard } from './status.js';
+
+const generate = promisify(generateKeyPairCb);
+
+/**
+ * A new private key of `type`, made off the event loop (an RSA-4096 key takes seconds,
+ * during which the agent keeps answering its status endpoint and its timers).
+ */
+export async function newPrivateKey(type: KeyType): Promise<KeyObject> {
+  switch (type) {
+    case 'ed25519':
+      return (await generate('ed25519')).privateKey;
+    case 'ecdsa-p256':
+      return (await generate('ec', { namedCurve: 'P-256' })).privateKey;
+    case 'ecdsa-p384':
+      return (await generate('ec', { namedCurve: 'P-384' })).privateKey;
+    case 'rsa-2048':
+      return (await generate('rsa', { modulusLength: 2048 })).privateKey;
+    case 'rsa-3072':
+      return (await generate('rsa', { modulusLength: 3072 })).privateKey;
+    case 'rsa-4096':
+      return (await generate('rsa', { modulusLength: 4096 })).privateKey;
+  }
+}
 
 /** Share of the lifetime after which a certificate is renewed (before jitter). */
 const RENEW_AT = 2 / 3;
@@ -173,7 +197,7 @@ export class CertificateSet {
   private async issue(e: Entry): Promise<void> {
     const { spec } = e;
     const key = await newPrivateKey(spec.keyType);
-    const csr = createCsr(key, { commonName: spec.commonName, dnsNames: spec.dnsNames, ipAddresses: spec.ipAddresses });
+    const csr = createCsr(key, { commonName: spec.commonName, dnsNames: [...spec.dnsNames], ipAddresses: [...spec.ipAddresses] });
     const signed = parseSigned(await this.sign(spec, csr), key, this.deps.clock.now());
     const written = await e.writer.write(spec.name, { chainPem: signed.chainPem, keyPem: privateKeyToPem(key) });
     const now = this.deps.clock.now();

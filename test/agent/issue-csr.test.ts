@@ -1,12 +1,12 @@
-/** The agent's CSRs: for every key type, `openssl req -verify` accepts them and reads back the names asked for. */
+/** The agent's keys and CSRs: for every key type, `openssl req -verify` accepts the request and reads back the names asked for. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPublicKey } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyTypes } from '../../src/pki/keys.js';
-import { createCsr, newPrivateKey } from '../../src/agent/csr.js';
+import { newPrivateKey } from '../../src/agent/issue.js';
+import { createCsr, parseCsr } from '../../src/pki/csr.js';
 import { runToEnd } from '../helpers/processes.js';
-import { parseTestCsr } from './issue-test-issuer.js';
 import { tempDir } from './fixture.js';
 
 const work = tempDir('keygate-csr-');
@@ -18,7 +18,7 @@ describe('agent CSRs', () => {
   // RSA-3072/4096 take long to generate and add nothing RSA-2048 does not show.
   it.each(keyTypes.filter((t) => t !== 'rsa-3072' && t !== 'rsa-4096'))('%s: verified by openssl, names and key as asked', async (type) => {
     const key = await newPrivateKey(type);
-    const pem = createCsr(key, subject);
+    const pem = createCsr(key, { ...subject });
     const file = join(work, `${type}.csr`);
     writeFileSync(file, pem);
     const r = await runToEnd('openssl', ['req', '-in', file, '-verify', '-noout', '-text']);
@@ -26,23 +26,17 @@ describe('agent CSRs', () => {
     expect(r.stdout + r.stderr).toMatch(/verify OK/);
     expect(r.stdout).toContain('Subject: CN = edge-1.edge.example');
     expect(r.stdout).toContain('DNS:edge-1.edge.example, DNS:*.edge-1.edge.example, IP Address:192.0.2.7, IP Address:2001:DB8:0:0:0:0:0:1');
-    const parsed = parseTestCsr(pem);
+    const parsed = parseCsr(pem);
     expect(parsed.publicKey.equals(createPublicKey(key))).toBe(true);
     expect(parsed.dnsNames).toEqual(subject.dnsNames);
   });
 
   it('a tampered request does not verify', async () => {
-    const pem = createCsr(await newPrivateKey('ecdsa-p256'), subject);
+    const pem = createCsr(await newPrivateKey('ecdsa-p256'), { ...subject });
     const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
     const at = der.indexOf(Buffer.from('edge-1.edge.example'));
     der[at] = 'f'.charCodeAt(0);
     const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
-    expect(() => parseTestCsr(tampered)).toThrow('the request signature does not verify');
-  });
-
-  it('refuses names a certificate cannot carry', async () => {
-    const key = await newPrivateKey('ed25519');
-    expect(() => createCsr(key, { ...subject, dnsNames: ['bücher.example'] })).toThrow("csr: 'bücher.example' is not an ASCII DNS name");
-    expect(() => createCsr(key, { ...subject, commonName: '' })).toThrow('csr: a request needs a common name');
+    expect(() => parseCsr(tampered)).toThrow('csr: the signature does not verify with the key it carries');
   });
 });

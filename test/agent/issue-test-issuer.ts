@@ -3,15 +3,15 @@
  * issue 15 (`PUT /v1/pki/sign/<role>`, `PUT /v1/pki/revoke`, `GET /v1/pki/ca`) and
  * the node registration the agent authenticates with, signed with node:crypto by an
  * intermediate CA under a root made here. Deliberately small and strict: it verifies
- * the CSR's signature, checks the names against the role, and records what it saw
+ * the CSR's signature (src/pki/csr.ts), checks the names against the role, and records what it saw
  * so tests can check that no private key ever travels.
  */
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { X509Certificate, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { parseDuration } from '../../src/config/duration.js';
 import { createCA, createCertificate, generateKeyPair, type IssuedCertificate } from '../../src/pki/index.js';
-import { child, children, content, der, isContext, oidOf, parse } from '../../src/pki/asn1.js';
+import { parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import type { TestPKI } from '../helpers/certs.js';
 
 export interface Role {
@@ -25,45 +25,6 @@ export interface RequestSeen {
   path: string;
   body: string;
   authorization: string;
-}
-
-export interface ParsedTestCsr {
-  publicKey: KeyObject;
-  commonName: string;
-  dnsNames: string[];
-}
-
-const DIGESTS: Record<string, string | null> = {
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.3.101.112': null,
-};
-
-/** Parses a PKCS#10 request and checks its signature. @throws Error when it is not a valid, signed request */
-export function parseTestCsr(pem: string): ParsedTestCsr {
-  const m = /-----BEGIN CERTIFICATE REQUEST-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE REQUEST-----/.exec(pem);
-  if (!m) throw new Error('not a PEM certificate request');
-  const root = parse(Buffer.from((m[1] as string).replace(/\s+/g, ''), 'base64'));
-  const info = child(root, 0);
-  const [, subject, spki, attributes] = children(info);
-  if (!subject || !spki) throw new Error('malformed request');
-  const publicKey = createPublicKey({ key: der(spki), format: 'der', type: 'spki' });
-  const algorithm = oidOf(child(child(root, 1), 0));
-  if (!(algorithm in DIGESTS)) throw new Error(`unsupported signature algorithm ${algorithm}`);
-  if (!verify(DIGESTS[algorithm] ?? null, der(info), publicKey, content(child(root, 2)))) throw new Error('the request signature does not verify');
-  let commonName = '';
-  for (const rdn of children(subject)) for (const atv of children(rdn)) if (oidOf(child(atv, 0)) === '2.5.4.3') commonName = content(child(atv, 1)).toString('utf8');
-  const dnsNames: string[] = [];
-  for (const attribute of isContext(attributes, 0) ? children(attributes as NonNullable<typeof attributes>) : []) {
-    if (oidOf(child(attribute, 0)) !== '1.2.840.113549.1.9.14') continue;
-    for (const extension of children(child(child(attribute, 1), 0))) {
-      if (oidOf(child(extension, 0)) !== '2.5.29.17') continue;
-      const value = children(extension).at(-1);
-      for (const name of value ? children(parse(content(value))) : []) if (isContext(name, 2)) dnsNames.push(content(name).toString('latin1'));
-    }
-  }
-  return { publicKey, commonName, dnsNames };
 }
 
 export type Fault = 'none' | 'unavailable' | 'wrong-key' | 'wrong-serial' | 'expired' | 'garbage';
@@ -138,12 +99,12 @@ export class TestIssuer {
   }
 
   /** The sign requests received, parsed. */
-  signRequests(): Array<{ role: string; csr: ParsedTestCsr; ttl: unknown }> {
+  signRequests(): Array<{ role: string; csr: ParsedCsr; ttl: unknown }> {
     return this.seen
       .filter((s) => s.path.startsWith('/v1/pki/sign/'))
       .map((s) => {
         const body = JSON.parse(s.body) as { csr: string; ttl: unknown };
-        return { role: decodeURIComponent(s.path.slice('/v1/pki/sign/'.length)), csr: parseTestCsr(body.csr), ttl: body.ttl };
+        return { role: decodeURIComponent(s.path.slice('/v1/pki/sign/'.length)), csr: parseCsr(body.csr), ttl: body.ttl };
       });
   }
 
@@ -185,10 +146,10 @@ export class TestIssuer {
     const role = this.roles.get(roleName);
     if (!role) return [404, { message: `role '${roleName}' does not exist` }];
     if (typeof body['csr'] !== 'string' || typeof body['ttl'] !== 'string') return [400, { message: 'csr and ttl are required' }];
-    let csr: ParsedTestCsr;
+    let csr: ParsedCsr;
     let ttlMs: number;
     try {
-      csr = parseTestCsr(body['csr']);
+      csr = parseCsr(body['csr']);
       ttlMs = parseDuration(body['ttl']);
     } catch (err) {
       return [400, { message: (err as Error).message }];
