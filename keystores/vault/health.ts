@@ -7,6 +7,9 @@
  *
  * Health is a root-only endpoint: it is sent without `X-Vault-Namespace`
  * (namespaced, Vault answers 404 or 400 for it — KES #511) and without a token.
+ * With several endpoints, every node is asked and only an active node counts
+ * (VaultHTTP.health): a standby says 200 with `standbyok` even while no active
+ * node exists.
  */
 import { StoreError, StoreUnreachableError, type StoreStatus } from '../keystore.js';
 import { field, type VaultHTTP, type VaultRequest } from './http.js';
@@ -75,7 +78,7 @@ export class HealthMonitor {
     let status: number;
     let sealed: unknown;
     try {
-      const res = await this.http.send(HEALTH);
+      const res = await this.http.health(HEALTH);
       status = res.status;
       sealed = field(res.body, 'sealed');
     } catch (err) {

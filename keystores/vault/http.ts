@@ -6,6 +6,17 @@
  * so callers can decide what a 404 or 400 means for them, and `vaultFailure`
  * turns an unexpected one into an error. No message built here ever contains
  * the request's token, credentials or body.
+ *
+ * Several endpoints (the nodes of one Vault HA cluster): a request goes to the
+ * node that served last and moves on to the next node when this one cannot
+ * serve it — not reachable, sealed, or a standby that cannot reach an active
+ * node. Vault 1.4 standbys forward requests to the active node; while there is
+ * none (the active died and no new one is elected yet) they answer 307 with a
+ * Location naming the old active node, or 500 "local node not active but active
+ * cluster node not found". The Location is never followed: it names a node no
+ * configuration vouches for, and the request would carry the token there. A
+ * request that may have reached a node (a timeout, a reset) moves on only when
+ * it is idempotent; a write is never sent twice.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -43,15 +54,32 @@ const MAX_RESPONSE_BYTES = 32 << 20;
 /** Idle pooled sockets are closed well before typical proxy/Vault idle timeouts. */
 const IDLE_SOCKET_MS = 30_000;
 
+/** Transport errors that happen before any byte of the request left this host. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+/** What a Vault 1.4 standby answers while it cannot forward to an active node (see the top of this file). */
+const NO_ACTIVE_NODE = 'local node not active but active cluster node not found';
+
+interface Target {
+  url: URL;
+  /** The URL's path + '/v1/'. */
+  base: string;
+}
+
 export class VaultHTTP {
   private readonly agent: http.Agent;
-  private readonly base: string;
+  private readonly targets: Target[];
+  /** Index of the node that served last: where the next request goes first. */
+  private preferred = 0;
 
   constructor(
-    private readonly endpoint: URL,
+    endpoints: URL | readonly URL[],
     tls: VaultTLSOptions,
     private readonly timeoutMs: number,
   ) {
+    const urls = Array.isArray(endpoints) ? endpoints : [endpoints as URL];
+    if (urls.length === 0) throw new StoreError('vault: no endpoint');
+    this.targets = urls.map((url) => ({ url, base: url.pathname.replace(/\/+$/, '') + '/v1/' }));
+    const endpoint = urls[0] as URL;
     const common = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
     this.agent =
       endpoint.protocol === 'https:'
@@ -63,18 +91,111 @@ export class VaultHTTP {
             rejectUnauthorized: tls.insecure !== true,
           })
         : new http.Agent(common);
-    this.base = endpoint.pathname.replace(/\/+$/, '') + '/v1/';
   }
 
   /**
    * Sends one request and returns Vault's answer whatever its status.
-   * Throws StoreUnreachableError when no answer arrives (network error, timeout).
+   * Throws StoreUnreachableError when no answer arrives (network error, timeout),
+   * or when the node (every node, with several endpoints) is a standby without a
+   * reachable active node. With several endpoints, a sealed answer is returned
+   * only when no node could serve.
    */
   async send(req: VaultRequest): Promise<VaultResponse> {
     const idempotent = req.method === 'GET' || req.method === 'LIST' || req.method === 'DELETE';
+    const count = this.targets.length;
+    const start = this.preferred;
+    const failures: string[] = [];
+    let sealed: VaultResponse | undefined;
+    for (let i = 0; i < count; i++) {
+      const index = (start + i) % count;
+      const target = this.targets[index] as Target;
+      let res: VaultResponse;
+      try {
+        res = await this.sendTo(target, req, idempotent);
+      } catch (err) {
+        if (!(err instanceof StoreUnreachableError) || count === 1) throw err;
+        const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+        if (!idempotent && !NOT_SENT.has(code ?? '')) throw err;
+        failures.push(`${target.url.host}: ${err.message.replace(/^vault: [A-Z]+ \S+: /, '')}`);
+        continue;
+      }
+      if (isStandbyWithoutActive(res)) {
+        if (count === 1) throw new StoreUnreachableError(`vault: ${describe(req)}: ${res.status} standby node cannot reach an active node`);
+        failures.push(`${target.url.host}: ${res.status} standby without an active node`);
+        continue;
+      }
+      if (count > 1 && isSealed(res)) {
+        sealed ??= res;
+        failures.push(`${target.url.host}: sealed`);
+        continue;
+      }
+      this.preferred = index;
+      return res;
+    }
+    if (sealed !== undefined) return sealed;
+    throw new StoreUnreachableError(`vault: ${describe(req)}: no Vault node could serve (${failures.join('; ')})`);
+  }
+
+  /**
+   * `sys/health` of the cluster; `req` is the health request for one endpoint.
+   * One endpoint: `req` is sent as it is (with `standbyok`, a standby's 200 is trusted).
+   * Several: every node is asked without `standbyok`; an active node's answer is returned
+   * and that node becomes the preferred one. With no active node, a standby is trusted
+   * only when the leader it names is none of the endpoints (an active node this
+   * keygate cannot check); otherwise StoreUnreachableError says what each node is.
+   * When every node is sealed (or unreachable), a sealed answer is returned.
+   */
+  async health(req: VaultRequest): Promise<VaultResponse> {
+    if (this.targets.length === 1) return this.send(req);
+    const query = { ...req.query };
+    delete query['standbyok'];
+    const single: VaultRequest = { ...req, query };
+    const answers = await firstOrAll(
+      this.targets.map((target) => this.sendTo(target, single, true)),
+      (res) => res.status === 200 || res.status === 473,
+    );
+    const states: string[] = [];
+    let sealed: VaultResponse | undefined;
+    let standby: { index: number; res: VaultResponse } | undefined;
+    for (const [index, answer] of answers.entries()) {
+      const host = (this.targets[index] as Target).url.host;
+      if (answer === undefined) continue;
+      if (answer instanceof Error) {
+        states.push(`${host} unreachable`);
+        continue;
+      }
+      if (answer.status === 200 || answer.status === 473) {
+        this.preferred = index;
+        return answer;
+      }
+      if (isSealed(answer) || answer.status === 501) {
+        sealed ??= answer;
+        states.push(`${host} ${answer.status === 501 ? 'not initialized' : 'sealed'}`);
+      } else if (answer.status === 429) {
+        standby ??= { index, res: answer };
+        states.push(`${host} standby`);
+      } else {
+        states.push(`${host} ${answer.status}`);
+      }
+    }
+    if (standby !== undefined) {
+      const leader = await this.sendTo(this.targets[standby.index] as Target, { method: 'GET', path: 'sys/leader' }, true).catch(() => undefined);
+      const address = field(leader?.body, 'leader_address');
+      if (typeof address === 'string' && address !== '' && !this.targets.some((t) => sameOrigin(t.url, address))) {
+        this.preferred = standby.index;
+        return { ...standby.res, status: 200 };
+      }
+      throw new StoreUnreachableError(`vault: no active Vault node (${states.join(', ')})`);
+    }
+    if (sealed !== undefined) return sealed;
+    throw new StoreUnreachableError(`vault: no Vault node answers (${states.join(', ')})`);
+  }
+
+  /** One request to one node; a stale pooled socket is retried once on that node when idempotent. */
+  private async sendTo(target: Target, req: VaultRequest, idempotent: boolean): Promise<VaultResponse> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.attempt(req);
+        return await this.attempt(target, req);
       } catch (err) {
         // A pooled socket the server closed while idle fails on reuse, usually before
         // the request reached Vault; one retry is safe for requests that are idempotent anyway.
@@ -89,7 +210,7 @@ export class VaultHTTP {
     this.agent.destroy();
   }
 
-  private attempt(req: VaultRequest): Promise<VaultResponse> {
+  private attempt(target: Target, req: VaultRequest): Promise<VaultResponse> {
     // Vault's LIST verb is exactly `GET ?list=true` (same operation, same ACL
     // capability); plain GET also passes proxies and HTTP parsers that reject
     // unknown methods, Node's own server among them.
@@ -105,7 +226,8 @@ export class VaultHTTP {
     }
     const what = describe(req);
     const timeoutMs = req.timeoutMs ?? this.timeoutMs;
-    const client = this.endpoint.protocol === 'https:' ? https : http;
+    const endpoint = target.url;
+    const client = endpoint.protocol === 'https:' ? https : http;
 
     return new Promise<VaultResponse>((resolve, reject) => {
       let settled = false;
@@ -118,11 +240,11 @@ export class VaultHTTP {
       };
       const request = client.request({
         agent: this.agent,
-        protocol: this.endpoint.protocol,
-        hostname: this.endpoint.hostname.replace(/^\[|\]$/g, ''),
-        port: this.endpoint.port,
+        protocol: endpoint.protocol,
+        hostname: endpoint.hostname.replace(/^\[|\]$/g, ''),
+        port: endpoint.port,
         method: list ? 'GET' : req.method,
-        path: this.base + req.path + (query === '' ? '' : `?${query}`),
+        path: target.base + req.path + (query === '' ? '' : `?${query}`),
         headers,
       });
       const timer = setTimeout(() => {
@@ -181,13 +303,48 @@ function tidy(message: string): string {
     .join('; ');
 }
 
-/**
- * True for Vault's "no such token / token expired" 403, as opposed to an ACL denial — and for
- * Vault 1.4's 400 for a made-up token with a dot in it, which it reads as `<token>.<namespace ID>`.
- */
+/** True for Vault's "no such token / token expired" 403, as opposed to an ACL denial. */
 export function isInvalidToken(res: VaultResponse): boolean {
-  if (res.status === 400 && res.errors.some((e) => e.includes('failed to look up namespace from the token'))) return true;
   return res.status === 403 && res.errors.length === 1 && res.errors[0] === 'permission denied';
+}
+
+/** A standby that cannot forward to an active node: nothing was applied, another node may serve. */
+function isStandbyWithoutActive(res: VaultResponse): boolean {
+  return res.status === 307 || (res.status === 500 && res.errors.some((e) => e.includes(NO_ACTIVE_NODE)));
+}
+
+function isSealed(res: VaultResponse): boolean {
+  return res.status === 503 && (field(res.body, 'sealed') === true || res.errors.some((e) => e.includes('sealed')));
+}
+
+function sameOrigin(url: URL, address: string): boolean {
+  try {
+    return new URL(address).origin === url.origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Settles every promise; stops waiting for the rest as soon as one resolves with a value
+ * `wanted` accepts (those still pending are then undefined in the result).
+ */
+function firstOrAll<T>(promises: Promise<T>[], wanted: (value: T) => boolean): Promise<Array<T | Error | undefined>> {
+  const results: Array<T | Error | undefined> = promises.map(() => undefined);
+  return new Promise((resolve) => {
+    let pending = promises.length;
+    promises.forEach((p, i) => {
+      p.then(
+        (value) => {
+          results[i] = value;
+          if (wanted(value)) resolve(results);
+        },
+        (err: unknown) => (results[i] = err instanceof Error ? err : new Error(String(err))),
+      ).finally(() => {
+        if (--pending === 0) resolve(results);
+      });
+    });
+  });
 }
 
 /** A transport failure on a reused keep-alive socket: the request may not have left this host. */

@@ -56,7 +56,7 @@ export class VaultKeyStore implements KeyStore {
    */
   static async connect(options: VaultOptions): Promise<VaultKeyStore> {
     const resolved = resolveOptions(options);
-    const http = new VaultHTTP(resolved.endpoint, resolved.tls, resolved.timeoutMs);
+    const http = new VaultHTTP(resolved.endpoints, resolved.tls, resolved.timeoutMs);
     const auth = new VaultAuthenticator(http, resolved.auth, resolved.namespace, resolved.log);
     try {
       await auth.start();
@@ -68,7 +68,7 @@ export class VaultKeyStore implements KeyStore {
     }
     const health = new HealthMonitor(http, resolved.pingIntervalMs, resolved.log);
     health.start();
-    resolved.log('info', `vault: serving ${resolved.engine} (kv ${resolved.version}) at ${resolved.endpoint.origin}`);
+    resolved.log('info', `vault: serving ${resolved.engine} (kv ${resolved.version}) at ${resolved.endpoints.map((u) => u.origin).join(', ')}`);
     return new VaultKeyStore(resolved, http, kvStrategy(resolved.version, resolved.engine, resolved.prefix), auth, health);
   }
 

@@ -37,6 +37,12 @@ export type VaultLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface VaultOptions {
   /** Vault's base URL, e.g. `https://vault.example.com:8200`. */
   endpoint: string;
+  /**
+   * The other nodes of the same Vault HA cluster (integrated storage or another HA
+   * backend), tried after `endpoint` when it cannot serve (see http.ts). Listing
+   * `endpoint` here again is allowed: each node is kept once, in first-seen order.
+   */
+  endpoints?: string[];
   /** Mount path of the KV engine. Default 'kv'. */
   engine?: string;
   version: 'v1' | 'v2';
@@ -59,7 +65,10 @@ export interface VaultOptions {
 
 /** Options after defaults and validation; what the adapter's modules consume. */
 export interface ResolvedVaultOptions {
+  /** The first of `endpoints`. */
   endpoint: URL;
+  /** `endpoint` then the other `endpoints`, each once, all of one protocol. */
+  endpoints: URL[];
   engine: string;
   version: 'v1' | 'v2';
   /** Canonical: no leading or trailing '/'; '' = root. */
@@ -86,18 +95,12 @@ const SEGMENT = /^[0-9A-Za-z_.\-+@=]+$/;
  * Throws StoreError("vault: …") naming the offending option.
  */
 export function resolveOptions(options: VaultOptions): ResolvedVaultOptions {
-  let endpoint: URL;
-  try {
-    endpoint = new URL(options.endpoint);
-  } catch {
-    throw new StoreError(`vault: endpoint '${options.endpoint}' is not a URL`);
+  const endpoints: URL[] = [];
+  for (const url of [options.endpoint, ...(options.endpoints ?? [])].map(endpointURL)) {
+    if (!endpoints.some((e) => e.href === url.href)) endpoints.push(url);
   }
-  if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') {
-    throw new StoreError(`vault: endpoint '${options.endpoint}' must be http or https`);
-  }
-  if (endpoint.username !== '' || endpoint.password !== '' || endpoint.search !== '' || endpoint.hash !== '') {
-    throw new StoreError('vault: endpoint must not carry credentials, a query or a fragment');
-  }
+  const endpoint = endpoints[0] as URL;
+  if (endpoints.some((url) => url.protocol !== endpoint.protocol)) throw new StoreError('vault: endpoints must all be http or all https');
   const tls = options.tls ?? {};
   const usesTLS = tls.ca !== undefined || tls.cert !== undefined || tls.key !== undefined || tls.insecure === true;
   if (usesTLS && endpoint.protocol !== 'https:') throw new StoreError('vault: tls options need an https endpoint');
@@ -124,6 +127,7 @@ export function resolveOptions(options: VaultOptions): ResolvedVaultOptions {
 
   return {
     endpoint,
+    endpoints,
     engine: vaultPath(options.engine ?? DEFAULT_ENGINE, 'engine', false),
     version: options.version,
     namespace: namespacePath(options.namespace ?? ''),
@@ -134,6 +138,23 @@ export function resolveOptions(options: VaultOptions): ResolvedVaultOptions {
     timeoutMs,
     log: options.log ?? (() => {}),
   };
+}
+
+/** One Vault base URL: http or https, without credentials, query or fragment. */
+function endpointURL(text: string): URL {
+  let endpoint: URL;
+  try {
+    endpoint = new URL(text);
+  } catch {
+    throw new StoreError(`vault: endpoint '${text}' is not a URL`);
+  }
+  if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') {
+    throw new StoreError(`vault: endpoint '${text}' must be http or https`);
+  }
+  if (endpoint.username !== '' || endpoint.password !== '' || endpoint.search !== '' || endpoint.hash !== '') {
+    throw new StoreError('vault: endpoint must not carry credentials, a query or a fragment');
+  }
+  return endpoint;
 }
 
 /**

@@ -44,6 +44,7 @@ const registry: Record<string, Factory> = {
 function vaultOptions(vault: VaultConfig, log: StoreLog): VaultOptions {
   const options: VaultOptions = {
     endpoint: vault.endpoint,
+    ...(vault.endpoints !== undefined && { endpoints: vault.endpoints }),
     engine: vault.engine,
     version: vault.version,
     auth: vaultAuth(vault),
