@@ -28,6 +28,7 @@ import { kesAuditEvent, kesErrorEvent } from '../log/kes-events.js';
 import { openKeyStore, cacheStats } from './registry.js';
 import { buildLogger, buildState } from './state.js';
 import { Census } from '../core/census.js';
+import { Sweeper } from '../core/sweeper.js';
 import { loadServerTLS } from './tls.js';
 
 export interface RunningServer {
@@ -143,6 +144,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }, parseDuration(config.pki?.tidy_interval ?? '1h'));
     tidy.unref();
 
+    // Housekeeping (housekeeping.interval, '0' = off; a change needs a restart): bounded runs, on
+    // one replica (or worker) at a time by a lease entry in the keystore.
+    const sweeper = new Sweeper(() => holder.current.store, { batch: config.housekeeping?.batch ?? 1000 });
+    let sweeping: Promise<void> | null = null;
+    const sweepEvery = parseDuration(config.housekeeping?.interval ?? '10m');
+    const sweep =
+      sweepEvery > 0
+        ? setInterval(() => {
+            sweeping ??= sweepOnce(sweeper, holder).finally(() => (sweeping = null));
+          }, sweepEvery)
+        : null;
+    sweep?.unref();
+
     const shownHost = listener.address.family === 'IPv6' ? `[${listener.address.address}]` : listener.address.address;
     return {
       url: `https://${shownHost}:${listener.address.port}`,
@@ -184,6 +198,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       async close() {
         for (const f of watched) unwatchFile(f, reloadTLS);
         clearInterval(tidy);
+        if (sweep) clearInterval(sweep);
+        await sweeping;
         await listener.close();
         await holder.current.pki.close();
         await store?.close();
@@ -194,6 +210,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   } catch (err) {
     await store.close();
     throw err;
+  }
+}
+
+/** One sweeper run; what it removed goes to the log (info), a failure to the error log. */
+async function sweepOnce(sweeper: Sweeper, holder: StateHolder): Promise<void> {
+  try {
+    const r = await sweeper.runOnce();
+    const removed = r ? r.expiredTokens + r.sanPairs + r.nodeRecords + r.bans + r.enrollments : 0;
+    if (r && removed > 0) {
+      holder.current.logger.info(
+        `housekeeping: removed ${r.expiredTokens} expired token records, ${r.sanPairs} stale SAN index pairs, ${r.nodeRecords} node records, ${r.bans} bans and ${r.enrollments} enrollments of deleted groups (${r.scanned} entries read)`,
+      );
+    }
+  } catch (err) {
+    holder.current.logger.error(`housekeeping: run failed: ${(err as Error).message}`);
   }
 }
 

@@ -58,6 +58,8 @@ export interface Config {
   rks?: { init_token?: string; admin?: { login: string; password: string }; admin_token_ttl: string };
   /** Where groups' callbacks and OAuth requests may go. */
   callbacks?: { allow_loopback: boolean };
+  /** The background sweeper (src/core/sweeper.ts): how often it runs ('0' = never) and how many entries one run reads. */
+  housekeeping: { interval: string; batch: number };
   /** Certificate issuers and roles (short-lived certificates, `/v1/pki/...`). */
   pki?: PkiConfig;
 }
@@ -161,6 +163,15 @@ export const configSchema = {
       },
     },
     pki: pkiSchema,
+    housekeeping: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        interval: { ...duration, default: '10m' },
+        batch: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+      },
+    },
     callbacks: {
       type: 'object',
       additionalProperties: false,
