@@ -81,3 +81,14 @@ function mkdirAll(path: string, mode: number): void {
 export function curlExample(url: string, certs: { ca: string; adminCert: string; adminKey: string }): string {
   return `curl --cacert ${certs.ca} --cert ${certs.adminCert} --key ${certs.adminKey} -X PUT ${url}/v1/key/create/my-key`;
 }
+
+/**
+ * `--dev`'s certificate issuer: a built-in CA made on first use, and role `dev` for names
+ * under dev.test, server and client usage, at most 24 h. The admin may use it (any role).
+ */
+export const DEV_PKI = {
+  issuers: { dev: { builtin: { common_name: 'keygate dev CA', key_type: 'ecdsa-p256' } } },
+  roles: {
+    dev: { issuer: 'dev', allowed_names: ['dev.test', '*.dev.test'], usage: ['server', 'client'], ttl: '1h', max_ttl: '24h', allow_ip_sans: true },
+  },
+};

@@ -6,6 +6,7 @@ import { keyCommand } from './key-cmd.js';
 import { certCommand } from './cert-cmd.js';
 import { groupCommand } from './group-cmd.js';
 import { nodeCommand } from './node-cmd.js';
+import { pkiCommand } from './pki-cmd.js';
 import { agentCommand } from './agent-cmd.js';
 import { devCertsCommand } from './dev-certs-cmd.js';
 import { rksCommand } from './rks-cmd.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   program.addCommand(certCommand());
   program.addCommand(groupCommand());
   program.addCommand(nodeCommand());
+  program.addCommand(pkiCommand());
   program.addCommand(agentCommand());
   program.addCommand(rksCommand());
   program.addCommand(migrateCommand());

@@ -7,7 +7,7 @@ import { loadConfigFile, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { addressProblem } from '../config/checks.js';
 import { startServer, type RunningServer } from '../compose/index.js';
-import { ensureDevCertificates, curlExample } from './dev.js';
+import { ensureDevCertificates, curlExample, DEV_PKI } from './dev.js';
 import { stringify } from 'yaml';
 import cluster from 'node:cluster';
 import { runPrimary, workerCount } from './workers.js';
@@ -80,6 +80,7 @@ async function startDev(addr: string | undefined): Promise<RunningServer> {
       tls: { key: certs.serverKey, cert: certs.serverCert },
       keystore: { memory: {} },
       rks: { init_token: 'root', admin: { login: 'admin-rks', password: '12345' } },
+      pki: DEV_PKI,
     }),
     '(dev)',
   );
@@ -90,6 +91,7 @@ async function startDev(addr: string | undefined): Promise<RunningServer> {
   say(`  admin certificate: ${certs.adminCert}`);
   say(`  admin key:         ${certs.adminKey}`);
   say(`Try:\n  ${curlExample(running.url.replace('127.0.0.1', 'localhost'), certs)}`);
+  say(`Certificates: issuer 'dev' (built-in CA), role 'dev' for names under dev.test, e.g. keygate pki issue dev www.dev.test`);
   return running;
 }
 
