@@ -3,30 +3,38 @@
  * of the TTL, a sealed Vault, injected errors, dropped connections, latency
  * beyond the timeout, a Vault that disappears — and no token or credential in
  * any error or log line along the way.
+ *
+ * In the project 'real Vault' (test/vault/under-test.ts) the tests that need the
+ * test server's fault injection, clock or request log are skipped with their
+ * reason; real tokens reach their real TTL, and real Vault seals and unseals.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startVaultTestServer, type RecordedRequest, type VaultTestServer } from '../../test/vault-server/index.js';
+import { REAL_VAULT, realVaultOnly, startVault, testServerOnly, type VaultUnderTest } from '../../test/vault/under-test.js';
 import { StoreError, StoreUnreachableError } from '../keystore.js';
 import { VaultHTTP } from './http.js';
 import { VaultKeyStore, type VaultOptions } from './index.js';
 import { VaultAdmin } from './testing.js';
 
-let vault: VaultTestServer;
+let vault: VaultUnderTest;
+/** The project's test server (fault injection, clock, request log); only in tests marked testServerOnly. */
+let server: VaultTestServer;
 let root: VaultAdmin;
 const open: VaultKeyStore[] = [];
 /** Every log line any store in this file wrote. */
 const logged: string[] = [];
 
 beforeAll(async () => {
-  vault = await startVaultTestServer();
-  root = new VaultAdmin(vault.url, vault.rootToken);
+  vault = await startVault();
+  if (vault.server) server = vault.server;
+  root = vault.admin();
   await root.mountKV('kv', 'v2');
   await root.keygatePolicy('keygate', { version: 'v2', engine: 'kv', prefix: 'app' });
   await root.enableAuth('approle', 'approle');
 });
 afterEach(async () => {
-  vault.faults.reset();
-  vault.unseal();
+  vault.server?.faults.reset();
+  await vault.unseal();
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
 afterAll(async () => {
@@ -63,9 +71,9 @@ async function appRoleStore(ttl = '1h', maxTTL = '24h', extra: Partial<VaultOpti
   return { store: await connect({ kind: 'approle', engine: 'approle', roleId, secretId }, extra), roleId, secretId };
 }
 
-/** Requests under `path` recorded from index `since` (a `vault.requests.length` taken earlier). */
+/** Requests under `path` recorded from index `since` (a `server.requests.length` taken earlier). */
 function requestsTo(path: string, since = 0): RecordedRequest[] {
-  return vault.requests.slice(since).filter((r) => r.path.startsWith(path));
+  return server.requests.slice(since).filter((r) => r.path.startsWith(path));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -80,40 +88,40 @@ async function elapsed(run: () => Promise<unknown>): Promise<{ ms: number; error
 }
 
 describe('token expiry', () => {
-  it('logs in again when the token expired mid-run, and retries the operation once', async () => {
+  testServerOnly('expires tokens on command; the request log')('logs in again when the token expired mid-run, and retries the operation once', async () => {
     const { store } = await appRoleStore();
     await store.create('k', Buffer.from('v'));
-    const since = vault.requests.length;
-    vault.faults.expireAllTokens();
+    const since = server.requests.length;
+    server.faults.expireAllTokens();
     expect((await store.get('k')).value.toString()).toBe('v');
     expect(requestsTo(`/v1/${dataPath(store, 'k')}`, since).map((r) => r.status)).toEqual([403, 200]);
     expect(requestsTo('/v1/auth/approle/login', since)).toHaveLength(1);
   });
 
-  it('logs in again when the server clock passes the TTL', async () => {
+  testServerOnly('moves the server clock')('logs in again when the server clock passes the TTL', async () => {
     const { store } = await appRoleStore('1m');
     await store.create('k', Buffer.from('v'));
-    const since = vault.requests.length;
-    vault.advanceClock(5 * 60_000);
+    const since = server.requests.length;
+    server.advanceClock(5 * 60_000);
     expect((await store.get('k')).value.toString()).toBe('v');
     expect(requestsTo('/v1/auth/approle/login', since)).toHaveLength(1);
   });
 
-  it('shares one login among concurrent operations that hit the expired token', async () => {
+  testServerOnly('expires tokens on command; the request log')('shares one login among concurrent operations that hit the expired token', async () => {
     const { store } = await appRoleStore();
     for (let i = 0; i < 10; i++) await store.create(`k${i}`, Buffer.from(`v${i}`));
-    const since = vault.requests.length;
-    vault.faults.expireAllTokens();
+    const since = server.requests.length;
+    server.faults.expireAllTokens();
     const values = await Promise.all(Array.from({ length: 10 }, (_, i) => store.get(`k${i}`)));
     expect(values.map((e) => e.value.toString())).toEqual(Array.from({ length: 10 }, (_, i) => `v${i}`));
     expect(requestsTo('/v1/auth/approle/login', since)).toHaveLength(1);
   });
 
-  it('fails with a StoreError, not a retry loop, when a static token expired', async () => {
+  testServerOnly('expires tokens on command; the request log')('fails with a StoreError, not a retry loop, when a static token expired', async () => {
     const token = await root.createToken(['keygate']);
     const store = await connect({ kind: 'token', token });
-    vault.faults.expireAllTokens();
-    const since = vault.requests.length;
+    server.faults.expireAllTokens();
+    const since = server.requests.length;
     const err = (await elapsed(() => store.get('k'))).error as Error;
     expect(err).toBeInstanceOf(StoreError);
     expect(err).not.toBeInstanceOf(StoreUnreachableError);
@@ -122,9 +130,41 @@ describe('token expiry', () => {
   });
 });
 
+describe('token expiry on a real clock', () => {
+  realVaultOnly('the test server keeps time on command')(
+    'logs in again each time an AppRole token reaches its max TTL, and no operation fails meanwhile',
+    async () => {
+      const { store } = await appRoleStore('2s', '3s');
+      const logins = (): number => logged.filter((l) => l.includes(`logged in with approle`)).length;
+      const before = logins();
+      await store.create('k', Buffer.from('v0'));
+      // Operations one after another until two more logins happened: every one must succeed.
+      let version = (await store.get('k')).version;
+      let i = 0;
+      while (logins() < before + 2) {
+        version = await store.update('k', Buffer.from(`v${++i}`), version);
+        expect((await store.get('k')).value.toString()).toBe(`v${i}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(i).toBeGreaterThan(0);
+    },
+    30_000,
+  );
+
+  it('fails with a StoreError, not a retry loop, when a static token was revoked', async () => {
+    const token = await root.createToken(['keygate']);
+    const store = await connect({ kind: 'token', token });
+    await root.ok('POST', 'auth/token/revoke', { token });
+    const err = (await elapsed(() => store.get('k'))).error as Error;
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err).not.toBeInstanceOf(StoreUnreachableError);
+    expect(err.message).toBe(`vault: GET ${dataPath(store, 'k')}: 403 token rejected (invalid or expired)`);
+  });
+});
+
 describe('renewal', () => {
-  it('renews an AppRole token with renew-self at about 80% of its TTL, before it expires', async () => {
-    const since = vault.requests.length;
+  testServerOnly('times renewals in the request log')('renews an AppRole token with renew-self at about 80% of its TTL, before it expires', async () => {
+    const since = server.requests.length;
     const { store } = await appRoleStore('3s');
     const login = requestsTo('/v1/auth/approle/login', since)[0] as RecordedRequest;
     await vi.waitFor(() => expect(requestsTo('/v1/auth/token/renew-self', since)).not.toHaveLength(0), { timeout: 5_000, interval: 50 });
@@ -133,15 +173,15 @@ describe('renewal', () => {
     expect(renewal.at - login.at).toBeGreaterThanOrEqual(2_100);
     expect(renewal.at - login.at).toBeLessThan(2_800);
     // Past the first TTL the renewed token still works: no second login, no rejection.
-    await sleep(login.at + 3_300 - vault.now());
+    await sleep(login.at + 3_300 - server.now());
     await store.create('after-ttl', Buffer.from('v'));
     expect(requestsTo('/v1/auth/approle/login', since)).toHaveLength(1);
     expect(requestsTo('/v1/kv/', since).every((r) => r.status !== 403)).toBe(true);
   });
 
-  it('renews a renewable static token too', async () => {
-    const since = vault.requests.length;
-    const created = vault.now();
+  testServerOnly('times renewals in the request log')('renews a renewable static token too', async () => {
+    const since = server.requests.length;
+    const created = server.now();
     const token = await root.createToken(['keygate'], '3s');
     await connect({ kind: 'token', token });
     await vi.waitFor(() => expect(requestsTo('/v1/auth/token/renew-self', since)).not.toHaveLength(0), { timeout: 4_000, interval: 50 });
@@ -152,19 +192,19 @@ describe('renewal', () => {
     expect(renewal.status).toBe(200);
   });
 
-  it('logs in again before expiry when renewal can no longer extend the token (max TTL)', async () => {
-    const since = vault.requests.length;
+  testServerOnly('times logins in the request log')('logs in again before expiry when renewal can no longer extend the token (max TTL)', async () => {
+    const since = server.requests.length;
     const { store } = await appRoleStore('2s', '2s');
     await vi.waitFor(() => expect(requestsTo('/v1/auth/approle/login', since)).toHaveLength(2), { timeout: 4_000, interval: 50 });
     const [first, second] = requestsTo('/v1/auth/approle/login', since) as [RecordedRequest, RecordedRequest];
     expect(second.at - first.at).toBeLessThan(2_000);
-    await sleep(first.at + 2_300 - vault.now());
+    await sleep(first.at + 2_300 - server.now());
     await store.create('k', Buffer.from('v'));
     expect(requestsTo('/v1/kv/', since).every((r) => r.status !== 403)).toBe(true);
   });
 
-  it('stops renewing once closed', async () => {
-    const since = vault.requests.length;
+  testServerOnly('the request log')('stops renewing once closed', async () => {
+    const since = server.requests.length;
     const { store } = await appRoleStore('1s');
     await store.close();
     await sleep(1_200);
@@ -174,15 +214,15 @@ describe('renewal', () => {
 });
 
 describe('sealed Vault', () => {
-  it('fails fast with StoreUnreachableError while sealed, and recovers after unseal without a new adapter', async () => {
+  testServerOnly('the request log')('fails fast with StoreUnreachableError while sealed, and recovers after unseal without a new adapter', async () => {
     const { store } = await appRoleStore();
     await store.create('k', Buffer.from('v'));
-    vault.seal();
+    await vault.seal();
     const first = await elapsed(() => store.get('k'));
     expect(first.error).toBeInstanceOf(StoreUnreachableError);
     expect(first.ms).toBeLessThan(500);
     await expect(store.status()).rejects.toBeInstanceOf(StoreUnreachableError);
-    const since = vault.requests.length;
+    const since = server.requests.length;
     for (const op of [() => store.get('k'), () => store.create('n', Buffer.from('v')), () => store.list('', '', 10), () => store.delete('k')]) {
       const { ms, error } = await elapsed(op);
       expect(error).toBeInstanceOf(StoreUnreachableError);
@@ -190,33 +230,33 @@ describe('sealed Vault', () => {
       expect(ms).toBeLessThan(50);
     }
     expect(requestsTo('/v1/kv/', since)).toHaveLength(0);
-    vault.unseal();
+    await vault.unseal();
     await vi.waitFor(() => store.get('k'), { timeout: 3_000, interval: 100 });
     expect((await store.get('k')).value.toString()).toBe('v');
   });
 
   it('lets status() notice the unseal at once', async () => {
     const { store } = await appRoleStore();
-    vault.seal();
+    await vault.seal();
     await expect(store.status()).rejects.toThrow('vault: Vault is sealed');
     await expect(store.list('', '', 1)).rejects.toBeInstanceOf(StoreUnreachableError);
-    vault.unseal();
+    await vault.unseal();
     expect((await store.status()).latencyMs).toBeGreaterThanOrEqual(0);
     await store.list('', '', 1);
   });
 
   it('refuses to connect to a sealed Vault with StoreUnreachableError', async () => {
     const token = await root.createToken(['keygate']);
-    vault.seal();
+    await vault.seal();
     await expect(connect({ kind: 'token', token })).rejects.toBeInstanceOf(StoreUnreachableError);
   });
 });
 
 describe('faults', () => {
-  it('turns a 500 into a StoreError naming the request, and carries on', async () => {
+  testServerOnly('injects errors')('turns a 500 into a StoreError naming the request, and carries on', async () => {
     const { store } = await appRoleStore();
     await store.create('k', Buffer.from('v'));
-    vault.faults.failNext(1, 500, 'internal error');
+    server.faults.failNext(1, 500, 'internal error');
     const { error } = await elapsed(() => store.get('k'));
     expect(error).toBeInstanceOf(StoreError);
     expect(error).not.toBeInstanceOf(StoreUnreachableError);
@@ -224,31 +264,31 @@ describe('faults', () => {
     expect((await store.get('k')).value.toString()).toBe('v');
   });
 
-  it('turns 502/503/504 into StoreUnreachableError', async () => {
+  testServerOnly('injects errors')('turns 502/503/504 into StoreUnreachableError', async () => {
     const { store } = await appRoleStore();
     for (const status of [502, 503, 504]) {
-      vault.faults.failNext(1, status, 'upstream trouble');
+      server.faults.failNext(1, status, 'upstream trouble');
       await expect(store.list('', '', 1)).rejects.toBeInstanceOf(StoreUnreachableError);
     }
   });
 
-  it('survives dropped connections: idempotent reads retry once, writes fail cleanly and do not poison later calls', async () => {
+  testServerOnly('drops connections')('survives dropped connections: idempotent reads retry once, writes fail cleanly and do not poison later calls', async () => {
     const { store } = await appRoleStore();
     await store.create('k', Buffer.from('v'));
-    vault.faults.dropNext(1);
+    server.faults.dropNext(1);
     expect((await store.get('k')).value.toString()).toBe('v');
-    vault.faults.dropNext(2);
+    server.faults.dropNext(2);
     await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnreachableError);
-    vault.faults.dropNext(1);
+    server.faults.dropNext(1);
     await expect(store.create('dropped', Buffer.from('v'))).rejects.toBeInstanceOf(StoreUnreachableError);
     await store.create('dropped', Buffer.from('v'));
     expect((await store.get('dropped')).value.toString()).toBe('v');
   });
 
-  it('gives up after timeoutMs when Vault is slow, fails fast meanwhile, and recovers', async () => {
+  testServerOnly('injects latency')('gives up after timeoutMs when Vault is slow, fails fast meanwhile, and recovers', async () => {
     const { store } = await appRoleStore('1h', '24h', { timeoutMs: 200 });
     await store.create('k', Buffer.from('v'));
-    vault.faults.latencyMs = 1_500;
+    server.faults.latencyMs = 1_500;
     const slow = await elapsed(() => store.get('k'));
     expect(slow.error).toBeInstanceOf(StoreUnreachableError);
     expect((slow.error as Error).message).toBe(`vault: GET ${dataPath(store, 'k')}: no response within 200 ms`);
@@ -256,11 +296,11 @@ describe('faults', () => {
     const fast = await elapsed(() => store.get('k'));
     expect(fast.error).toBeInstanceOf(StoreUnreachableError);
     expect(fast.ms).toBeLessThan(50);
-    vault.faults.latencyMs = 0;
+    server.faults.latencyMs = 0;
     await vi.waitFor(() => store.get('k'), { timeout: 3_000, interval: 100 });
   });
 
-  it('reports a Vault that went away as unreachable, in operations, status and connect', async () => {
+  testServerOnly('stops a server of its own')('reports a Vault that went away as unreachable, in operations, status and connect', async () => {
     const gone = await startVaultTestServer();
     const store = await VaultKeyStore.connect({ endpoint: gone.url, version: 'v2', engine: 'secret', auth: { kind: 'token', token: gone.rootToken } });
     open.push(store);
@@ -275,7 +315,7 @@ describe('faults', () => {
 });
 
 describe('secret hygiene', () => {
-  it('never puts a token, secret ID or JWT into an error message or a log line', async () => {
+  testServerOnly('injects answers that echo secrets')('never puts a token, secret ID or JWT into an error message or a log line', async () => {
     const token = await root.createToken(['keygate']);
     const secrets = [token, vault.rootToken];
     const errors: unknown[] = [];
@@ -283,11 +323,11 @@ describe('secret hygiene', () => {
 
     const store = await connect({ kind: 'token', token });
     // A proxy (or a buggy Vault) echoing the token back must not leak it either.
-    vault.faults.failNext(1, 500, `token ${token} is odd`);
+    server.faults.failNext(1, 500, `token ${token} is odd`);
     await collect(store.get('k'));
-    vault.faults.failNext(1, 403, `1 error occurred:\n\t* permission denied for ${token}\n\n`);
+    server.faults.failNext(1, 403, `1 error occurred:\n\t* permission denied for ${token}\n\n`);
     await collect(store.create('k', Buffer.from('v')));
-    vault.faults.expireAllTokens();
+    server.faults.expireAllTokens();
     await collect(store.get('k'));
     await collect(store.update('k', Buffer.from('v'), '1'));
 
@@ -295,11 +335,11 @@ describe('secret hygiene', () => {
     secrets.push(approle.roleId, approle.secretId);
     await collect(VaultKeyStore.connect({ endpoint: vault.url, version: 'v2', auth: { kind: 'approle', engine: 'approle', roleId: approle.roleId, secretId: `${approle.secretId}x` } }));
     secrets.push(`${approle.secretId}x`);
-    vault.faults.failNext(1, 400, `invalid secret ${approle.secretId}x`);
+    server.faults.failNext(1, 400, `invalid secret ${approle.secretId}x`);
     await collect(VaultKeyStore.connect({ endpoint: vault.url, version: 'v2', auth: { kind: 'approle', engine: 'approle', roleId: approle.roleId, secretId: `${approle.secretId}x` } }));
     const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
     secrets.push(jwt);
-    vault.faults.failNext(1, 403, `bad jwt ${jwt}`);
+    server.faults.failNext(1, 403, `bad jwt ${jwt}`);
     await collect(VaultKeyStore.connect({ endpoint: vault.url, version: 'v2', auth: { kind: 'kubernetes', engine: 'kubernetes', role: 'r', jwt } }));
 
     expect(errors.length).toBeGreaterThanOrEqual(7);
@@ -319,6 +359,7 @@ describe('renewal on a controlled clock', () => {
   let clocked: VaultTestServer;
   let admin: VaultAdmin;
   beforeAll(async () => {
+    if (REAL_VAULT) return;
     clocked = await startVaultTestServer({ clock: () => Date.now() });
     admin = new VaultAdmin(clocked.url, clocked.rootToken);
     await admin.keygatePolicy('keygate', { version: 'v2', engine: 'secret' });
@@ -338,7 +379,7 @@ describe('renewal on a controlled clock', () => {
     expect(done()).toBe(true);
   }
 
-  it('renews an hour-long token at 48 minutes, and uses a background login only after min(remaining / 2, 30 s)', async () => {
+  testServerOnly('runs the server on a fake clock')('renews an hour-long token at 48 minutes, and uses a background login only after min(remaining / 2, 30 s)', async () => {
     const creds = await admin.appRole('approle', 'hourly', ['keygate'], '1h');
     await admin.ok('POST', 'auth/approle/role/hourly', { token_max_ttl: '1h' });
     const tokens: Array<string | undefined> = [];
