@@ -125,6 +125,7 @@ export class CertificateSet {
     const now = this.deps.clock.now();
     for (const e of this.entries) {
       await e.writer.init();
+      if (e.issued.length > 0) continue; // issued by this process already (`once()`, then the loop): on schedule
       e.due = now;
       if (e.spec.revokeOnExit) continue; // revoked at the last stop (or should have been): never reused
       const found = await this.onDisk(e);
