@@ -92,7 +92,7 @@ async function whoAmI(ctx: RequestContext): Promise<Reply> {
     json: {
       kind: session ? 'session' : caller.kind === 'anonymous' ? 'anonymous' : 'certificate',
       principal: caller.principal,
-      admin: caller.kind === 'admin',
+      admin: caller.kind === 'admin' || (caller.identity !== '' && caller.identity === state.admin),
       login_available: state.rks.admin !== null,
       ...(session ? { csrf_token: csrfToken(caller.token), expires_at: new Date(record?.expiresAt ?? 0).toISOString() } : {}),
       may,

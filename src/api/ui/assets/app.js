@@ -613,7 +613,10 @@
     focusHeading();
   }
 
+  let firstRender = true;
+  /** After a page change the heading gets the focus (screen readers announce it); a fresh load leaves it at the top. */
   function focusHeading() {
+    if (firstRender) { firstRender = false; return; }
     const h1 = main.querySelector('h1');
     if (h1 && document.activeElement !== h1 && !document.querySelector('dialog[open]')) h1.focus({ preventScroll: true });
   }

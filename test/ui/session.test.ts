@@ -1,0 +1,324 @@
+/**
+ * The dashboard with the RKS admin login (issue 16): the page's headers, the session
+ * cookie and its CSRF token on the wire, then the operator's morning in headless
+ * Chromium — log in, see a bundle expiring in 5 days highlighted, import a replacement,
+ * assign it, revoke a node, rotate a group token and see it once, follow the audit
+ * stream — with screenshots of every page at two widths and an axe-core scan of each.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'puppeteer-core';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { BundleCerts } from '../helpers/bundle-certs.js';
+import { SESSION_COOKIE } from '../../src/auth/session.js';
+import { UI_CSP } from '../../src/api/ui/index.js';
+import { chromiumPresent, CHROMIUM, openBrowser, screenshots, seriousViolations, settled, show, type TestBrowser } from './browser.js';
+
+const ADMIN = { login: 'ops', password: 'correct horse battery staple' };
+const certs = new BundleCerts();
+let s: TestServer;
+let nodeToken = '';
+
+const json = { 'Content-Type': 'application/json' };
+
+beforeAll(async () => {
+  s = await startTestServer({ config: { rks: { admin: ADMIN } } });
+  const put = async (path: string, body?: unknown) => {
+    const r = await s.call(s.admin, path, { method: 'PUT', ...(body === undefined ? {} : { body }) });
+    expect(r.status, `${path}: ${r.text}`).toBe(200);
+    return r.json;
+  };
+  const soon = certs.expiringIn(5, { dnsNames: ['soon.example.com'] });
+  const later = certs.expiringIn(200, { dnsNames: ['later.example.com'] });
+  await put('/v1/cert/import/soon.example.com', { certificate: soon.chainPem, private_key: soon.keyPem, ttl: 600, labels: { team: 'web' } });
+  await put('/v1/cert/import/later.example.com', { certificate: later.chainPem, private_key: later.keyPem, ttl: 600, labels: { team: 'api' } });
+  const edge = (await put('/v1/group/create/edge', {})).group_token as string;
+  await put('/v1/group/create/backup', {});
+  await put('/v1/group/assign/edge/soon.example.com');
+  const reg = await s.call(null, '/v1/node/register/edge', { method: 'PUT', body: { node_id: 'cache-1' }, headers: { Authorization: `Bearer ${edge}` } });
+  expect(reg.status).toBe(200);
+  nodeToken = reg.json.node_token;
+  // The node fetches its bundle: its "last seen" is now.
+  expect((await s.call(null, '/v1/cert/get/soon.example.com', { headers: { Authorization: `Bearer ${nodeToken}` } })).status).toBe(200);
+});
+afterAll(() => s.close());
+
+async function login(): Promise<{ cookie: string; csrf: string; setCookie: string }> {
+  const r = await s.call(null, '/ui/login', { method: 'POST', body: ADMIN, headers: json });
+  expect(r.status, r.text).toBe(200);
+  const setCookie = ([] as string[]).concat(r.headers['set-cookie'] ?? [])[0] as string;
+  return { cookie: setCookie.split(';')[0] as string, csrf: r.json.csrf_token, setCookie };
+}
+
+describe('the page and the session on the wire', () => {
+  it('serves the page with a strict CSP, no framing, and versioned assets; /ui redirects', async () => {
+    const r = await s.call(null, '/ui/');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-security-policy']).toBe(UI_CSP);
+    expect(UI_CSP).toContain("script-src 'self'");
+    expect(UI_CSP).not.toContain('unsafe-inline');
+    expect(r.headers['x-frame-options']).toBe('DENY');
+    expect(r.text).not.toMatch(/<script>|<style|style=/);
+    for (const m of r.text.matchAll(/(?:src|href)="(\/ui\/[\w.]+\?v=[0-9a-f]{20})"/g)) {
+      const a = await s.call(null, m[1] as string);
+      expect(a.status, m[1]).toBe(200);
+      expect(a.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    }
+    expect((await s.call(null, '/ui/nope.js')).status).toBe(404);
+    const redirect = await s.call(null, '/ui');
+    expect(redirect.status).toBe(308);
+    expect(redirect.headers['location']).toBe('/ui/');
+  });
+
+  it('says who is calling: nobody, a certificate with its policy decisions, or a session', async () => {
+    const nobody = await s.call(null, '/ui/session?may=/v1/cert/list/');
+    expect(nobody.json).toMatchObject({ kind: 'anonymous', login_available: true, may: { '/v1/cert/list/': false } });
+    const admin = await s.call(s.admin, '/ui/session?may=/v1/key/create/k');
+    expect(admin.json).toMatchObject({ kind: 'certificate', admin: true, may: { '/v1/key/create/k': true } });
+    expect(admin.json.csrf_token).toBeUndefined();
+    const { cookie } = await login();
+    const session = await s.call(null, '/ui/session?may=/v1/cert/list/&may=/v1/key/create/k&may=/v1/key/decrypt/k', { headers: { Cookie: cookie } });
+    expect(session.json).toMatchObject({ kind: 'session', principal: 'session:ops', may: { '/v1/cert/list/': true, '/v1/key/create/k': false, '/v1/key/decrypt/k': false } });
+    expect(session.json.csrf_token).toMatch(/^[\w-]{43}$/);
+  });
+
+  it('logs in with a cookie the script cannot read, refuses a wrong password and a login from another origin', async () => {
+    const { setCookie } = await login();
+    expect(setCookie).toMatch(new RegExp(`^${SESSION_COOKIE}=kga_[\\w-]{43}; Path=/; Max-Age=900; HttpOnly; Secure; SameSite=Strict$`));
+    const wrong = await s.call(null, '/ui/login', { method: 'POST', body: { ...ADMIN, password: 'nope' }, headers: json });
+    expect(wrong.status).toBe(400);
+    expect(wrong.json).toEqual({ message: 'invalid username or password' });
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+    const forged = await s.call(null, '/ui/login', { method: 'POST', body: ADMIN, headers: { ...json, Origin: 'https://evil.example' } });
+    expect(forged.status).toBe(403);
+    expect(forged.headers['set-cookie']).toBeUndefined();
+    const form = await s.call(null, '/ui/login', { method: 'POST', raw: JSON.stringify(ADMIN), headers: { 'Content-Type': 'text/plain' } });
+    expect(form.status).toBe(415);
+    expect(s.logLines.join('\n')).not.toContain(ADMIN.password);
+  });
+
+  it('refuses a write without the CSRF token, and changes nothing', async () => {
+    const { cookie, csrf } = await login();
+    const bare = await s.call(null, '/v1/group/create/csrf-less', { method: 'PUT', body: {}, headers: { Cookie: cookie } });
+    expect(bare.status).toBe(403);
+    expect(bare.json.message).toContain('CSRF');
+    const wrong = await s.call(null, '/v1/group/create/csrf-less', { method: 'PUT', body: {}, headers: { Cookie: cookie, 'X-Keygate-CSRF': csrf.slice(1) + 'A' } });
+    expect(wrong.status).toBe(403);
+    expect((await s.call(s.admin, '/v1/group/describe/csrf-less')).status).toBe(404);
+    const ok = await s.call(null, '/v1/group/create/csrf-ok', { method: 'PUT', body: {}, headers: { Cookie: cookie, 'X-Keygate-CSRF': csrf } });
+    expect(ok.status, ok.text).toBe(200);
+    // The audit log names the session.
+    expect(s.logLines.some((l) => l.includes('"session:ops"') && l.includes('/v1/group/create/csrf-ok'))).toBe(true);
+  });
+
+  it('accepts the cookie from the dashboard\'s own origin only', async () => {
+    const { cookie } = await login();
+    const own = await s.call(null, '/v1/cert/list/', { headers: { Cookie: cookie, Origin: `https://localhost:${s.port}`, 'Sec-Fetch-Site': 'same-origin' } });
+    expect(own.status).toBe(200);
+    for (const headers of [{ Origin: 'https://evil.example' }, { Origin: `https://127.0.0.1:${s.port}` }, { 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }]) {
+      const r = await s.call(null, '/v1/cert/list/', { headers: { Cookie: cookie, ...headers } });
+      expect(r.status, JSON.stringify(headers)).toBe(403);
+      expect(r.json.message).toContain("dashboard's own origin");
+    }
+  });
+
+  it('keeps a session to its policy: no key material, no key operations', async () => {
+    const { cookie, csrf } = await login();
+    const headers = { Cookie: cookie, 'X-Keygate-CSRF': csrf };
+    expect((await s.call(null, '/v1/key/create/ui-key', { method: 'PUT', headers })).status).toBe(403);
+    expect((await s.call(null, '/v1/identity/self/describe', { headers })).status).toBe(400);
+    expect((await s.call(null, '/v1/status', { headers })).status).toBe(200);
+  });
+
+  it('ends at logout: the token is revoked, the cookie cleared', async () => {
+    const { cookie, csrf } = await login();
+    expect((await s.call(null, '/ui/logout', { method: 'POST', headers: { Cookie: cookie } })).status).toBe(403);
+    const out = await s.call(null, '/ui/logout', { method: 'POST', headers: { Cookie: cookie, 'X-Keygate-CSRF': csrf } });
+    expect(out.status).toBe(200);
+    expect(out.json).toEqual({ logged_out: true });
+    expect(String(out.headers['set-cookie'])).toContain('Max-Age=0');
+    const after = await s.call(null, '/v1/cert/list/', { headers: { Cookie: cookie } });
+    expect(after.status).toBe(403);
+    expect(after.json.message).toContain('log in again');
+    expect((await s.call(null, '/ui/session', { headers: { Cookie: cookie } })).json.kind).toBe('anonymous');
+  });
+
+  it('dies with every admin token (DELETE /rks/v1/admin/tokens)', async () => {
+    const { cookie } = await login();
+    expect((await s.call(null, '/v1/cert/list/', { headers: { Cookie: cookie } })).status).toBe(200);
+    const admin = await s.call(null, '/rks/v1/admin/login', { method: 'POST', body: ADMIN, headers: json });
+    expect((await s.call(null, '/rks/v1/admin/tokens', { method: 'DELETE', headers: { 'X-Vault-Token': admin.json.adminToken } })).status).toBe(200);
+    expect((await s.call(null, '/v1/cert/list/', { headers: { Cookie: cookie } })).status).toBe(403);
+  });
+});
+
+describe('the dashboard in headless Chromium, logged in as the RKS admin', () => {
+  if (!chromiumPresent) console.warn(`ui/session.test: ${CHROMIUM} is missing; the browser tests are skipped (CI installs it: .ci/run)`);
+  let b: TestBrowser;
+  let page: Page;
+  const base = () => `https://127.0.0.1:${s.port}/ui/`;
+
+  beforeAll(async () => {
+    if (!chromiumPresent) return;
+    b = await openBrowser();
+    page = b.page;
+  }, 60_000);
+  afterAll(async () => b?.close());
+
+  /** Screenshots at both widths and the accessibility scan of the page on screen. */
+  async function check(name: string): Promise<void> {
+    await screenshots(page, name);
+    expect(await seriousViolations(page), name).toEqual([]);
+  }
+
+  it.skipIf(!chromiumPresent)('offers the login, logs in, and shows the overview', { timeout: 90_000 }, async () => {
+    await show(page, base());
+    expect(await page.$eval('h1', (e) => e.textContent)).toBe('Sign in to keygate');
+    await check('sign-in');
+    await page.type('#login', ADMIN.login);
+    await page.type('#password', ADMIN.password);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('main[data-page="overview"]:not([aria-busy])');
+    const cookies = await b.browser.defaultBrowserContext().cookies();
+    const session = cookies.find((c) => c.name === SESSION_COOKIE);
+    expect(session).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    const text = await page.$eval('main', (e) => e.textContent ?? '');
+    expect(text).toContain('Certificate bundles');
+    expect(text).toContain('soon.example.com');
+    expect(text).toMatch(/1 alive, 0 stale/);
+    await page.waitForFunction(() => /\/s/.test(document.querySelector('main')?.textContent ?? ''));
+    await check('overview');
+  });
+
+  it.skipIf(!chromiumPresent)('highlights the bundle expiring in 5 days, in colour and in words', { timeout: 90_000 }, async () => {
+    await show(page, base() + '#/bundles');
+    const row = await page.$$eval('tbody tr', (rows) => rows.map((r) => ({ cls: r.className, text: r.textContent ?? '' })));
+    const soon = row.find((r) => r.text.startsWith('soon.example.com'));
+    expect(soon?.cls).toBe('week');
+    expect(soon?.text).toMatch(/expires in [45] days/);
+    expect(row.find((r) => r.text.startsWith('later.example.com'))?.cls).toBe('later');
+    expect(await page.$$eval('svg.chart circle.p-week', (c) => c.length)).toBe(1);
+    // Times are local, with UTC on hover.
+    expect(await page.$eval('tbody time', (t) => t.getAttribute('title'))).toMatch(/^UTC: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    await page.type('#filter-label', 'team=api');
+    await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 1);
+    expect(await page.$eval('tbody tr', (r) => r.textContent)).toContain('later.example.com');
+    await check('bundles');
+  });
+
+  it.skipIf(!chromiumPresent)('imports a replacement (an error inline first), then assigns it to a group', { timeout: 90_000 }, async () => {
+    await show(page, base() + '#/bundle/soon.example.com');
+    expect(await page.$eval('main', (e) => e.textContent)).toContain('expires in');
+    const fresh = certs.expiringIn(300, { dnsNames: ['soon.example.com'] });
+    const other = certs.expiringIn(300, { dnsNames: ['soon.example.com'] });
+    // A key that is not the leaf's: the API's own validation, shown inline.
+    await page.$eval('#replace-cert', (e, v) => ((e as HTMLTextAreaElement).value = v), fresh.chainPem);
+    await page.$eval('#replace-key', (e, v) => ((e as HTMLTextAreaElement).value = v), other.keyPem);
+    await page.click('#replace-form button[type=submit]');
+    const error = await page.waitForSelector('#replace-form .error');
+    expect(await error?.evaluate((e) => e.textContent)).toMatch(/private_key: .*does not match/);
+    await page.$eval('#replace-key', (e, v) => ((e as HTMLTextAreaElement).value = v), fresh.keyPem);
+    await page.click('#replace-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('main p .badge')?.classList.contains('b-later'));
+    await settled(page);
+    const described = await s.call(s.admin, '/v1/cert/describe/soon.example.com');
+    expect(described.json.fingerprint_sha256).toBe(fresh.leaf.cert.fingerprint256);
+    // No private key on the page, ever.
+    expect(await page.content()).not.toContain('PRIVATE KEY');
+
+    await page.select('#assign-group', 'backup');
+    await page.click('button[data-action=assign]');
+    await page.waitForFunction(() => [...document.querySelectorAll('main a')].some((a) => a.textContent === 'backup'));
+    await settled(page);
+    expect((await s.call(s.admin, '/v1/group/describe/backup')).json.bundles).toEqual(['soon.example.com']);
+    await check('bundle');
+  });
+
+  it.skipIf(!chromiumPresent)('revokes a node and shows it revoked', { timeout: 90_000 }, async () => {
+    await show(page, base() + '#/groups');
+    await check('groups');
+    await show(page, base() + '#/group/edge');
+    const row = 'tr[data-node="cache-1"]';
+    expect(await page.$eval(row, (r) => r.textContent)).toMatch(/just now|min ago/);
+    expect(await page.$eval(row, (r) => r.textContent)).toContain('alive');
+    await page.click(`${row} button[data-action=revoke]`);
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent?.includes('revoked'), {}, row);
+    expect(await page.$(`${row} button[data-action=revoke]`)).toBeNull();
+    expect((await s.call(null, '/v1/cert/get/soon.example.com', { headers: { Authorization: `Bearer ${nodeToken}` } })).status).toBe(403);
+    await check('group');
+  });
+
+  it.skipIf(!chromiumPresent)('rotates the group token and shows it once', { timeout: 90_000 }, async () => {
+    await show(page, base() + '#/group/edge');
+    await page.click('button[data-action=rotate]');
+    await page.waitForSelector('dialog[open] #token-value');
+    const token = await page.$eval('#token-value', (e) => (e as HTMLInputElement).value);
+    expect(token).toMatch(/^kgg_[\w-]{43}$/);
+    expect(await page.$eval('dialog[open]', (d) => d.textContent)).toContain('only time');
+    await screenshots(page, 'rotate-dialog');
+    expect(await seriousViolations(page)).toEqual([]);
+    // The token works: a node registers with it.
+    const reg = await s.call(null, '/v1/node/register/edge', { method: 'PUT', body: { node_id: 'cache-2' }, headers: { Authorization: `Bearer ${token}` } });
+    expect(reg.status).toBe(200);
+    await page.click('dialog[open] button:not(.secondary)');
+    await page.waitForFunction(() => !document.querySelector('dialog'));
+    await settled(page);
+    expect(await page.content()).not.toContain(token);
+    await show(page, base() + '#/group/edge');
+    expect(await page.content()).not.toContain(token);
+  });
+
+  it.skipIf(!chromiumPresent)('follows the audit stream live, with filters', { timeout: 90_000 }, async () => {
+    await show(page, base() + '#/audit');
+    await page.waitForFunction(() => document.querySelector('#audit-state')?.textContent?.startsWith('Live'));
+    await s.call(s.admin, '/v1/cert/describe/later.example.com');
+    await page.waitForFunction(() => document.querySelector('main tbody')?.textContent?.includes('/v1/cert/describe/later.example.com'));
+    await page.type('#audit-path', 'later.example');
+    await page.waitForFunction(() => [...document.querySelectorAll('main tbody tr')].every((r) => r.textContent?.includes('later.example')));
+    await check('audit');
+  });
+
+  it.skipIf(!chromiumPresent)('shows who may do what', { timeout: 90_000 }, async () => {
+    await show(page, base() + '#/access');
+    expect(await page.$eval('main', (e) => e.textContent)).toContain('admin (everything)');
+    await check('access');
+  });
+
+  it.skipIf(!chromiumPresent)('is keyboard navigable: skip link, then the navigation in order', { timeout: 60_000 }, async () => {
+    // A fresh load leaves the focus at the top of the document (later pages move it to their heading).
+    await page.goto('about:blank');
+    await show(page, base() + '#/overview');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press('Tab');
+      seen.push(await page.evaluate(() => document.activeElement?.textContent ?? ''));
+    }
+    expect(seen.join('|')).toContain('Overview|Certificates|Groups and nodes|Audit|Access');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('main[data-page="accessPage"]:not([aria-busy])');
+  });
+
+  it.skipIf(!chromiumPresent)('refuses a write without the CSRF token and the cookie from another origin, in the browser', { timeout: 60_000 }, async () => {
+    await show(page, base() + '#/overview');
+    const status = await page.evaluate(async () => (await fetch('/v1/group/create/from-console', { method: 'PUT', body: '{}', headers: { 'Content-Type': 'application/json' } })).status);
+    expect(status).toBe(403);
+    // A page of another origin (another name of this server) posts with the browser's cookies.
+    await show(page, `https://localhost:${s.port}/ui/`);
+    expect(await page.$eval('h1', (e) => e.textContent)).toBe('Sign in to keygate');
+    await page.evaluate(async (target) => {
+      await fetch(target, { method: 'POST', mode: 'no-cors', credentials: 'include', body: '{}' }).catch(() => undefined);
+    }, `https://127.0.0.1:${s.port}/v1/group/create/cross-origin`);
+    expect((await s.call(s.admin, '/v1/group/describe/cross-origin')).status).toBe(404);
+    expect((await s.call(s.admin, '/v1/group/describe/from-console')).status).toBe(404);
+  });
+
+  it.skipIf(!chromiumPresent)('logs out', { timeout: 60_000 }, async () => {
+    await show(page, base() + '#/overview');
+    await page.click('#who button');
+    await page.waitForSelector('main[data-page="sign-in"]');
+    const cookies = await b.browser.defaultBrowserContext().cookies();
+    expect(cookies.find((c) => c.name === SESSION_COOKIE)).toBeUndefined();
+  });
+});
