@@ -126,10 +126,13 @@ const GIVE_UP_MS = 6 * RECOVERY_BOUND_MS;
       }
     }
     const loops = replicas.flatMap((r, i) => [
-      loop(writes[i]!, async (n) => {
-        const name = `w-${i}-${n}`;
-        return { status: (await r.call(r.admin, `/v1/key/create/${name}`, { method: 'PUT' })).status, name };
-      }),
+      // Three writers per replica, so writes are in flight when the node dies.
+      ...[0, 1, 2].map((k) =>
+        loop(writes[i]!, async (n) => {
+          const name = `w-${i}-${k}-${n}`;
+          return { status: (await r.call(r.admin, `/v1/key/create/${name}`, { method: 'PUT' })).status, name };
+        }),
+      ),
       loop(reads[i]!, async (n) => {
         const key = cached[n % cached.length]!;
         const res = await r.call(r.admin, `/v1/key/decrypt/${key.name}`, { method: 'PUT', body: { ciphertext: key.ciphertext } });
