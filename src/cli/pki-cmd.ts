@@ -32,7 +32,12 @@ function withToken(cmd: Command): Command {
 }
 
 const flagsOf = (f: ConnectionFlags) => f as PkiFlags;
-const connect = (f: ConnectionFlags) => client(f, f.token !== undefined);
+/** With a token, the call is the node's: no client certificate goes with it (the admin's in the environment would win). */
+function connect(f: ConnectionFlags) {
+  if (f.token === undefined) return client(f);
+  const { cert: _cert, key: _key, ...rest } = f;
+  return client(rest, true);
+}
 
 function readText(what: string, path: string): string {
   try {
