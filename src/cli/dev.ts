@@ -77,6 +77,12 @@ function mkdirAll(path: string, mode: number): void {
   }
 }
 
+/** Where the operator's dashboard is, and how to get in (printed at start-up, e.g. by `make run`). */
+export function dashboardLine(url: string, adminLogin: string | undefined): string {
+  const how = adminLogin ? `client certificate, or the RKS admin login '${adminLogin}'` : 'client certificate (no rks.admin login configured)';
+  return `${url.replace('//127.0.0.1:', '//localhost:')}/ui/ (${how})`;
+}
+
 /** The curl command a new user can paste to talk to the server as admin. */
 export function curlExample(url: string, certs: { ca: string; adminCert: string; adminKey: string }): string {
   return `curl --cacert ${certs.ca} --cert ${certs.adminCert} --key ${certs.adminKey} -X PUT ${url}/v1/key/create/my-key`;

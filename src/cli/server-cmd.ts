@@ -7,7 +7,7 @@ import { loadConfigFile, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { addressProblem } from '../config/checks.js';
 import { startServer, type RunningServer } from '../compose/index.js';
-import { ensureDevCertificates, curlExample, DEV_PKI } from './dev.js';
+import { ensureDevCertificates, curlExample, dashboardLine, DEV_PKI } from './dev.js';
 import { stringify } from 'yaml';
 import cluster from 'node:cluster';
 import { runPrimary, workerCount } from './workers.js';
@@ -102,6 +102,7 @@ function banner(running: RunningServer, config: Config): void {
   say(`  keystore:       ${kind}`);
   say(`  client auth:    ${config.tls.auth === 'on' ? 'verify certificates against tls.ca' : 'any certificate (identity + policy decide)'}`);
   say(`  RKS API:        ${rksBanner(config.rks)}`);
+  say(`  dashboard:      ${dashboardLine(running.url, config.rks?.admin?.login)}`);
 }
 
 /** The RKS credentials in one line: the all-in-one image's well-known demo values are named, real ones never. */
