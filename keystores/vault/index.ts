@@ -28,7 +28,8 @@ import { VaultAuthenticator } from './auth.js';
 import { HealthMonitor } from './health.js';
 import { VaultHTTP, field, isInvalidToken, vaultFailure, type VaultRequest, type VaultResponse } from './http.js';
 import { isCASMismatch, kvStrategy, type KVRead, type KVStrategy } from './kv.js';
-import { resolveOptions, type ResolvedVaultOptions, type VaultOptions } from './options.js';
+import { proveAuthNamespace, proveKVNamespace } from './namespace.js';
+import { namespacePath, resolveOptions, type ResolvedVaultOptions, type VaultOptions } from './options.js';
 
 export type { VaultAuth, VaultOptions, VaultTLSOptions } from './options.js';
 export { BINARY_FIELD } from './kv.js';
@@ -66,10 +67,22 @@ export class VaultKeyStore implements KeyStore {
       const message = `vault: cannot connect to ${resolved.endpoint.origin}: ${(err as Error).message.replace(/^vault: /, '')}`;
       throw err instanceof StoreUnreachableError ? new StoreUnreachableError(message) : new StoreError(message);
     }
+    const kv = kvStrategy(resolved.version, resolved.engine, resolved.prefix);
+    // Namespace safety: a namespace the server ignores isolates nothing (see namespace.ts).
+    const check = { http, kv, token: () => auth.token, origin: resolved.endpoint.origin, log: resolved.log };
+    const authNamespace = resolved.auth.kind !== 'token' && resolved.auth.namespace !== undefined ? namespacePath(resolved.auth.namespace) : '';
+    try {
+      if (resolved.namespace !== '') await proveKVNamespace(check, resolved.namespace);
+      if (authNamespace !== '' && authNamespace !== resolved.namespace) await proveAuthNamespace(check, authNamespace);
+    } catch (err) {
+      await auth.close(true);
+      http.close();
+      throw err;
+    }
     const health = new HealthMonitor(http, resolved.pingIntervalMs, resolved.log);
     health.start();
     resolved.log('info', `vault: serving ${resolved.engine} (kv ${resolved.version}) at ${resolved.endpoints.map((u) => u.origin).join(', ')}`);
-    return new VaultKeyStore(resolved, http, kvStrategy(resolved.version, resolved.engine, resolved.prefix), auth, health);
+    return new VaultKeyStore(resolved, http, kv, auth, health);
   }
 
   async create(name: string, value: Uint8Array): Promise<void> {

@@ -12,14 +12,16 @@
  * Nothing reaches the disk unless the certificate holds the key just made.
  *
  * Restart: a pair on disk that still holds the configured names and key type is
- * adopted and renewed on its own schedule, unless `revoke_on_exit` is set (the pair
- * was revoked when the agent last stopped): then a new one is issued at once.
- * On a clean stop, `revoke_on_exit` revokes every certificate of the entry this
- * process issued that has not expired yet.
+ * adopted and renewed on its own schedule (so `--once` at boot, then the daemon, issue
+ * once). On a clean stop, `revoke_on_exit` revokes every certificate of the entry this
+ * process issued or adopted that has not expired yet, and notes the serials in
+ * `<dir>/.keygate/<name>.revoked`: a pair revoked that way is never adopted again (the
+ * next start issues a new one at once).
  */
 import { X509Certificate, createPrivateKey, generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { forEachLimited } from '../core/bundle-index.js';
 import { privateKeyToPem } from '../pki/certificate.js';
@@ -127,9 +129,10 @@ export class CertificateSet {
       await e.writer.init();
       if (e.issued.length > 0) continue; // issued by this process already (`once()`, then the loop): on schedule
       e.due = now;
-      if (e.spec.revokeOnExit) continue; // revoked at the last stop (or should have been): never reused
       const found = await this.onDisk(e);
       if (!found) continue;
+      if ((await this.revokedSerials(e)).includes(found.serial)) continue; // revoked at the last stop: never served again
+      if (e.spec.revokeOnExit) e.issued.push({ serial: found.serial, notAfter: found.notAfter });
       const lifetime = found.notAfter.getTime() - found.notBefore.getTime();
       e.due = Math.max(now, found.notBefore.getTime() + Math.round(lifetime * RENEW_AT));
       Object.assign(this.deps.board.certificate(e.spec.name), { state: 'ok', serial: found.serial, notAfter: found.notAfter, nextRenewal: new Date(e.due) });
@@ -181,9 +184,11 @@ export class CertificateSet {
       board.issuances.inc({ result: 'revoke_failed' }, serials.length);
       return;
     }
+    const revoked = new Map<string, string[]>();
     await forEachLimited(serials, async ({ name, serial }) => {
       try {
         await client.revokeCertificate(serial);
+        revoked.set(name, [...(revoked.get(name) ?? []), normalSerial(serial)]);
         board.issuances.inc({ result: 'revoked' });
         logger.info(`agent: certificate '${name}': revoked serial ${serial} on exit`);
       } catch (err) {
@@ -191,7 +196,23 @@ export class CertificateSet {
         logger.error(`agent: certificate '${name}': cannot revoke serial ${serial} on exit: ${(err as Error).message}`);
       }
     }, CONCURRENCY);
-    for (const e of this.entries) if (e.spec.revokeOnExit) e.issued = [];
+    for (const e of this.entries) {
+      if (!e.spec.revokeOnExit) continue;
+      e.issued = [];
+      const done = revoked.get(e.spec.name);
+      // Losing this note costs one early renewal at the next start, never a revoked pair served on.
+      if (done) await writeFile(this.revokedFile(e), done.join('\n') + '\n', { mode: 0o644 }).catch((err: Error) => logger.error(`agent: certificate '${e.spec.name}': ${err.message}`));
+    }
+  }
+
+  /** Where the serials revoked at the last stop are noted (beside the writer's generations, never one of them). */
+  private revokedFile(e: Entry): string {
+    return join(e.spec.dir, '.keygate', `${e.spec.name}.revoked`);
+  }
+
+  private async revokedSerials(e: Entry): Promise<string[]> {
+    const text = await readFile(this.revokedFile(e), 'utf8').catch(() => '');
+    return text.split('\n').filter((l) => l !== '');
   }
 
   /** A new key, a CSR, the signature, the files. @throws on any failure, with nothing written */
@@ -277,9 +298,15 @@ function isKeyType(key: KeyObject, type: KeyType): boolean {
   }
 }
 
-/** A serial in lower-case hex without separators or leading zeros, for comparison. */
+/**
+ * A serial in one spelling, as keygate's server keeps it: lower-case hex in whole bytes,
+ * without separators (Vault writes `0a:1b:…`) or leading zero bytes.
+ */
 export function normalSerial(serial: string): string {
-  return serial.replace(/[:\s-]/g, '').toLowerCase().replace(/^0+(?=.)/, '');
+  let s = serial.replace(/[:\s-]/g, '').toLowerCase();
+  if (s.length % 2 === 1) s = '0' + s;
+  while (s.length > 2 && s.startsWith('00')) s = s.slice(2);
+  return s;
 }
 
 const PEM_CERTIFICATE = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/;

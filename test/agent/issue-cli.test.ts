@@ -1,11 +1,11 @@
 /**
  * `keygate agent` with a `certificates:` entry, as an operator runs it: a YAML config
- * with templates, `--once` (issues, never revokes), then the daemon until SIGTERM, which
- * revokes what it issued (`revoke_on_exit`). Against the small real issuer of
+ * with templates, `--once` (issues, never revokes), then the daemon, which adopts that pair
+ * and revokes it on SIGTERM (`revoke_on_exit`); started again, it issues a new one. Against the small real issuer of
  * test/agent/issue-test-issuer.ts on the real clock; waits on the agent's log lines.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { TestPKI } from '../helpers/certs.js';
@@ -60,20 +60,37 @@ describe('keygate agent with certificates:', { timeout: 120_000 }, () => {
     expect(issuer.revoked).toEqual([]);
   });
 
-  it('runs until SIGTERM, then revokes what it issued', async () => {
-    const out = join(work, 'daemon');
+  it('the daemon adopts the pair --once wrote and revokes it on SIGTERM; the next start issues a new one', async () => {
+    const out = join(work, 'once'); // as at boot: --once (the test above), then the daemon
     const reloads = join(work, 'daemon.reloads');
     const file = config('daemon', out, `reload: {command: "echo $KEYGATE_CHANGED >> ${reloads}"}\n`);
-    const agent = spawnTracked(run[0], [...run.slice(1), 'agent', '--config', file], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    onTestFailed(() => console.error(`agent stderr:\n${agent.stderr()}`));
-    const serial = (await agent.waitFor(/certificate 'web': issued serial ([0-9a-f:]+)/))[1] as string;
-    await agent.waitFor(/agent: reload command succeeded for web"/);
+    const daemon = () => {
+      const agent = spawnTracked(run[0], [...run.slice(1), 'agent', '--config', file], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      onTestFailed(() => console.error(`agent stderr:\n${agent.stderr()}`));
+      return agent;
+    };
+    const fromOnce = new X509Certificate(readFileSync(join(out, 'web.crt'))).serialNumber.toLowerCase();
+
+    const first = daemon();
+    expect((await first.waitFor(/certificate 'web': using serial ([0-9a-f]+) from disk/))[1]).toBe(fromOnce);
+    // The first batch's registration: the loop runs, and SIGTERM is the agent's to handle.
+    await first.waitFor(/registered node 'edge-9' in group 'edge'/);
+    first.signal('SIGTERM');
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(first.stderr()).toContain(`revoked serial ${fromOnce} on exit`);
+    expect(issuer.revoked.map((x) => x.replace(/:/g, ''))).toEqual([fromOnce]);
+    expect(existsSync(reloads)).toBe(false); // nothing changed on disk: no reload
+
+    const second = daemon();
+    const serial = (await second.waitFor(/certificate 'web': issued serial ([0-9a-f:]+)/))[1] as string;
+    await second.waitFor(/agent: reload command succeeded for web"/);
     expect(readFileSync(reloads, 'utf8')).toBe('web\n');
-    agent.signal('SIGTERM');
-    expect(await agent.exited).toEqual({ code: 0, signal: null });
-    expect(agent.stderr()).toContain(`revoked serial ${serial} on exit`);
-    expect(issuer.revoked).toEqual([serial]);
-    expect(agent.stderr()).not.toContain('PRIVATE KEY');
-    expect(agent.stderr()).not.toContain(groupToken);
+    second.signal('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+    expect(issuer.revoked.slice(1)).toEqual([serial]);
+    for (const agent of [first, second]) {
+      expect(agent.stderr()).not.toContain('PRIVATE KEY');
+      expect(agent.stderr()).not.toContain(groupToken);
+    }
   });
 });

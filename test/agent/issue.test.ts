@@ -200,7 +200,7 @@ describe('certificates: issued by the agent', () => {
     expect(metrics).toMatch(/keygate_agent_certificate_issuances_total\{result="revoked"\} 2/);
   });
 
-  it('adopts a pair on disk that still fits after a restart, unless revoke_on_exit', async () => {
+  it('adopts a pair on disk that still fits after a restart, unless it revoked it at its last stop', async () => {
     const dir = join(work, 'restart');
     const first = agentFor([cert({ dir })], dir);
     await first.started();
@@ -221,8 +221,18 @@ describe('certificates: issued by the agent', () => {
     expect(issuer.signed.size).toBe(signedBefore + 1);
     await third.close();
 
+    // With revoke_on_exit the pair on disk is adopted too (`--once` at boot, then the daemon)
+    // and revoked at the stop with what this run issued; a revoked pair is never adopted again.
+    const adopted = onDisk(dir).leaf.serialNumber;
     const fourth = agentFor([cert({ dir, keyType: 'ecdsa-p384', revokeOnExit: true })], dir);
     await fourth.started();
+    expect(issuer.signed.size).toBe(signedBefore + 1);
+    issuer.revoked.length = 0;
+    await fourth.close();
+    expect(issuer.revoked.map((x) => x.replace(/:/g, '').toUpperCase())).toEqual([adopted]);
+    const fifth = agentFor([cert({ dir, keyType: 'ecdsa-p384', revokeOnExit: true })], dir);
+    await fifth.started();
     expect(issuer.signed.size).toBe(signedBefore + 2);
+    expect(onDisk(dir).leaf.serialNumber).not.toBe(adopted);
   });
 });
