@@ -15,6 +15,7 @@ import { cubbyholeBackend, emptyBackend, kvV1Backend } from './kv.js';
 import { kvV2Backend } from './kv-v2.js';
 import { VaultHttpServer, type RecordedRequest } from './server.js';
 import { systemBackend } from './sys.js';
+import { pkiBackend } from './pki.js';
 
 export type { FaultCommand, FaultState, NodeRole } from './faults.js';
 export type { FlavorName } from './core.js';
@@ -63,6 +64,7 @@ const factories: Record<string, BackendFactory> = {
   approle: approleBackend,
   kubernetes: kubernetesBackend,
   kv: (core, mount, ns) => (mount.options?.['version'] === '2' ? kvV2Backend() : kvV1Backend())(core, mount, ns),
+  pki: pkiBackend,
 };
 
 export async function startVaultTestServer(opts: VaultTestServerOptions = {}): Promise<VaultTestServer> {

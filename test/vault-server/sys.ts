@@ -8,7 +8,7 @@ import { sealStatusBody } from './sys-http.js';
 import { base62, fieldBool, fieldString, fieldStrings, parseDuration, SYSTEM_TTL } from './util.js';
 
 const PROTECTED = ['audit/', 'auth/', 'sys/', 'cubbyhole/', 'identity/'];
-const SECRET_TYPES = new Set(['kv']);
+const SECRET_TYPES = new Set(['kv', 'pki']);
 const AUTH_TYPES = new Set(['approle', 'kubernetes']);
 const BUILTIN_PLUGINS = new Set(['kv', 'approle', 'kubernetes']);
 const HIDDEN_POLICIES = new Set(['response-wrapping', 'control-group']);
