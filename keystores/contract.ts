@@ -214,6 +214,28 @@ export function keystoreContract(name: string, make: MakeStore, options: Contrac
         expect((await s().get('other')).value.toString()).toBe('stays');
       });
 
+      it('refuses an update holding a version of a deleted entry after the name was re-created (no ABA)', async () => {
+        // Both lives get the same number of writes: a per-name counter that restarts (KV v2) would match.
+        await s().create('k', Buffer.from('first life'));
+        let version = (await s().get('k')).version;
+        version = await s().update('k', Buffer.from('first life, again'), version);
+        const stale = await s().update('k', Buffer.from('first life, last'), version);
+        await s().delete('k');
+        await s().create('k', Buffer.from('second life'));
+        let now = (await s().get('k')).version;
+        now = await s().update('k', Buffer.from('second life, again'), now);
+        now = await s().update('k', Buffer.from('second life, now'), now);
+        await expect(s().update('k', Buffer.from('stale writer'), stale)).rejects.toBeInstanceOf(VersionMismatchError);
+        const after = await s().get('k');
+        expect(after.value.toString()).toBe('second life, now');
+        expect(after.version).toBe(now);
+        // Straight after the re-create too.
+        await s().delete('k');
+        await s().create('k', Buffer.from('third life'));
+        await expect(s().update('k', Buffer.from('stale writer'), now)).rejects.toBeInstanceOf(VersionMismatchError);
+        expect((await s().get('k')).value.toString()).toBe('third life');
+      });
+
       it('copies values in and out: callers mutating their buffers never change the store', async () => {
         const input = Buffer.from('original');
         const pending = s().create('k', input);

@@ -27,7 +27,7 @@ import { checkListArgs } from '../listing.js';
 import { VaultAuthenticator } from './auth.js';
 import { HealthMonitor } from './health.js';
 import { VaultHTTP, field, isInvalidToken, vaultFailure, type VaultRequest, type VaultResponse } from './http.js';
-import { isCASMismatch, kvStrategy, type KVRead, type KVStrategy } from './kv.js';
+import { isCASMismatch, kvStrategy, newGeneration, type KVRead, type KVStrategy } from './kv.js';
 import { proveAuthNamespace, proveKVNamespace } from './namespace.js';
 import { namespacePath, resolveOptions, type ResolvedVaultOptions, type VaultOptions } from './options.js';
 
@@ -99,12 +99,14 @@ export class VaultKeyStore implements KeyStore {
         this.expect(req, res, 200, 204);
       });
     }
-    let written = await this.write(name, bytes, cas);
+    // Every created entry is a new generation, so no update meant for an earlier one applies to it.
+    const generation = newGeneration();
+    let written = await this.write(name, bytes, cas, generation);
     if (isCASMismatch(written.res)) {
       const current = await this.read(name);
       if (current.kind !== 'deleted') throw new EntryExistsError(name);
       // Soft-deleted outside keygate: invisible to get(), so replace it — still atomically.
-      written = await this.write(name, bytes, current.version);
+      written = await this.write(name, bytes, current.version, generation);
       if (isCASMismatch(written.res)) throw new EntryExistsError(name);
     }
     this.expect(written.req, written.res, 200, 204);
@@ -127,12 +129,12 @@ export class VaultKeyStore implements KeyStore {
         return this.replace(name, bytes, undefined);
       });
     }
-    if (cas < 0) {
-      // No version the engine hands out looks like this: the answer only depends on existence.
-      this.present(name, await this.read(name));
-      throw new VersionMismatchError(name);
-    }
-    return this.replace(name, bytes, cas);
+    // The read also rules out ABA: KV v2 restarts versions at 1 after a delete, so the
+    // version number alone may name a re-created entry; its generation may not (kv.ts).
+    const current = this.present(name, await this.read(name));
+    // No version the engine hands out looks like a negative one: the answer only depended on existence.
+    if (cas < 0 || current.version !== expectedVersion) throw new VersionMismatchError(name);
+    return this.replace(name, bytes, cas, current.generation === '' ? newGeneration() : current.generation);
   }
 
   async delete(name: string): Promise<void> {
@@ -174,14 +176,14 @@ export class VaultKeyStore implements KeyStore {
   }
 
   /** Writes and returns the new version; a check-and-set miss is VersionMismatchError (or EntryNotFoundError). */
-  private async replace(name: string, bytes: Buffer, cas: number | undefined): Promise<string> {
-    const { req, res } = await this.write(name, bytes, cas);
+  private async replace(name: string, bytes: Buffer, cas: number | undefined, generation = ''): Promise<string> {
+    const { req, res } = await this.write(name, bytes, cas, generation);
     if (isCASMismatch(res)) {
       this.present(name, await this.read(name));
       throw new VersionMismatchError(name);
     }
     this.expect(req, res, 200, 204);
-    const version = this.kv.writtenVersion(bytes, res);
+    const version = this.kv.writtenVersion(bytes, res, generation);
     if (version === undefined) throw new StoreError(`vault: ${req.method} ${req.path}: answer names no version`);
     return version;
   }
@@ -227,8 +229,8 @@ export class VaultKeyStore implements KeyStore {
     throw new EntryNotFoundError(name);
   }
 
-  private async write(name: string, value: Buffer, cas: number | undefined): Promise<{ req: VaultRequest; res: VaultResponse }> {
-    const req = this.kv.writeRequest(name, value, cas);
+  private async write(name: string, value: Buffer, cas: number | undefined, generation?: string): Promise<{ req: VaultRequest; res: VaultResponse }> {
+    const req = this.kv.writeRequest(name, value, cas, generation);
     return { req, res: await this.call(req) };
   }
 

@@ -17,6 +17,7 @@ import { REAL_VAULT, startVault, testServerOnly, type VaultUnderTest } from '../
 import { TestPKI } from '../../test/helpers/certs.js';
 import { EntryExistsError, EntryNotFoundError, StoreError, StoreUnreachableError } from '../keystore.js';
 import { BINARY_FIELD, VaultKeyStore, type VaultOptions } from './index.js';
+import { GENERATION_FIELD } from './kv.js';
 import { resolveOptions } from './options.js';
 import { minimalPolicy } from './policy.js';
 import { ServiceAccountIssuer, VaultAdmin } from './testing.js';
@@ -86,7 +87,8 @@ describe('KES layout', () => {
     await store.create('written', Buffer.from(kesValue));
     const body = await root.ok('GET', version === 'v1' ? `${engine}/kes/written` : `${engine}/data/kes/written`);
     const data = version === 'v1' ? body.data : body.data.data;
-    expect(data).toEqual({ written: kesValue });
+    // KV v2 entries also carry their generation in a field KES ignores (kv.ts).
+    expect(data).toEqual(version === 'v1' ? { written: kesValue } : { written: kesValue, [GENERATION_FIELD]: expect.stringMatching(/^[0-9a-f]{16}$/) });
     if (version === 'v2') expect(body.data.metadata.version).toBe(1);
   });
 
@@ -95,7 +97,11 @@ describe('KES layout', () => {
     const bytes = Buffer.from([0xff, 0x00, 0xc3, 0x28]);
     await store.create('bin', bytes);
     const body = await root.ok('GET', version === 'v1' ? `${engine}/bin` : `${engine}/data/bin`);
-    expect(version === 'v1' ? body.data : body.data.data).toEqual({ bin: '', [BINARY_FIELD]: bytes.toString('base64') });
+    expect(version === 'v1' ? body.data : body.data.data).toEqual({
+      bin: '',
+      [BINARY_FIELD]: bytes.toString('base64'),
+      ...(version === 'v2' && { [GENERATION_FIELD]: expect.stringMatching(/^[0-9a-f]{16}$/) }),
+    });
     expect((await store.get('bin')).value.equals(bytes)).toBe(true);
   });
 
@@ -137,6 +143,21 @@ describe('KES layout', () => {
 });
 
 describe('KV v2 versions', () => {
+  it('serves entries written without a generation (KES, older keygate), and gives them one at their next update', async () => {
+    const { engine, store } = await tenant('v2', { prefix: 'old' });
+    await root.ok('PUT', `${engine}/data/old/k`, { data: { k: 'legacy' }, options: { cas: 0 } });
+    const legacy = await store.get('k');
+    expect(legacy.version).toBe('1');
+    const next = await store.update('k', Buffer.from('updated'), legacy.version);
+    expect(next).toMatch(/^2-g[0-9a-f]{16}$/);
+    expect((await root.ok('GET', `${engine}/data/old/k`)).data.data[GENERATION_FIELD]).toBe(next.slice(3));
+    // A stale legacy version no longer matches, nor does the bare number of the current one.
+    await expect(store.update('k', Buffer.from('x'), '1')).rejects.toThrow(/changed concurrently/);
+    await expect(store.update('k', Buffer.from('x'), '2')).rejects.toThrow(/changed concurrently/);
+    expect((await store.get('k')).value.toString()).toBe('updated');
+  });
+
+
   it('delete removes the metadata and every version, so no old value survives', async () => {
     const { engine, store } = await tenant('v2', { prefix: 'p' });
     await store.create('k', Buffer.from('private-1'));

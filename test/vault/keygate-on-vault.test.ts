@@ -66,9 +66,9 @@ describe('the README walkthrough', () => {
     const dek = await s.call(s.admin, '/v1/key/generate/vault-key', { method: 'PUT' });
     expect(dek.status).toBe(200);
     expect((await s.call(s.admin, '/v1/ready')).status).toBe(200);
-    // The entry sits where the README says: kv/data/keygate/<name>.
+    // The entry sits where the README says: kv/data/keygate/<name> (with its generation beside it).
     const stored = await new VaultAdmin(vault.url, 'root').ok('GET', 'kv/data/keygate/vault-key');
-    expect(Object.keys(stored.data.data)).toEqual(['vault-key']);
+    expect(Object.keys(stored.data.data).sort()).toEqual(['keygate:gen', 'vault-key']);
   });
 });
 
