@@ -20,8 +20,11 @@ import { discoverRoutes, fillWith, targetsOf, type Target } from './routes.js';
 import { rawRequest, withBody, head, type Peer } from './raw.js';
 import { recordFigure } from './figures.js';
 
-/** Routes anyone may call: the API's description and RKS's operational endpoints. */
-const PUBLIC = new Set(['/version', '/docs', '/docs/{p0}', '/v1/openapi.json', '/healthz', '/metrics', '/']);
+/**
+ * Routes anyone may call: the API's description, RKS's operational endpoints, and the
+ * dashboard's page, its "who am I" and its logout (which ends a session only for a session).
+ */
+const PUBLIC = new Set(['/version', '/docs', '/docs/{p0}', '/v1/openapi.json', '/healthz', '/metrics', '/', '/ui', '/ui/{p0}', '/ui/session', '/ui/logout']);
 
 let seeded: Seeded;
 let targets: Target[];

@@ -65,6 +65,7 @@ function kindsOf(path: string): Kind[] | null {
     [/^\/v1\/node\/(revoke|ban|unban)\/$/, ['group', 'node']],
     [/^\/v1\/node\/\w+\/$/, ['group']],
     [/^\/docs\/$/, ['asset']],
+    [/^\/ui\/$/, ['asset']],
   ];
   return table.find(([re]) => re.test(path))?.[1] ?? null;
 }
