@@ -94,6 +94,13 @@ export function isRefusal(err: unknown): boolean {
 /** The backend cannot be reached, is sealed or timed out: /v1/ready answers 503/504. */
 export class StoreUnreachableError extends StoreError {}
 
+/**
+ * The backend answers, but refuses this keygate's credentials the access it needs (a
+ * Vault policy for another folder or tenant): every operation would fail, so `status()`
+ * throws this, and /v1/ready and /v1/status say why.
+ */
+export class StoreAccessDeniedError extends StoreError {}
+
 /** Longest entry name any adapter must accept. */
 export const MAX_ENTRY_NAME = 255;
 

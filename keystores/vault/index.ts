@@ -24,6 +24,7 @@ import {
   type StoreStatus,
 } from '../keystore.js';
 import { checkListArgs } from '../listing.js';
+import { AccessCheck } from './access.js';
 import { VaultAuthenticator } from './auth.js';
 import { HealthMonitor } from './health.js';
 import { VaultHTTP, field, isInvalidToken, vaultFailure, type VaultRequest, type VaultResponse } from './http.js';
@@ -48,6 +49,7 @@ export class VaultKeyStore implements KeyStore {
     private readonly kv: KVStrategy,
     private readonly auth: VaultAuthenticator,
     private readonly health: HealthMonitor,
+    private readonly access: AccessCheck,
   ) {}
 
   /**
@@ -79,10 +81,14 @@ export class VaultKeyStore implements KeyStore {
       http.close();
       throw err;
     }
+    // A token denied the keystore's folder connects fine and fails every operation: say so now, once.
+    const access = new AccessCheck(http, kv, () => auth.token, resolved.namespace);
+    const missing = await access.missing().catch(() => '');
+    if (missing !== '') resolved.log('error', `vault: ${missing}; keygate is not ready until the token's policies grant it`);
     const health = new HealthMonitor(http, resolved.pingIntervalMs, resolved.log);
     health.start();
     resolved.log('info', `vault: serving ${resolved.engine} (kv ${resolved.version}) at ${resolved.endpoints.map((u) => u.origin).join(', ')}`);
-    return new VaultKeyStore(resolved, http, kv, auth, health);
+    return new VaultKeyStore(resolved, http, kv, auth, health, access);
   }
 
   async create(name: string, value: Uint8Array): Promise<void> {
@@ -161,10 +167,15 @@ export class VaultKeyStore implements KeyStore {
     return { names: names.slice(0, size), continueAt: names[size] ?? '' };
   }
 
-  /** Probes `sys/health` (root namespace, no token). */
+  /**
+   * Probes `sys/health` (root namespace, no token), then whether the token may do what
+   * keygate does on its folder: StoreAccessDeniedError names the path and what is missing.
+   */
   async status(): Promise<StoreStatus> {
     this.assertOpen();
-    return this.health.probe();
+    const status = await this.health.probe();
+    await this.access.assert();
+    return status;
   }
 
   async close(): Promise<void> {

@@ -136,6 +136,34 @@ describe('multi-tenancy', () => {
   });
 });
 
+describe('readiness', () => {
+  it('is not ready with the AppRole of another tenant, and says why in /v1/ready, /v1/status and one start-up log line', async () => {
+    const admin = new VaultAdmin(vault.url, 'root');
+    await admin.mountKV('denied', 'v2');
+    const approle = await admin.request('GET', 'sys/auth');
+    if (!JSON.stringify(approle.body).includes('approle/')) await admin.enableAuth('approle', 'approle');
+    // The policy is for tenant 'other'; keygate is configured for tenant 'mine'.
+    await admin.keygatePolicy('keygate-other', { version: 'v2', engine: 'denied', prefix: 'other' });
+    const creds = await admin.appRole('approle', 'keygate-other', ['keygate-other']);
+    const s = await keygateOn({ vault: { endpoint: vault.url, engine: 'denied', version: 'v2', prefix: 'mine', approle: { id: creds.roleId, secret: creds.secretId } } });
+    const why = 'key store denies access: permission denied on denied/data/mine/*: missing create, read, update; on denied/metadata/mine/*: missing list, delete';
+    const ready = await s.call(s.admin, '/v1/ready');
+    expect(ready.status).toBe(502);
+    expect(ready.json).toEqual({ message: why });
+    const status = await s.call(s.admin, '/v1/status');
+    expect(status.status).toBe(502);
+    expect(status.json).toEqual({ message: why });
+    // One line at start-up (the failed probes above log their own, naming the request).
+    const line = s.logLines.filter((l) => l.includes('"message":"vault: permission denied on denied/data/mine/*'));
+    expect(line, s.logLines.join('\n')).toHaveLength(1);
+    expect(line[0]).toContain("keygate is not ready until the token's policies grant it");
+    // With its own tenant's policy, the same set-up is ready.
+    await admin.keygatePolicy('keygate-other', { version: 'v2', engine: 'denied', prefix: 'mine' });
+    expect((await s.call(s.admin, '/v1/ready')).status).toBe(200);
+    expect((await s.call(s.admin, '/v1/key/create/now-allowed', { method: 'PUT' })).status).toBe(200);
+  });
+});
+
 describe('replicas sharing one Vault', () => {
   it('see each other\'s keys, stop serving a deleted key within the cache expiry, and race creates to one winner', async () => {
     const admin = new VaultAdmin(vault.url, 'root');

@@ -1,6 +1,6 @@
 /** `/version`, `/v1/status`, `/v1/ready`, `/v1/api`: liveness, readiness and self-description. */
 import os from 'node:os';
-import { StoreUnreachableError } from '../../../keystores/keystore.js';
+import { StoreAccessDeniedError, StoreUnreachableError } from '../../../keystores/keystore.js';
 import { UnavailableError } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
@@ -42,6 +42,8 @@ async function probe(state: State): Promise<{ latencyMs: number; unreachable: bo
   } catch (err) {
     state.logger.error(`keystore: status probe failed: ${(err as Error).message}`);
     if (err instanceof StoreUnreachableError) return { latencyMs: 0, unreachable: true };
+    // Reachable but refusing this keygate's credentials: say why (a path and capabilities, never a secret).
+    if (err instanceof StoreAccessDeniedError) throw new UnavailableError(`key store denies access: ${err.message.replace(/^[a-z]+: /, '')}`, 502, { cause: err });
     throw new UnavailableError('key store is unavailable', 502, { cause: err });
   }
 }
