@@ -2,7 +2,8 @@
  * `keygate migrate --from <config> --to <config>`: copies every entry of one keystore to
  * another, whatever its kind (keys, bundles, the SAN index, groups, tokens as their hashes,
  * nodes, enrollments, bans, markers, and entries of kinds added later), by listing the
- * source's whole namespace. Values are copied byte for byte; nothing is decoded except token
+ * source's whole namespace (all but the housekeeping sweeper's lease, which is run-time state).
+ * Values are copied byte for byte; nothing is decoded except token
  * records, whose expiry decides whether they are still worth copying.
  *
  * Three passes:
@@ -23,6 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import { EntryExistsError, EntryNotFoundError, MAX_LIST_PAGE, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
+import { LEASE_ENTRY } from '../core/sweeper.js';
 
 export interface MigrateOptions {
   /** Only entries whose name matches one of these globs (`*` any run, `?` one character); [] = all. */
@@ -175,7 +177,8 @@ async function mergeSan(target: KeyStore, name: string, source: Uint8Array): Pro
 
 export async function migrate(source: KeyStore, target: KeyStore, options: MigrateOptions = {}): Promise<MigrateReport> {
   const filters = (options.filters ?? []).map(globToRegExp);
-  const wanted = (name: string) => filters.length === 0 || filters.some((re) => re.test(name));
+  // The sweeper's lease is this deployment's run-time state, not data: never carried over.
+  const wanted = (name: string) => name !== LEASE_ENTRY && (filters.length === 0 || filters.some((re) => re.test(name)));
   const now = options.now ?? Date.now;
   const concurrency = options.concurrency ?? 16;
   const progress = options.onProgress ?? (() => {});
