@@ -15,7 +15,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultTestServer, type VaultTestServer } from '../../test/vault-server/index.js';
 import { REAL_VAULT, startVault, testServerOnly, type VaultUnderTest } from '../../test/vault/under-test.js';
 import { TestPKI } from '../../test/helpers/certs.js';
-import { EntryExistsError, EntryNotFoundError, StoreError, StoreUnreachableError } from '../keystore.js';
+import { EntryExistsError, EntryNotFoundError, InvalidEntryNameError, StoreError, StoreUnreachableError } from '../keystore.js';
+import { INVALID_NAMES } from '../contract.js';
 import { BINARY_FIELD, VaultKeyStore, type VaultOptions } from './index.js';
 import { GENERATION_FIELD } from './kv.js';
 import { resolveOptions } from './options.js';
@@ -139,6 +140,30 @@ describe('KES layout', () => {
     await root.mountKV(engine, 'v2');
     const store = await connect({ engine, version: 'v1', auth: { kind: 'token', token: vault.rootToken } });
     await expect(store.create('x', Buffer.from('x'))).rejects.toThrow(/^vault: PUT .*: 404 Invalid path for a versioned K\/V secrets engine/);
+  });
+});
+
+describe('names', () => {
+  testServerOnly('reads the request log')('refuses every name no adapter may store before any request reaches Vault', async () => {
+    const server = vault.server as VaultTestServer;
+    for (const version of ['v1', 'v2'] as const) {
+      const { store } = await tenant(version, { prefix: 'names' });
+      await store.create('valid', Buffer.from('v'));
+      const { version: current } = await store.get('valid');
+      const before = server.requests.length;
+      for (const bad of INVALID_NAMES) {
+        for (const call of [
+          () => store.create(bad, Buffer.from('v')),
+          () => store.get(bad),
+          () => store.update(bad, Buffer.from('v'), current),
+          () => store.delete(bad),
+          ...(bad === '' ? [] : [() => store.list(bad, '', 10), () => store.list('', bad, 10)]),
+        ]) {
+          await expect(call(), JSON.stringify(bad)).rejects.toBeInstanceOf(InvalidEntryNameError);
+        }
+      }
+      expect(server.requests.slice(before).map((r) => r.path)).toEqual([]);
+    }
   });
 });
 
