@@ -27,7 +27,8 @@ export const SESSION_TTL_SECONDS = 15 * 60;
 /**
  * What an admin session may call: the RKS admin's domain — bundles, groups, nodes —
  * and the read-only views the dashboard shows (status, metrics, audit stream,
- * identities and policies, key names). Never a key's material or crypto operation.
+ * identities and policies, key names, certificates issued by keygate's PKI). Never a
+ * key's material or crypto operation.
  */
 export const SESSION_POLICY = new Policy(
   'ui-session',
@@ -50,6 +51,7 @@ export const SESSION_POLICY = new Policy(
       '/v1/policy/describe/*',
       '/v1/key/list/*',
       '/v1/key/describe/*',
+      '/v1/pki/certs/*',
     ],
     deny: [],
   },

@@ -101,6 +101,8 @@ export async function screenshots(page: Page, name: string): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   for (const w of WIDTHS) {
     await page.setViewport({ width: w.width, height: w.height });
+    // Laid out again at this width before the picture is taken.
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(null)))));
     const png = Buffer.from(await page.screenshot({ fullPage: true }));
     writeFileSync(join(RESULTS, `${name}-${w.name}.png`), png);
     if (!hasContent(png)) throw new Error(`screenshot ${name}-${w.name}.png is blank`);

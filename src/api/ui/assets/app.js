@@ -245,13 +245,15 @@
   // ---------------------------------------------------------------- pages
 
   async function overview() {
-    const can = await may(['/v1/cert/list/', '/v1/cert/describe/x', '/v1/group/list/', '/v1/group/nodes/x', '/v1/key/list/', '/v1/status', '/v1/metrics']);
+    const can = await may(['/v1/cert/list/', '/v1/cert/describe/x', '/v1/group/list/', '/v1/group/nodes/x', '/v1/key/list/', '/v1/status', '/v1/metrics', '/v1/pki/certs/']);
     const page = [h('h1', { tabindex: '-1' }, 'Overview')];
-    const [status, bs, gs, keys] = await Promise.all([
+    const [status, bs, gs, keys, issued] = await Promise.all([
       can['/v1/status'] ? get('/v1/status').catch((e) => ({ error: e })) : null,
       can['/v1/cert/list/'] && can['/v1/cert/describe/x'] ? bundles(true).catch((e) => ({ error: e })) : null,
       can['/v1/group/list/'] ? groupsWithNodes(can['/v1/group/nodes/x']).catch((e) => ({ error: e })) : null,
       can['/v1/key/list/'] ? listAll('/v1/key/list/').catch((e) => ({ error: e })) : null,
+      // Certificates keygate's own PKI issued (where the server has one: 404 otherwise).
+      can['/v1/pki/certs/'] ? get('/v1/pki/certs/').then((r) => r.certificates.filter((c) => !c.revoked_at), (e) => (e.status === 404 ? null : { error: e })) : null,
     ]);
     const card = (label, value, sub) => h('div', { class: 'card' }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value), sub ? h('div', { class: 'sub' }, sub) : null);
     const cards = h('div', { class: 'cards' });
@@ -264,6 +266,7 @@
       cards.append(card('Nodes', String(nodes.length), `${alive} alive, ${nodes.length - alive} stale (not seen for 15 min)`));
     }
     cards.append(card('Master keys', count(keys)));
+    if (issued) cards.append(card('Issued certificates', count(issued), 'live, not revoked'));
     if (status && !status.error) cards.append(card('Keystore', status.keystore_unreachable ? 'unreachable' : 'healthy', status.keystore_unreachable ? '' : `latency ${status.keystore_latency} ms`));
     else cards.append(card('Keystore', status === null ? 'not allowed' : 'error'));
     page.push(cards);
@@ -451,6 +454,30 @@
     return page;
   }
 
+  /** The nodes of a group with the actions this caller's policy allows on each. */
+  async function nodesTable(g) {
+    const cg = canon(g);
+    const nodes = (await get('/v1/group/nodes/' + enc(g))).nodes || [];
+    const can = await may(nodes.flatMap((n) => [`/v1/node/revoke/${cg}/${canon(n.node_id)}`, `/v1/node/ban/${cg}/${canon(n.node_id)}`]));
+    return table('Nodes of ' + g, ['Node', 'Identity', 'Last seen', 'Token expires', 'State', 'Actions'], nodes.map((n) => {
+      const cn = canon(n.node_id);
+      const state = n.revoked_at ? h('span', { class: 'badge b-revoked' }, 'revoked') : n.last_seen && Date.now() - Date.parse(n.last_seen) < ALIVE_MS ? h('span', { class: 'badge b-alive' }, 'alive') : h('span', { class: 'badge b-stale' }, 'stale');
+      const acts = h('div', { class: 'actions' });
+      if (!n.revoked_at && can[`/v1/node/revoke/${cg}/${cn}`]) {
+        const btn = h('button', { type: 'button', class: 'secondary', 'data-action': 'revoke', 'aria-label': `Revoke ${n.node_id}` }, 'Revoke');
+        btn.addEventListener('click', action(btn, () => api('DELETE', `/v1/node/revoke/${enc(g)}/${enc(n.node_id)}`), async () => { say(`Revoked ${n.node_id}`); await route(); }));
+        acts.append(btn);
+      }
+      if (can[`/v1/node/ban/${cg}/${cn}`]) {
+        const btn = h('button', { type: 'button', class: 'danger', 'data-action': 'ban', 'aria-label': `Ban ${n.node_id}` }, 'Ban');
+        btn.addEventListener('click', action(btn, () => api('PUT', `/v1/node/ban/${enc(g)}/${enc(n.node_id)}`), async () => { say(`Banned ${n.node_id}`); await route(); }));
+        acts.append(btn);
+      }
+      return h('tr', { 'data-node': n.node_id }, h('td', { class: 'name' }, n.node_id), h('td', { class: 'name' }, n.identity ? h('code', { title: n.identity }, n.identity.slice(0, 12) + '…') : '—'),
+        h('td', {}, ago(n.last_seen)), h('td', {}, timeEl(n.token_expires_at)), h('td', {}, state, n.enrolled_at ? ' enrolled' : ''), h('td', {}, acts));
+    }), 'No node yet. Give the group token to a machine\'s keygate agent: it registers as a node of this group and shows up here, with its last fetch.');
+  }
+
   async function groupPage(g) {
     const page = [h('h1', { tabindex: '-1' }, 'Group ' + g)];
     let d;
@@ -458,33 +485,29 @@
       return [...page, err.status === 403 ? refused('describe this group', '/v1/group/describe/' + canon(g)) : errorLine(err)];
     }
     const cg = canon(g);
-    const first = await may([`/v1/group/nodes/${cg}`, `/v1/group/rotate/${cg}`]);
-    const nodes = first[`/v1/group/nodes/${cg}`] ? ((await get('/v1/group/nodes/' + enc(g))).nodes || []) : null;
-    const can = await may((nodes || []).flatMap((n) => [`/v1/node/revoke/${cg}/${canon(n.node_id)}`, `/v1/node/ban/${cg}/${canon(n.node_id)}`]));
+    const first = await may([`/v1/group/nodes/${cg}`, `/v1/group/rotate/${cg}`, `/v1/node/unban/${cg}/x`]);
     page.push(facts([
       ['Node token TTL', `${d.token_ttl} s`], ['Callback', d.callback_url || 'none'], ['OAuth', d.oauth_url ? `${d.oauth_url} (client ${d.oauth_client_id}, secret ${d.oauth_client_secret_set ? 'set' : 'not set'})` : 'none'],
       ['Created', h('span', {}, timeEl(d.created_at), ' by ', d.created_by || '—')],
     ]));
     page.push(section('Bundles', d.bundles.length ? h('ul', {}, d.bundles.map((b) => h('li', {}, h('a', { href: '#/bundle/' + enc(b) }, b)))) : h('p', { class: 'empty' }, 'No bundle assigned: open a bundle and assign it to this group.')));
-    if (nodes === null) page.push(refused('list the nodes of this group', `/v1/group/nodes/${cg}`));
+    if (!first[`/v1/group/nodes/${cg}`]) page.push(refused('list the nodes of this group', `/v1/group/nodes/${cg}`));
     else {
-      page.push(section('Nodes', table('Nodes of ' + g, ['Node', 'Identity', 'Last seen', 'Token expires', 'State', 'Actions'], nodes.map((n) => {
-        const cn = canon(n.node_id);
-        const state = n.revoked_at ? h('span', { class: 'badge b-revoked' }, 'revoked') : n.last_seen && Date.now() - Date.parse(n.last_seen) < ALIVE_MS ? h('span', { class: 'badge b-alive' }, 'alive') : h('span', { class: 'badge b-stale' }, 'stale');
-        const acts = h('div', { class: 'actions' });
-        if (!n.revoked_at && can[`/v1/node/revoke/${cg}/${cn}`]) {
-          const btn = h('button', { type: 'button', class: 'secondary', 'data-action': 'revoke', 'aria-label': `Revoke ${n.node_id}` }, 'Revoke');
-          btn.addEventListener('click', action(btn, () => api('DELETE', `/v1/node/revoke/${enc(g)}/${enc(n.node_id)}`), async () => { say(`Revoked ${n.node_id}`); await route(); }));
-          acts.append(btn);
-        }
-        if (can[`/v1/node/ban/${cg}/${cn}`]) {
-          const btn = h('button', { type: 'button', class: 'danger', 'data-action': 'ban', 'aria-label': `Ban ${n.node_id}` }, 'Ban');
-          btn.addEventListener('click', action(btn, () => api('PUT', `/v1/node/ban/${enc(g)}/${enc(n.node_id)}`), async () => { say(`Banned ${n.node_id}`); await route(); }));
-          acts.append(btn);
-        }
-        return h('tr', { 'data-node': n.node_id }, h('td', { class: 'name' }, n.node_id), h('td', { class: 'name' }, n.identity ? h('code', { title: n.identity }, n.identity.slice(0, 12) + '…') : '—'),
-          h('td', {}, ago(n.last_seen)), h('td', {}, timeEl(n.token_expires_at)), h('td', {}, state, n.enrolled_at ? ' enrolled' : ''), h('td', {}, acts));
-      }), 'No node has registered yet. Give the group token to a machine: keygate agent --group ' + g + ' registers it.')));
+      const holder = h('div', { id: 'nodes' }, await nodesTable(g));
+      page.push(section('Nodes', h('p', { class: 'muted' }, 'Refreshed every 20 seconds; a node writes its "last seen" at most once a minute.'), holder));
+      // Last seen moves while the page is open; a table the operator is working in is left alone.
+      const timer = setInterval(async () => {
+        if (holder.contains(document.activeElement) || document.querySelector('dialog[open]')) return;
+        try { holder.replaceChildren(await nodesTable(g)); } catch { /* the next refresh tries again */ }
+      }, 20000);
+      cleanups.push(() => clearInterval(timer));
+    }
+    if (first[`/v1/node/unban/${cg}/x`]) {
+      const id = h('input', { type: 'text', required: true, autocomplete: 'off' });
+      const btn = h('button', { type: 'submit', class: 'secondary', 'data-action': 'unban' }, 'Unban');
+      const form = h('form', { class: 'panel row', 'aria-label': 'Unban a node' }, field('unban-node', 'Unban a node id or identity', id, 'A banned node can neither register nor enroll until it is unbanned.'), h('div', { class: 'field' }, btn));
+      form.addEventListener('submit', action(btn, () => api('DELETE', `/v1/node/unban/${enc(g)}/${enc(id.value.trim())}`), async () => { say(`Unbanned ${id.value.trim()}`); await route(); }));
+      page.push(form);
     }
     if (first[`/v1/group/rotate/${cg}`]) {
       const btn = h('button', { type: 'button', class: 'danger', 'data-action': 'rotate' }, 'Rotate group token');
