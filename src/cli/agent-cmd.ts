@@ -24,11 +24,13 @@ export function agentCommand(): Command {
         return;
       }
       keepRunningOnClosedPipe();
+      // Listening before the start: a SIGTERM while it starts still stops cleanly (revoke_on_exit).
+      const signalled = untilSignal();
       await parts.start();
       // SIGHUP: fetch everything now (after a replacement, instead of waiting for the TTL).
       const refresh = () => parts.agent.refreshAll();
       process.on('SIGHUP', refresh);
-      await untilSignal();
+      await signalled;
       process.off('SIGHUP', refresh);
       await parts.close();
     });
