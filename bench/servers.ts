@@ -68,6 +68,8 @@ export interface KeygateOptions {
   workers?: number;
   /** Extra `node` flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /** Certificate issuers and roles (`pki:` of the config), for the signing scenario. */
+  pkiConfig?: Record<string, unknown>;
 }
 
 /** Writes keygate's config (client certificates verified against the bench CA, audit log to a file) and starts it. */
@@ -79,13 +81,14 @@ export async function startKeygate(repo: string, opts: KeygateOptions): Promise<
     tls: { key: opts.pki.serverKeyFile, cert: opts.pki.serverCertFile, auth: 'on', ca: opts.pki.caFile },
     policy: {
       bench: {
-        allow: ['/v1/cert/get/*', '/v1/key/generate/bench-*'],
+        allow: ['/v1/cert/get/*', '/v1/key/generate/bench-*', '/v1/pki/sign/bench-*'],
         identities: opts.pki.clients.map((c) => c.identity),
       },
     },
     log: { audit: 'on', audit_file: join(opts.dir, 'audit.log'), error: 'on', error_file: join(opts.dir, 'error.log') },
     keystore: opts.keystore,
     ...(opts.cache ? { cache: opts.cache } : {}),
+    ...(opts.pkiConfig ? { pki: opts.pkiConfig } : {}),
     server: { workers: opts.workers ?? 1 },
   };
   const file = join(opts.dir, 'keygate.yml');

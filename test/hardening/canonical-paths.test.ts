@@ -40,6 +40,8 @@ const KINDS = {
   rksGroup: ['edge', 'G-2'],
   fqdn: ['www.example.com', 'none.example.org'],
   nodeId: ['n1', 'node-2'],
+  pkiRole: ['web', 'no-such-role'],
+  serialPrefix: ['', '4a', 'ABC0'],
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -64,6 +66,8 @@ function kindsOf(path: string): Kind[] | null {
     [/^\/v1\/group\/\w+\/$/, ['group']],
     [/^\/v1\/node\/(revoke|ban|unban)\/$/, ['group', 'node']],
     [/^\/v1\/node\/\w+\/$/, ['group']],
+    [/^\/v1\/pki\/certs\/$/, ['serialPrefix']],
+    [/^\/v1\/pki\/\w+\/$/, ['pkiRole']],
     [/^\/docs\/$/, ['asset']],
     [/^\/ui\/$/, ['asset']],
   ];

@@ -30,6 +30,12 @@ afterAll(() => recordFigure('config', { cases }));
 function baseFor(path: Path): JSONObject {
   const vault: JSONObject = { endpoint: 'https://127.0.0.1:8200', tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' }, status: { ping: '10s' }, timeout: '10s', namespace: 'ns', prefix: 'p' };
   const auth = path[2] === 'approle' ? { approle: { id: 'i', secret: 's', engine: 'approle', namespace: 'n' } } : path[2] === 'kubernetes' ? { kubernetes: { role: 'r', jwt: 'j', engine: 'kubernetes', namespace: 'n' } } : { token: 't' };
+  // One issuer of the kind the path is in (an issuer has exactly one), with one auth method.
+  const pkiAuth = path[4] === 'approle' ? { approle: { id: 'i', secret: 's', engine: 'approle', namespace: 'n' } } : { token: 't' };
+  const pkiIssuer =
+    path[0] === 'pki' && path[3] === 'vault_pki'
+      ? { vault_pki: { mount: 'pki', role: 'r', endpoint: 'https://127.0.0.1:8200', namespace: 'ns', tls: { ca: 'ca.pem', insecure: false }, timeout: '10s', ...pkiAuth } }
+      : { builtin: { common_name: 'CA', key_type: 'ecdsa-p256', ttl: '8760h', import: { cert: 'c.pem', key: 'k.pem' } } };
   const keystore = path[1] === 'fs' ? { fs: { path: './data' } } : path[1] === 'vault' ? { vault: { ...vault, ...auth } } : { memory: {} };
   return {
     version: 'v1',
@@ -44,6 +50,13 @@ function baseFor(path: Path): JSONObject {
     server: { workers: 1 },
     limits: { header_timeout: '5s', request_timeout: '15s', idle_timeout: '90s', max_header_bytes: 16384, max_connections: 10, auth_failures: 5, auth_failure_window: '1m' },
     rks: { init_token: 'it', admin: { login: 'l', password: 'p' }, admin_token_ttl: '1h' },
+    pki: {
+      issuers: { p: pkiIssuer },
+      roles: { p: { issuer: 'p', allowed_names: ['*.example.com'], key_types: ['ecdsa-p256'], ttl: '1h', max_ttl: '24h', usage: ['server'], allow_ip_sans: false, groups: ['g'], same_key: false, vault_role: 'r' } },
+      default_issuer: 'p',
+      tidy_interval: '1h',
+      crl_ttl: '72h',
+    },
     keystore,
   };
 }

@@ -97,6 +97,7 @@ export function seedValue(param: string, routePath: string, index: number): stri
   if (p.includes('node')) return SEED.node;
   if (p.includes('fqdn') || p.includes('bundle') || p.includes('server_name') || p.includes('asset')) return p.includes('asset') ? 'app.js' : SEED.bundle;
   if (p.includes('identity')) return 'self';
+  if (routePath.startsWith('/v1/pki/')) return routePath.includes('/certs/') ? '4a' : 'web';
   if (p.includes('pattern') || p.includes('prefix')) return '*';
   if (routePath.startsWith('/v1/key/')) return SEED.key;
   if (routePath.startsWith('/v1/cert/')) return SEED.bundle;

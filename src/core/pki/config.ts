@@ -71,7 +71,7 @@ export interface PkiConfig {
 
 const duration = { type: 'string', pattern: '^(0|([0-9]+(\\.[0-9]*)?(ns|us|µs|ms|s|m|h))+)$' } as const;
 const nonEmpty = { type: 'string', minLength: 1 } as const;
-const NAME = '^[0-9A-Za-z_-]{1,80}$';
+const NAME = '^[0-9A-Za-z_][0-9A-Za-z_-]{0,79}$';
 const keyType = { type: 'string', enum: keyTypes } as const;
 
 export const pkiSchema = {
@@ -109,7 +109,7 @@ export const pkiSchema = {
             additionalProperties: false,
             required: ['mount'],
             properties: {
-              mount: { type: 'string', pattern: '^[0-9A-Za-z_.-]+(/[0-9A-Za-z_.-]+)*$' },
+              mount: { type: 'string', pattern: '^[0-9A-Za-z_][0-9A-Za-z_.-]*(/[0-9A-Za-z_][0-9A-Za-z_.-]*)*$' },
               role: { type: 'string', pattern: NAME },
               endpoint: { type: 'string', pattern: '^https?://' },
               namespace: { type: 'string' },
@@ -187,7 +187,8 @@ export function checkPkiConfig(pki: PkiConfig | undefined, hasVaultKeystore: boo
     if (b && parseDuration(b.ttl) < 3_600_000) fail(['issuers', name, 'builtin', 'ttl'], 'a CA must live at least 1h');
     const v = issuer.vault_pki;
     if (v && v.endpoint === undefined && !hasVaultKeystore) fail(['issuers', name, 'vault_pki', 'endpoint'], 'required unless the keystore is Vault (whose connection is then used)');
-    if (v && v.endpoint !== undefined && v.token === undefined && v.approle === undefined) fail(['issuers', name, 'vault_pki'], 'a Vault endpoint of its own needs token or approle');
+    if (v && v.endpoint !== undefined && (v.token === undefined) === (v.approle === undefined)) fail(['issuers', name, 'vault_pki'], 'a Vault endpoint of its own needs exactly one authentication method: token or approle');
+    if (v && v.endpoint === undefined && (v.token !== undefined || v.approle !== undefined || v.tls !== undefined)) fail(['issuers', name, 'vault_pki', 'endpoint'], 'token, approle and tls go with an endpoint of its own');
   }
   for (const [name, role] of Object.entries(pki.roles)) {
     if (!issuers.includes(role.issuer)) fail(['roles', name, 'issuer'], `no issuer '${role.issuer}'`);
