@@ -92,7 +92,8 @@ export class Agent {
     const failures = [
       ...refused.map((name) => `${quoteName(name)}: not a valid bundle name, skipped`),
       ...(await this.bundles.refresh()).flatMap((o) => ('error' in o ? [`${o.name}: ${o.error.message}`] : [])),
-      ...(await this.certificates.refresh()).map((f) => `certificate '${f.name}': ${f.error.message}`),
+      // Certificates: what is missing or due (a pair on disk that still fits is kept, not issued again).
+      ...(await this.certificates.refresh(this.clock.now())).map((f) => `certificate '${f.name}': ${f.error.message}`),
     ];
     this.reloads.clear(); // --once runs before the web server: nothing to reload
     return { ok: failures.length === 0, failures };

@@ -214,6 +214,11 @@ describe('certificates: issued by the agent', () => {
     expect(onDisk(dir).leaf.serialNumber).toBe(serial);
     expect(second.board.toJSON().certificates[0]).toMatchObject({ state: 'ok', serial: serial.toLowerCase() });
     await second.close();
+    // `--once` at the next boot keeps it too.
+    const once = agentFor([cert({ dir })], dir);
+    expect(await once.agent.once()).toEqual({ ok: true, failures: [] });
+    expect(issuer.signed.size).toBe(signedBefore);
+    await once.close();
 
     // A changed key type or name is not served from the old pair.
     const third = agentFor([cert({ dir, keyType: 'ecdsa-p384' })], dir);
