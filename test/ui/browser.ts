@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * Headless Debian Chromium for the dashboard tests, driven over the DevTools protocol
  * with puppeteer-core. The browser is spawned through test/helpers/processes.ts (its

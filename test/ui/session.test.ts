@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The dashboard with the RKS admin login (issue 16): the page's headers, the session
  * cookie and its CSRF token on the wire, then the operator's morning in headless
