@@ -181,6 +181,25 @@ describe('certificates: issued by the agent', () => {
     expect(issuer.seen.filter((s) => s.path === '/v1/node/register/edge').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('with a client certificate instead of a node token', async () => {
+    const node = pki.client({ commonName: 'edge-2' });
+    const dir = join(work, 'mtls');
+    const a = testAgent(
+      baseSettings({ url: issuer.url, pki }, dir, {
+        tls: { ca: pki.caFile, cert: node.certFile, key: node.keyFile, insecure: false },
+        bundles: [],
+        certificates: [cert({ dir })],
+        refresh: { jitter: 0.1, retryMinMs: 1000, retryMaxMs: 16_000, timeoutMs: 5000, listIntervalMs: 30_000, watch: false },
+      }),
+    );
+    agents.push(a);
+    const registrations = issuer.seen.filter((s) => s.path.startsWith('/v1/node/register/')).length;
+    await a.started();
+    expect(a.board.toJSON().certificates[0]).toMatchObject({ state: 'ok' });
+    expect(issuer.seen.at(-1)).toMatchObject({ path: '/v1/pki/sign/edge', authorization: '' });
+    expect(issuer.seen.filter((s) => s.path.startsWith('/v1/node/register/'))).toHaveLength(registrations);
+  });
+
   it('revoke_on_exit: a clean stop revokes every unexpired certificate it issued; --once revokes nothing', async () => {
     const once = agentFor([cert({ revokeOnExit: true })]);
     expect(await once.agent.once()).toEqual({ ok: true, failures: [] });
