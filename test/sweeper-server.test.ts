@@ -1,4 +1,4 @@
-/** The server runs the sweeper every `housekeeping.interval` and logs what it removed. */
+/** The server runs the sweeper every `housekeeping.interval`, logs what it removed and counts it in the metrics. */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { EntryNotFoundError } from '../keystores/keystore.js';
@@ -20,4 +20,6 @@ it('removes an expired token record in the background and says so in the log', a
   await vi.waitFor(() => expect(s.logLines.some((l) => l.includes('housekeeping: removed 1 expired token records'))).toBe(true), { timeout: 20_000, interval: 50 });
   await expect(store.get(`token.${hash}`)).rejects.toThrow(EntryNotFoundError);
   await expect(store.get(`token.${live}`)).resolves.toBeDefined();
+  const metrics = await s.call(s.admin, '/v1/metrics/keygate');
+  expect(metrics.text).toMatch(/^keygate_housekeeping_removed_total\{kind="expired_token"\} 1$/m);
 }, 30_000);

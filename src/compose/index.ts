@@ -152,7 +152,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const sweep =
       sweepEvery > 0
         ? setInterval(() => {
-            sweeping ??= sweepOnce(sweeper, holder).finally(() => (sweeping = null));
+            sweeping ??= sweepOnce(sweeper, holder, metrics).finally(() => (sweeping = null));
           }, sweepEvery)
         : null;
     sweep?.unref();
@@ -213,10 +213,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
 }
 
-/** One sweeper run; what it removed goes to the log (info), a failure to the error log. */
-async function sweepOnce(sweeper: Sweeper, holder: StateHolder): Promise<void> {
+/** One sweeper run; what it removed goes to the metrics and the log (info), a failure to the error log. */
+async function sweepOnce(sweeper: Sweeper, holder: StateHolder, metrics: Metrics): Promise<void> {
   try {
     const r = await sweeper.runOnce();
+    if (r) {
+      metrics.housekeepingRemoved('expired_token', r.expiredTokens);
+      metrics.housekeepingRemoved('san_pair', r.sanPairs);
+      metrics.housekeepingRemoved('node', r.nodeRecords);
+      metrics.housekeepingRemoved('ban', r.bans);
+      metrics.housekeepingRemoved('enrollment', r.enrollments);
+    }
     const removed = r ? r.expiredTokens + r.sanPairs + r.nodeRecords + r.bans + r.enrollments : 0;
     if (r && removed > 0) {
       holder.current.logger.info(

@@ -45,6 +45,7 @@ export class Metrics {
     buckets: LATENCY_BUCKETS, registers: [this.registry],
   });
   private readonly storeErrors = this.counter('keygate_keystore_errors_total', 'Failed keystore operations (not-found and exists excluded).', ['op']);
+  private readonly housekeeping = this.counter('keygate_housekeeping_removed_total', 'Entries the housekeeping sweeper removed, by kind.', ['kind']);
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   /** How a scrape is answered: this registry, or (in a cluster worker) every worker's, merged. */
   private scraper: () => Promise<string> = () => this.registry.metrics();
@@ -140,6 +141,11 @@ export class Metrics {
 
   authFailed(reason: 'no_certificate' | 'forbidden' | 'bad_token'): void {
     this.authFailures.inc({ reason });
+  }
+
+  /** What one housekeeping run removed: `expired_token`, `san_pair`, `node`, `ban`, `enrollment`. */
+  housekeepingRemoved(kind: string, count: number): void {
+    if (count > 0) this.housekeeping.inc({ kind }, count);
   }
 
   keystoreOp(op: string, seconds: number, failed: boolean): void {
