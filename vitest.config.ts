@@ -66,7 +66,7 @@ export default defineConfig({
               test: {
                 name: 'real Vault',
                 env: { KEYGATE_TEST_VAULT: 'real' },
-                include: ['keystores/vault/contract.test.ts', 'keystores/vault/vault.test.ts', 'keystores/vault/resilience.test.ts', 'test/vault/keygate-on-vault.test.ts', 'test/vault/namespaces.test.ts'],
+                include: ['keystores/vault/contract.test.ts', 'keystores/vault/vault.test.ts', 'keystores/vault/resilience.test.ts', 'test/vault/keygate-on-vault.test.ts', 'test/vault/namespaces.test.ts', 'test/vault/differential.test.ts'],
               },
             },
           ]

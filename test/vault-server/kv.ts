@@ -29,9 +29,13 @@ function bodyObject(ctx: Ctx): Record<string, unknown> {
   return ctx.data;
 }
 
-/** KV v1 refuses a path holding `..` (checked against Vault 1.4: 500, worded per operation). */
-const relative = (op: 'read' | 'other' | 'delete'): Reply =>
-  fail(500, multiError(op === 'read' ? 'read failed: relative paths not supported' : op === 'delete' ? 'internal error' : 'relative paths not supported'));
+/**
+ * KV v1 refuses a path holding `..` (checked against Vault 1.4: 500, worded per operation —
+ * a read 'read failed: relative paths not supported', a write 'internal error', list and
+ * delete 'relative paths not supported').
+ */
+const relative = (op: 'read' | 'write' | 'other'): Reply =>
+  fail(500, multiError(op === 'read' ? 'read failed: relative paths not supported' : op === 'write' ? 'internal error' : 'relative paths not supported'));
 
 function passthrough(store: (ctx: Ctx) => Map<string, Record<string, unknown>>, leases: boolean): Backend {
   return {
@@ -42,8 +46,8 @@ function passthrough(store: (ctx: Ctx) => Map<string, Record<string, unknown>>, 
         ops: {
           read: () => relative('read'),
           list: () => relative('other'),
-          update: () => relative('other'),
-          delete: () => relative('delete'),
+          update: () => relative('write'),
+          delete: () => relative('other'),
         },
       },
       {
