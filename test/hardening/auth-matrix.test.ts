@@ -8,7 +8,8 @@
  * `Authorization: Bearer` and as `X-Vault-Token`. A cell succeeds (2xx) only
  * where the README says it may; the number of unauthorised successes must be 0.
  * Denied paths are also tried in encoded, doubled-slash and dot-segment
- * spellings over raw TLS sockets, under glob and prefix policy matching.
+ * spellings over raw TLS sockets, under glob and prefix policy matching. Dashboard
+ * sessions (a cookie) get their session policy only, and writes only with the CSRF token.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +20,7 @@ import { seededServer, seedValue, SEED, RKS, type Seeded } from './fixture.js';
 import { discoverRoutes, fillWith, targetsOf, type Target } from './routes.js';
 import { rawRequest, withBody, head, type Peer } from './raw.js';
 import { recordFigure } from './figures.js';
+import { SESSION_POLICY } from '../../src/auth/session.js';
 
 /**
  * Routes anyone may call: the API's description, RKS's operational endpoints, and the
@@ -216,6 +218,37 @@ describe('denied paths in other spellings, over raw sockets', () => {
       }
     });
   }
+});
+
+// Last: a session's writes with its CSRF token may change the seeded objects.
+describe('dashboard sessions', () => {
+  it('a session cookie gets the session policy only: writes need its CSRF token, other origins and dead sessions nothing', async () => {
+    const { s } = seeded;
+    const session = async () => {
+      const r = await s.call(null, '/ui/login', { method: 'POST', body: RKS.admin, headers: { 'Content-Type': 'application/json' } });
+      expect(r.status, r.text).toBe(200);
+      return { cookie: String(([] as string[]).concat(r.headers['set-cookie'] ?? [])[0]).split(';')[0] as string, csrf: r.json.csrf_token as string };
+    };
+    const anonymous = peerOf(s, null);
+    const policy = (p: string) => SESSION_POLICY.verify(p.split('?')[0] as string);
+    const nothing = () => false;
+    const dead = await session();
+    expect((await s.call(null, '/ui/logout', { method: 'POST', headers: { Cookie: dead.cookie, 'X-Keygate-CSRF': dead.csrf } })).status).toBe(200);
+    const plain = await session();
+    const foreign = await session();
+    for (const t of targets) {
+      await cell('session without its CSRF token', anonymous, t, { Cookie: plain.cookie }, (p) => t.method === 'GET' && policy(p));
+      await cell('session from another origin', anonymous, t, { Cookie: foreign.cookie, 'X-Keygate-CSRF': foreign.csrf, Origin: 'https://evil.example' }, nothing);
+      await cell('logged-out session', anonymous, t, { Cookie: dead.cookie, 'X-Keygate-CSRF': dead.csrf }, nothing);
+    }
+    const live = await session();
+    for (const t of targets) await cell('session with its CSRF token', anonymous, t, { Cookie: live.cookie, 'X-Keygate-CSRF': live.csrf }, policy);
+    // Not vacuous: a session reads what its policy allows, and never a key operation.
+    const fresh = await session();
+    expect((await s.call(null, `/v1/group/describe/${SEED.group}`, { headers: { Cookie: fresh.cookie } })).status).toBe(200);
+    expect((await s.call(null, `/v1/key/describe/${SEED.key}`, { headers: { Cookie: fresh.cookie } })).status).toBe(200);
+    expect((await s.call(null, `/v1/key/generate/${SEED.key}`, { method: 'PUT', body: {}, headers: { Cookie: fresh.cookie, 'X-Keygate-CSRF': fresh.csrf } })).status).toBe(403);
+  }, 180_000);
 });
 
 it('adds up to zero unauthorised successes and no server error', () => {
