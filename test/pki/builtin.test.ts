@@ -59,6 +59,7 @@ beforeAll(async () => {
             strict: { issuer: 'rsa', allowed_names: ['only.example'], key_types: ['ecdsa-p256'], ttl: '30m', max_ttl: '1h' },
             edge: { issuer: 'root', allowed_names: ['{{node_id}}.{{group}}.edge.example'], usage: ['server', 'client'], groups: ['edge'] },
             mine: { issuer: 'root', allowed_names: ['*.nodes.example'], usage: ['client'], groups: ['edge'], same_key: true },
+            ids: { issuer: 'root', allowed_names: ['{{node_id}}.ids.example'], usage: ['client'], groups: ['edge'] },
           },
         },
       };
@@ -259,6 +260,24 @@ describe('nodes issue under the roles their group is listed in', () => {
     expect(refused.status).toBe(400);
     expect(refused.json.message).toBe("role 'mine': the CSR's key must be the key of the client certificate you call with (same_key)");
     expect((await call(enrolled, '/v1/pki/issue/mine', { method: 'PUT', body: { common_name: 'cdn-2.nodes.example' } })).status).toBe(400);
+  });
+
+  it('a node rotates its key through the group token: a certificate for the new key, enrolled; the old identity is out', async () => {
+    const gt = (await s.call(s.admin, '/v1/group/rotate/edge', { method: 'PUT' })).json.group_token as string;
+    const old = s.pki.client({ commonName: 'cdn-5' });
+    expect((await s.call(old, '/v1/node/enroll/edge', { method: 'PUT', body: { node_id: 'cdn-5' }, headers: bearer(gt) })).status).toBe(200);
+    const { csr, keyFile } = scratch.csr(EC256, 'cdn-5.ids.example');
+    // The old certificate, still enrolled, has the new key's certificate signed (it is still node cdn-5).
+    const issued = await sign(old, 'ids', csr);
+    expect(issued.status, issued.text).toBe(200);
+    // Only the certificate and key count for a call: the rest of a TestClient is never read.
+    const fresh = { certPem: issued.json.certificate as string, keyPem: openssl(['pkey', '-in', keyFile]) } as unknown as TestClient;
+    const moved = await s.call(fresh, '/v1/node/enroll/edge', { method: 'PUT', body: { node_id: 'cdn-5' }, headers: bearer(gt) });
+    expect(moved.status, moved.text).toBe(200);
+    expect(moved.json.node_id).toBe('cdn-5');
+    // The enrollment moved: the new identity issues as cdn-5, the old one is nobody now.
+    expect((await sign(fresh, 'ids', scratch.csr(EC256, 'cdn-5.ids.example').csr)).status).toBe(200);
+    expect((await sign(old, 'ids', scratch.csr(EC256, 'cdn-5.ids.example').csr)).status).toBe(403);
   });
 
   it('writes every issuance and revocation to the audit log with caller and serial, never a key', async () => {
