@@ -92,6 +92,11 @@ export class CachedKeyStore implements KeyStore {
     return { ...this.stats, bytes: this.bytes, entries: this.slots.size };
   }
 
+  /** The store behind the cache, for readers that must see the backend's current state (the housekeeping sweeper). */
+  get backend(): KeyStore {
+    return this.inner;
+  }
+
   peek(name: string): Entry | undefined {
     const now = this.now();
     const slot = this.slots.get(name);

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemoryKeyStore } from '../keystores/memory.js';
+import { CachedKeyStore } from '../keystores/cache.js';
 import { BundleService } from '../src/core/bundles.js';
 import { SanIndex } from '../src/core/bundle-index.js';
 import { createFleet } from '../src/core/fleet.js';
@@ -101,6 +102,26 @@ describe('sweeper', () => {
     expect(Object.keys(member.r.groups)).toEqual(['cdn']);
     // The cdn group's nodes still work.
     expect(await fleet.nodes.readableBundles(identity('cert-1'), '')).not.toBeNull();
+  });
+
+  it('decides on the backend, not on a stale cache: a node of a group re-created on another replica stays', async () => {
+    const backend = new MemoryKeyStore();
+    const cache = new CachedKeyStore(backend, { anyMs: 3600_000, unusedMs: 3600_000, offlineMs: 0, maxBytes: 1 << 20, sweepIntervalMs: 0 });
+    const clock = manualClock(Date.now());
+    const other = createFleet(backend, { exists: async () => true }, { now: clock.now }); // another replica, no cache
+    await other.groups.create('edge', {}, 'test');
+    await cache.get('group.edge'); // this replica cached the first incarnation
+    await other.groups.delete('edge');
+    const { groupToken } = await other.groups.create('edge', {}, 'test');
+    await other.nodes.register(groupToken, 'n1');
+    const nodes = async () => [...(await dump(backend)).keys()].filter((n) => n.startsWith('node.edge.'));
+    expect(await nodes()).toHaveLength(1);
+
+    expect((await fullPass(new Sweeper(() => cache, { now: clock.now, backend: () => backend }))).nodeRecords).toBe(0);
+    expect(await nodes()).toHaveLength(1);
+    // Reading through the cache alone would have taken the node for one of a deleted group.
+    expect((await fullPass(new Sweeper(() => cache, { now: clock.now }))).nodeRecords).toBe(1);
+    await cache.close();
   });
 
   it('does bounded work per run and resumes where the last run stopped', async () => {

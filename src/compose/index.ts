@@ -21,7 +21,7 @@ import type { Route } from '../server/route.js';
 import { ReloadableState, type State, type StateHolder } from '../server/state.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../../keystores/keystore.js';
-import type { CacheReplicas } from '../../keystores/cache.js';
+import { CachedKeyStore, type CacheReplicas } from '../../keystores/cache.js';
 import type { ThrottlePeers } from '../server/throttle.js';
 import { LogStreams, type LogPeers } from '../log/streams.js';
 import { kesAuditEvent, kesErrorEvent } from '../log/kes-events.js';
@@ -146,7 +146,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
     // Housekeeping (housekeeping.interval, '0' = off; a change needs a restart): bounded runs, on
     // one replica (or worker) at a time by a lease entry in the keystore.
-    const sweeper = new Sweeper(() => holder.current.store, { batch: config.housekeeping?.batch ?? 1000 });
+    const sweeper = new Sweeper(() => holder.current.store, {
+      batch: config.housekeeping?.batch ?? 1000,
+      // Decisions to delete are made on the backend's current entries, not on cached ones.
+      backend: () => (holder.current.store instanceof CachedKeyStore ? holder.current.store.backend : holder.current.store),
+    });
     let sweeping: Promise<void> | null = null;
     const sweepEvery = parseDuration(config.housekeeping?.interval ?? '10m');
     const sweep =

@@ -49,6 +49,12 @@ export interface SweeperOptions {
   now?: () => number;
   /** Identifies this replica in the lease. Default random. */
   owner?: string;
+  /**
+   * Where to read from when `store` is a cache: the backend itself. A cached group entry may be
+   * stale by up to the cache's expiry, and a decision to delete must not rest on it. Writes go
+   * through `store`, so its cache (and its replicas') drop what is deleted.
+   */
+  backend?: () => KeyStore;
 }
 
 interface Lease {
@@ -71,10 +77,13 @@ export class Sweeper {
   /** SAN pairs seen stale, by `<entry>\n<bundle>\n<id>`, with when they were first seen so. */
   private readonly staleSince = new Map<string, number>();
 
+  private readonly backend: () => KeyStore;
+
   constructor(
     private readonly store: () => KeyStore,
     options: SweeperOptions = {},
   ) {
+    this.backend = options.backend ?? store;
     this.owner = options.owner ?? randomBytes(8).toString('hex');
     this.batch = options.batch ?? 1000;
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
@@ -88,7 +97,7 @@ export class Sweeper {
     const lease = await this.acquire(store);
     if (lease === null) return null;
     const result: SweepResult = { scanned: 0, expiredTokens: 0, sanPairs: 0, nodeRecords: 0, bans: 0, enrollments: 0, cursor: '' };
-    const page = await store.list('', lease.cursor, this.batch);
+    const page = await this.backend().list('', lease.cursor, this.batch);
     const deadGroups = new Map<string, boolean>();
     for (const name of page.names) {
       if (name === LEASE_ENTRY) continue;
@@ -111,7 +120,7 @@ export class Sweeper {
     const now = this.now();
     const mine = (cursor: string): Buffer => Buffer.from(JSON.stringify({ owner: this.owner, expires_at: now + this.leaseMs, cursor } satisfies Lease));
     try {
-      const entry = await store.get(LEASE_ENTRY);
+      const entry = await this.backend().get(LEASE_ENTRY);
       const lease = parseLease(entry.value);
       if (lease.owner !== this.owner && now < lease.expires_at) return null;
       const version = await store.update(LEASE_ENTRY, mine(lease.cursor), entry.version);
@@ -132,7 +141,7 @@ export class Sweeper {
   /** Stores the cursor and ends the lease, unless someone took it over meanwhile (a run that outlived it). */
   private async release(store: KeyStore, cursor: string): Promise<void> {
     try {
-      const entry = await store.get(LEASE_ENTRY);
+      const entry = await this.backend().get(LEASE_ENTRY);
       if (parseLease(entry.value).owner !== this.owner) return;
       await store.update(LEASE_ENTRY, Buffer.from(JSON.stringify({ owner: this.owner, expires_at: 0, cursor } satisfies Lease)), entry.version);
     } catch (err) {
@@ -141,21 +150,21 @@ export class Sweeper {
   }
 
   private async sweepToken(store: KeyStore, name: string): Promise<number> {
-    const record = await readJSON<{ expires_at?: unknown }>(store, name);
+    const record = await readJSON<{ expires_at?: unknown }>(this.backend(), name);
     if (record === null || typeof record.value.expires_at !== 'number' || this.now() < record.value.expires_at) return 0;
     // An expired token is never renewed (renewal refuses it), so nothing can revive it before this delete.
     return (await remove(store, name)) ? 1 : 0;
   }
 
   private async sweepIndex(store: KeyStore, name: string): Promise<number> {
-    const entry = await readJSON<{ san?: unknown; refs?: unknown }>(store, name);
+    const entry = await readJSON<{ san?: unknown; refs?: unknown }>(this.backend(), name);
     if (entry === null || !Array.isArray(entry.value.refs)) return 0;
     const refs = entry.value.refs as IndexRef[];
     const now = this.now();
     const drop = new Set<IndexRef>();
     for (const ref of refs) {
       const key = `${name}\n${ref.name}\n${ref.id}`;
-      const bundle = isValidBundleName(ref.name) ? await readJSON<{ id?: unknown }>(store, entryOf(ref.name)) : null;
+      const bundle = isValidBundleName(ref.name) ? await readJSON<{ id?: unknown }>(this.backend(), entryOf(ref.name)) : null;
       if (bundle !== null && bundle.value.id === ref.id) {
         this.staleSince.delete(key);
         continue;
@@ -178,25 +187,25 @@ export class Sweeper {
   /** A node record or ban whose group is gone or is another incarnation: deleted. */
   private async sweepGroupRecord(store: KeyStore, name: string, deadGroups: Map<string, boolean>): Promise<number> {
     const group = name.slice(name.indexOf('.') + 1, name.lastIndexOf('.'));
-    const record = await readJSON<{ v?: unknown; r?: { incarnation?: unknown } }>(store, name);
+    const record = await readJSON<{ v?: unknown; r?: { incarnation?: unknown } }>(this.backend(), name);
     if (record === null || typeof record.value.r?.incarnation !== 'string') return 0;
-    if (!(await this.groupGone(store, group, record.value.r.incarnation, deadGroups))) return 0;
+    if (!(await this.groupGone(group, record.value.r.incarnation, deadGroups))) return 0;
     // No conditional delete: read again just before, so a record rewritten meanwhile (a group of
     // that name created again and the node registered into it) is left alone.
-    const again = await store.get(name).catch(() => null);
+    const again = await this.backend().get(name).catch(() => null);
     if (again === null || again.version !== record.version) return 0;
     return (await remove(store, name)) ? 1 : 0;
   }
 
   /** Drops the enrollments of deleted groups from a `member.<identity>` entry (conditional update). */
   private async sweepMembership(store: KeyStore, name: string, deadGroups: Map<string, boolean>): Promise<number> {
-    const record = await readJSON<{ v?: unknown; r?: { groups?: Record<string, { incarnation?: unknown }> } }>(store, name);
+    const record = await readJSON<{ v?: unknown; r?: { groups?: Record<string, { incarnation?: unknown }> } }>(this.backend(), name);
     const groups = record?.value.r?.groups;
     if (record === null || groups === undefined || groups === null || typeof groups !== 'object') return 0;
     const keep: Record<string, unknown> = {};
     let dropped = 0;
     for (const [g, m] of Object.entries(groups)) {
-      if (typeof m?.incarnation === 'string' && (await this.groupGone(store, g, m.incarnation, deadGroups))) dropped++;
+      if (typeof m?.incarnation === 'string' && (await this.groupGone(g, m.incarnation, deadGroups))) dropped++;
       else keep[g] = m;
     }
     if (dropped === 0) return 0;
@@ -210,11 +219,11 @@ export class Sweeper {
   }
 
   /** Whether group `g` no longer exists in incarnation `incarnation` (memoised per run). */
-  private async groupGone(store: KeyStore, g: string, incarnation: string, memo: Map<string, boolean>): Promise<boolean> {
+  private async groupGone(g: string, incarnation: string, memo: Map<string, boolean>): Promise<boolean> {
     const key = `${g}\n${incarnation}`;
     const known = memo.get(key);
     if (known !== undefined) return known;
-    const group = await readJSON<{ incarnation?: unknown }>(store, 'group.' + g).catch(() => null);
+    const group = await readJSON<{ incarnation?: unknown }>(this.backend(), 'group.' + g).catch(() => null);
     const gone = group === null || group.value.incarnation !== incarnation;
     memo.set(key, gone);
     return gone;
