@@ -303,8 +303,12 @@ function tidy(message: string): string {
     .join('; ');
 }
 
-/** True for Vault's "no such token / token expired" 403, as opposed to an ACL denial. */
+/**
+ * True for Vault's "no such token / token expired" 403, as opposed to an ACL denial — and for
+ * Vault 1.4's 400 for a made-up token with a dot in it, which it reads as `<token>.<namespace ID>`.
+ */
 export function isInvalidToken(res: VaultResponse): boolean {
+  if (res.status === 400 && res.errors.some((e) => e.includes('failed to look up namespace from the token'))) return true;
   return res.status === 403 && res.errors.length === 1 && res.errors[0] === 'permission denied';
 }
 
