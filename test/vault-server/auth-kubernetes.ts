@@ -1,8 +1,10 @@
 /**
  * Kubernetes auth (vault-plugin-auth-kubernetes). With `pem_keys` configured the
- * service-account JWT signature is verified locally, exactly as the plugin does;
- * without them the real plugin asks the TokenReview API, which this double
- * answers with "authenticated" for any well-formed token.
+ * service-account JWT signature is verified locally, as the plugin does; the real
+ * plugin then also asks the TokenReview API at `kubernetes_host` (at every login,
+ * checked against Vault 1.4), which this double does not (see README.md: against
+ * real Vault the tests provide one, test/vault/token-review.ts). Without
+ * `pem_keys` any well-formed token is taken as authenticated.
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { cidrAllows } from './auth-approle.js';
