@@ -73,7 +73,10 @@ for (const [label, available, start] of targets) {
         config: {
           pki: {
             issuers: { vault: { vault_pki: { mount: 'pki', endpoint: t.addr, token: scoped.client_token } } },
-            roles: { edge: { issuer: 'vault', allowed_names: ['*.vault.test'], max_ttl: '12h', key_types: ['ecdsa-p256', 'ed25519'] } },
+            roles: {
+              edge: { issuer: 'vault', allowed_names: ['*.vault.test'], max_ttl: '12h', key_types: ['ecdsa-p256', 'ed25519'] },
+              p384: { issuer: 'vault', allowed_names: ['*.vault.test'], key_types: ['ecdsa-p384'], vault_role: 'edge' },
+            },
           },
         },
       });
@@ -123,6 +126,10 @@ for (const [label, available, start] of targets) {
       expect(other.checkPrivateKey(createPrivateKey(byKeygate.json.private_key))).toBe(true);
       const listed = await s.call(s.admin, '/v1/pki/certs/');
       expect(listed.json.certificates.map((c: { serial: string }) => c.serial)).toEqual(expect.arrayContaining([byVault.json.serial, byKeygate.json.serial]));
+      // Vault's role makes P-256 keys: a keygate role without them refuses what Vault made (and revokes it).
+      const p384only = await s.call(s.admin, '/v1/pki/issue/p384', { method: 'PUT', body: { common_name: 'd.vault.test' } });
+      expect(p384only.status).toBe(400);
+      expect(p384only.json.message).toBe("role 'p384': the issuer made a key of type ecdsa-p256, which key_types does not allow (ecdsa-p384): ask for a key_type");
       // An Ed25519 key passes keygate's role but not the Vault role (key_type ec): Vault's refusal is passed on.
       const refused = await s.call(s.admin, '/v1/pki/issue/edge', { method: 'PUT', body: { common_name: 'c.vault.test', key_type: 'ed25519' } });
       expect(refused.status).toBe(400);

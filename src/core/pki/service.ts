@@ -4,7 +4,7 @@
  * sign it, records it (serial, names, caller, expiry — never a key), and writes an
  * audit line. Revocation, the issued list, CA, CRL and tidy go through here too.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { BadRequestError, NotAuthorizedError, NotFoundError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
@@ -154,6 +154,12 @@ export class PkiService {
     let issued: IssuedView;
     if (issuer.issue && req.keyType === undefined) {
       issued = await issuer.issue(input);
+      // The issuer's own role chose the key: it must still be one this role allows.
+      const made = keyTypeOf(new X509Certificate(issued.certificate).publicKey);
+      if (made === null || !role.key_types.includes(made)) {
+        await issuer.revoke(issued.serial, issued.notAfter).catch(() => undefined);
+        throw new BadRequestError(`role '${role.name}': the issuer made a key of type ${made ?? 'unsupported'}, which key_types does not allow (${role.key_types.join(', ')}): ask for a key_type`);
+      }
     } else {
       const { privateKey } = generateKeyPair(keyType as KeyType);
       // A CSR as well: Vault signs only those; the built-in CA signs the key itself.
