@@ -218,7 +218,15 @@ describe('the dashboard in headless Chromium, logged in as the RKS admin', () =>
     await page.click('#replace-form button[type=submit]');
     const error = await page.waitForSelector('#replace-form .error');
     expect(await error?.evaluate((e) => e.textContent)).toMatch(/private_key: .*does not match/);
-    await page.$eval('#replace-key', (e, v) => ((e as HTMLTextAreaElement).value = v), fresh.keyPem);
+    // Both files dropped on the chain's field: the key goes to its own field.
+    await page.$eval('#replace-cert', (e, chain, key) => {
+      const files = new DataTransfer();
+      files.items.add(new File([chain], 'soon.crt'));
+      files.items.add(new File([key], 'soon.key'));
+      e.dispatchEvent(new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true }));
+    }, fresh.chainPem, fresh.keyPem);
+    await page.waitForFunction(() => (document.querySelector('#replace-key') as HTMLTextAreaElement).value.includes('PRIVATE KEY'));
+    expect(await page.$eval('#replace-cert', (e) => (e as HTMLTextAreaElement).value)).not.toContain('PRIVATE KEY');
     await page.click('#replace-form button[type=submit]');
     await page.waitForFunction(() => document.querySelector('main p .badge')?.classList.contains('b-later'));
     await settled(page);

@@ -135,19 +135,32 @@
     return h('dl', { class: 'facts' }, pairs.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
   }
 
-  /** A PEM text area that also takes dropped files. */
-  function pemArea(id, label, hint) {
+  /**
+   * A PEM text area that also takes dropped files. `sort` gets the dropped text and
+   * may place its blocks itself (certificates here, the key there); else it fills this area.
+   */
+  function pemArea(id, label, hint, sort) {
     const area = h('textarea', { class: 'drop', name: id, spellcheck: 'false', autocomplete: 'off', 'aria-describedby': id + '-hint' });
     area.addEventListener('dragover', (e) => { e.preventDefault(); area.classList.add('dragging'); });
     area.addEventListener('dragleave', () => area.classList.remove('dragging'));
     area.addEventListener('drop', async (e) => {
       e.preventDefault();
       area.classList.remove('dragging');
-      const texts = await Promise.all([...e.dataTransfer.files].map((f) => f.text()));
-      area.value = texts.join('\n');
-      say(`${e.dataTransfer.files.length} file(s) dropped into ${label}`);
+      const files = [...e.dataTransfer.files];
+      const text = (await Promise.all(files.map((f) => f.text()))).join('\n');
+      if (!sort || !sort(text)) area.value = text;
+      say(`${files.length} file(s) dropped`);
     });
     return field(id, label, area, hint);
+  }
+
+  /** The PEM blocks of a text: certificates, and the private key (never shown anywhere but its own field). */
+  function pemBlocks(text) {
+    const blocks = text.match(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g) || [];
+    return {
+      certificates: blocks.filter((b) => b.startsWith('-----BEGIN CERTIFICATE-----')).join('\n'),
+      key: blocks.filter((b) => /^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(b)).join('\n'),
+    };
   }
 
   /** Runs a write, showing its error inline; re-renders the page on success. */
@@ -371,11 +384,19 @@
     const name = h('input', { type: 'text', required: true, autocomplete: 'off' });
     const ttl = h('input', { type: 'number', min: '1', max: '31536000', required: true, value: String(current ? current.ttl : 3600) });
     const submit = h('button', { type: 'submit' }, current ? 'Import replacement' : 'Import bundle');
+    /** Dropped files go where they belong: certificates to the chain, a key to the key field. */
+    const sortDrop = (text) => {
+      const { certificates, key } = pemBlocks(text);
+      if (!certificates && !key) return false;
+      if (certificates) form.querySelector(`#${id}-cert`).value = certificates;
+      if (key) form.querySelector(`#${id}-key`).value = key;
+      return true;
+    };
     const form = h('form', { class: 'panel', 'aria-label': current ? 'Import a replacement' : 'Import a bundle', id: id + '-form' },
       h('h2', {}, current ? 'Import a replacement' : 'Import a bundle'),
       current ? null : field(id + '-name', 'Name', name, 'Letters, digits, . _ - (e.g. www.example.com); *.example.com for a wildcard.'),
-      pemArea(id + '-cert', 'Certificate chain (PEM)', 'Paste or drop the leaf first, then its intermediates.'),
-      pemArea(id + '-key', 'Private key (PEM)', 'Paste or drop the key file; it is sent to keygate and never shown again.'),
+      pemArea(id + '-cert', 'Certificate chain (PEM)', 'Paste the leaf first, then its intermediates, or drop the files (a dropped key goes to its own field).', sortDrop),
+      pemArea(id + '-key', 'Private key (PEM)', 'Paste or drop the key file; it is sent to keygate and never shown again.', sortDrop),
       field(id + '-ttl', 'TTL (seconds)', ttl, 'How long a node may keep it in memory.'),
       submit);
     form.addEventListener('submit', action(submit, async () => {
