@@ -336,9 +336,10 @@
   async function bundlesPage() {
     const can = await may(['/v1/cert/list/', '/v1/cert/describe/x', '/v1/cert/import/*', '/v1/group/list/']);
     const page = [h('h1', { tabindex: '-1' }, 'Certificates')];
-    if (can['/v1/cert/import/*']) page.push(importForm(null));
+    const importing = can['/v1/cert/import/*'] ? importForm(null) : null;
     if (!can['/v1/cert/list/']) {
       page.push(refused('list certificate bundles', '/v1/cert/list/'), openByName());
+      if (importing) page.push(importing);
       return page;
     }
     const all = await bundles(true);
@@ -358,7 +359,7 @@
           const bk = bucket(b.not_after);
           return h('tr', { class: bk.key }, h('td', { class: 'name' }, h('a', { href: '#/bundle/' + enc(b.name) }, b.name)), h('td', {}, timeEl(b.not_after)), h('td', {}, badge(bk)),
             h('td', {}, Object.entries(b.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '—'), h('td', {}, b.groups.join(', ') || '—'));
-        }), all.length === 0 ? 'No certificate bundle yet: import one with the form above (or `keygate cert import`).' : 'No bundle matches these filters.'));
+        }), all.length === 0 ? 'No certificate bundle yet: import one with the form below (or `keygate cert import`).' : 'No bundle matches these filters.'));
       say(`${shown.length} bundles shown`);
     };
     labelIn.addEventListener('input', apply);
@@ -366,6 +367,7 @@
     page.push(section('Expiry timeline',
       h('div', { class: 'legend' }, ['expired', 'week', 'month', 'later'].map((k) => badge({ key: k, text: { expired: 'expired', week: 'under 7 days', month: 'under 30 days', later: 'later' }[k] }))),
       h('div', { class: 'filters', role: 'search' }, field('filter-label', 'Label', labelIn), field('filter-group', 'Group', groupIn)), holder));
+    if (importing) page.push(importing);
     apply();
     return page;
   }
