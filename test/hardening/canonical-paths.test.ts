@@ -211,7 +211,7 @@ function combos(kinds: readonly Kind[]): string[][] {
  * Routes that change something answer differently the second time, and some reads
  * report live figures (metrics, status, health): only the decision is compared there.
  */
-const changes = (t: Target) => t.method !== 'GET' || /^\/(v1\/metrics|v1\/status|metrics|healthz)$/.test(canonical(t));
+const changes = (t: Target) => t.method !== 'GET' || /^\/(v1\/metrics|v1\/metrics\/keygate|v1\/status|metrics|healthz)$/.test(canonical(t));
 
 async function send(t: Target, path: string): Promise<RawResponse> {
   const rks = canonical(t).startsWith('/rks/');
