@@ -44,7 +44,7 @@ export function serverCommand(): Command {
       const config = withAddress(loadConfigFile(file), flags.addr);
       const workers = workerCount(config.server.workers);
       if (workers > 1 && cluster.isPrimary) {
-        runPrimary(workers, (url) => say(`keygate listening on ${url} with ${workers} workers`), say);
+        runPrimary(workers, (url) => say(`keygate listening on ${url} with ${workers} workers\n  dashboard:      ${dashboardLine(url, config.rks?.admin?.login)}`), say);
         return;
       }
       const port = cluster.isWorker ? processPort() : undefined;
