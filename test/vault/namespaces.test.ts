@@ -14,6 +14,8 @@ import { VaultKeyStore, type VaultOptions } from '../../keystores/vault/index.js
 import { VaultAdmin } from '../../keystores/vault/testing.js';
 import { startVaultTestServer } from '../vault-server/index.js';
 import { startTestServer } from '../helpers/server.js';
+import { parseConfig } from '../../src/config/load.js';
+import { stringify } from 'yaml';
 import { startVault, testServerOnly, type VaultUnderTest } from './under-test.js';
 
 let vault: VaultUnderTest;
@@ -68,6 +70,23 @@ describe('a Vault that ignores namespaces', () => {
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/ignores namespaces .*'prefix'.*Vault Enterprise, OpenBao 2\.3\+/);
+  });
+
+  it('refuses a reload that adds a namespace, and keeps serving with the configuration it has', async () => {
+    const keystore = (extra: Record<string, unknown>) => ({ vault: { endpoint: vault.url, engine: 'kv', version: 'v2', prefix: 'keygate', token, ...extra } });
+    const s = await startTestServer({ config: { keystore: keystore({}) } });
+    try {
+      expect((await s.call(s.admin, '/v1/key/create/before-reload', { method: 'PUT' })).status).toBe(200);
+      const next = parseConfig(
+        stringify({ address: '127.0.0.1:0', admin: { identity: s.admin.identity }, tls: { key: s.pki.serverKeyFile, cert: s.pki.serverCertFile }, keystore: keystore({ namespace: 'team1' }) }),
+        'reload.yml',
+      );
+      await expect(s.running.reload(next)).rejects.toThrow(/ignores namespaces .*'prefix'/);
+      expect((await s.call(s.admin, '/v1/key/describe/before-reload')).status).toBe(200);
+      expect((await s.call(s.admin, '/v1/ready')).status).toBe(200);
+    } finally {
+      await s.close();
+    }
   });
 });
 
