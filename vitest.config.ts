@@ -39,6 +39,8 @@ export default defineConfig({
             'test/kes-sdk/*.test.ts',
             'test/rks/*.test.ts',
             'test/hardening/tls-auth.test.ts',
+            // The dashboard's session on the wire: a cookie from one worker works on the other.
+            'test/ui/session-wire.test.ts',
             'test/hardening/vault-faults.test.ts',
           ],
           exclude: [
