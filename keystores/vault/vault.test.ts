@@ -326,7 +326,9 @@ describe('authentication', () => {
     await store.create('k', Buffer.from('v'));
     // The cluster rotates its signing key and the projected token: only the new file works now.
     const second = new ServiceAccountIssuer();
-    await root.ok('POST', `auth/${mount}/config`, { kubernetes_host: 'https://kubernetes.default.svc', pem_keys: [second.publicKeyPem] });
+    const api = await vault.kubernetesAPI();
+    api.trust(second.publicKeyPem);
+    await root.ok('POST', `auth/${mount}/config`, { kubernetes_host: api.url, kubernetes_ca_cert: api.caPem, pem_keys: [second.publicKeyPem], disable_iss_validation: true });
     await writeFile(file, second.jwt('infra', 'keygate'));
     server.faults.expireAllTokens();
     expect((await store.get('k')).value.toString()).toBe('v');

@@ -1,11 +1,15 @@
 /**
  * Kubernetes auth (vault-plugin-auth-kubernetes). With `pem_keys` configured the
- * service-account JWT signature is verified locally, as the plugin does; the real
- * plugin then also asks the TokenReview API at `kubernetes_host` (at every login,
- * checked against Vault 1.4), which this double does not (see README.md: against
- * real Vault the tests provide one, test/vault/token-review.ts). Without
- * `pem_keys` any well-formed token is taken as authenticated.
+ * service-account JWT signature is verified locally, as the plugin does; without
+ * them any well-formed token passes that step. Then, like the real plugin (checked
+ * against Vault 1.4), every login asks the TokenReview API at `kubernetes_host`
+ * (trusting `kubernetes_ca_cert`, with `token_reviewer_jwt` or else the JWT itself
+ * as bearer), and only a review that authenticates the same service account (name,
+ * namespace, uid) logs in; anything else is 403 permission denied. Tests provide
+ * such an API: test/vault/token-review.ts.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { cidrAllows } from './auth-approle.js';
 import { loginToken } from './auth-token.js';
@@ -118,6 +122,49 @@ function serviceAccount(c: Record<string, unknown>): { name: string; namespace: 
   };
 }
 
+/**
+ * Asks the TokenReview API at `config.host` about `jwt`, as the plugin does at every login:
+ * '' when the API authenticates the service account `sa`, else why not (never the token).
+ */
+function tokenReview(config: Config, jwt: string, sa: { name: string; namespace: string; uid: string }): Promise<string> {
+  let url: URL;
+  try {
+    url = new URL('/apis/authentication.k8s.io/v1/tokenreviews', config.host);
+  } catch {
+    return Promise.resolve('lookup failed: invalid kubernetes_host');
+  }
+  const body = Buffer.from(JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: jwt } }));
+  const headers = { Authorization: `Bearer ${config.tokenReviewerJwt || jwt}`, 'Content-Type': 'application/json', 'Content-Length': String(body.length) };
+  return new Promise((resolve) => {
+    const answer = (res: http.IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', () => resolve('lookup failed: connection error'));
+      res.on('end', () => {
+        let status: { authenticated?: unknown; user?: { username?: unknown; uid?: unknown } } | undefined;
+        try {
+          status = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { status?: typeof status }).status;
+        } catch {
+          return resolve('lookup failed: unparsable TokenReview');
+        }
+        if (status?.authenticated !== true) return resolve('lookup failed: service account jwt not valid');
+        const parts = String(status.user?.username ?? '').split(':');
+        if (parts.length !== 4 || parts[0] !== 'system' || parts[1] !== 'serviceaccount') return resolve('lookup failed: username is not a service account');
+        if (parts[2] !== sa.namespace || parts[3] !== sa.name) return resolve('JWT names did not match');
+        if (String(status.user?.uid ?? '') !== sa.uid) return resolve('JWT UIDs did not match');
+        resolve('');
+      });
+    };
+    const req =
+      url.protocol === 'https:'
+        ? https.request(url, { method: 'POST', headers, ...(config.caCert !== '' && { ca: config.caCert }), timeout: 10_000 }, answer)
+        : http.request(url, { method: 'POST', headers, timeout: 10_000 }, answer);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve('lookup failed: TokenReview API not reachable'));
+    req.end(body);
+  });
+}
+
 /** strutil.StrListContainsGlob: `*` at either end of an entry is a wildcard. */
 function globContains(list: readonly string[], v: string): boolean {
   return list.some((g) => {
@@ -204,7 +251,7 @@ export const kubernetesBackend: BackendFactory = () => {
     return none();
   };
 
-  const login = (ctx: Ctx): Reply => {
+  const login = async (ctx: Ctx): Promise<Reply> => {
     const roleName = fieldString(ctx.data['role']);
     if (!roleName) return badRequest('missing role');
     const jwt = fieldString(ctx.data['jwt']);
@@ -222,6 +269,7 @@ export const kubernetesBackend: BackendFactory = () => {
     const nsAllowed = r.namespaces.length > 0 && (r.namespaces[0] === '*' || globContains(r.namespaces, sa.namespace));
     if (!nsAllowed) return fail(403, 'namespace not authorized');
     if (!sa.uid) return fail(500, 'could not parse UID from claims');
+    if ((await tokenReview(config, jwt, sa)) !== '') return fail(403, PERMISSION_DENIED);
     const alias = r.aliasNameSource === 'serviceaccount_name' ? `${sa.namespace}/${sa.name}` : sa.uid;
     return loginToken(ctx, {
       policies: r.tokenPolicies,

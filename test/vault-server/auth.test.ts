@@ -3,6 +3,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultTestServer, type VaultTestServer } from './index.js';
 import { ACL_DENIED, Client, manualClock } from './testkit.js';
+import { startTokenReviewServer, type TokenReviewServer } from '../vault/token-review.js';
 
 let vault: VaultTestServer;
 let root: Client;
@@ -161,10 +162,18 @@ describe('Kubernetes', () => {
     ...extra,
   });
 
+  // Known to Vault (pem_keys) but not to the cluster: its tokens pass the local check, never the review.
+  const unknownToCluster = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = (k: KeyObject): string => k.export({ type: 'spki', format: 'pem' }).toString();
+  let api: TokenReviewServer;
+
   beforeAll(async () => {
+    api = await startTokenReviewServer();
+    api.trust(pem(rsa.publicKey));
+    api.trust(pem(ec.publicKey));
     await root.post('/v1/sys/auth/kubernetes', { type: 'kubernetes' });
-    const pem = (k: KeyObject): string => k.export({ type: 'spki', format: 'pem' }).toString();
-    expect((await root.post('/v1/auth/kubernetes/config', { kubernetes_host: 'https://k8s.example:6443', pem_keys: [pem(rsa.publicKey), pem(ec.publicKey)] })).status).toBe(204);
+    const config = { kubernetes_host: api.url, kubernetes_ca_cert: api.caPem, pem_keys: [pem(rsa.publicKey), pem(ec.publicKey), pem(unknownToCluster.publicKey)] };
+    expect((await root.post('/v1/auth/kubernetes/config', config)).status).toBe(204);
     expect(
       (
         await root.post('/v1/auth/kubernetes/role/keygate', {
@@ -176,6 +185,21 @@ describe('Kubernetes', () => {
         })
       ).status,
     ).toBe(204);
+  });
+
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('asks the TokenReview API at every login, as the plugin does, and refuses what it does not vouch for', async () => {
+    const before = api.reviews.length;
+    const ok = await anon.post('/v1/auth/kubernetes/login', { role: 'keygate', jwt: jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate')) });
+    expect(ok.status).toBe(200);
+    expect(api.reviews.slice(before)).toEqual([{ account: 'prod/keygate', authenticated: true }]);
+    const refused = await anon.post('/v1/auth/kubernetes/login', { role: 'keygate', jwt: jwt(unknownToCluster.privateKey, 'ES256', projected('prod', 'keygate')) });
+    expect(refused.status).toBe(403);
+    expect(refused.json).toEqual({ errors: ['permission denied'] });
+    expect(api.reviews.slice(before)).toHaveLength(2);
   });
 
   it('validates config and role input', async () => {
@@ -259,8 +283,8 @@ describe('Kubernetes', () => {
 
   it('reads config and roles back', async () => {
     const cfg = await root.get('/v1/auth/kubernetes/config');
-    expect(cfg.json.data).toMatchObject({ kubernetes_host: 'https://k8s.example:6443', disable_iss_validation: true, token_reviewer_jwt_set: false });
-    expect(cfg.json.data.pem_keys).toHaveLength(2);
+    expect(cfg.json.data).toMatchObject({ kubernetes_host: api.url, disable_iss_validation: true, token_reviewer_jwt_set: false });
+    expect(cfg.json.data.pem_keys).toHaveLength(3);
     const role = await root.get('/v1/auth/kubernetes/role/keygate');
     expect(role.json.data).toMatchObject({ bound_service_account_names: ['keygate', 'keygate-*'], bound_service_account_namespaces: ['prod'], token_ttl: 1200, audience: 'vault' });
   });

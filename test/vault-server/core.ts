@@ -47,7 +47,8 @@ export interface Ctx {
   sudo: boolean;
 }
 
-export type Handler = (ctx: Ctx, m: RegExpExecArray) => Reply;
+/** A handler answers at once, or later when it must ask elsewhere (Kubernetes TokenReview). */
+export type Handler = (ctx: Ctx, m: RegExpExecArray) => Reply | Promise<Reply>;
 
 /** A framework path: first matching pattern wins, like Vault's framework.Backend. */
 export interface PathDef {

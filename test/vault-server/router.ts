@@ -35,7 +35,12 @@ function matchRoute(backend: Backend, sub: string): { def: PathDef; m: RegExpExe
   return undefined;
 }
 
-export function handleLogical(core: Core, req: LogicalRequest): LogicalResult {
+/** Applies `f` to a reply now, or when it arrives. */
+function settle(r: Reply | Promise<Reply>, f: (r: Reply) => LogicalResult): LogicalResult | Promise<LogicalResult> {
+  return r instanceof Promise ? r.then(f) : f(r);
+}
+
+export function handleLogical(core: Core, req: LogicalRequest): LogicalResult | Promise<LogicalResult> {
   let op = req.op;
   const result = (reply: Reply, mountType?: string): LogicalResult => ({ reply, op, mountType: core.flavor.mountType ? mountType : undefined });
 
@@ -89,12 +94,12 @@ export function handleLogical(core: Core, req: LogicalRequest): LogicalResult {
     if (!allowed.allowed || (needsSudo && !allowed.sudo)) return finish(fail(403, ACL_DENIED));
     ctx.sudo = allowed.sudo;
     if (!found) return finish(fail(404, `no handler for route ${JSON.stringify(rel)}. route entry not found.`));
-    return finish(dispatch(ctx, route, false), found.mount.type);
+    return settle(dispatch(ctx, route, false), (r) => finish(r, found.mount.type));
   }
-  return result(dispatch(ctx, route, true), found?.mount.type);
+  return settle(dispatch(ctx, route, true), (r) => result(r, found?.mount.type));
 }
 
-function dispatch(ctx: Ctx, route: { def: PathDef; m: RegExpExecArray } | undefined, login: boolean): Reply {
+function dispatch(ctx: Ctx, route: { def: PathDef; m: RegExpExecArray } | undefined, login: boolean): Reply | Promise<Reply> {
   if (!route) return fail(404, multiError('unsupported path'));
   const handler = route.def.ops[ctx.op] ?? (ctx.op === 'create' ? route.def.ops.update : undefined);
   if (!handler) return fail(405, login ? 'unsupported operation' : multiError('unsupported operation'));

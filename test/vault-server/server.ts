@@ -173,7 +173,7 @@ export class VaultHttpServer {
     }
     if (op === 'list' && !path.endsWith('/')) path += '/';
 
-    const result = handleLogical(this.core, {
+    const result = await handleLogical(this.core, {
       path,
       op,
       data,

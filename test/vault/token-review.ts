@@ -1,13 +1,15 @@
 /**
  * A minimal Kubernetes API for Vault's Kubernetes auth: `POST
  * /apis/authentication.k8s.io/v1/tokenreviews` over HTTPS, which the real
- * plugin calls at every login. A token is authenticated when its signature
- * verifies with one of the registered service-account issuers' keys and it
- * has not expired; the answer names the service account and uid of its claims,
- * as the API server does. Every review is recorded (its token is not).
+ * plugin calls at every login (and so does the project's Vault test server). A
+ * token is authenticated when its signature (RS256/384/512, PS256, ES256/384)
+ * verifies with one of the trusted keys; the answer names the service account
+ * and uid of its claims (projected or legacy), as the API server does. Expiry
+ * is left to Vault, which checks it on its own clock (the test server's may be
+ * moved). Every review is recorded (its token is not).
  */
 import { createServer, type Server } from 'node:https';
-import { verify, createPublicKey } from 'node:crypto';
+import { constants, createPublicKey, verify } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { TestPKI } from '../helpers/certs.js';
@@ -72,21 +74,45 @@ interface Claims {
   uid: string;
 }
 
-/** The service account of an ES256 JWT signed by a trusted key and not expired; undefined otherwise. */
+const ALGS: Record<string, { hash: string; pss?: true; ec?: true }> = {
+  RS256: { hash: 'sha256' },
+  RS384: { hash: 'sha384' },
+  RS512: { hash: 'sha512' },
+  PS256: { hash: 'sha256', pss: true },
+  ES256: { hash: 'sha256', ec: true },
+  ES384: { hash: 'sha384', ec: true },
+};
+
+/** The service account of a JWT signed by a trusted key; undefined otherwise. */
 function verified(jwt: string, keys: readonly string[]): Claims | undefined {
   const [header, payload, signature] = jwt.split('.');
   if (header === undefined || payload === undefined || signature === undefined) return undefined;
-  const signed = Buffer.from(`${header}.${payload}`);
-  const sig = Buffer.from(signature, 'base64url');
-  if (!keys.some((pem) => verify('sha256', signed, { key: createPublicKey(pem), dsaEncoding: 'ieee-p1363' }, sig))) return undefined;
   try {
-    const c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
-      exp?: number;
+    const alg = ALGS[String((JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown }).alg)];
+    if (alg === undefined) return undefined;
+    const signed = Buffer.from(`${header}.${payload}`);
+    const sig = Buffer.from(signature, 'base64url');
+    const ok = keys.some((pem) => {
+      const key = createPublicKey(pem);
+      try {
+        if (alg.ec) return key.asymmetricKeyType === 'ec' && verify(alg.hash, signed, { key, dsaEncoding: 'ieee-p1363' }, sig);
+        if (alg.pss) return verify(alg.hash, signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, sig);
+        return key.asymmetricKeyType === 'rsa' && verify(alg.hash, signed, key, sig);
+      } catch {
+        return false;
+      }
+    });
+    if (!ok) return undefined;
+    const c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown> & {
       'kubernetes.io'?: { namespace?: string; serviceaccount?: { name?: string; uid?: string } };
     };
     const k8s = c['kubernetes.io'];
-    if (typeof c.exp !== 'number' || c.exp * 1000 < Date.now() || !k8s?.namespace || !k8s.serviceaccount?.name) return undefined;
-    return { namespace: k8s.namespace, name: k8s.serviceaccount.name, uid: k8s.serviceaccount.uid ?? '' };
+    if (k8s?.namespace && k8s.serviceaccount?.name) return { namespace: k8s.namespace, name: k8s.serviceaccount.name, uid: k8s.serviceaccount.uid ?? '' };
+    const ns = c['kubernetes.io/serviceaccount/namespace'];
+    const name = c['kubernetes.io/serviceaccount/service-account.name'];
+    const uid = c['kubernetes.io/serviceaccount/service-account.uid'];
+    if (typeof ns === 'string' && typeof name === 'string') return { namespace: ns, name, uid: typeof uid === 'string' ? uid : '' };
+    return undefined;
   } catch {
     return undefined;
   }

@@ -2,8 +2,9 @@
  * The Vault a Vault test file talks to (issue 14). In the project 'in process' it is the
  * project's own test server (fault injection, namespaces, newer-Vault fields, a recorded
  * request log); in the project 'real Vault' (KEYGATE_TEST_VAULT=real, see vitest.config.ts)
- * it is a real Vault dev server started from VAULT_BIN or ../shared/tools/vault, with a
- * small Kubernetes TokenReview API beside it for Kubernetes auth.
+ * it is a real Vault dev server started from VAULT_BIN or ../shared/tools/vault. Either way a
+ * small Kubernetes TokenReview API stands beside it for Kubernetes auth (both ask it at every
+ * login), started on first use by `admin().kubernetes(…)`.
  *
  * Tests that need what only the test server offers are declared with `testServerOnly(reason)`:
  * against real Vault they are skipped, and their name says why.
@@ -25,8 +26,10 @@ export interface VaultUnderTest {
   readonly server: VaultTestServer | undefined;
   /** The real dev server; undefined against the test server. */
   readonly dev: DevVault | undefined;
-  /** A root admin client that configures Kubernetes auth against a TokenReview API that works here. */
+  /** A root admin client that configures Kubernetes auth against this file's TokenReview API. */
   admin(): VaultAdmin;
+  /** This file's TokenReview API (started on first use). */
+  kubernetesAPI(): Promise<TokenReviewServer>;
   seal(): Promise<void>;
   unseal(): Promise<void>;
   close(): Promise<void>;
@@ -37,6 +40,14 @@ export interface VaultUnderTest {
  * 'root'), else the project's test server with `options`.
  */
 export async function startVault(options: VaultTestServerOptions = {}): Promise<VaultUnderTest> {
+  let review: Promise<TokenReviewServer> | undefined;
+  const kubernetesAPI = (): Promise<TokenReviewServer> => (review ??= startTokenReviewServer());
+  const closeReview = async (): Promise<void> => void (await (await review)?.close());
+  const adminOf = (url: string, token: string): VaultAdmin => {
+    const admin = new VaultAdmin(url, token);
+    admin.kubernetesAPI = kubernetesAPI;
+    return admin;
+  };
   if (!REAL_VAULT) {
     const server = await startVaultTestServer(options);
     return {
@@ -45,14 +56,17 @@ export async function startVault(options: VaultTestServerOptions = {}): Promise<
       real: false,
       server,
       dev: undefined,
-      admin: () => new VaultAdmin(server.url, server.rootToken),
+      admin: () => adminOf(server.url, server.rootToken),
+      kubernetesAPI,
       seal: async () => server.seal(),
       unseal: async () => server.unseal(),
-      close: () => server.close(),
+      close: async () => {
+        await server.close();
+        await closeReview();
+      },
     };
   }
   const dev = await startDevVault();
-  let review: TokenReviewServer | undefined;
   const root = new VaultAdmin(dev.addr, dev.rootToken);
   return {
     url: dev.addr,
@@ -60,18 +74,15 @@ export async function startVault(options: VaultTestServerOptions = {}): Promise<
     real: true,
     server: undefined,
     dev,
-    admin: () => {
-      const admin = new VaultAdmin(dev.addr, dev.rootToken);
-      admin.kubernetesAPI = async () => (review ??= await startTokenReviewServer());
-      return admin;
-    },
+    admin: () => adminOf(dev.addr, dev.rootToken),
+    kubernetesAPI,
     seal: async () => void (await root.ok('PUT', 'sys/seal')),
     unseal: async () => {
       const res = await root.ok('PUT', 'sys/unseal', { key: dev.unsealKey });
       if (res.sealed !== false) throw new Error('real Vault: still sealed after the unseal key');
     },
     close: async () => {
-      await review?.close();
+      await closeReview();
       await dev.stop();
     },
   };
