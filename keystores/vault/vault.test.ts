@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultTestServer, type VaultTestServer } from '../../test/vault-server/index.js';
 import { REAL_VAULT, startVault, testServerOnly, type VaultUnderTest } from '../../test/vault/under-test.js';
 import { TestPKI } from '../../test/helpers/certs.js';
-import { EntryExistsError, EntryNotFoundError, InvalidEntryNameError, StoreError, StoreUnreachableError } from '../keystore.js';
+import { EntryExistsError, EntryNotFoundError, InvalidEntryNameError, StoreAccessDeniedError, StoreError, StoreUnreachableError } from '../keystore.js';
 import { INVALID_NAMES } from '../contract.js';
 import { BINARY_FIELD, VaultKeyStore, type VaultOptions } from './index.js';
 import { GENERATION_FIELD } from './kv.js';
@@ -140,6 +140,30 @@ describe('KES layout', () => {
     await root.mountKV(engine, 'v2');
     const store = await connect({ engine, version: 'v1', auth: { kind: 'token', token: vault.rootToken } });
     await expect(store.create('x', Buffer.from('x'))).rejects.toThrow(/^vault: PUT .*: 404 Invalid path for a versioned K\/V secrets engine/);
+  });
+});
+
+describe('permissions', () => {
+  it('names the paths and capabilities a token lacks, in status() and one log line, and recovers when a policy grants them', async () => {
+    const engine = unique('kv');
+    await root.mountKV(engine, 'v2');
+    const policy = `${engine}-policy`;
+    await root.keygatePolicy(policy, { version: 'v2', engine, prefix: 'other' });
+    const token = await root.createToken([policy]);
+    const lines: string[] = [];
+    const store = await connect({ engine, version: 'v2', prefix: 'mine', auth: { kind: 'token', token }, log: (level, m) => lines.push(`${level} ${m}`) });
+    const why = `vault: permission denied on ${engine}/data/mine/*: missing create, read, update; on ${engine}/metadata/mine/*: missing list, delete`;
+    const err = await store.status().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreAccessDeniedError);
+    expect((err as Error).message).toBe(why);
+    expect(lines.filter((l) => l.startsWith('error vault: permission denied'))).toEqual([`error ${why}; keygate is not ready until the token's policies grant it`]);
+    // Without Vault's default policy the token may not ask sys/capabilities-self: a LIST decides.
+    const bare = (await root.ok('POST', 'auth/token/create', { policies: [policy], no_default_policy: true })).auth.client_token as string;
+    const listed = await connect({ engine, version: 'v2', prefix: 'mine', auth: { kind: 'token', token: bare } });
+    await expect(listed.status()).rejects.toThrow(`vault: permission denied on ${engine}/metadata/mine/: missing list`);
+    await root.keygatePolicy(policy, { version: 'v2', engine, prefix: 'mine' });
+    expect((await store.status()).latencyMs).toBeGreaterThanOrEqual(0);
+    expect((await listed.status()).latencyMs).toBeGreaterThanOrEqual(0);
   });
 });
 
