@@ -263,3 +263,36 @@ describe('CachedKeyStore with replicas', () => {
     expect(r.subscribed()).toBe(0);
   });
 });
+
+describe('CachedKeyStore: short-lived entries (revocation across replicas)', () => {
+  it('serves entries under the short-lived prefixes for at most their own bound, the rest for anyMs', async () => {
+    const { backend, cache, tick } = setup({ unusedMs: 600_000, shortLived: { prefixes: ['token.', 'group.'], anyMs: 10_000 } });
+    for (const n of ['token.abc', 'group.edge', 'bundle.web']) await backend.inner.create(n, Buffer.from('v1'));
+    for (const n of ['token.abc', 'group.edge', 'bundle.web']) await cache.get(n);
+    expect(backend.gets).toBe(3);
+    // Another replica revokes the token, rotates the group and replaces the bundle.
+    await backend.inner.delete('token.abc');
+    const group = await backend.inner.get('group.edge');
+    await backend.inner.update('group.edge', Buffer.from('v2'), group.version);
+    const bundle = await backend.inner.get('bundle.web');
+    await backend.inner.update('bundle.web', Buffer.from('v2'), bundle.version);
+
+    tick(9_999);
+    expect((await cache.get('token.abc')).value.toString()).toBe('v1');
+    tick(1);
+    await expect(cache.get('token.abc')).rejects.toThrow();
+    expect((await cache.get('group.edge')).value.toString()).toBe('v2');
+    expect((await cache.get('bundle.web')).value.toString()).toBe('v1');
+    tick(290_000);
+    expect((await cache.get('bundle.web')).value.toString()).toBe('v2');
+  });
+
+  it('never lengthens an entry beyond anyMs', async () => {
+    const { backend, cache, tick } = setup({ anyMs: 5_000, shortLived: { prefixes: ['token.'], anyMs: 60_000 } });
+    await backend.inner.create('token.x', Buffer.from('v1'));
+    await cache.get('token.x');
+    await backend.inner.delete('token.x');
+    tick(5_000);
+    await expect(cache.get('token.x')).rejects.toThrow();
+  });
+});

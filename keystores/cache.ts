@@ -11,6 +11,10 @@
  * writes go straight to the backend and drop the local copy, so this replica never
  * serves its own stale write. Other replicas see it within `anyMs`, or at once when
  * they are told through `replicas` (the workers of one server).
+ *
+ * Some entries decide whether a credential still holds (tokens, groups, bans: `shortLived`):
+ * a revocation written through one replica must reach the others sooner than `anyMs`
+ * allows, so those entries are served for at most `shortLived.anyMs`.
  */
 import {
   StoreUnreachableError,
@@ -44,6 +48,8 @@ export interface CacheOptions {
   /** How often expired entries are dropped; 0 = only when `sweep()` is called. */
   sweepIntervalMs?: number;
   replicas?: CacheReplicas;
+  /** Entries under these name prefixes are served for at most `anyMs` (when shorter than the cache's). */
+  shortLived?: { prefixes: readonly string[]; anyMs: number };
 }
 
 export interface CacheStats {
@@ -100,7 +106,7 @@ export class CachedKeyStore implements KeyStore {
   peek(name: string): Entry | undefined {
     const now = this.now();
     const slot = this.slots.get(name);
-    if (!slot || now - slot.fetchedAt >= this.options.anyMs || now - slot.usedAt >= this.options.unusedMs) return undefined;
+    if (!slot || now - slot.fetchedAt >= this.maxAge(name) || now - slot.usedAt >= this.options.unusedMs) return undefined;
     slot.usedAt = now;
     // Re-insert to keep the Map in least-recently-used order.
     this.slots.delete(name);
@@ -170,6 +176,15 @@ export class CachedKeyStore implements KeyStore {
     this.generation.set(name, (this.generation.get(name) ?? 0) + 1);
     this.inflight.delete(name);
     this.drop(name);
+  }
+
+  /** How long `name` may be served after it was fetched. */
+  private maxAge(name: string): number {
+    const short = this.options.shortLived;
+    if (short && short.anyMs < this.options.anyMs) {
+      for (const p of short.prefixes) if (name.startsWith(p)) return short.anyMs;
+    }
+    return this.options.anyMs;
   }
 
   /** Drops entries that can no longer be served, even offline (called periodically or by tests). */

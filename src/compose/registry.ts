@@ -12,6 +12,7 @@ import type { KeyStore } from '../../keystores/keystore.js';
 import { MemoryKeyStore } from '../../keystores/memory.js';
 import { FSKeyStore } from '../../keystores/fs.js';
 import { CachedKeyStore, type CacheReplicas } from '../../keystores/cache.js';
+import { CREDENTIAL_ENTRY_PREFIXES } from '../core/credential-entries.js';
 import { parseDuration } from '../config/duration.js';
 import { InstrumentedKeyStore } from '../../keystores/instrumented.js';
 import type { Metrics } from '../server/metrics.js';
@@ -108,6 +109,7 @@ export async function openKeyStore(
     unusedMs: parseDuration(cache.expiry.unused),
     offlineMs: parseDuration(cache.expiry.offline),
     maxBytes: cache.max_bytes,
+    shortLived: { prefixes: CREDENTIAL_ENTRY_PREFIXES, anyMs: parseDuration(cache.expiry.credentials) },
     ...(replicas ? { replicas } : {}),
   });
 }

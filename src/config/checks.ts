@@ -75,11 +75,12 @@ function checkPolicies(config: Config, where: Where): void {
 }
 
 function checkDurations(config: Config, where: Where): void {
-  const { any, unused, offline } = config.cache.expiry;
+  const { any, unused, offline, credentials } = config.cache.expiry;
   const pairs: Array<[Array<string>, string]> = [
     [['cache', 'expiry', 'any'], any],
     [['cache', 'expiry', 'unused'], unused],
     [['cache', 'expiry', 'offline'], offline],
+    [['cache', 'expiry', 'credentials'], credentials],
     [['limits', 'header_timeout'], config.limits.header_timeout],
     [['limits', 'request_timeout'], config.limits.request_timeout],
     [['limits', 'idle_timeout'], config.limits.idle_timeout],

@@ -39,7 +39,7 @@ export interface Config {
   tls: { key: string; cert: string; password?: string; auth: 'on' | 'off'; ca?: string };
   policy_match: 'glob' | 'prefix';
   policy: Record<string, PolicyConfig>;
-  cache: { expiry: { any: string; unused: string; offline: string }; max_bytes: number };
+  cache: { expiry: { any: string; unused: string; offline: string; credentials: string }; max_bytes: number };
   log: { error: string; audit: string; error_file?: string; audit_file?: string };
   keys: Array<{ name: string }>;
   server: { workers: number | 'auto' };
@@ -113,6 +113,9 @@ export const configSchema = {
             any: { ...duration, default: '5m' },
             unused: { ...duration, default: '30s' },
             offline: { ...duration, default: '0' },
+            // Tokens, groups, nodes, enrollments and bans: how soon a revocation through one
+            // replica holds on every other (each serves those entries from cache at most this long).
+            credentials: { ...duration, default: '10s' },
           },
         },
         max_bytes: { type: 'integer', minimum: 0, default: 67108864 },
