@@ -39,11 +39,16 @@ export function compileNamePattern(pattern: string): void {
   }
 }
 
-/** The pattern with the caller's values in place, or null when the caller lacks one or a value cannot be a DNS label. */
+/**
+ * The pattern with the caller's values in place, or null when the caller lacks one or a
+ * value is not already a lowercase DNS label. Never folded: node ids and group names are
+ * case-sensitive and DNS names are not, so `CDN-1` bound as `cdn-1` would claim node
+ * `cdn-1`'s names (test/hardening/pki-names.test.ts).
+ */
 function bind(pattern: string, binding: NameBinding): string | null {
   let ok = true;
   const bound = pattern.replace(PLACEHOLDER, (_m, key: string) => {
-    const value = (key === 'node_id' ? binding.nodeId : binding.group)?.toLowerCase();
+    const value = key === 'node_id' ? binding.nodeId : binding.group;
     if (value === undefined || !LABEL.test(value)) ok = false;
     return value ?? '';
   });
