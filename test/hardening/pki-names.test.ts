@@ -100,6 +100,7 @@ describe('over the wire: a node cannot take another node\'s or group\'s names by
           issuers: { root: { builtin: { common_name: 'Names Root CA', key_type: 'ecdsa-p256' } } },
           roles: {
             edge: { issuer: 'root', allowed_names: ['{{node_id}}.{{group}}.edge.example'], usage: ['server'], groups: ['edge', 'EDGE'] },
+            kelvin: { issuer: 'root', allowed_names: ['*.kelvin.example'], usage: ['server'], groups: ['edge'] },
           },
         },
       },
@@ -130,6 +131,18 @@ describe('over the wire: a node cannot take another node\'s or group\'s names by
         expect(r.status, `${who} asking for ${name}: ${r.text}`).toBe(400);
         expect(r.json.message).toMatch(/is not allowed/);
       }
+    }
+  });
+
+  it('a name is checked in the spelling the request gives: no character outside ASCII is folded into an allowed name', async () => {
+    const ask = (name: string, alt: string[] = []) =>
+      s.call(null, '/v1/pki/issue/kelvin', { method: 'PUT', body: { common_name: name, alt_names: alt, key_type: 'ecdsa-p256' }, headers: bearer(tokens['edge/cdn-1'] as string) });
+    expect((await ask('www.kelvin.example')).status).toBe(200);
+    // U+212A KELVIN SIGN and U+0130 lowercase to ASCII-looking names; an issuer given the raw request (Vault's use_csr_common_name) would sign them as they are.
+    for (const [cn, alt] of [['www.\u212aelvin.example', []], ['www.kelvin.example', ['api.\u212aelvin.example']], ['\u0130.kelvin.example', []], ['www.kelvin.example\u0000', []]] as Array<[string, string[]]>) {
+      const r = await ask(cn, alt);
+      expect(r.status, `${JSON.stringify([cn, alt])}: ${r.text}`).toBe(400);
+      expect(r.json.message).toMatch(/is not a DNS name a certificate may carry/);
     }
   });
 });

@@ -64,6 +64,8 @@ export interface IssueRequest {
 }
 
 const SERIAL = /^[0-9a-f]{1,40}$/;
+/** What a requested name may hold before it is folded to its one spelling (canonicalName). */
+const ASCII_NAME = /^[\x21-\x7e]{1,254}$/;
 const MIN_TTL_MS = 10_000;
 
 /** `node:<group>/<node id>` → its parts; undefined for any other principal. */
@@ -265,7 +267,11 @@ export class PkiService {
 
   private checkNames(role: Role, caller: PkiCaller, cn: string, dns: string[], ips: string[]): { commonName: string; dnsNames: string[]; ipAddresses: string[] } {
     const binding: NameBinding = caller.nodeId !== undefined ? { nodeId: caller.nodeId, ...(caller.group !== undefined ? { group: caller.group } : {}) } : {};
-    const names = [...new Set([cn, ...dns].filter((n) => n !== '').map(canonicalName))];
+    const requested = [cn, ...dns].filter((n) => n !== '');
+    // Only ASCII is folded (case, a trailing dot): a character that lowercases into ASCII (U+212A
+    // KELVIN SIGN → 'k') would pass as an allowed name while an issuer given the raw request signs it as it is.
+    for (const name of requested) if (!ASCII_NAME.test(name)) throw new BadRequestError(`'${name.slice(0, 100)}' is not a DNS name a certificate may carry`);
+    const names = [...new Set(requested.map(canonicalName))];
     if (names.length === 0) throw new BadRequestError('a common name or a DNS name is required');
     for (const name of names) {
       if (!isCertificateName(name)) throw new BadRequestError(`'${name.slice(0, 100)}' is not a DNS name a certificate may carry`);
