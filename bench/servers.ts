@@ -81,7 +81,7 @@ export async function startKeygate(repo: string, opts: KeygateOptions): Promise<
     tls: { key: opts.pki.serverKeyFile, cert: opts.pki.serverCertFile, auth: 'on', ca: opts.pki.caFile },
     policy: {
       bench: {
-        allow: ['/v1/cert/get/*', '/v1/key/generate/bench-*', '/v1/pki/sign/bench-*'],
+        allow: ['/v1/cert/get/*', '/v1/key/generate/bench-*', '/v1/key/decrypt/bench-*', '/v1/key/describe/bench-*', '/v1/pki/sign/bench-*'],
         identities: opts.pki.clients.map((c) => c.identity),
       },
     },
@@ -150,6 +150,28 @@ export async function startNodeBaseline(dir: string, pki: BenchPKI, routes: Stat
   const started = performance.now();
   const child = track(spawn(process.execPath, [...process.execArgv, script, file], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const m = await waitForLine(child, /listening (\d+)/, 'node baseline');
+  return { name: 'node', port: Number(m[1]), pid: child.pid as number, startMs: performance.now() - started, stop: () => stopChild(child) };
+}
+
+/** The KES-equivalent baseline (baseline-kes.ts): KES's key API for one cached key, with node:crypto. */
+export async function startKesBaseline(dir: string, pki: BenchPKI, opts: { keyName: string; key: Buffer; description: unknown; version: unknown }): Promise<Server> {
+  mkdirSync(dir, { recursive: true });
+  const config = {
+    certFile: pki.serverCertFile,
+    keyFile: pki.serverKeyFile,
+    caFile: pki.caFile,
+    identities: pki.clients.map((c) => c.identity),
+    keyName: opts.keyName,
+    keyB64: opts.key.toString('base64'),
+    description: opts.description,
+    version: opts.version,
+  };
+  const file = join(dir, 'baseline-kes.json');
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  const script = new URL('./baseline-kes.ts', import.meta.url).pathname;
+  const started = performance.now();
+  const child = track(spawn(process.execPath, [...process.execArgv, script, file], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const m = await waitForLine(child, /listening (\d+)/, 'KES baseline');
   return { name: 'node', port: Number(m[1]), pid: child.pid as number, startMs: performance.now() - started, stop: () => stopChild(child) };
 }
 

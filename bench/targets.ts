@@ -44,6 +44,20 @@ const DEFS: TargetDef[] = [
     value: (f) => div(f('b_resumed_handshakes')?.keygate, f('b_full_handshakes')?.keygate),
   },
   {
+    key: 'kes_generate_vs_baseline',
+    title: '(c) generate data keys, keygate / KES-equivalent node:crypto baseline',
+    goal: 0.8,
+    atLeast: true,
+    value: (f) => div(f('c_generate')?.keygate, f('c_generate')?.node),
+  },
+  {
+    key: 'kes_decrypt_vs_baseline',
+    title: '(c) decrypt, keygate / KES-equivalent node:crypto baseline',
+    goal: 0.8,
+    atLeast: true,
+    value: (f) => div(f('c_decrypt')?.keygate, f('c_decrypt')?.node),
+  },
+  {
     key: 'p99_ms_at_half_load',
     title: '(d) keygate p99 latency at 50 % of its maximum rate, ms',
     goal: 5,

@@ -1,24 +1,94 @@
-/** (c) data keys: `PUT /v1/key/generate/<key>` by 1000 identities over keep-alive connections. keygate only. */
+/**
+ * (c) KES's key API: generate, decrypt, describe and `/version`, keygate against the
+ * KES-equivalent baseline (baseline-kes.ts: a bare node:https server doing the same
+ * crypto with node:crypto on a cached key), both given the same 256-bit key, the same
+ * client certificates and the same generator. Reported: rates, their ratio, and the
+ * server's CPU time per request (its CPU over the window / requests), which the other
+ * jobs on a shared machine disturb far less than the rates.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { callOK } from '../client.js';
 import type { Scenario } from '../context.js';
+import type { LoadResult } from '../loadgen.js';
+import type { ClientIdentity, RequestSpec } from '../loadgen-types.js';
+import { startKesBaseline, type Server } from '../servers.js';
 import { keygate, load } from './common.js';
 
 const KEY = 'bench-key';
+/** As the KES comparison in issue 19 (wrk, 32 keep-alive connections). */
+const CONNECTIONS = 32;
+
+/** CPU milliseconds per request: the server's cores over the window divided by its rate. */
+export const cpuPerRequestMs = (r: LoadResult): number | null => (r.serverCores === null || r.perSecond <= 0 ? null : (r.serverCores * 1000) / r.perSecond);
 
 export const generateDataKeys: Scenario = {
   id: 'c',
-  title: 'generate data keys (KES API)',
+  title: "KES's key API (generate, decrypt, describe, /version) against a KES-equivalent node:crypto baseline",
   async run(ctx, out) {
     const kg = await keygate(ctx, 'c-keygate');
-    await callOK(kg.port, ctx.pki.caPem, ctx.pki.admin, `/v1/key/create/${KEY}`, { method: 'PUT' });
-    const body = JSON.stringify({ context: Buffer.from('bucket=photos').toString('base64') });
-    const r = await load(ctx, 'c generate / keygate', kg, { method: 'PUT', path: `/v1/key/generate/${KEY}`, body, expectStatus: 200 }, { kind: 'closed' });
-    out.measure({ label: 'c generate / keygate', load: r });
-    out.note(
-      `PUT /v1/key/generate/${KEY} with an associated-data context, closed loop over ${ctx.pki.clients.length} keep-alive connections: ` +
-        'a fresh 256-bit data key and its AES-256-GCM envelope per request. No node/nginx counterpart (null).',
+    const admin = ctx.pki.admin;
+    const key = randomBytes(32);
+    await callOK(kg.port, ctx.pki.caPem, admin, `/v1/key/import/${KEY}`, { method: 'PUT', body: { key: key.toString('base64'), cipher: 'AES256' } });
+    const client = ctx.pki.clients[0] as ClientIdentity;
+    const context = Buffer.from('bucket=photos').toString('base64');
+    const generateBody = JSON.stringify({ context });
+    const dek = (await callOK(kg.port, ctx.pki.caPem, client, `/v1/key/generate/${KEY}`, { method: 'PUT', body: { context } })).json() as { plaintext: string; ciphertext: string };
+    const decryptBody = JSON.stringify({ ciphertext: dek.ciphertext, context });
+    const describe = (await callOK(kg.port, ctx.pki.caPem, client, `/v1/key/describe/${KEY}`)).body;
+    const version = (await callOK(kg.port, ctx.pki.caPem, client, '/version')).body;
+    const decrypted = Buffer.from(JSON.stringify({ plaintext: dek.plaintext }));
+
+    const kes = ctx.use(
+      await startKesBaseline(join(ctx.settings.tmp, 'c-kes'), ctx.pki, {
+        keyName: KEY,
+        key,
+        description: JSON.parse(describe.toString('utf8')) as unknown,
+        version: JSON.parse(version.toString('utf8')) as unknown,
+      }),
     );
-    out.figure({ key: 'c_generate', title: 'generate data keys', unit: 'req/s', keygate: r.perSecond, node: null, nginx: null, higherIsBetter: true });
-    out.figure({ key: 'c_generate_p99', title: 'generate data keys, p99 at maximum rate', unit: 'ms', keygate: r.p99Ms, node: null, nginx: null, higherIsBetter: false });
+    // The baseline must really do the same crypto: it opens keygate's data key, and keygate opens the baseline's.
+    const viaKes = await callOK(kes.port, ctx.pki.caPem, client, `/v1/key/decrypt/${KEY}`, { method: 'PUT', body: { ciphertext: dek.ciphertext, context } });
+    if (!viaKes.body.equals(decrypted)) throw new Error('the KES baseline does not open keygate\'s ciphertext');
+    const kesDek = (await callOK(kes.port, ctx.pki.caPem, client, `/v1/key/generate/${KEY}`, { method: 'PUT', body: { context } })).json() as { plaintext: string; ciphertext: string };
+    const back = (await callOK(kg.port, ctx.pki.caPem, client, `/v1/key/decrypt/${KEY}`, { method: 'PUT', body: { ciphertext: kesDek.ciphertext, context } })).json() as { plaintext: string };
+    if (back.plaintext !== kesDek.plaintext) throw new Error('keygate does not open the KES baseline\'s ciphertext');
+    for (const [path, bytes] of [[`/v1/key/describe/${KEY}`, describe], ['/version', version]] as const) {
+      if (!(await callOK(kes.port, ctx.pki.caPem, client, path)).body.equals(bytes)) throw new Error(`the KES baseline does not answer ${path} as keygate does`);
+    }
+
+    const identities = ctx.pki.clients.slice(0, CONNECTIONS);
+    const requests: Array<{ op: string; title: string; spec: RequestSpec }> = [
+      { op: 'generate', title: 'generate a data key', spec: { method: 'PUT', path: `/v1/key/generate/${KEY}`, body: generateBody, expectStatus: 200 } },
+      {
+        op: 'decrypt',
+        title: 'decrypt a data key',
+        spec: { method: 'PUT', path: `/v1/key/decrypt/${KEY}`, body: decryptBody, expectStatus: 200, expectBodyB64: decrypted.toString('base64') },
+      },
+      { op: 'describe', title: 'describe a key', spec: { method: 'GET', path: `/v1/key/describe/${KEY}`, expectStatus: 200, expectBodyB64: describe.toString('base64') } },
+      { op: 'version', title: '/version', spec: { method: 'GET', path: '/version', expectStatus: 200, expectBodyB64: version.toString('base64') } },
+    ];
+    for (const { op, title, spec } of requests) {
+      const results: Partial<Record<'keygate' | 'node', LoadResult>> = {};
+      for (const [side, server] of [['keygate', kg], ['node', kes]] as Array<['keygate' | 'node', Server]>) {
+        const label = `c ${op} / ${side === 'node' ? 'KES baseline' : side}`;
+        const r = await load(ctx, label, server, spec, { kind: 'closed' }, { identities });
+        results[side] = r;
+        const cpu = cpuPerRequestMs(r);
+        out.measure({ label, load: r, values: { 'CPU ms/request': cpu === null ? null : Number(cpu.toFixed(3)) } });
+      }
+      const k = results.keygate as LoadResult;
+      const n = results.node as LoadResult;
+      out.figure({ key: `c_${op}`, title, unit: 'req/s', keygate: k.perSecond, node: n.perSecond, nginx: null, higherIsBetter: true });
+      out.figure({ key: `c_${op}_cpu_per_request`, title: `${title}, server CPU per request`, unit: 'ms CPU', keygate: cpuPerRequestMs(k), node: cpuPerRequestMs(n), nginx: null, higherIsBetter: false });
+      out.figure({ key: `c_${op}_p99`, title: `${title}, p99 at maximum rate`, unit: 'ms', keygate: k.p99Ms, node: n.p99Ms, nginx: null, higherIsBetter: false });
+    }
+    out.note(
+      `Closed loop over ${CONNECTIONS} keep-alive connections (one identity each), as the KES comparison of issue 19 (wrk, 32 connections). ` +
+        "In this scenario the node:https column is the KES-equivalent baseline (bench/baseline-kes.ts): KES's AES256 crypto " +
+        '(HMAC-SHA256 subkey per IV, AES-256-GCM) with node:crypto on a key held in memory, JSON encoded per request, no policy, no audit log, no keystore. ' +
+        'Both servers hold the same imported key; each opens the other\'s ciphertexts (checked before the runs). ' +
+        'CPU per request is the server process\'s CPU time over the window divided by the requests answered in it.',
+    );
   },
 };
