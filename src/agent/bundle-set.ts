@@ -5,7 +5,7 @@
  * reflected on the status board; files that changed are queued for the reload.
  */
 import type { Logger } from '../log/logger.js';
-import { forEachLimited } from '../core/bundle-index.js';
+import { forEachLimited } from '../concurrency.js';
 import { isValidBundleName } from '../core/bundle-names.js';
 import type { AgentSettings } from './config.js';
 import { ServerError, UnreachableError, type AgentClient, type FetchedBundle } from './client.js';

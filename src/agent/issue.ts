@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import { forEachLimited } from '../core/bundle-index.js';
+import { forEachLimited } from '../concurrency.js';
 import { privateKeyToPem } from '../pki/certificate.js';
 import { ipAddressBytes } from '../pki/extensions.js';
 import { createCsr } from '../pki/csr.js';

@@ -5,9 +5,9 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import type { SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../errors.js';
 import type { Config } from '../config/schema.js';
+import type { ServerTLS } from '../server/listener.js';
 
 /** Environment variable through which cluster workers receive shared session-ticket keys. */
 export const TICKET_KEYS_ENV = 'KEYGATE_TICKET_KEYS';
@@ -18,10 +18,6 @@ function sharedTicketKeys(): Buffer | undefined {
   return hex && hex.length === 96 ? Buffer.from(hex, 'hex') : undefined;
 }
 
-export interface ServerTLS extends SecureContextOptions {
-  requestCert: true;
-  rejectUnauthorized: boolean;
-}
 
 function readFile(what: string, path: string): Buffer {
   try {

@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import { ConflictError } from '../errors.js';
 import { EntryExistsError, EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError } from './store-errors.js';
+import { forEachLimited } from '../concurrency.js';
 
 export interface IndexRef {
   /** Bundle name (API form). */
@@ -99,13 +100,4 @@ function decode(value: Buffer): IndexEntry {
   const parsed = JSON.parse(value.toString('utf8')) as IndexEntry;
   if (!Array.isArray(parsed.refs)) throw new Error('bundles: malformed index entry');
   return parsed;
-}
-
-/** Runs `work` over `items` with at most `limit` in flight; rejects with the first failure. */
-export async function forEachLimited<T>(items: readonly T[], work: (item: T) => Promise<void>, limit = 16): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -3,7 +3,7 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import { MAX_LIST_PAGE, type KeyStore } from '../../keystores/keystore.js';
 import { BUNDLE_ENTRY_PREFIX, BUNDLE_NAME_RULES, entryOf, entryPrefixOf, isValidBundleName, isValidBundlePrefix, nameOfEntry } from './bundle-names.js';
 import { listKind, type EntryKind } from '../../keystores/listing.js';
-import { forEachLimited } from './bundle-index.js';
+import { forEachLimited } from '../concurrency.js';
 import { translateStoreError } from './store-errors.js';
 
 export interface BundleListOptions {

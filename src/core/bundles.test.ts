@@ -1,6 +1,5 @@
 /** The BundleService over the memory keystore, with a fake assignments service. */
 import { beforeEach, describe, expect, it } from 'vitest';
-// eslint-disable-next-line no-restricted-imports -- the test double: the real memory keystore, not the service's dependency
 import { MemoryKeyStore } from '../../keystores/memory.js';
 import { StoreUnreachableError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import { BundleService, type BundleInput } from './bundles.js';

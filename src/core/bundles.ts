@@ -11,7 +11,8 @@ import { BadRequestError, ConflictError, ExistsError, NotFoundError } from '../e
 import { EntryNotFoundError, VersionMismatchError, type Entry, type KeyStore } from '../../keystores/keystore.js';
 import type { BundleAssignments } from './access.js';
 import { dnsKey, entryOf, ipKey, invalidBundleNameMessage, isValidBundleName, lookupKeys, parseServerName } from './bundle-names.js';
-import { SanIndex, forEachLimited, type IndexRef } from './bundle-index.js';
+import { SanIndex, type IndexRef } from './bundle-index.js';
+import { forEachLimited } from '../concurrency.js';
 import { describeRecord, type BundleDescription } from './bundle-describe.js';
 import { listBundles, type BundleListOptions, type BundlePage } from './bundle-list.js';
 import { decodeRecord, encodeRecord, checkLabels, checkTTL, type BundleRecord, type Stamp } from './bundle-record.js';

@@ -25,7 +25,7 @@ import { isValidGroupName } from '../core/groups.js';
 import { isValidBundleName } from '../core/bundle-names.js';
 import { TTL_RANGE } from '../core/bundle-record.js';
 import { KeygateError } from '../errors.js';
-import { INIT_ENTRY } from '../api/rks/auth.js';
+import { INIT_ENTRY } from '../core/rks-init.js';
 
 export interface RksSource {
   /** Vault's address, e.g. `https://vault.example.com:8200`. */

@@ -3,12 +3,11 @@
  * dispatcher. Start-up failures become ConfigErrors with one clear line.
  */
 import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { ConfigError } from '../errors.js';
-import type { ServerTLS } from '../compose/tls.js';
 import { createDispatcher } from './dispatch.js';
 import type { Route } from './route.js';
 import { Router } from './route.js';
@@ -16,6 +15,12 @@ import type { StateHolder } from './state.js';
 import type { Metrics } from './metrics.js';
 import { AuthThrottle, type ThrottleOptions } from './throttle.js';
 
+
+/** The listener's TLS settings (loaded and checked from the configuration by compose/tls.ts). */
+export interface ServerTLS extends SecureContextOptions {
+  requestCert: true;
+  rejectUnauthorized: boolean;
+}
 
 export interface ListenerOptions {
   host: string;

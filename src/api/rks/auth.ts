@@ -13,10 +13,9 @@ import { EntryExistsError } from '../../../keystores/keystore.js';
 import { NotAuthorizedError } from '../../errors.js';
 import type { RequestContext } from '../../server/route.js';
 import { translateStoreError } from '../../core/store-errors.js';
+import { INIT_ENTRY } from '../../core/rks-init.js';
 import { checkBodyHeaders, decodeBody, done, ok, rksError, text, type RksHandler } from './wire.js';
 
-/** The keystore entry whose existence means `POST /rks/v1/init` has been answered 201. */
-export const INIT_ENTRY = 'rks.initialized';
 
 /** The login and password of an admin login body (RKS's `{"login","password"}`). */
 export function loginCredentials(body: Buffer, req: RequestContext['req']): { login: string; password: string } {
