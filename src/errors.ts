@@ -3,16 +3,23 @@
  * stable, client-safe message the API answers with; `cause` keeps the detail
  * (a Vault URL, an errno) for the error log only, never for the client.
  *
- * This module imports nothing: keystore adapters, core services and handlers
- * all share it.
+ * Each error's `code` names its entry in the catalogue (error-codes.ts); `coded()` makes
+ * the error of an entry. This module imports only the catalogue: keystore adapters, core
+ * services and handlers all share it.
  */
+import { ERROR_CODES, errorMessage, type ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 export class KeygateError extends Error {
   /** HTTP status the API answers with. */
   readonly status: number;
-  /** Stable machine-readable code (also used by tests and metrics). */
-  readonly code: string;
+  /** Stable named code from the catalogue (error-codes.ts); what code compares, never the message. */
+  readonly code: ErrorCode;
+  /** Headers the error answer carries as well (a Set-Cookie that clears a dead dashboard session). */
+  declare readonly headers?: Readonly<Record<string, string>>;
 
-  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
+  constructor(status: number, code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.status = status;
     this.code = code;
@@ -25,8 +32,8 @@ export class KeygateError extends Error {
 
 /** 400: the request is malformed or names something invalid. */
 export class BadRequestError extends KeygateError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(400, 'bad_request', message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode }) {
+    super(400, options?.code ?? 'INVALID_REQUEST', message, options);
   }
 }
 
@@ -36,36 +43,36 @@ export class BadRequestError extends KeygateError {
  * a body that is refused before anything else looks at it still cost a parse.
  */
 export class BodyDecodeError extends BadRequestError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode }) {
+    super(message, { code: 'INVALID_BODY', ...options });
   }
 }
 
 /** 401/403: the caller may not do this. */
 export class NotAuthorizedError extends KeygateError {
-  constructor(message = 'not authorized: insufficient permissions', status = 403) {
-    super(status, 'not_authorized', message);
+  constructor(message: string = ERROR_CODES.NOT_AUTHORIZED.message, status = 403, code: ErrorCode = message === ERROR_CODES.NOT_AUTHORIZED.message ? 'NOT_AUTHORIZED' : 'ACCESS_DENIED') {
+    super(status, code, message);
   }
 }
 
 /** 404: the named thing does not exist. */
 export class NotFoundError extends KeygateError {
-  constructor(message: string) {
-    super(404, 'not_found', message);
+  constructor(message: string, code: ErrorCode = 'NOT_FOUND') {
+    super(404, code, message);
   }
 }
 
 /** 400 (KES) or 409: the named thing already exists. */
 export class ExistsError extends KeygateError {
-  constructor(message: string, status = 400) {
-    super(status, 'exists', message);
+  constructor(message: string, status = 400, code: ErrorCode = 'ALREADY_EXISTS') {
+    super(status, code, message);
   }
 }
 
 /** 409: a conditional update lost against a newer version. */
 export class ConflictError extends KeygateError {
-  constructor(message: string) {
-    super(409, 'conflict', message);
+  constructor(message: string, code: ErrorCode = 'CONFLICT') {
+    super(409, code, message);
   }
 }
 
@@ -73,29 +80,29 @@ export class ConflictError extends KeygateError {
 export class MethodNotAllowedError extends KeygateError {
   readonly allow: string;
   constructor(method: string, allow: string) {
-    super(405, 'method_not_allowed', `received method '${method}' expected '${allow}'`);
+    super(405, 'METHOD_NOT_ALLOWED', errorMessage('METHOD_NOT_ALLOWED', [method, allow]));
     this.allow = allow;
   }
 }
 
 /** 413: the request body is larger than the route allows. */
 export class PayloadTooLargeError extends KeygateError {
-  constructor(message = 'request body too large') {
-    super(413, 'payload_too_large', message);
+  constructor() {
+    super(413, 'PAYLOAD_TOO_LARGE', ERROR_CODES.PAYLOAD_TOO_LARGE.message);
   }
 }
 
 /** 429: the caller failed too often; `retryAfterSeconds` goes into Retry-After. */
 export class TooManyRequestsError extends KeygateError {
   constructor(readonly retryAfterSeconds: number) {
-    super(429, 'too_many_requests', 'too many failed authentications: try again later');
+    super(429, 'TOO_MANY_FAILURES', ERROR_CODES.TOO_MANY_FAILURES.message);
   }
 }
 
 /** 406: a well-formed request asks for something unsupported (e.g. a cipher). */
 export class NotAcceptableError extends KeygateError {
-  constructor(message: string) {
-    super(406, 'not_acceptable', message);
+  constructor(message: string, code: ErrorCode = 'NOT_ACCEPTABLE') {
+    super(406, code, message);
   }
 }
 
@@ -104,15 +111,37 @@ export class NotAcceptableError extends KeygateError {
  * The message is generic; the backend's detail stays in `cause`.
  */
 export class UnavailableError extends KeygateError {
-  constructor(message: string, status: 502 | 503 | 504 = 502, options?: { cause?: unknown }) {
-    super(status, 'unavailable', message, options);
+  constructor(message: string, status: 502 | 503 | 504 = 502, options?: { cause?: unknown; code?: ErrorCode }) {
+    super(status, options?.code ?? 'UNAVAILABLE', message, options);
   }
 }
 
-/** 500: a bug or an internal failure; the client sees only the message. */
-export class InternalError extends KeygateError {
-  constructor(message = 'internal server error', options?: { cause?: unknown }) {
-    super(500, 'internal', message, options);
+/**
+ * The error of a catalogue entry: the class its `kind` names, its status, and its message
+ * (the template filled with `args`), e.g. `throw coded('GROUP_NOT_FOUND')`.
+ */
+export function coded(code: ErrorCode, args: readonly (string | number)[] = [], options?: { cause?: unknown }): KeygateError {
+  const { status, kind } = ERROR_CODES[code];
+  const message = errorMessage(code, args);
+  switch (kind) {
+    case 'BadRequest':
+      return new BadRequestError(message, { ...options, code });
+    case 'BodyDecode':
+      return new BodyDecodeError(message, { ...options, code });
+    case 'NotAuthorized':
+      return new NotAuthorizedError(message, status, code);
+    case 'NotFound':
+      return new NotFoundError(message, code);
+    case 'Exists':
+      return new ExistsError(message, status, code);
+    case 'Conflict':
+      return new ConflictError(message, code);
+    case 'NotAcceptable':
+      return new NotAcceptableError(message, code);
+    case 'Unavailable':
+      return new UnavailableError(message, status as 502 | 503 | 504, { ...options, code });
+    case 'Plain':
+      return new KeygateError(status, code, message, options);
   }
 }
 

@@ -14,7 +14,7 @@ import type { State } from '../server/state.js';
 import type { AuthMode, Route } from '../server/route.js';
 import { InvalidTokenError, looksLikeToken, type TokenRecord } from '../core/tokens.js';
 import { optionalPeerIdentity, peerIdentity } from './peer.js';
-import { checkSameOrigin, csrfToken, isWrite, presentedCsrf, sessionCookie, SESSION_POLICY } from './session.js';
+import { checkSameOrigin, csrfToken, isWrite, presentedCsrf, sessionCookie, SessionEndedError, SESSION_POLICY } from './session.js';
 
 export type CallerKind =
   /** The configured admin identity. */
@@ -251,17 +251,15 @@ export async function liveAdminToken(state: State, token: string): Promise<Token
  * The caller a dashboard session cookie proves: only from the dashboard's own origin,
  * with the session's CSRF token on every write, while the admin token it holds is live
  * (auth/session.ts). On `policy` routes SESSION_POLICY must allow the path; on
- * `identify` routes (`optional`) a dead session is anonymous, not refused.
+ * `identify` routes (`optional`) it need not. A dead session is refused everywhere (a guess
+ * counts, whichever route it is sent to) and its cookie cleared.
  */
 async function bySession(input: CredentialInput, optional: boolean): Promise<Caller> {
   const { req, state } = input;
   checkSameOrigin(req);
   const token = sessionCookie(req);
   const record = await liveAdminToken(state, token);
-  if (!record) {
-    if (optional) return ANONYMOUS;
-    throw new NotAuthorizedError('not authorized: the dashboard session expired or was revoked; log in again');
-  }
+  if (!record) throw new SessionEndedError();
   if (isWrite(req) && !safeEqual(presentedCsrf(req), csrfToken(token))) {
     throw new NotAuthorizedError('not authorized: a write of a dashboard session needs its CSRF token (X-Keygate-CSRF)');
   }

@@ -77,8 +77,9 @@ export function csrfToken(session: string): string {
   return createHash('sha256').update('keygate ui csrf\0').update(session).digest('base64url');
 }
 
-export function setSessionCookie(session: string): string {
-  return `${SESSION_COOKIE}=${session}; Path=/; Max-Age=${SESSION_TTL_SECONDS}; HttpOnly; Secure; SameSite=Strict`;
+/** The cookie lives exactly as long as the session's token (`rks.admin_token_ttl` may be shorter than 15 minutes). */
+export function setSessionCookie(session: string, ttlSeconds: number): string {
+  return `${SESSION_COOKIE}=${session}; Path=/; Max-Age=${ttlSeconds}; HttpOnly; Secure; SameSite=Strict`;
 }
 
 export function clearSessionCookie(): string {
@@ -97,6 +98,20 @@ export function checkSameOrigin(req: IncomingMessage): void {
   if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') throw crossOrigin();
   const origin = req.headers.origin;
   if (typeof origin === 'string' && origin !== `https://${req.headers.host ?? ''}`) throw crossOrigin();
+}
+
+/**
+ * A session cookie that names no live session (forged, logged out, expired, revoked): refused
+ * on every route that reads a cookie, the dashboard's own included, so every guess counts
+ * towards `limits.auth_failures`; the answer clears the cookie, so a browser holding a dead
+ * one is anonymous on its next request.
+ */
+export class SessionEndedError extends NotAuthorizedError {
+  override readonly headers = { 'Set-Cookie': clearSessionCookie() };
+
+  constructor() {
+    super('not authorized: the dashboard session expired or was revoked; log in again');
+  }
 }
 
 function crossOrigin(): NotAuthorizedError {

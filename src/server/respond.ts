@@ -58,6 +58,7 @@ export function writeError(res: ServerResponse, err: unknown, close = false, for
     headers['Accept'] = err.allow;
   }
   if (err instanceof TooManyRequestsError) headers['Retry-After'] = String(err.retryAfterSeconds);
+  if (err instanceof KeygateError && err.headers !== undefined) Object.assign(headers, err.headers);
   if (close) headers['Connection'] = 'close';
   if (format === 'text') {
     headers['X-Content-Type-Options'] = 'nosniff';

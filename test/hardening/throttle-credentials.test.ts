@@ -4,7 +4,9 @@
  * For each kind of credential — a client certificate refused by policy or missing,
  * a group token, a node token, a node's credential, a bearer token on a grant
  * route, RKS's init token on EVERY route that accepts it, an RKS admin token,
- * the admin login, renew-self — a client that fails `limit` times is answered
+ * the admin login, renew-self, Vault-shaped tokens (adopted RKS group tokens),
+ * dashboard session cookies (forged, logged out, on every route that reads one) and
+ * their CSRF tokens — a client that fails `limit` times is answered
  * 429 afterwards, even when it then presents the right credential, while another
  * address is not affected. Each case comes from its own loopback address.
  */
@@ -119,6 +121,41 @@ describe('the one throttle counts every credential kind', () => {
     await expectCounted('renew-self', (send) => send(null, '/rks/v1/auth/token/renew-self', { method: 'POST', headers: vault(BOGUS.kgn) }), (send) =>
       send(null, '/rks/v1/auth/token/renew-self', { method: 'POST', headers: vault(groupToken) }),
     );
+  });
+
+  it('Vault-shaped tokens (s.…, hvs.…: adopted RKS group tokens) on every token-taking kind of route', async () => {
+    const vaultShaped = ['s.' + 'D'.repeat(24), 'hvs.' + 'E'.repeat(90)];
+    for (const t of vaultShaped) {
+      const register = (token: string) => (send: Send) => send(null, '/v1/node/register/edge', { method: 'PUT', body: { node_id: 'vs1' }, headers: bearer(token) });
+      await expectCounted(`${t.slice(0, 4)}… as a group token`, register(t), register(groupToken));
+      await expectCounted(`${t.slice(0, 4)}… as a node credential`, (send) => send(null, '/v1/node/bundles', { headers: bearer(t) }), (send) => send(s.admin, '/v1/key/list/*'));
+      await expectCounted(`${t.slice(0, 4)}… as an RKS admin token`, (send) => send(null, '/rks/v1/group/edge', { headers: vault(t) }), (send) => send(null, '/rks/v1/group/edge', { headers: vault(INIT) }));
+      await expectCounted(`${t.slice(0, 4)}… on renew-self`, (send) => send(null, '/rks/v1/auth/token/renew-self', { method: 'POST', headers: vault(t) }), (send) =>
+        send(null, '/rks/v1/auth/token/renew-self', { method: 'POST', headers: vault(groupToken) }),
+      );
+    }
+  });
+
+  it('dashboard sessions: forged, logged-out and malformed cookies on every kind of route that reads one, and a wrong CSRF token', async () => {
+    const session = async (): Promise<{ cookie: string; csrf: string }> => {
+      const r = await fromNewAddress()(null, '/ui/login', { method: 'POST', body: ADMIN, headers: { 'Content-Type': 'application/json' } });
+      expect(r.status, r.text).toBe(200);
+      return { cookie: String(([] as string[]).concat(r.headers['set-cookie'] ?? [])[0]).split(';')[0] as string, csrf: r.json.csrf_token as string };
+    };
+    const live = await session();
+    const dead = await session();
+    expect((await fromNewAddress()(null, '/ui/logout', { method: 'POST', headers: { Cookie: dead.cookie, 'X-Keygate-CSRF': dead.csrf } })).status).toBe(200);
+    const cookies = { forged: `__Host-keygate-session=${BOGUS.kga}`, 'logged out': dead.cookie, 'not a token': '__Host-keygate-session=x' };
+    const good = (send: Send) => send(null, '/v1/status', { headers: { Cookie: live.cookie } });
+    for (const [what, cookie] of Object.entries(cookies)) {
+      // A policy route, and the dashboard's own routes that take a cookie (who-am-I, logout).
+      await expectCounted(`${what} session cookie on a policy route`, (send) => send(null, '/v1/status', { headers: { Cookie: cookie } }), good);
+      await expectCounted(`${what} session cookie on /ui/session`, (send) => send(null, '/ui/session', { headers: { Cookie: cookie } }), good);
+      await expectCounted(`${what} session cookie on /ui/logout`, (send) => send(null, '/ui/logout', { method: 'POST', headers: { Cookie: cookie, 'X-Keygate-CSRF': live.csrf } }), good);
+    }
+    const write = (csrf: string) => (send: Send) => send(null, '/v1/group/create/throttled-ui', { method: 'PUT', body: {}, headers: { Cookie: live.cookie, 'X-Keygate-CSRF': csrf } });
+    await expectCounted('a live session with a wrong CSRF token', write(live.csrf.slice(0, -2) + 'xx'), good);
+    await expectCounted('a live session with another session\'s CSRF token', write(dead.csrf), good);
   });
 
   it('a valid token of the wrong kind is refused without counting: it was issued, not guessed', async () => {

@@ -56,7 +56,7 @@ export function uiRoutes(root: string = packageRoot()): Route[] {
         const { token, record } = await state.tokens.issue({ kind: 'admin', group: '', node: admin.login, generation: admin.generation, ttl, renewable: false });
         return {
           json: { kind: 'session', principal: `session:${admin.login}`, csrf_token: csrfToken(token), expires_at: new Date(record.expiresAt ?? 0).toISOString() },
-          headers: { ...PRIVATE, 'Set-Cookie': setSessionCookie(token) },
+          headers: { ...PRIVATE, 'Set-Cookie': setSessionCookie(token, ttl) },
         };
       },
     },

@@ -668,7 +668,11 @@
   }
 
   async function start() {
-    try { me = await get('/ui/session'); } catch (err) { me = { kind: 'anonymous', login_available: false }; say(err.message); }
+    try { me = await get('/ui/session'); } catch (err) {
+      // A dead session: that answer cleared its cookie, and api() has started again already.
+      if (err.status === 403 && /session expired/.test(err.message)) return;
+      me = { kind: 'anonymous', login_available: false }; say(err.message);
+    }
     document.getElementById('nav').hidden = me.kind === 'anonymous';
     renderWho();
     await route();
