@@ -11,6 +11,8 @@
  * name may not hold one, an encoded character of the route's own literal part —
  * must be refused before any policy (400/404/405), or answered as the canonical
  * path is. Over real TLS, against the real route table, handlers and keystore.
+ * The same for a dashboard session (cookie and CSRF token): every spelling gets the
+ * canonical answer, and nothing beyond SESSION_POLICY that anonymous callers do not get.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -21,8 +23,11 @@ import type { TestClient } from '../helpers/certs.js';
 import { BundleCerts } from '../helpers/bundle-certs.js';
 import { head, rawRequest, type RawResponse } from './raw.js';
 import { recordFigure } from './figures.js';
+import { SESSION_POLICY } from '../../src/auth/session.js';
 
 const INIT_TOKEN = 'init-canonical-7Qx';
+/** The RKS admin, whose dashboard session is the other caller attacked here. */
+const RKS_ADMIN = { login: 'ops', password: 'pw-canonical-3k' };
 
 /** What each name of each route may be: a few values that exist and a few that do not. */
 const KINDS = {
@@ -145,7 +150,7 @@ beforeAll(async () => {
       caller = pki.client({ commonName: 'caller' });
       return {};
     },
-    config: { rks: { init_token: INIT_TOKEN }, limits: { auth_failures: 0 } },
+    config: { rks: { init_token: INIT_TOKEN, admin: RKS_ADMIN }, limits: { auth_failures: 0 } },
   });
   const certs = new BundleCerts();
   for (const k of ['k1', 'app-key']) await s.call(s.admin, `/v1/key/create/${k}`, { method: 'PUT' });
@@ -196,7 +201,7 @@ beforeAll(async () => {
     admin: { identity: s.admin.identity },
     tls: { key: s.pki.serverKeyFile, cert: s.pki.serverCertFile },
     keystore: { memory: {} },
-    rks: { init_token: INIT_TOKEN },
+    rks: { init_token: INIT_TOKEN, admin: RKS_ADMIN },
     limits: { auth_failures: 0 },
   });
 });
@@ -288,3 +293,35 @@ it.skipIf(workerMode)('answers every spelling of a path as its canonical path, u
   expect(reloads).toBe(300);
   recordFigure('canonical-paths', { routes: new Set(targets.map((t) => `${t.method} ${(t.parts[0] as { literal: string }).literal}`)).size, targets: targets.length, cases: reloads, requests: reloads * 2 });
 });
+
+// The other kind of caller decided by path: a dashboard session (cookie and CSRF token, no certificate).
+it.skipIf(workerMode)('answers a dashboard session every spelling of a path as its canonical path, and never beyond the session policy', { timeout: 120_000 }, async () => {
+  const login = await s.call(null, '/ui/login', { method: 'POST', body: RKS_ADMIN, headers: { 'Content-Type': 'application/json' } });
+  expect(login.status, login.text).toBe(200);
+  const cookie = String(([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]).split(';')[0] as string;
+  const session = { Cookie: cookie, 'X-Keygate-CSRF': login.json.csrf_token as string };
+  const peer = { port: s.port, ca: s.pki.ca.certPem };
+  const query = (p: string) => (p.startsWith('/v1/cert/watch/') ? '?wait=0' : '');
+  let allowedInPolicy = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.nat(targets.length - 1), fc.array(fc.nat(), { minLength: 1, maxLength: 12 }), fc.boolean(), fc.nat(), fc.nat(), async (i, choices, equivalent, how, at) => {
+      const t = targets[i] as Target;
+      const path = canonical(t);
+      const spelled = equivalent ? sameThing(t, choices) : somethingElse(t, how, at);
+      const want = await rawRequest(peer, head(t.method, path + query(path), session));
+      const got = await rawRequest(peer, head(t.method, spelled + query(spelled), session));
+      const what = `session: ${t.method} ${spelled} (canonical ${path})`;
+      if (equivalent || ![400, 404, 405].includes(got.status)) expect(decision(got), what).toBe(decision(want));
+      if (decision(want) === 'not refused' && !SESSION_POLICY.verify(path)) {
+        // Beyond the session policy only what anybody may call, without any credential.
+        const nobody = await rawRequest(peer, head(t.method, path + query(path)));
+        expect(decision(nobody), `${what}: allowed to the session, outside its policy`).toBe('not refused');
+      } else if (decision(want) === 'not refused') allowedInPolicy++;
+    }),
+    { numRuns: 300 },
+  );
+  // Not vacuous: the session was allowed what its policy allows.
+  expect(allowedInPolicy).toBeGreaterThan(10);
+  recordFigure('canonical-paths-session', { cases: 300, allowedByPolicy: allowedInPolicy });
+});
+
