@@ -4,12 +4,16 @@
  * files): KES key import, data keys, encryption; bundles; groups with an OAuth
  * client secret and a real group manager; node registration, renewal,
  * enrollment, rotation; the RKS surface (init token, admin password and token,
- * group and node tokens, secrets) — successes and failures alike. No secret may
- * appear, raw, hex or base64, in any log line, any error message, or the
- * metrics (`/v1/metrics` and RKS's public `/metrics`).
+ * group and node tokens, secrets); the PKI (issued private keys, CSR keys, the CA's
+ * own key); dashboard sessions (the cookie's token, its CSRF token, dead and forged
+ * cookies) — successes and failures alike; then `keygate migrate` of that keystore
+ * (its report, `--json` included). No secret may appear, raw, hex or base64, in any
+ * log line, any error message, the migrate output, or the metrics (`/v1/metrics`
+ * and RKS's public `/metrics`).
  *
- * Then the files: the fs keystore, the log files, `keygate dev-certs` output and
- * the agent's key files are 0600; the keystore and dev-certs folders are 0700.
+ * Then the files: the fs keystore (and the one migrate wrote), the log files,
+ * `keygate dev-certs` output and the agent's key files are 0600; the keystore and
+ * dev-certs folders are 0700.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -17,7 +21,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { createCsr } from '../../src/pki/csr.js';
+import { generateKeyPair } from '../../src/pki/keys.js';
+import { privateKeyToPem } from '../../src/pki/certificate.js';
+import { keygate } from '../helpers/cli.js';
 import { BundleCerts, pemBodyLines } from '../helpers/bundle-certs.js';
 import { startGroupManager, type GroupManager } from '../helpers/group-manager.js';
 import type { TestResponse } from '../helpers/http.js';
@@ -39,6 +47,10 @@ beforeAll(async () => {
     config: (_pki, _admin, dir) => ({
       log: { error: 'debug', audit: 'on', error_file: join(dir, 'error.log'), audit_file: join(dir, 'audit.log') },
       rks: RKS,
+      pki: {
+        issuers: { root: { builtin: { common_name: 'Hygiene CA', key_type: 'ecdsa-p256' } } },
+        roles: { web: { issuer: 'root', allowed_names: ['*.hyg.test'], usage: ['server'], key_types: ['ecdsa-p256', 'rsa-2048'] } },
+      },
     }),
   });
   await p.start();
@@ -136,6 +148,77 @@ async function rksSurface(): Promise<void> {
   await call('/rks/v1/group/rkshyg/grouptoken', { method: 'PUT', token: admin, rks: true });
 }
 
+async function pkiSurface(): Promise<void> {
+  const issued = await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.hyg.test', ttl: '1h' } });
+  expect(issued.status, issued.text).toBe(200);
+  secrets.push(...pemBodyLines(issued.json.private_key));
+  const rsa = await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'b.hyg.test', key_type: 'rsa-2048' } });
+  expect(rsa.status, rsa.text).toBe(200);
+  secrets.push(...pemBodyLines(rsa.json.private_key));
+  await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.elsewhere.test' } });
+  await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.hyg.test', ttl: '1000h' } });
+  await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.hyg.test', key_type: 'ed448' } });
+  const { privateKey } = generateKeyPair('ecdsa-p256');
+  const csrKey = privateKeyToPem(privateKey);
+  secrets.push(...pemBodyLines(csrKey));
+  const csr = createCsr(privateKey, { commonName: 'c.hyg.test', dnsNames: ['c.hyg.test'] });
+  const signed = await call('/v1/pki/sign/web', { method: 'PUT', body: { csr } });
+  expect(signed.status, signed.text).toBe(200);
+  await call('/v1/pki/sign/web', { method: 'PUT', body: { csr: csr.slice(0, 200) + csr.slice(260) } });
+  // A private key where the CSR belongs must not be echoed back.
+  await call('/v1/pki/sign/web', { method: 'PUT', body: { csr: csrKey } });
+  await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: csrKey } });
+  await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.hyg.test', alt_names: ['b.hyg.test', csrKey.split('\n')[1] as string] } });
+  await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.hyg.test', key_type: csrKey.split('\n')[2] } });
+  expect((await call('/v1/pki/revoke', { method: 'PUT', body: { serial: issued.json.serial } })).status).toBe(200);
+  await call('/v1/pki/revoke', { method: 'PUT', body: { serial: 'ff' } });
+  expect((await call('/v1/pki/certs/')).status).toBe(200);
+  errorBodies.push((await call('/v1/pki/certs/')).text); // the issued list must not carry a key either
+  expect((await call('/v1/pki/crl?format=pem', { cert: false })).status).toBe(200);
+  errorBodies.push((await call('/v1/pki/ca', { cert: false })).text);
+}
+
+async function sessionSurface(): Promise<void> {
+  const json = { 'Content-Type': 'application/json' };
+  await call('/ui/login', { method: 'POST', cert: false, body: { login: RKS.admin.login, password: RKS.admin.password + 'x' }, headers: json });
+  const login = await call('/ui/login', { method: 'POST', cert: false, body: RKS.admin, headers: json });
+  expect(login.status, login.text).toBe(200);
+  const cookie = String(([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]).split(';')[0] as string;
+  const csrf = login.json.csrf_token as string;
+  secrets.push(cookie.slice(cookie.indexOf('=') + 1), csrf);
+  const as = (path: string, opts: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
+    call(path, { ...opts, cert: false, headers: { Cookie: cookie, ...opts.headers } });
+  expect((await as('/v1/status')).status).toBe(200);
+  expect((await as('/ui/session')).status).toBe(200);
+  await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {} });
+  await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {}, headers: { 'X-Keygate-CSRF': csrf.slice(0, -1) + 'A' } });
+  await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {}, headers: { 'X-Keygate-CSRF': csrf, Origin: 'https://evil.example' } });
+  const created = await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {}, headers: { 'X-Keygate-CSRF': csrf } });
+  expect(created.status, created.text).toBe(200);
+  secrets.push(created.json.group_token);
+  await as('/v1/key/generate/hyg', { method: 'PUT', body: {}, headers: { 'X-Keygate-CSRF': csrf } });
+  expect((await as('/ui/logout', { method: 'POST', headers: { 'X-Keygate-CSRF': csrf } })).status).toBe(200);
+  await as('/ui/session');
+  await as('/v1/status');
+  await call('/v1/status', { cert: false, headers: { Cookie: `__Host-keygate-session=${cookie.slice(cookie.indexOf('=') + 1, -3)}abc` } });
+}
+
+/** `keygate migrate` of the stopped server's keystore into a new fs keystore: its output, plain and --json. */
+async function migrateOutput(): Promise<string[]> {
+  const target = parse(readFileSync(p.configFile, 'utf8')) as Record<string, unknown>;
+  target['keystore'] = { fs: { path: join(p.dir, 'migrated') } };
+  const targetFile = join(p.dir, 'migrate-target.yml');
+  writeFileSync(targetFile, stringify(target));
+  const out: string[] = [];
+  for (const args of [['--dry-run'], ['--json'], ['--merge'], ['--merge', '--json', '--filter', 'token.*', 'pki.*']]) {
+    const r = await keygate(['migrate', '--from', p.configFile, '--to', targetFile, ...args]);
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    out.push(r.stdout, r.stderr);
+  }
+  expect(out.join('')).toMatch(/copied|"copied"/);
+  return out;
+}
+
 /** The forms a secret could leak in: as is, hex, base64 (padded or not), base64url. */
 function forms(secret: string | Buffer): string[] {
   const bytes = Buffer.from(secret);
@@ -149,14 +232,24 @@ it('leaks no secret into any log line, error message or metric, however verbose 
   await kes();
   await tlsSurface();
   await rksSurface();
+  await pkiSurface();
+  await sessionSurface();
   const metrics = [(await call('/v1/metrics')).text, (await call('/v1/metrics/keygate')).text, (await call('/metrics', { cert: false })).text];
   // A graceful stop flushes and closes the log files; the next test starts the server again.
   await p.kill('SIGTERM');
+  // The CA's own key lives in the keystore (at rest, 0600) and nowhere else.
+  const ca = JSON.parse(readFileSync(join(p.dir, 'data', 'pki.ca.root'), 'utf8')) as { key: string };
+  secrets.push(...pemBodyLines(ca.key));
+  const migrated = await migrateOutput();
   const logs = [readFileSync(join(p.dir, 'error.log'), 'utf8'), readFileSync(join(p.dir, 'audit.log'), 'utf8'), p.stderr()];
+  // Not vacuous: the session and the PKI were audited, under the session's name (never its cookie).
+  expect(logs[1]).toContain('"session:admin-rks"');
+  expect(logs[1]).toMatch(/pki\.issue/);
   const haystacks: Array<[string, string]> = [
     ...logs.flatMap((text, i) => text.split('\n').filter(Boolean).map((line): [string, string] => [`log ${i}`, line])),
     ...errorBodies.map((b): [string, string] => ['error answer', b]),
     ...metrics.map((m): [string, string] => ['metrics', m]),
+    ...migrated.flatMap((text) => text.split('\n').filter(Boolean).map((line): [string, string] => ['migrate output', line])),
   ];
   const leaks: string[] = [];
   const all = secrets.filter((s) => s.length > 0).flatMap(forms);
@@ -178,6 +271,11 @@ it('keeps secrets in 0600 files in 0700 folders: keystore, logs, dev certificate
   expect(entries.length).toBeGreaterThan(5);
   for (const e of entries) expect(mode(join(data, e)), e).toBe(0o600);
   for (const log of ['error.log', 'audit.log']) expect(mode(join(p.dir, log)), log).toBe(0o600);
+  // What `keygate migrate` wrote (the first test): the same modes as the keystore it copied.
+  const migrated = join(p.dir, 'migrated');
+  expect(mode(migrated)).toBe(0o700);
+  expect(readdirSync(migrated)).toEqual(expect.arrayContaining(['pki.ca.root']));
+  for (const e of readdirSync(migrated)) expect(mode(join(migrated, e)), e).toBe(0o600);
 
   const dev = join(p.dir, 'dev-certs');
   await promisify(execFile)(process.execPath, [join(repoRoot, 'bin/keygate.js'), 'dev-certs', '--dir', dev]);

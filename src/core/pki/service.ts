@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { BadRequestError, NotAuthorizedError, NotFoundError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
 import { CsrError, createCsr, parseCsr } from '../../pki/csr.js';
-import { generateKeyPair, type KeyType } from '../../pki/keys.js';
+import { generateKeyPair, keyTypes, type KeyType } from '../../pki/keys.js';
 import { privateKeyToPem } from '../../pki/certificate.js';
 import type { Logger } from '../../log/logger.js';
 import type { KeyStore } from '../../../keystores/keystore.js';
@@ -145,7 +145,9 @@ export class PkiService {
     if (role.same_key) throw new BadRequestError(`role '${role.name}': certificates are only signed for the caller's own key (same_key): use sign with a CSR`);
     const keyType = req.keyType ?? role.key_types[0];
     if (!role.key_types.includes(keyType as KeyType)) {
-      throw new BadRequestError(`role '${role.name}': key type ${keyType} is not allowed (key_types: ${role.key_types.join(', ')})`);
+      // Named only when it is one: a refusal never quotes what the caller pasted (it may be a key).
+      const named = keyTypes.includes(keyType as KeyType) ? `key type ${keyType}` : 'key_type';
+      throw new BadRequestError(`role '${role.name}': ${named} is not allowed (key_types: ${role.key_types.join(', ')})`);
     }
     const names = req.altNames.filter((n) => isIP(n) === 0);
     const ips = req.altNames.filter((n) => isIP(n) !== 0);
@@ -268,20 +270,24 @@ export class PkiService {
   private checkNames(role: Role, caller: PkiCaller, cn: string, dns: string[], ips: string[]): { commonName: string; dnsNames: string[]; ipAddresses: string[] } {
     const binding: NameBinding = caller.nodeId !== undefined ? { nodeId: caller.nodeId, ...(caller.group !== undefined ? { group: caller.group } : {}) } : {};
     const requested = [cn, ...dns].filter((n) => n !== '');
+    // A name that is not one is refused by its place, never quoted (what was pasted there may be a key or a token).
+    const notAName = (name: string) => {
+      const place = name === cn ? 'the common name' : `DNS name ${dns.indexOf(name) + 1} of ${dns.length}`;
+      return new BadRequestError(`${place} is not a DNS name a certificate may carry (letters, digits and '-' in dot-separated labels; '*' only as the first)`);
+    };
     // Only ASCII is folded (case, a trailing dot): a character that lowercases into ASCII (U+212A
     // KELVIN SIGN → 'k') would pass as an allowed name while an issuer given the raw request signs it as it is.
-    for (const name of requested) if (!ASCII_NAME.test(name)) throw new BadRequestError(`'${name.slice(0, 100)}' is not a DNS name a certificate may carry`);
+    for (const name of requested) if (!ASCII_NAME.test(name) || !isCertificateName(canonicalName(name))) throw notAName(name);
     const names = [...new Set(requested.map(canonicalName))];
     if (names.length === 0) throw new BadRequestError('a common name or a DNS name is required');
     for (const name of names) {
-      if (!isCertificateName(name)) throw new BadRequestError(`'${name.slice(0, 100)}' is not a DNS name a certificate may carry`);
       if (!nameAllowed(name, role.allowed_names, binding)) {
         throw new BadRequestError(`role '${role.name}': name '${name}' is not allowed (allowed_names: ${role.allowed_names.join(', ')})`);
       }
     }
     const ipAddresses = [...new Set(ips)];
     if (ipAddresses.length > 0 && !role.allow_ip_sans) throw new BadRequestError(`role '${role.name}': IP SANs are not allowed (allow_ip_sans: false)`);
-    for (const ip of ipAddresses) if (isIP(ip) === 0) throw new BadRequestError(`'${ip.slice(0, 100)}' is not an IP address`);
+    for (const ip of ipAddresses) if (isIP(ip) === 0) throw new BadRequestError('an IP SAN is not an IP address');
     const commonName = cn === '' ? (names[0] as string) : canonicalName(cn);
     return { commonName, dnsNames: names, ipAddresses };
   }
