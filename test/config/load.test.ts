@@ -20,7 +20,7 @@ describe('valid configurations', () => {
     expect(c.address).toBe('0.0.0.0:7373');
     expect(c.tls.auth).toBe('off');
     expect(c.policy_match).toBe('glob');
-    expect(c.cache.expiry).toEqual({ any: '5m', unused: '30s', offline: '0' });
+    expect(c.cache.expiry).toEqual({ any: '5m', unused: '30s', offline: '0', credentials: '10s' });
     expect(Object.isFrozen(c.tls)).toBe(true);
   });
 

@@ -28,7 +28,7 @@ afterAll(() => recordFigure('config', { cases }));
 
 /** A valid configuration using every section, with the keystore the path needs. */
 function baseFor(path: Path): JSONObject {
-  const vault: JSONObject = { endpoint: 'https://127.0.0.1:8200', tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' }, status: { ping: '10s' }, timeout: '10s', namespace: 'ns', prefix: 'p' };
+  const vault: JSONObject = { endpoint: 'https://127.0.0.1:8200', endpoints: ['https://127.0.0.2:8200'], tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' }, status: { ping: '10s' }, timeout: '10s', namespace: 'ns', prefix: 'p' };
   const auth = path[2] === 'approle' ? { approle: { id: 'i', secret: 's', engine: 'approle', namespace: 'n' } } : path[2] === 'kubernetes' ? { kubernetes: { role: 'r', jwt: 'j', engine: 'kubernetes', namespace: 'n' } } : { token: 't' };
   // One issuer of the kind the path is in (an issuer has exactly one), with one auth method.
   const pkiAuth = path[4] === 'approle' ? { approle: { id: 'i', secret: 's', engine: 'approle', namespace: 'n' } } : { token: 't' };
@@ -44,7 +44,7 @@ function baseFor(path: Path): JSONObject {
     tls: { key: 'k.pem', cert: 'c.pem', password: 'pw', auth: 'on', ca: 'ca.pem' },
     policy_match: 'glob',
     policy: { p: { allow: ['/v1/key/*/*'], deny: ['/v1/key/*/x'], identities: ['b'.repeat(64)] } },
-    cache: { expiry: { any: '5m', unused: '30s', offline: '0' }, max_bytes: 1024 },
+    cache: { expiry: { any: '5m', unused: '30s', offline: '0', credentials: '10s' }, max_bytes: 1024 },
     log: { error: 'on', audit: 'on', error_file: 'e.log', audit_file: 'a.log' },
     keys: [{ name: 'k1' }],
     server: { workers: 1 },
@@ -93,10 +93,11 @@ function badValues(s: JSONObject): unknown[] {
 
 function setAt(obj: JSONObject, path: Path, value: unknown): void {
   let at: Record<string | number, unknown> = obj;
-  for (const key of path.slice(0, -1)) {
-    if (at[key] === undefined || at[key] === null || typeof at[key] !== 'object') at[key] = typeof key === 'number' ? [] : {};
+  path.slice(0, -1).forEach((key, i) => {
+    // The container a missing key needs depends on the key that goes into it: an index needs an array.
+    if (at[key] === undefined || at[key] === null || typeof at[key] !== 'object') at[key] = typeof path[i + 1] === 'number' ? [] : {};
     at = at[key] as Record<string | number, unknown>;
-  }
+  });
   at[path[path.length - 1] as string | number] = value;
 }
 
