@@ -48,7 +48,8 @@ afterAll(async () => {
 
 /** A client from a loopback address no other case uses. */
 function fromNewAddress() {
-  const agent = new https.Agent({ localAddress: `127.0.0.${nextAddress++}`, keepAlive: false });
+  const n = nextAddress++;
+  const agent = new https.Agent({ localAddress: `127.0.${Math.floor(n / 250)}.${(n % 250) + 1}`, keepAlive: false });
   agents.push(agent);
   const url = s.url.replace('localhost', '127.0.0.1');
   return (who: Credentials | null, path: string, opts: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<TestResponse> =>
@@ -152,6 +153,16 @@ describe('the one throttle counts every credential kind', () => {
       await expectCounted(`${what} session cookie on a policy route`, (send) => send(null, '/v1/status', { headers: { Cookie: cookie } }), good);
       await expectCounted(`${what} session cookie on /ui/session`, (send) => send(null, '/ui/session', { headers: { Cookie: cookie } }), good);
       await expectCounted(`${what} session cookie on /ui/logout`, (send) => send(null, '/ui/logout', { method: 'POST', headers: { Cookie: cookie, 'X-Keygate-CSRF': live.csrf } }), good);
+    }
+    // Every other route that takes a credential, of every surface: a forged cookie there is a failure too.
+    const api = (await s.call(s.admin, '/v1/api')).json as Array<{ method: string; path: string }>;
+    const open = new Set(['/version', '/docs', '/docs/', '/v1/openapi.json', '/healthz', '/metrics', '/', '/ui', '/ui/', '/ui/login', '/v1/pki/ca', '/v1/pki/crl']);
+    const credentialed = api.filter((r) => !open.has(r.path) && !r.path.endsWith('/**') && !r.path.startsWith('/v1/log/'));
+    expect(credentialed.length).toBeGreaterThan(50);
+    for (const r of credentialed) {
+      const path = r.path.replace('{groupname}', 'edge').replace('{fqdn}', 'www.example.com').replace('{nodeId}', 'n1').replace(/\/$/, /\/(assign|unassign|revoke|ban|unban)\/$/.test(r.path) ? '/x1/x2' : '/x1');
+      const method = r.method === '*' ? 'GET' : r.method;
+      await expectCounted(`forged session cookie: ${method} ${r.path}`, (send) => send(null, path, { method, headers: { Cookie: cookies.forged } }), good);
     }
     const write = (csrf: string) => (send: Send) => send(null, '/v1/group/create/throttled-ui', { method: 'PUT', body: {}, headers: { Cookie: live.cookie, 'X-Keygate-CSRF': csrf } });
     await expectCounted('a live session with a wrong CSRF token', write(live.csrf.slice(0, -2) + 'xx'), good);
