@@ -9,7 +9,7 @@
  */
 import { ERROR_CODES, errorMessage, type ErrorCode } from './error-codes.js';
 
-export type { ErrorCode } from './error-codes.js';
+export { ERROR_CODES, type ErrorCode } from './error-codes.js';
 
 export class KeygateError extends Error {
   /** HTTP status the API answers with. */

@@ -10,6 +10,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { BundleSecret } from '../core/bundles.js';
+import { ERROR_CODES } from '../error-codes.js';
 
 export interface ClientSettings {
   server: string;
@@ -26,9 +27,13 @@ export class ServerError extends Error {
     super(message);
   }
 
-  /** 404 for an unknown path (as the dispatcher answers it), as opposed to a missing bundle. */
+  /**
+   * 404 for an unknown path (the dispatcher's ROUTE_NOT_FOUND), as opposed to a missing bundle.
+   * Error bodies carry only the message (KES's wire shape), so the catalogue's message of that
+   * code is how a client tells the two apart, also on servers older than the catalogue.
+   */
   get unknownRoute(): boolean {
-    return (this.status === 404 && this.message === 'not found') || this.status === 405;
+    return (this.status === ERROR_CODES.ROUTE_NOT_FOUND.status && this.message === ERROR_CODES.ROUTE_NOT_FOUND.message) || this.status === 405;
   }
 }
 

@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { BadRequestError, KeygateError, NotAuthorizedError } from '../errors.js';
+import { BadRequestError, NotAuthorizedError, coded } from '../errors.js';
 import type { State } from '../server/state.js';
 import type { AuthMode, Route } from '../server/route.js';
 import { InvalidTokenError, looksLikeToken, type TokenRecord } from '../core/tokens.js';
@@ -168,7 +168,7 @@ function groupOfPrincipal(principal: string): string {
 function requireToken(input: CredentialInput, rks: boolean): string {
   const token = bearerToken(input.req);
   if (token !== '') return token;
-  throw new NotAuthorizedError(rks ? 'X-Vault-Token not found' : 'not authorized: a token is required (Authorization: Bearer <token>)');
+  throw coded(rks ? 'RKS_TOKEN_REQUIRED' : 'TOKEN_REQUIRED');
 }
 
 /**
@@ -221,7 +221,7 @@ async function rksAdmin(input: CredentialInput, initOnly: boolean): Promise<Call
   const token = requireToken(input, true);
   const admin = await adminCaller(input.state, token, initOnly);
   if (admin) return admin;
-  const refusal = input.route.refused?.() ?? new NotAuthorizedError('permission denied');
+  const refusal = input.route.refused?.() ?? coded('PERMISSION_DENIED');
   if (initOnly) throw refusal; // only the init token opens it: any token offered is a guess
   return refuseToken(input.state, token, refusal);
 }
@@ -261,7 +261,7 @@ async function bySession(input: CredentialInput, optional: boolean): Promise<Cal
   const record = await liveAdminToken(state, token);
   if (!record) throw new SessionEndedError();
   if (isWrite(req) && !safeEqual(presentedCsrf(req), csrfToken(token))) {
-    throw new NotAuthorizedError('not authorized: a write of a dashboard session needs its CSRF token (X-Keygate-CSRF)');
+    throw coded('SESSION_CSRF_REQUIRED');
   }
   if (!optional && !SESSION_POLICY.verify(input.path)) throw new NotAuthorizedError();
   return { kind: 'session', identity: '', token, principal: `session:${record.node}`, group: '' };
@@ -269,9 +269,9 @@ async function bySession(input: CredentialInput, optional: boolean): Promise<Cal
 
 async function rksLogin(input: CredentialInput): Promise<Caller> {
   const { admin } = input.state.rks;
-  if (admin === null) throw uncounted(new NotAuthorizedError('RKS admin login is not configured (rks.admin)'));
+  if (admin === null) throw uncounted(coded('RKS_ADMIN_NOT_CONFIGURED'));
   const login = input.route.login;
-  if (!login || input.body === undefined) throw new KeygateError(500, 'internal', 'rks-login route without a credentials decoder');
+  if (!login || input.body === undefined) throw coded('INTERNAL', ['rks-login route without a credentials decoder']);
   const creds = login(input.body, input.req); // 400 for a malformed body: counted like a wrong password
   // Both compared, always: the time taken says nothing about which one was wrong.
   const loginOk = safeEqual(creds.login, admin.login);
@@ -287,7 +287,7 @@ async function rksReader(input: CredentialInput): Promise<Caller> {
   if (admin) return admin;
   const node = await input.state.nodes.authenticate(token);
   if (node) return { kind: 'node', identity: '', token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
-  return refuseToken(input.state, token, input.route.refused?.() ?? new NotAuthorizedError('permission denied'));
+  return refuseToken(input.state, token, input.route.refused?.() ?? coded('PERMISSION_DENIED'));
 }
 
 /** A renewable RKS token: an admin token, a node token, or a group token (renew-self). */

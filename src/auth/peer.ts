@@ -4,10 +4,9 @@
  * on a keep-alive connection presents the same certificate.
  */
 import type { TLSSocket } from 'node:tls';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, ERROR_CODES } from '../errors.js';
 import { identityOfChain, IdentityError } from './identity.js';
 
-const NO_CERTIFICATE = 'tls: client certificate is required';
 const cache = new WeakMap<TLSSocket, string | BadRequestError>();
 
 /** The caller's identity; throws a 400 BadRequestError when no usable client certificate was presented. */
@@ -30,7 +29,7 @@ export function optionalPeerIdentity(socket: TLSSocket): string {
   try {
     return peerIdentity(socket);
   } catch (err) {
-    if (err instanceof BadRequestError && err.message === NO_CERTIFICATE) return '';
+    if (err instanceof BadRequestError && err.code === 'CERTIFICATE_REQUIRED') return '';
     throw err;
   }
 }
@@ -41,9 +40,9 @@ function computeIdentity(socket: TLSSocket): string | BadRequestError {
   }
   // Only the first certificate: the one whose key the handshake proved (see identityOfChain).
   const leaf = socket.getPeerX509Certificate();
-  const chain = leaf ? [leaf.raw] : [];
+  if (!leaf) return new BadRequestError(ERROR_CODES.CERTIFICATE_REQUIRED.message, { code: 'CERTIFICATE_REQUIRED' });
   try {
-    return identityOfChain(chain);
+    return identityOfChain([leaf.raw]);
   } catch (err) {
     if (err instanceof IdentityError) return new BadRequestError(err.message);
     throw err;

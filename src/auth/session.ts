@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { NotAuthorizedError } from '../errors.js';
+import { ERROR_CODES, NotAuthorizedError } from '../errors.js';
 import { Policy } from '../policy/index.js';
 
 /** `__Host-`: the browser keeps it only if Secure, without Domain and with Path=/. */
@@ -110,12 +110,12 @@ export class SessionEndedError extends NotAuthorizedError {
   override readonly headers = { 'Set-Cookie': clearSessionCookie() };
 
   constructor() {
-    super('not authorized: the dashboard session expired or was revoked; log in again');
+    super(ERROR_CODES.SESSION_ENDED.message, 403, 'SESSION_ENDED');
   }
 }
 
 function crossOrigin(): NotAuthorizedError {
-  return new NotAuthorizedError('not authorized: a session cookie is only accepted from the dashboard\'s own origin');
+  return new NotAuthorizedError(ERROR_CODES.SESSION_CROSS_ORIGIN.message, 403, 'SESSION_CROSS_ORIGIN');
 }
 
 /** Whether a request changes something (every method but GET and HEAD). */

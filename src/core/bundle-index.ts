@@ -19,9 +19,9 @@
  * entry stays as `{"refs":[]}`. Index entries hold names, never key material.
  */
 import { createHash } from 'node:crypto';
-import { ConflictError } from '../errors.js';
+import { coded } from '../errors.js';
 import { EntryExistsError, EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
-import { translateStoreError } from './store-errors.js';
+import { translateStoreError, type StoreErrorTexts } from './store-errors.js';
 import { forEachLimited } from '../concurrency.js';
 
 export interface IndexRef {
@@ -39,7 +39,7 @@ interface IndexEntry {
 /** Compare-and-set attempts before giving up on a hot index entry. */
 const MAX_ATTEMPTS = 20;
 
-const TEXTS = { exists: 'bundle index entry exists', notFound: 'bundle index entry does not exist', failed: 'failed to update the bundle index' };
+const TEXTS: StoreErrorTexts = { exists: 'INDEX_ENTRY_EXISTS', notFound: 'INDEX_ENTRY_NOT_FOUND', failed: 'failed to update the bundle index' };
 
 export const indexEntryName = (key: string): string => 'san.' + createHash('sha256').update(key).digest('hex');
 
@@ -92,7 +92,7 @@ export class SanIndex {
         throw translateStoreError(err, TEXTS);
       }
     }
-    throw new ConflictError('bundle index was changed concurrently too often; retry');
+    throw coded('RETRIES_EXHAUSTED', ['bundle index']);
   }
 }
 

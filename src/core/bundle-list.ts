@@ -48,7 +48,7 @@ export async function listBundles(
   try {
     page = await listKind(store, entryPrefixOf(prefix), continueAt === '' ? '' : entryOf(continueAt), Math.min(Math.max(1, limit), MAX_LIST_PAGE), bundleEntries(prefix));
   } catch (err) {
-    throw translateStoreError(err, { exists: '', notFound: 'bundle does not exist', failed: 'failed to list bundles' });
+    throw translateStoreError(err, { exists: 'BUNDLE_EXISTS', notFound: 'BUNDLE_NOT_FOUND', failed: 'failed to list bundles' });
   }
   let names = page.names.map(nameOfEntry);
   if (expiringWithinDays !== undefined) names = await expiring(names, notAfter, now.getTime() + expiringWithinDays * 86_400_000);

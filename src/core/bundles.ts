@@ -7,7 +7,7 @@
  * `BundleAssignments` which groups a bundle is assigned to.
  */
 import { randomBytes } from 'node:crypto';
-import { BadRequestError, ConflictError, ExistsError, NotFoundError } from '../errors.js';
+import { BadRequestError, NotFoundError, coded } from '../errors.js';
 import { EntryNotFoundError, VersionMismatchError, type Entry, type KeyStore } from '../../keystores/keystore.js';
 import type { BundleAssignments } from './access.js';
 import { dnsKey, entryOf, ipKey, invalidBundleNameMessage, isValidBundleName, lookupKeys, parseServerName } from './bundle-names.js';
@@ -18,7 +18,7 @@ import { listBundles, type BundleListOptions, type BundlePage } from './bundle-l
 import { decodeRecord, encodeRecord, checkLabels, checkTTL, type BundleRecord, type Stamp } from './bundle-record.js';
 import { validateBundle } from './bundle-validate.js';
 import { DecodeMemo } from './decode-memo.js';
-import { translateStoreError } from './store-errors.js';
+import { translateStoreError, type StoreErrorTexts } from './store-errors.js';
 
 export type { BundleDescription } from './bundle-describe.js';
 export type { BundleListOptions, BundlePage } from './bundle-list.js';
@@ -62,7 +62,7 @@ export interface BundleServiceOptions {
   now?: () => Date;
 }
 
-const texts = (op: string) => ({ exists: 'bundle already exists', notFound: 'bundle does not exist', failed: `failed to ${op} bundle`, existsStatus: 409 });
+const texts = (op: string): StoreErrorTexts => ({ exists: 'BUNDLE_EXISTS', notFound: 'BUNDLE_NOT_FOUND', failed: `failed to ${op} bundle` });
 
 export class BundleService {
   private readonly index: SanIndex;
@@ -85,7 +85,7 @@ export class BundleService {
     const stamp = { at: this.now().toISOString(), by: createdBy };
     const record = this.build(input, input.labels ?? {}, stamp, stamp);
     // Checked first so the common mistake leaves no stale index pairs behind (the create below still decides).
-    if (await this.exists(name)) throw new ExistsError('bundle already exists', 409);
+    if (await this.exists(name)) throw coded('BUNDLE_EXISTS');
     await this.index.add(sanKeys(record), { name, id: record.id });
     try {
       await this.store.create(entryOf(name), encodeRecord(record));
@@ -108,13 +108,13 @@ export class BundleService {
     // Go on only with the record being replaced (its labels, its index pairs); the update's
     // compare-and-set below is what guarantees it. A read cache a little behind answers
     // 409 too, and the client's next describe/replace round converges.
-    if (version !== expectedVersion) throw new ConflictError('bundle was changed concurrently');
+    if (version !== expectedVersion) throw coded('VERSION_CONFLICT', ['bundle']);
     await this.index.add(sanKeys(record), { name, id: record.id });
     let next: string;
     try {
       next = await this.store.update(entryOf(name), encodeRecord(record), expectedVersion);
     } catch (err) {
-      if (err instanceof VersionMismatchError) throw new ConflictError('bundle was changed concurrently');
+      if (err instanceof VersionMismatchError) throw coded('VERSION_CONFLICT', ['bundle']);
       throw translateStoreError(err, texts('replace'));
     }
     await this.forget(name, old);
@@ -164,7 +164,7 @@ export class BundleService {
     const { record } = await this.load(name);
     const groups = await this.assignments.groupsOf(name);
     if (groups.length > 0 && !force) {
-      throw new ConflictError(`bundle is assigned to groups (${groups.join(', ')}): unassign it first or force the deletion`);
+      throw coded('BUNDLE_IN_USE', [groups.join(', ')]);
     }
     // A forced deletion takes the bundle out of its groups too: an assignment left behind
     // would hand a future bundle of the same name to those nodes without anyone deciding so.
@@ -252,7 +252,7 @@ export class BundleService {
     try {
       entry = await this.store.get(entryOf(name));
     } catch (err) {
-      if (err instanceof EntryNotFoundError) throw new NotFoundError('bundle does not exist');
+      if (err instanceof EntryNotFoundError) throw coded('BUNDLE_NOT_FOUND');
       throw translateStoreError(err, texts('read'));
     }
     try {

@@ -21,7 +21,7 @@ import dns from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { BadRequestError, KeygateError, NotAuthorizedError, UnavailableError } from '../errors.js';
+import { BadRequestError, KeygateError, NotAuthorizedError, UnavailableError, ERROR_CODES } from '../errors.js';
 import type { GroupSettings } from './group-settings.js';
 import { checkNodeId } from './node-id.js';
 
@@ -34,7 +34,8 @@ export interface NodeVerifier {
 /** The group manager said no: 403 (`refused`) or 404 (`unknown`). The RKS surface words the two differently. */
 export class CallbackRefusedError extends NotAuthorizedError {
   constructor(readonly reason: 'refused' | 'unknown') {
-    super(reason === 'refused' ? 'not authorized: node refused by the group manager' : 'not authorized: node unknown to the group manager');
+    const code = reason === 'refused' ? 'CALLBACK_REFUSED' : 'CALLBACK_UNKNOWN_NODE';
+    super(ERROR_CODES[code].message, 403, code);
   }
 }
 
@@ -306,7 +307,7 @@ function guardedLookup(allowLoopback: boolean): LookupFunction {
 function failed(ex: Exchange, url: URL, detail: string, message?: string, status: 502 | 504 = 502): UnavailableError {
   const fallback = ex.what === 'OAuth server' ? CALLBACK_FAILURES.oauthInvalid : CALLBACK_FAILURES.managerInvalid;
   const cause = new Error(`callback: ${ex.what} ${url.origin}${url.pathname}: ${detail}`);
-  return new UnavailableError(message ?? fallback, status, { cause });
+  return new UnavailableError(message ?? fallback, status, { cause, code: 'CALLBACK_FAILED' });
 }
 
 /** A failed exchange as failed() words it: anything that kept an answer from arriving is "unreachable". */

@@ -13,10 +13,10 @@
  *   the same name inherits nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { ConflictError, NotFoundError, BadRequestError } from '../errors.js';
+import { NotFoundError, BadRequestError, coded } from '../errors.js';
 import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import type { BundleAssignments, BundleCatalog } from './access.js';
-import { translateStoreError } from './store-errors.js';
+import { translateStoreError, type StoreErrorTexts } from './store-errors.js';
 import { InvalidTokenError, type TokenService } from './tokens.js';
 import { DEFAULT_SETTINGS, applySettings, checkSecretDestinations, type GroupSettingsUpdate } from './group-settings.js';
 import { decode, encode, info, type GroupInfo, type GroupRecord } from './group-record.js';
@@ -38,7 +38,7 @@ export const GROUP_PREFIX = 'group.';
 const GROUP_ENTRIES: EntryKind = { owns: (e) => isValidGroupName(e.slice(GROUP_PREFIX.length)), skipTo: pastDottedBlock(GROUP_PREFIX) };
 const MAX_BUNDLES = 10_000;
 const MAX_ATTEMPTS = 100;
-const texts = { exists: 'group already exists', notFound: 'group does not exist', failed: 'failed to access group', existsStatus: 409 };
+const texts: StoreErrorTexts = { exists: 'GROUP_EXISTS', notFound: 'GROUP_NOT_FOUND', failed: 'failed to access group' };
 
 const randomId = (): string => randomBytes(16).toString('hex');
 
@@ -167,10 +167,10 @@ export class GroupService implements BundleAssignments {
    */
   async assign(name: string, bundle: string): Promise<boolean> {
     checkBundleName(bundle);
-    if (!(await this.catalog.exists(bundle))) throw new NotFoundError('bundle does not exist');
+    if (!(await this.catalog.exists(bundle))) throw coded('BUNDLE_NOT_FOUND');
     const { changed } = await this.modify(name, (r) => {
       if (r.bundles.includes(bundle)) return null;
-      if (r.bundles.length >= MAX_BUNDLES) throw new ConflictError(`a group holds at most ${MAX_BUNDLES} bundles`);
+      if (r.bundles.length >= MAX_BUNDLES) throw coded('GROUP_FULL', [MAX_BUNDLES]);
       return { ...r, bundles: [...r.bundles, bundle].sort(), updatedAt: this.tokens.now() };
     });
     return changed;
@@ -224,7 +224,7 @@ export class GroupService implements BundleAssignments {
   /** The full record (secret included). @throws NotFoundError 'group does not exist' */
   async record(name: string): Promise<GroupRecord> {
     const r = await this.find(name);
-    if (!r) throw new NotFoundError(texts.notFound);
+    if (!r) throw coded('GROUP_NOT_FOUND');
     return r;
   }
 
@@ -263,19 +263,19 @@ export class GroupService implements BundleAssignments {
     checkGroupName(name);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const found = await this.read(name);
-      if (!found) throw new NotFoundError(texts.notFound);
+      if (!found) throw coded('GROUP_NOT_FOUND');
       const next = change(found.record);
       if (next === null) return { record: found.record, before: found.record, changed: false };
       try {
         await this.store.update(entryName(name), encode(next), found.version);
         return { record: next, before: found.record, changed: true };
       } catch (err) {
-        if (err instanceof EntryNotFoundError) throw new NotFoundError(texts.notFound);
+        if (err instanceof EntryNotFoundError) throw coded('GROUP_NOT_FOUND');
         if (!(err instanceof VersionMismatchError)) throw translateStoreError(err, texts);
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt + 1, 10)));
       }
     }
-    throw new ConflictError('group was changed concurrently too often; retry');
+    throw coded('RETRIES_EXHAUSTED', ['group']);
   }
 
   private async read(name: string): Promise<{ record: GroupRecord; version: string } | null> {

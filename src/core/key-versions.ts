@@ -5,7 +5,7 @@
  * rotating the same key) got there first. So concurrent rotations each add a
  * version; none is lost.
  */
-import { BadRequestError, ConflictError } from '../errors.js';
+import { BadRequestError, coded } from '../errors.js';
 import { KeyRing, KeyRingError, decodeKeyRing, encodeKeyRing } from '../crypto/index.js';
 import { VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError, type StoreErrorTexts } from './store-errors.js';
@@ -48,5 +48,5 @@ export async function changeRing(store: KeyStore, name: string, change: (ring: K
       throw translateStoreError(err, texts);
     }
   }
-  throw new ConflictError('key was changed concurrently: try again');
+  throw coded('KEY_VERSION_CONFLICT');
 }

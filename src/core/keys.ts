@@ -9,10 +9,10 @@
  * cache answers it) and no decoding: the decoded ring is kept per entry version.
  */
 import { randomBytes } from 'node:crypto';
-import { BadRequestError, ConflictError, ExistsError, NotAcceptableError } from '../errors.js';
+import { BadRequestError, ExistsError, coded } from '../errors.js';
 import { SecretKey, encodeKey, decodeKeyRing, nextVersion, DecryptionError, RetiredVersionError, type Algorithm, type KeyRing } from '../crypto/index.js';
 import type { Entry, KeyStore } from '../../keystores/keystore.js';
-import { translateStoreError } from './store-errors.js';
+import { translateStoreError, type StoreErrorTexts } from './store-errors.js';
 import { isValidName } from './names.js';
 import { listKind, pastDottedBlock, type EntryKind } from '../../keystores/listing.js';
 import { DecodeMemo } from './decode-memo.js';
@@ -71,8 +71,8 @@ export class KeyService {
 
   async import(name: string, raw: Buffer, cipher: string, createdBy: string): Promise<void> {
     const algorithm = IMPORT_CIPHERS.get(cipher);
-    if (!algorithm) throw new NotAcceptableError(`unsupported cipher '${cipher.slice(0, 40)}'`);
-    if (raw.length !== 32) throw new NotAcceptableError('invalid key size: must be 256 bits');
+    if (!algorithm) throw coded('UNSUPPORTED_CIPHER', [cipher.slice(0, 40)]);
+    if (raw.length !== 32) throw coded('INVALID_KEY_SIZE');
     const key = new SecretKey(algorithm, raw, randomBytes(32));
     await this.put(name, encodeKey({ key, createdAt: new Date(), createdBy }));
   }
@@ -156,7 +156,7 @@ export class KeyService {
   /** HMAC under the latest version's HMAC subkey (a rotation changes it, as in Vault's transit). */
   async hmac(name: string, message: Buffer): Promise<Buffer> {
     const key = (await this.load(name)).latest.key;
-    if (!key.hasHMAC) throw new ConflictError('key does not support HMAC');
+    if (!key.hasHMAC) throw coded('KEY_NO_HMAC');
     return key.hmac(message);
   }
 
@@ -226,10 +226,10 @@ function describeRing(name: string, ring: KeyRing): KeyDescription {
   return out;
 }
 
-function texts(op: 'create' | 'read' | 'delete' | 'list' | 'rotate' | 'update') {
+function texts(op: 'create' | 'read' | 'delete' | 'list' | 'rotate' | 'update'): StoreErrorTexts {
   return {
-    exists: 'key already exists',
-    notFound: 'key does not exist',
+    exists: 'KEY_EXISTS',
+    notFound: 'KEY_NOT_FOUND',
     failed: op === 'list' ? 'failed to list keys' : `failed to ${op} key`,
   };
 }

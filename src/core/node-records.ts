@@ -11,7 +11,7 @@
  * name is treated as absent.
  */
 import { createHash } from 'node:crypto';
-import { ConflictError } from '../errors.js';
+import { coded } from '../errors.js';
 import { EntryExistsError, EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError } from './store-errors.js';
 
@@ -102,7 +102,7 @@ export class Records<T extends object> {
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt + 1, 10)));
       }
     }
-    throw new ConflictError(`${this.kind} was changed concurrently too often; retry`);
+    throw coded('RETRIES_EXHAUSTED', [this.kind]);
   }
 
   /** Deletes `name`; false when it did not exist. */
@@ -136,11 +136,6 @@ export class Records<T extends object> {
   }
 
   private translate(err: unknown) {
-    return translateStoreError(err, {
-      exists: `${this.kind} already exists`,
-      notFound: `${this.kind} does not exist`,
-      failed: `failed to access ${this.kind}`,
-      existsStatus: 409,
-    });
+    return translateStoreError(err, { exists: 'RECORD_EXISTS', notFound: 'RECORD_NOT_FOUND', args: [this.kind], failed: `failed to access ${this.kind}` });
   }
 }

@@ -9,7 +9,7 @@
  * the group change or remove the generation. Bans are checked before and again
  * after a node is admitted, so a ban racing a registration always wins.
  */
-import { BadRequestError, NotAuthorizedError } from '../errors.js';
+import { BadRequestError, NotAuthorizedError, ERROR_CODES } from '../errors.js';
 import { isHexIdentity } from '../auth/identity.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import type { BundleAccess } from './access.js';
@@ -58,7 +58,7 @@ export interface NodePrincipal {
 
 export class NodeBannedError extends NotAuthorizedError {
   constructor() {
-    super('not authorized: node is banned');
+    super(ERROR_CODES.NODE_BANNED.message, 403, 'NODE_BANNED');
   }
 }
 

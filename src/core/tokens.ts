@@ -10,9 +10,9 @@
  * is what lets a group invalidate all its tokens with one write.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { BadRequestError, NotAuthorizedError } from '../errors.js';
+import { BadRequestError, NotAuthorizedError, ERROR_CODES } from '../errors.js';
 import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
-import { translateStoreError } from './store-errors.js';
+import { translateStoreError, type StoreErrorTexts } from './store-errors.js';
 import { DecodeMemo } from './decode-memo.js';
 
 /** An `admin` token (RKS admin login) has no group; its `node` is the admin login. */
@@ -58,7 +58,7 @@ export interface IssueRequest {
 /** The one answer to every unusable token: unknown, malformed, expired, revoked or of a rotated group. */
 export class InvalidTokenError extends NotAuthorizedError {
   constructor() {
-    super('not authorized: invalid, expired or revoked token');
+    super(ERROR_CODES.INVALID_TOKEN.message, 403, 'INVALID_TOKEN');
   }
 }
 
@@ -67,7 +67,7 @@ export interface TokenServiceOptions {
   now?: () => number;
 }
 
-const texts = { exists: 'token already exists', notFound: 'token does not exist', failed: 'failed to access token', existsStatus: 409 };
+const texts: StoreErrorTexts = { exists: 'TOKEN_EXISTS', notFound: 'TOKEN_NOT_FOUND', failed: 'failed to access token' };
 
 /** Lowercase hex SHA-256 of a token string. */
 export function hashToken(token: string): string {

@@ -16,9 +16,8 @@ import {
   BodyDecodeError,
   KeygateError,
   MethodNotAllowedError,
-  NotFoundError,
   PayloadTooLargeError,
-  UnavailableError,
+  coded,
 } from '../errors.js';
 import { ANONYMOUS, authenticate, callerAllows, countsAsFailure, type Caller } from '../auth/caller.js';
 import { readBody } from './body.js';
@@ -55,7 +54,7 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       const q = url.indexOf('?');
       x.path = q < 0 ? url : url.slice(0, q);
       const match = router.match(x.method, x.path);
-      if (!match) throw new NotFoundError('not found');
+      if (!match) throw coded('ROUTE_NOT_FOUND');
       route = match.route;
       x.route = route;
       x.errors = route.errors ?? 'json';
@@ -235,7 +234,7 @@ async function withTimeout<T>(work: () => Promise<T> | T, ms: number): Promise<T
   if (ms <= 0 || !(pending instanceof Promise)) return pending;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new UnavailableError('request timed out', 503)), ms);
+    timer = setTimeout(() => reject(coded('REQUEST_TIMEOUT')), ms);
   });
   try {
     return await Promise.race([pending, timeout]);

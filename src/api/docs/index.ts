@@ -7,7 +7,7 @@
  * API and carry no secret, configuration or data — nothing a client could not
  * read in the project's repository.
  */
-import { NotFoundError } from '../../errors.js';
+import { coded } from '../../errors.js';
 import type { Param, Reply, RequestContext, Route } from '../../server/route.js';
 import { asset, loadDocsAssets, matchesETag, type Asset } from './assets.js';
 import { loadOpenAPI, packageRoot } from './spec.js';
@@ -20,7 +20,7 @@ const REVALIDATE = 'no-cache';
 const FOREVER = 'public, max-age=31536000, immutable';
 
 /** A file of the page: looked up by exact name among the assets, so any other name is a 404. */
-const ASSET_NAME: Param = { kind: 'asset name', optional: true, invalid: () => new NotFoundError('not found'), canonical: (s) => s };
+const ASSET_NAME: Param = { kind: 'asset name', optional: true, invalid: () => coded('ROUTE_NOT_FOUND'), canonical: (s) => s };
 
 function docsRoute(path: string, handler: Route['handler']): Route {
   return { method: 'GET', path, maxBody: 0, timeoutMs: 10_000, auth: 'none', ...(path.endsWith('/') ? { params: [ASSET_NAME] } : {}), handler };
@@ -39,7 +39,7 @@ export function docsRoutes(root: string = packageRoot()): Route[] {
     docsRoute('/docs', (ctx) => send(ctx, page, REVALIDATE, { 'Content-Security-Policy': DOCS_CSP, 'X-Frame-Options': 'DENY' })),
     docsRoute('/docs/', (ctx) => {
       const file = files.get(ctx.resource);
-      if (!file) throw new NotFoundError('not found');
+      if (!file) throw coded('ROUTE_NOT_FOUND');
       // Only a link that names this exact content may be cached for good.
       return send(ctx, file, ctx.query.get('v') === file.version ? FOREVER : REVALIDATE);
     }),

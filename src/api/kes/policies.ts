@@ -2,7 +2,7 @@
  * `/v1/policy/...` and `/v1/identity/...`: read-only views of the policies and
  * identities loaded from the configuration (KES's stateless model).
  */
-import { BadRequestError, NotFoundError } from '../../errors.js';
+import { BadRequestError, coded } from '../../errors.js';
 import type { Policy } from '../../policy/index.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
@@ -17,7 +17,7 @@ const stamp = (state: State) => ({ created_at: state.createdAt.toISOString(), cr
 
 function getPolicy(state: State, name: string): Policy {
   const policy = state.policies.get(name);
-  if (!policy) throw new NotFoundError('policy does not exist');
+  if (!policy) throw coded('POLICY_NOT_FOUND');
   return policy;
 }
 
@@ -49,7 +49,7 @@ export const identityRoutes: Route[] = [
     const id = resource;
     if (id === state.admin) return { json: { admin: true, ...stamp(state) } };
     const policy = state.identities.get(id);
-    if (!policy) throw new NotFoundError('identity does not exist');
+    if (!policy) throw coded('IDENTITY_NOT_FOUND');
     return { json: { policy: policy.name, ...stamp(state) } };
   }),
 
@@ -68,7 +68,7 @@ export const identityRoutes: Route[] = [
       if (identity === '') throw new BadRequestError('tls: client certificate is required');
       if (identity === state.admin) return { json: { identity, admin: true, ...stamp(state) } };
       const policy = state.identities.get(identity);
-      if (!policy) throw new NotFoundError('identity does not exist');
+      if (!policy) throw coded('IDENTITY_NOT_FOUND');
       return {
         json: {
           identity,

@@ -1,7 +1,7 @@
 /** `/version`, `/v1/status`, `/v1/ready`, `/v1/api`: liveness, readiness and self-description. */
 import os from 'node:os';
 import { StoreAccessDeniedError, StoreUnreachableError } from '../../../keystores/keystore.js';
-import { UnavailableError } from '../../errors.js';
+import { UnavailableError, ERROR_CODES } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
 import { COMMIT, VERSION } from '../../version.js';
@@ -43,8 +43,8 @@ async function probe(state: State): Promise<{ latencyMs: number; unreachable: bo
     state.logger.error(`keystore: status probe failed: ${(err as Error).message}`);
     if (err instanceof StoreUnreachableError) return { latencyMs: 0, unreachable: true };
     // Reachable but refusing this keygate's credentials: say why (a path and capabilities, never a secret).
-    if (err instanceof StoreAccessDeniedError) throw new UnavailableError(`key store denies access: ${err.message.replace(/^[a-z]+: /, '')}`, 502, { cause: err });
-    throw new UnavailableError('key store is unavailable', 502, { cause: err });
+    if (err instanceof StoreAccessDeniedError) throw new UnavailableError(`key store denies access: ${err.message.replace(/^[a-z]+: /, '')}`, 502, { cause: err, code: 'KEYSTORE_FAILED' });
+    throw new UnavailableError('key store is unavailable', 502, { cause: err, code: 'KEYSTORE_FAILED' });
   }
 }
 
@@ -94,7 +94,7 @@ export function systemRoutes(allRoutes: () => readonly Route[], metrics: Metrics
       method: 'GET', path: '/v1/ready', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
       handler: async ({ state }) => {
         const { unreachable } = await probe(state);
-        if (unreachable) throw new UnavailableError('key store is not reachable', 504);
+        if (unreachable) throw new UnavailableError(ERROR_CODES.KEYSTORE_UNREACHABLE.message, 504, { code: 'KEYSTORE_UNREACHABLE' });
       },
     },
     {

@@ -10,7 +10,7 @@
  * issued under: a password change kills them all at the next reload.
  */
 import { EntryExistsError } from '../../../keystores/keystore.js';
-import { NotAuthorizedError } from '../../errors.js';
+import { coded } from '../../errors.js';
 import type { RequestContext } from '../../server/route.js';
 import { translateStoreError } from '../../core/store-errors.js';
 import { INIT_ENTRY } from '../../core/rks-init.js';
@@ -29,7 +29,7 @@ export function adminHandlers() {
     /** `POST /rks/v1/admin/login` (the dispatcher checked the password): 200 `{"adminToken"}`. */
     login: async (ctx) => {
       const { admin, adminTokenTtl } = ctx.state.rks;
-      if (admin === null) throw new NotAuthorizedError('RKS admin login is not configured (rks.admin)');
+      if (admin === null) throw coded('RKS_ADMIN_NOT_CONFIGURED');
       const { token } = await ctx.state.tokens.issue({ kind: 'admin', group: '', node: admin.login, generation: admin.generation, ttl: adminTokenTtl, renewable: true });
       return ok({ adminToken: token });
     },
@@ -40,8 +40,8 @@ export function adminHandlers() {
       try {
         await ctx.state.store.create(INIT_ENTRY, Buffer.from(JSON.stringify(marker)));
       } catch (err) {
-        if (err instanceof EntryExistsError) throw rksError(409, 'RKS already initialized');
-        throw translateStoreError(err, { exists: 'RKS already initialized', notFound: 'RKS is not initialized', failed: 'failed to initialize RKS' });
+        if (err instanceof EntryExistsError) throw rksError('RKS_ALREADY_INITIALIZED');
+        throw translateStoreError(err, { exists: 'RKS_ALREADY_INITIALIZED', notFound: 'RKS_NOT_INITIALIZED', failed: 'failed to initialize RKS' });
       }
       return done(201);
     },

@@ -60,7 +60,7 @@ export function groupHandlers() {
         const { groupToken } = await ctx.state.groups.create(p['groupname'] as string, settings, principal);
         return ok({ groupToken }, 201);
       } catch (err) {
-        if (err instanceof KeygateError && err.status === 409) throw rksError(409, 'Conflict, Group with this name already exists, unable to create group');
+        if (err instanceof KeygateError && err.status === 409) throw rksError('RKS_GROUP_EXISTS');
         throw renameFields(err);
       }
     }),
@@ -83,7 +83,7 @@ export function groupHandlers() {
 
     getGroupToken: admin(async (ctx, p) => {
       await ctx.state.groups.record(p['groupname'] as string);
-      throw rksError(410, 'the group token cannot be read back (keygate stores only its hash): rotate it with PUT /rks/v1/group/<group>/grouptoken');
+      throw rksError('RKS_GROUP_TOKEN_UNREADABLE');
     }),
 
     rotateGroupToken: admin(async (ctx, p) => ok(await ctx.state.groups.rotate(p['groupname'] as string))),
@@ -99,7 +99,7 @@ export function groupHandlers() {
     associate: admin(async (ctx, p) => {
       const [group, fqdn] = [p['groupname'] as string, p['fqdn'] as string];
       if (!isValidBundleName(fqdn)) throw secretNotFound();
-      if (!(await ctx.state.groups.assign(group, fqdn))) throw rksError(409, `${fqdn} already associated to ${group}`);
+      if (!(await ctx.state.groups.assign(group, fqdn))) throw rksError('RKS_SECRET_ASSOCIATED', [fqdn, group as string]);
       return done(200);
     }),
 

@@ -11,12 +11,12 @@
  * and node tokens). Domain errors are reworded as RKS words them, and keystore
  * failures become RKS's 500.
  */
-import { ConflictError, KeygateError, NotFoundError, TooManyRequestsError } from '../../errors.js';
+import { KeygateError, TooManyRequestsError, coded, type ErrorCode } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type AuthMode, type Param, type Route } from '../../server/route.js';
 import type { Metrics } from '../../server/metrics.js';
 import { adminHandlers, loginCredentials } from './auth.js';
 import { groupHandlers } from './groups.js';
-import { registerNode, RENEW_DENIED, renewSelf, revokeSelf } from './nodes.js';
+import { registerNode, renewSelf, revokeSelf } from './nodes.js';
 import { opsRoutes } from './ops.js';
 import { secretHandlers } from './secrets.js';
 import { checkBodyHeaders, groupNotFound, noRoute, rksError, secretNotFound, type Params, type RksHandler } from './wire.js';
@@ -24,7 +24,7 @@ import { checkBodyHeaders, groupNotFound, noRoute, rksError, secretNotFound, typ
 /** `{groupname}`: RKS's router answers its 404 `No Route` to anything but `[a-zA-Z0-9-]{1,64}`. */
 const GROUP_PARAM: Param = {
   kind: 'group name',
-  invalid: (_s, why) => (why === 'encoding' ? rksError(400, 'invalid URL escape') : noRoute()),
+  invalid: (_s, why) => (why === 'encoding' ? rksError('RKS_BAD_ESCAPE') : noRoute()),
   canonical: (s) => {
     if (!/^[a-zA-Z0-9-]{1,64}$/.test(s)) throw noRoute();
     return s;
@@ -66,13 +66,16 @@ function table(): Row[] {
   ];
 }
 
+/** The codes of a conditional update that lost (RKS's 423). */
+const LOST_RACES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['VERSION_CONFLICT', 'RETRIES_EXHAUSTED', 'KEY_VERSION_CONFLICT']);
+
 /** Domain errors in RKS's words and statuses. */
 function toRks(err: unknown): unknown {
   if (!(err instanceof KeygateError) || err instanceof TooManyRequestsError) return err;
-  if (err instanceof NotFoundError && err.message === 'group does not exist') return groupNotFound();
-  if (err instanceof NotFoundError && err.message === 'bundle does not exist') return secretNotFound();
+  if (err.code === 'GROUP_NOT_FOUND') return groupNotFound();
+  if (err.code === 'BUNDLE_NOT_FOUND') return secretNotFound();
   // RKS answers 423 when its check-and-set loses; keygate retries first and gets here only under heavy contention.
-  if (err instanceof ConflictError && err.message.includes('changed concurrently')) return rksError(423, `${err.message}, please retry later`);
+  if (LOST_RACES.has(err.code)) return rksError('RKS_RETRY_LATER', [err.message]);
   // Every backend failure is RKS's 500; the message stays the client-safe one.
   if (err.status > 500) return new KeygateError(500, err.code, err.message, { cause: err.cause ?? err });
   return err;
@@ -80,8 +83,8 @@ function toRks(err: unknown): unknown {
 
 /** How each auth mode's refusal reads on this surface, where RKS words it its own way. */
 const REFUSALS: Partial<Record<AuthMode, () => Error>> = {
-  'rks-reader': () => new KeygateError(403, 'not_authorized', 'read secret: vault unauthorized'),
-  'rks-renew': () => new KeygateError(403, 'not_authorized', RENEW_DENIED),
+  'rks-reader': () => coded('RKS_READ_DENIED'),
+  'rks-renew': () => coded('RKS_RENEW_DENIED'),
 };
 
 function rksRoute([method, path, auth, handler]: Row): Route {

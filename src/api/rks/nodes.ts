@@ -7,7 +7,7 @@
  * tokens live on). Group tokens do not expire; renew-self answers them with
  * RKS's 31-day period, as it renews nothing.
  */
-import { KeygateError, NotAuthorizedError } from '../../errors.js';
+import { KeygateError, coded } from '../../errors.js';
 import type { Reply, RequestContext } from '../../server/route.js';
 import { CallbackRefusedError } from '../../core/callback.js';
 import { MAX_TOKEN_TTL } from '../../core/group-settings.js';
@@ -16,7 +16,6 @@ import { noContent, ok, rksError } from './wire.js';
 /** RKS's node ids (its regex; keygate's own API allows more). */
 const NODE_ID = /^[a-zA-Z0-9-]{1,64}$/;
 /** What RKS answers to every failed renewal, byte for byte (plus the newline of every error line). */
-export const RENEW_DENIED = '{"errors":["permission denied"]}';
 
 /**
  * `POST /rks/v1/node` with a group token (checked by the dispatcher): 201
@@ -27,14 +26,14 @@ export const RENEW_DENIED = '{"errors":["permission denied"]}';
 export async function registerNode(ctx: RequestContext): Promise<Reply> {
   const header = ctx.req.headers['x-lcdn-nodeid'];
   const nodeId = typeof header === 'string' ? header : '';
-  if (!NODE_ID.test(nodeId)) throw rksError(404, 'Invalid or non existend X-LCDN-nodeId');
+  if (!NODE_ID.test(nodeId)) throw rksError('RKS_BAD_NODE_ID');
   try {
     const t = await ctx.state.nodes.register(ctx.caller.token, nodeId);
     ctx.setPrincipal(`node:${t.group}/${t.nodeId}`);
     return ok({ nodeToken: t.token, ttl: t.ttl }, 201);
   } catch (err) {
     if (err instanceof CallbackRefusedError) {
-      throw new NotAuthorizedError(err.reason === 'refused' ? `node ${nodeId} not Allowed` : `node ${nodeId} not found`);
+      throw rksError(err.reason === 'refused' ? 'RKS_NODE_REFUSED' : 'RKS_NODE_UNKNOWN', [nodeId]);
     }
     throw err;
   }
@@ -57,7 +56,7 @@ export async function renewSelf(ctx: RequestContext): Promise<Reply> {
     if (!(err instanceof KeygateError) || err.status >= 500) {
       ctx.state.logger.error(`rks: renew-self failed: ${err instanceof Error ? err.message : 'unknown error'}`);
     }
-    throw new NotAuthorizedError(RENEW_DENIED);
+    throw coded('RKS_RENEW_DENIED');
   }
 }
 
@@ -66,7 +65,7 @@ export async function renewSelf(ctx: RequestContext): Promise<Reply> {
  * ends now; 204. A group token is revoked by rotating the group, not by itself.
  */
 export async function revokeSelf(ctx: RequestContext): Promise<Reply> {
-  if (ctx.caller.kind === 'group') throw new NotAuthorizedError('permission denied: rotate the group token instead');
+  if (ctx.caller.kind === 'group') throw coded('RKS_RENEW_GROUP_TOKEN');
   await ctx.state.tokens.revoke(ctx.caller.token);
   return noContent(ctx);
 }

@@ -4,7 +4,7 @@
  * registry, public as RKS's is; `/v1/metrics` is the authenticated one) and `/`
  * (`RKS API`). None takes a credential or shows anything secret.
  */
-import { NotFoundError } from '../../errors.js';
+import { coded } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import type { Metrics } from '../../server/metrics.js';
 import { VERSION } from '../../version.js';
@@ -30,7 +30,7 @@ async function health(ctx: RequestContext): Promise<Reply> {
 
 /** `GET /` answers `RKS API`; any method is routed here so that others get RKS's 404, not a 405. */
 function banner(ctx: RequestContext): Reply {
-  if (ctx.req.method !== 'GET') throw new NotFoundError('not found');
+  if (ctx.req.method !== 'GET') throw coded('ROUTE_NOT_FOUND');
   return { text: 'RKS API', contentType: 'text/plain; charset=utf-8' };
 }
 

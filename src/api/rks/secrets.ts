@@ -8,7 +8,7 @@
  * old private key survives it. Nodes read only what their group is associated
  * with, and for them a secret they may not read and a missing one are the same 403.
  */
-import { BadRequestError, ConflictError, ExistsError, NotAuthorizedError, NotFoundError } from '../../errors.js';
+import { BadRequestError, ConflictError, ExistsError, NotFoundError, coded } from '../../errors.js';
 import type { BundleInput } from '../../core/bundles.js';
 import { isValidBundleName } from '../../core/bundle-names.js';
 import { TTL_RANGE } from '../../core/bundle-record.js';
@@ -44,11 +44,11 @@ function secretJSON(b: { chainPem: string; keyPem: string; ttl: number }) {
 
 /** Runs `work`, answering 404 with RKS's wording of that endpoint when the secret does not exist. */
 async function orNotFound<T>(fqdn: string, message: string, work: () => Promise<T>): Promise<T> {
-  if (!isValidBundleName(fqdn)) throw new NotFoundError(message);
+  if (!isValidBundleName(fqdn)) throw secretNotFound(message);
   try {
     return await work();
   } catch (err) {
-    throw err instanceof NotFoundError ? new NotFoundError(message) : err;
+    throw err instanceof NotFoundError ? secretNotFound(message) : err;
   }
 }
 
@@ -60,7 +60,7 @@ export function secretHandlers() {
       try {
         await ctx.state.bundles.import(fqdn, secretInput(ctx.body), principal);
       } catch (err) {
-        if (err instanceof ExistsError) throw rksError(409, 'secret already exist');
+        if (err instanceof ExistsError) throw rksError('RKS_SECRET_EXISTS');
         throw withDataPrefix(err);
       }
       return done(201);
@@ -89,7 +89,7 @@ export function secretHandlers() {
       try {
         await orNotFound(fqdn, 'Secret not found', () => ctx.state.bundles.delete(fqdn, false));
       } catch (err) {
-        if (err instanceof ConflictError) throw rksError(409, `${fqdn} still associated to at least one group`);
+        if (err instanceof ConflictError) throw rksError('RKS_SECRET_IN_USE', [fqdn]);
         throw err;
       }
       return noContent(ctx);
@@ -100,7 +100,7 @@ export function secretHandlers() {
       const fqdn = p['fqdn'] as string;
       const { caller } = ctx;
       if (caller.kind !== 'node') return ok(secretJSON(await orNotFound(fqdn, 'secret not found', () => ctx.state.bundles.get(fqdn))));
-      const refused = () => new NotAuthorizedError('read secret: vault unauthorized');
+      const refused = () => coded('RKS_READ_DENIED');
       const node = isValidBundleName(fqdn) ? await ctx.state.access.canReadBundle('', caller.token, fqdn) : null;
       if (node === null) throw refused();
       try {

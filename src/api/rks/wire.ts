@@ -5,7 +5,7 @@
  * (unknown fields refused, missing fields empty, keys matched case-insensitively).
  */
 import type { IncomingMessage } from 'node:http';
-import { BodyDecodeError, KeygateError, NotAuthorizedError, NotFoundError } from '../../errors.js';
+import { BodyDecodeError, coded, type ErrorCode, type KeygateError } from '../../errors.js';
 import { parseJSONBody } from '../request.js';
 import type { Reply, RequestContext } from '../../server/route.js';
 
@@ -15,19 +15,19 @@ export const JSON_TYPE = 'application/json; charset=UTF-8';
 export type Params = Readonly<Record<string, string>>;
 export type RksHandler = (ctx: RequestContext, p: Params) => Promise<Reply>;
 
-/** An RKS error line with its status (the dispatcher writes it as text plus a newline). */
-export function rksError(status: number, message: string): KeygateError {
-  return new KeygateError(status, 'rks', message);
+/** An RKS error line of the catalogue (the dispatcher writes it as text plus a newline). */
+export function rksError(code: ErrorCode & `RKS_${string}`, args: readonly string[] = []): KeygateError {
+  return coded(code, args);
 }
 
 /** Unknown path, or a known path with another method: RKS never answers 405. */
-export const noRoute = (): KeygateError => rksError(404, 'No Route');
+export const noRoute = (): KeygateError => rksError('RKS_NO_ROUTE');
 
-export const groupNotFound = (): KeygateError => new NotFoundError('Group not found');
-export const secretNotFound = (): KeygateError => new NotFoundError('Secret not found');
+export const groupNotFound = (): KeygateError => rksError('RKS_GROUP_NOT_FOUND');
+export const secretNotFound = (message = 'Secret not found'): KeygateError => rksError('RKS_SECRET_NOT_FOUND', [message]);
 
 /** The one 403 of admin routes for a credential that is not an admin's (RKS passes Vault's words on). */
-export const permissionDenied = (): KeygateError => new NotAuthorizedError('permission denied');
+export const permissionDenied = (): KeygateError => coded('PERMISSION_DENIED');
 
 /** A JSON answer as Go's encoder writes it. */
 export function ok(value: unknown, status = 200): Reply {
@@ -53,9 +53,9 @@ export function noContent(ctx: RequestContext): Reply {
  */
 export function checkBodyHeaders(req: IncomingMessage, body: Buffer): void {
   const encoding = (req.headers['content-encoding'] ?? '').toLowerCase();
-  if (encoding !== '' && encoding !== 'identity') throw rksError(400, 'Content-Encoding Header not valid');
+  if (encoding !== '' && encoding !== 'identity') throw rksError('RKS_BAD_ENCODING');
   if ((req.method === 'POST' || req.method === 'PUT') && body.length > 0 && !isJSONType(req.headers['content-type'])) {
-    throw rksError(415, 'Content-Type Header not valid');
+    throw rksError('RKS_BAD_CONTENT_TYPE');
   }
 }
 

@@ -5,7 +5,7 @@
  * Nodes of a group read through the `grant` of the get and lookup routes.
  */
 import { EventEmitter } from 'node:events';
-import { BadRequestError, NotFoundError } from '../../errors.js';
+import { BadRequestError, coded } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type GrantContext, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import { allowedByPolicy } from '../../auth/caller.js';
 import { BUNDLE_NAME, BUNDLE_PATTERN, SERVER_NAME } from '../params.js';
@@ -137,7 +137,7 @@ async function lookupHandler(ctx: RequestContext) {
   const { identity, token } = ctx.caller;
   const canRead = ctx.allows(ctx.path) ? () => true : async (b: string) => (await ctx.state.access.canReadBundle(identity, token, b)) !== null;
   const matches = await ctx.state.bundles.lookup(ctx.resource, canRead);
-  if (matches.length === 0) throw new NotFoundError('no bundle matches the server name');
+  if (matches.length === 0) throw coded('NO_BUNDLE_FOR_SERVER_NAME');
   return { json: { server_name: ctx.resource, bundles: matches.map(matchJSON) } };
 }
 

@@ -4,7 +4,7 @@
  * policy allows the path (e.g. `/v1/group/assign/edge/*`). Group tokens are
  * never accepted here: they only register and enroll nodes.
  */
-import { BadRequestError, NotAuthorizedError } from '../../errors.js';
+import { BadRequestError, coded } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import { checkGroupName, type GroupInfo } from '../../core/groups.js';
 import type { GroupSettings, GroupSettingsUpdate } from '../../core/group-settings.js';
@@ -75,7 +75,7 @@ export const groupRoutes: Route[] = [
       // Assigning is granting: only who may read the bundle may hand it to a group's nodes.
       // Refused before the bundle is looked up, so assign cannot tell who may not read it
       // whether the name exists.
-      if (!allows(`/v1/cert/get/${bundle}`)) throw new NotAuthorizedError('not authorized: assigning a bundle requires the right to read it (/v1/cert/get/<bundle>)');
+      if (!allows(`/v1/cert/get/${bundle}`)) throw coded('ASSIGN_NEEDS_READ');
       await state.groups.assign(group as string, bundle as string);
     },
     [GROUP_NAME, BUNDLE_NAME],

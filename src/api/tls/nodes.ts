@@ -7,7 +7,7 @@
  * the handlers only check that it is the group the path names. Revoke, ban and
  * unban are `auth: 'policy'`.
  */
-import { BadRequestError, NotFoundError } from '../../errors.js';
+import { BadRequestError, coded } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import { jsonObject, stringField } from '../request.js';
 import { rejectUnknown } from './fields.js';
@@ -75,7 +75,7 @@ export const nodeRoutes: Route[] = [
     0,
     'policy',
     async ({ state, params: [group, node] }) => {
-      if (!(await state.nodes.revoke(group as string, node as string))) throw new NotFoundError('node does not exist');
+      if (!(await state.nodes.revoke(group as string, node as string))) throw coded('NODE_NOT_FOUND');
     },
     [GROUP_NAME, NODE_ID],
   ),
@@ -97,7 +97,7 @@ export const nodeRoutes: Route[] = [
     0,
     'policy',
     async ({ state, params: [group, node] }) => {
-      if (!(await state.nodes.unban(group as string, node as string))) throw new NotFoundError('node is not banned');
+      if (!(await state.nodes.unban(group as string, node as string))) throw coded('NODE_NOT_BANNED');
     },
     [GROUP_NAME, NODE_ID],
   ),

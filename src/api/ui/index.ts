@@ -5,7 +5,7 @@
  * through the public API, as the caller it is: a client certificate under its policy,
  * or an RKS admin session (auth/session.ts) under SESSION_POLICY.
  */
-import { NotFoundError, BadRequestError, NotAuthorizedError } from '../../errors.js';
+import { BadRequestError, coded } from '../../errors.js';
 import { callerAllows } from '../../auth/caller.js';
 import { checkSameOrigin, clearSessionCookie, csrfToken, SESSION_TTL_SECONDS, setSessionCookie } from '../../auth/session.js';
 import type { Param, Reply, RequestContext, Route } from '../../server/route.js';
@@ -23,7 +23,7 @@ const FOREVER = 'public, max-age=31536000, immutable';
 /** At most this many `?may=` paths per question (a page asks about what it shows). */
 const MAX_MAY = 200;
 
-const ASSET_NAME: Param = { kind: 'asset name', optional: true, invalid: () => new NotFoundError('not found'), canonical: (s) => s };
+const ASSET_NAME: Param = { kind: 'asset name', optional: true, invalid: () => coded('ROUTE_NOT_FOUND'), canonical: (s) => s };
 
 const PRIVATE = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
 
@@ -40,7 +40,7 @@ export function uiRoutes(root: string = packageRoot()): Route[] {
       handler: (ctx) => {
         if (ctx.resource === '') return send(ctx, page, REVALIDATE, { 'Content-Security-Policy': UI_CSP, 'X-Frame-Options': 'DENY' });
         const file = files.get(ctx.resource);
-        if (!file) throw new NotFoundError('not found');
+        if (!file) throw coded('ROUTE_NOT_FOUND');
         return send(ctx, file, ctx.query.get('v') === file.version ? FOREVER : REVALIDATE);
       },
     },
@@ -51,7 +51,7 @@ export function uiRoutes(root: string = packageRoot()): Route[] {
       login: (body, req) => (checkSameOrigin(req), loginCredentials(body, req)),
       handler: async ({ state, caller }) => {
         const { admin } = state.rks;
-        if (admin === null || caller.kind !== 'rks-admin') throw new NotAuthorizedError('RKS admin login is not configured (rks.admin)');
+        if (admin === null || caller.kind !== 'rks-admin') throw coded('RKS_ADMIN_NOT_CONFIGURED');
         const ttl = Math.min(SESSION_TTL_SECONDS, state.rks.adminTokenTtl);
         const { token, record } = await state.tokens.issue({ kind: 'admin', group: '', node: admin.login, generation: admin.generation, ttl, renewable: false });
         return {

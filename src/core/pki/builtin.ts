@@ -7,11 +7,11 @@
  */
 import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { EntryExistsError, EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../../keystores/keystore.js';
-import { UnavailableError } from '../../errors.js';
+import { coded } from '../../errors.js';
 import { createCertificate, privateKeyToPem } from '../../pki/certificate.js';
 import { generateKeyPair, type KeyType } from '../../pki/keys.js';
 import { createCrl } from '../../pki/crl.js';
-import { translateStoreError } from '../store-errors.js';
+import { translateStoreError, type StoreErrorTexts } from '../store-errors.js';
 import type { Issuer, SignInput, Signed } from './issuer.js';
 
 export interface BuiltinOptions {
@@ -39,7 +39,7 @@ interface RevokedList {
 }
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-const TEXTS = { exists: 'CA exists', notFound: 'CA not found', failed: 'the certificate authority is not available' };
+const TEXTS: StoreErrorTexts = { exists: 'CA_EXISTS', notFound: 'CA_NOT_FOUND', failed: 'the certificate authority is not available' };
 
 /** A random positive 16-byte serial whose first byte is never 0 (so its hex is always 32 digits). */
 function newSerial(): Buffer {
@@ -211,7 +211,7 @@ export class BuiltinIssuer implements Issuer {
         throw translateStoreError(err, TEXTS);
       }
     }
-    throw new UnavailableError('the revocation list is too busy: try again');
+    throw coded('CRL_BUSY');
   }
 }
 
@@ -221,6 +221,6 @@ function encodeCA(ca: CA): Buffer {
 
 function decodeCA(value: Buffer): CA {
   const o = JSON.parse(value.toString('utf8')) as { v: number; key: string; chain: string[] };
-  if (o.v !== 1 || !Array.isArray(o.chain) || o.chain.length === 0) throw new UnavailableError('the stored CA is malformed');
+  if (o.v !== 1 || !Array.isArray(o.chain) || o.chain.length === 0) throw coded('CA_MALFORMED');
   return { key: createPrivateKey(o.key), cert: new X509Certificate(o.chain[0] as string), chain: o.chain };
 }

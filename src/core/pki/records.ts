@@ -4,7 +4,7 @@
  * issued list is a prefix listing; tidy deletes the entries of expired certificates.
  */
 import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../../keystores/keystore.js';
-import { translateStoreError } from '../store-errors.js';
+import { translateStoreError, type StoreErrorTexts } from '../store-errors.js';
 
 export interface CertRecord {
   serial: string;
@@ -19,7 +19,7 @@ export interface CertRecord {
 }
 
 export const CERT_PREFIX = 'pki.cert.';
-const TEXTS = { exists: 'certificate already recorded', notFound: 'certificate not found', failed: 'failed to record the certificate', existsStatus: 409 };
+const TEXTS: StoreErrorTexts = { exists: 'CERTIFICATE_RECORDED', notFound: 'CERTIFICATE_NOT_FOUND', failed: 'failed to record the certificate' };
 
 function encode(r: CertRecord): Buffer {
   return Buffer.from(

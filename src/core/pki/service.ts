@@ -6,7 +6,7 @@
  */
 import { X509Certificate, createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import { BadRequestError, NotAuthorizedError, NotFoundError } from '../../errors.js';
+import { BadRequestError, coded } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
 import { CsrError, createCsr, parseCsr } from '../../pki/csr.js';
 import { generateKeyPair, keyTypes, type KeyType } from '../../pki/keys.js';
@@ -178,9 +178,9 @@ export class PkiService {
   async revoke(serialText: unknown, caller: PkiCaller): Promise<{ serial: string; revokedAt: Date }> {
     const serial = canonicalSerial(serialText);
     const record = await this.records.get(serial);
-    if (!record) throw new NotFoundError('certificate not found (never issued here, or expired and pruned)');
+    if (!record) throw coded('CERTIFICATE_NOT_ISSUED_HERE');
     if (!caller.admin && record.caller !== caller.principal) {
-      throw new NotAuthorizedError("not authorized: only the certificate's requester or the admin may revoke it");
+      throw coded('REVOKE_DENIED');
     }
     if (record.revokedAt !== null) return { serial, revokedAt: new Date(record.revokedAt) };
     const issuer = this.setup.issuers.get(record.issuer);
@@ -232,7 +232,7 @@ export class PkiService {
 
   private requireRole(name: string): Role {
     const role = this.role(name);
-    if (!role) throw new NotFoundError(`role '${name}' does not exist`);
+    if (!role) throw coded('ROLE_NOT_FOUND', [name]);
     return role;
   }
 
@@ -250,7 +250,7 @@ export class PkiService {
       throw new BadRequestError(this.setup.issuers.size === 0 ? 'no certificate issuer is configured (pki.issuers)' : 'several issuers are configured: name one with ?issuer=<name>');
     }
     const issuer = this.setup.issuers.get(chosen);
-    if (!issuer) throw new NotFoundError(`issuer '${chosen}' does not exist`);
+    if (!issuer) throw coded('ISSUER_NOT_FOUND', [chosen]);
     return issuer;
   }
 
