@@ -12,6 +12,7 @@ import type { VaultAuth } from '../../keystores/vault/options.js';
 import { BuiltinIssuer, checkImportedCA } from '../core/pki/builtin.js';
 import { PkiService, rolesFrom } from '../core/pki/service.js';
 import type { Issuer } from '../core/pki/issuer.js';
+import { withinRole } from '../core/pki/within-role.js';
 import type { PkiConfig, VaultPkiConfig } from '../core/pki/config.js';
 import { VaultPkiIssuer } from '../pki/vault-pki.js';
 import { readCAs } from './tls.js';
@@ -58,7 +59,9 @@ export function buildPki(config: Config, store: KeyStore, logger: Logger): PkiSe
     if (issuer.builtin) builtin(name);
     else if (issuer.vault_pki) issuers.set(name, vaultIssuer(name, issuer.vault_pki, config.keystore.vault, logger));
   }
-  return new PkiService(store, { issuers, roles: rolesFrom(pki.roles), defaultIssuer: pki.default_issuer }, logger);
+  // Whatever an issuer's own configuration adds, the service answers only what its role allows.
+  const checked = new Map([...issuers].map(([name, issuer]): [string, Issuer] => [name, withinRole(issuer)]));
+  return new PkiService(store, { issuers: checked, roles: rolesFrom(pki.roles), defaultIssuer: pki.default_issuer }, logger);
 }
 
 function vaultIssuer(name: string, v: VaultPkiConfig, keystoreVault: VaultConfig | undefined, logger: Logger): VaultPkiIssuer {
