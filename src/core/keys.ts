@@ -7,10 +7,13 @@
  *
  * Hot path: one keystore read per request (as before versions existed; the read
  * cache answers it) and no decoding: the decoded ring is kept per entry version.
+ * The `peek…` methods answer from memory (the memory keystore, or a fresh slot of
+ * the read cache) synchronously, so a handler can reply in the tick the request
+ * arrived in; they return undefined when the key would take I/O.
  */
 import { randomBytes } from 'node:crypto';
 import { BadRequestError, ExistsError, coded } from '../errors.js';
-import { SecretKey, encodeKey, decodeKeyRing, nextVersion, DecryptionError, RetiredVersionError, type Algorithm, type KeyRing } from '../crypto/index.js';
+import { SecretKey, encodeKey, decodeKeyRing, freshRandom, nextVersion, DecryptionError, RetiredVersionError, type Algorithm, type KeyRing } from '../crypto/index.js';
 import type { Entry, KeyStore } from '../../keystores/keystore.js';
 import { translateStoreError, type StoreErrorTexts } from './store-errors.js';
 import { isValidName } from './names.js';
@@ -48,6 +51,11 @@ export interface KeyDescription {
   versions: KeyVersionDescription[];
 }
 
+export interface DataKey {
+  plaintext: Buffer;
+  ciphertext: Buffer;
+}
+
 export interface KeyPage {
   names: string[];
   continueAt: string;
@@ -61,6 +69,8 @@ const DECODED_KEYS = 1024;
 export class KeyService {
   /** Decoded rings of recently used keys, by name, for the entry version they came from. */
   private readonly decoded = new DecodeMemo<KeyRing>(DECODED_KEYS);
+  /** Descriptions of decoded rings, so a describe of an unchanged key builds nothing. */
+  private readonly descriptions = new WeakMap<KeyRing, KeyDescription>();
 
   constructor(private readonly store: KeyStore) {}
 
@@ -78,7 +88,7 @@ export class KeyService {
   }
 
   async describe(name: string): Promise<KeyDescription> {
-    return describeRing(name, await this.load(name));
+    return this.describeOf(name, await this.load(name));
   }
 
   async delete(name: string): Promise<void> {
@@ -125,10 +135,8 @@ export class KeyService {
     }
   }
 
-  async generate(name: string, context: Buffer | undefined): Promise<{ plaintext: Buffer; ciphertext: Buffer }> {
-    const ring = await this.load(name);
-    const plaintext = randomBytes(DEK_BYTES);
-    return { plaintext, ciphertext: ring.encrypt(plaintext, context) };
+  async generate(name: string, context: Buffer | undefined): Promise<DataKey> {
+    return dataKey(await this.load(name), context);
   }
 
   async encrypt(name: string, plaintext: Buffer, context: Buffer | undefined): Promise<Buffer> {
@@ -137,6 +145,29 @@ export class KeyService {
 
   async decrypt(name: string, ciphertext: Buffer, context: Buffer | undefined): Promise<Buffer> {
     return open(await this.load(name), ciphertext, context);
+  }
+
+  /** `describe` from memory; undefined when that would take I/O (then call `describe`). */
+  peekDescribe(name: string): KeyDescription | undefined {
+    const ring = this.peek(name);
+    return ring && this.describeOf(name, ring);
+  }
+
+  /** `generate` from memory; undefined when that would take I/O. */
+  peekGenerate(name: string, context: Buffer | undefined): DataKey | undefined {
+    const ring = this.peek(name);
+    return ring && dataKey(ring, context);
+  }
+
+  /** `encrypt` from memory; undefined when that would take I/O. */
+  peekEncrypt(name: string, plaintext: Buffer, context: Buffer | undefined): Buffer | undefined {
+    return this.peek(name)?.encrypt(plaintext, context);
+  }
+
+  /** `decrypt` from memory; undefined when that would take I/O. @throws BadRequestError as decrypt */
+  peekDecrypt(name: string, ciphertext: Buffer, context: Buffer | undefined): Buffer | undefined {
+    const ring = this.peek(name);
+    return ring && open(ring, ciphertext, context);
   }
 
   /**
@@ -179,6 +210,30 @@ export class KeyService {
     }
   }
 
+  /**
+   * The key's decoded ring from memory, synchronously: undefined when the keystore
+   * cannot answer without I/O, or when the entry does not decode (`load` reports that).
+   */
+  private peek(name: string): KeyRing | undefined {
+    const entry = this.store.peek?.(name);
+    if (!entry) return undefined;
+    try {
+      return this.decoded.decode(name, entry, decodeKeyRing);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The ring's description, made once per decoded ring (a ring is immutable). */
+  private describeOf(name: string, ring: KeyRing): KeyDescription {
+    let d = this.descriptions.get(ring);
+    if (d === undefined || d.name !== name) {
+      d = describeRing(name, ring);
+      this.descriptions.set(ring, d);
+    }
+    return d;
+  }
+
   private async load(name: string): Promise<KeyRing> {
     let entry: Entry;
     try {
@@ -193,6 +248,12 @@ export class KeyService {
       throw translateStoreError(err, texts('read'));
     }
   }
+}
+
+/** A fresh 256-bit data key and its ciphertext under the latest version. */
+function dataKey(ring: KeyRing, context: Buffer | undefined): DataKey {
+  const plaintext = freshRandom(DEK_BYTES);
+  return { plaintext, ciphertext: ring.encrypt(plaintext, context) };
 }
 
 /** Decrypts with the version the ciphertext names, in the API's words. */

@@ -6,3 +6,4 @@ export { SecretKey, DecryptionError, HMACUnavailableError, type Algorithm } from
 export { encodeKey, decodeKey, KeyEncodingError, type StoredKey } from './key-encoding.js';
 export { KeyRing, KeyRingError, RetiredVersionError, encodeKeyRing, decodeKeyRing, nextVersion, type KeyVersionInfo } from './key-ring.js';
 export { VERSION_MAGIC, VERSION_TAG_SIZE } from './versioned-ciphertext.js';
+export { freshRandom } from './random.js';

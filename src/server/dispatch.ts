@@ -20,7 +20,7 @@ import {
   coded,
 } from '../errors.js';
 import { ANONYMOUS, authenticate, callerAllows, countsAsFailure, type Caller } from '../auth/caller.js';
-import { readBody } from './body.js';
+import { readBody, readBodyThen } from './body.js';
 import { canonicalize } from './canonical.js';
 import { errorStatus, writeError, writeReply } from './respond.js';
 import { WrongMethod, type Reply, type RequestContext, type Route, type Router } from './route.js';
@@ -49,6 +49,11 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
     let query: URLSearchParams;
     let who: Caller | Promise<Caller>;
     let body: Buffer | Promise<Buffer> | undefined;
+    const run = async (): Promise<void> => {
+      x.authenticated(await who);
+      const ctx = x.context(params, query, await (body ?? readBody(req, route.maxBody)));
+      x.reply(await withTimeout(() => route.handler(ctx), route.timeoutMs));
+    };
     try {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
@@ -80,9 +85,26 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       if (!(who instanceof Promise)) {
         x.authenticated(who);
         // Only an authenticated caller gets its body read (a login's was read to authenticate it).
+        const fast = route.fast;
+        if (fast && body === undefined) {
+          // A body arrives in events after this listener returns: it is collected by callback, and
+          // the fast handler answers in the tick it completes in (at once when there is none).
+          readBodyThen(req, route.maxBody, (err, b) => {
+            if (err) return x.fail(err);
+            try {
+              const r = fast(x.context(params, query, b));
+              if (r !== undefined) return x.reply(r);
+            } catch (e) {
+              return x.fail(e);
+            }
+            body = b;
+            run().catch((e: unknown) => x.fail(e));
+          });
+          return;
+        }
         body ??= readBody(req, route.maxBody);
-        if (route.fast && Buffer.isBuffer(body)) {
-          const r = route.fast(x.context(params, query, body));
+        if (fast && Buffer.isBuffer(body)) {
+          const r = fast(x.context(params, query, body));
           if (r !== undefined) return x.reply(r);
         }
       }
@@ -90,11 +112,6 @@ export function createDispatcher(router: Router, holder: StateHolder, metrics: M
       return x.fail(err);
     }
 
-    const run = async (): Promise<void> => {
-      x.authenticated(await who);
-      const ctx = x.context(params, query, await (body ?? readBody(req, route.maxBody)));
-      x.reply(await withTimeout(() => route.handler(ctx), route.timeoutMs));
-    };
     run().catch((err: unknown) => x.fail(err));
   };
   return Object.assign(dispatch, { shutdown: () => closing.abort() });

@@ -1,9 +1,9 @@
 /** `/v1/key/...`: thin handlers over the KeyService, in KES's wire format. */
-import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Route } from '../../server/route.js';
+import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Reply, type Route } from '../../server/route.js';
 import { base64Field, jsonObject, listPrefix, stringField, validName } from '../request.js';
 import { KEY_NAME, LIST_PATTERN } from '../params.js';
 import { BadRequestError } from '../../errors.js';
-import type { KeyDescription } from '../../core/keys.js';
+import type { DataKey, KeyDescription } from '../../core/keys.js';
 
 const b64 = (b: Buffer): string => b.toString('base64');
 
@@ -23,6 +23,22 @@ function describeJSON(d: KeyDescription) {
   };
 }
 
+/** A description's JSON reply, encoded once per description (the service hands out the same one while the key is unchanged). */
+const describeReplies = new WeakMap<KeyDescription, Buffer>();
+function describeReply(d: KeyDescription): Reply {
+  let body = describeReplies.get(d);
+  if (body === undefined) {
+    body = Buffer.from(JSON.stringify(describeJSON(d)));
+    describeReplies.set(d, body);
+  }
+  return { body, contentType: 'application/json' };
+}
+
+/** {"plaintext","ciphertext"}: base64 needs no JSON escaping, so the reply is put together directly. */
+function dataKeyReply(dek: DataKey): Reply {
+  return { text: `{"plaintext":"${b64(dek.plaintext)}","ciphertext":"${b64(dek.ciphertext)}"}`, contentType: 'application/json' };
+}
+
 /** `min_decryption_version`: a positive integer (the service checks it against the key's versions). */
 function minDecryptionVersion(req: Record<string, unknown>): number {
   const v = req['min_decryption_version'];
@@ -32,9 +48,13 @@ function minDecryptionVersion(req: Record<string, unknown>): number {
   return v;
 }
 
-function keyRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler']): Route {
+/**
+ * `fast`: the same answer from memory, synchronously, when the key is there (the
+ * hot path of generate, encrypt, decrypt and describe); see Route.fast.
+ */
+function keyRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], fast?: Route['fast']): Route {
   const params = [verb === 'list' ? LIST_PATTERN : KEY_NAME];
-  return { method, path: `/v1/key/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', params, handler };
+  return { method, path: `/v1/key/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', params, handler, ...(fast ? { fast } : {}) };
 }
 
 export const keyRoutes: Route[] = [
@@ -51,9 +71,16 @@ export const keyRoutes: Route[] = [
     await state.keys.import(name, key, cipher, caller.principal);
   }),
 
-  keyRoute('describe', 'GET', 0, async ({ state, resource }) => {
-    return { json: describeJSON(await state.keys.describe(resource)) };
-  }),
+  keyRoute(
+    'describe',
+    'GET',
+    0,
+    async ({ state, resource }) => describeReply(await state.keys.describe(resource)),
+    ({ state, resource }) => {
+      const d = state.keys.peekDescribe(resource);
+      return d && describeReply(d);
+    },
+  ),
 
   keyRoute('rotate', 'PUT', 0, async ({ state, resource, caller }) => {
     return { json: describeJSON(await state.keys.rotate(resource, caller.principal)) };
@@ -79,26 +106,51 @@ export const keyRoutes: Route[] = [
     return { json };
   }),
 
-  keyRoute('generate', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const name = resource;
-    const context = base64Field(jsonObject(body), 'context', false);
-    const dek = await state.keys.generate(name, context);
-    return { json: { plaintext: b64(dek.plaintext), ciphertext: b64(dek.ciphertext) } };
-  }),
+  keyRoute(
+    'generate',
+    'PUT',
+    MAX_CRYPTO_BODY,
+    async ({ state, resource, body }) => {
+      const context = base64Field(jsonObject(body), 'context', false);
+      return dataKeyReply(await state.keys.generate(resource, context));
+    },
+    ({ state, resource, body }) => {
+      const dek = state.keys.peekGenerate(resource, base64Field(jsonObject(body), 'context', false));
+      return dek && dataKeyReply(dek);
+    },
+  ),
 
-  keyRoute('encrypt', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const name = resource;
-    const req = jsonObject(body);
-    const ciphertext = await state.keys.encrypt(name, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
-    return { json: { ciphertext: b64(ciphertext) } };
-  }),
+  keyRoute(
+    'encrypt',
+    'PUT',
+    MAX_CRYPTO_BODY,
+    async ({ state, resource, body }) => {
+      const req = jsonObject(body);
+      const ciphertext = await state.keys.encrypt(resource, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
+      return { json: { ciphertext: b64(ciphertext) } };
+    },
+    ({ state, resource, body }) => {
+      const req = jsonObject(body);
+      const ciphertext = state.keys.peekEncrypt(resource, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
+      return ciphertext && { json: { ciphertext: b64(ciphertext) } };
+    },
+  ),
 
-  keyRoute('decrypt', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const name = resource;
-    const req = jsonObject(body);
-    const plaintext = await state.keys.decrypt(name, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
-    return { json: { plaintext: b64(plaintext) } };
-  }),
+  keyRoute(
+    'decrypt',
+    'PUT',
+    MAX_CRYPTO_BODY,
+    async ({ state, resource, body }) => {
+      const req = jsonObject(body);
+      const plaintext = await state.keys.decrypt(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
+      return { json: { plaintext: b64(plaintext) } };
+    },
+    ({ state, resource, body }) => {
+      const req = jsonObject(body);
+      const plaintext = state.keys.peekDecrypt(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
+      return plaintext && { json: { plaintext: b64(plaintext) } };
+    },
+  ),
 
   keyRoute('rewrap', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
     const req = jsonObject(body);
