@@ -32,8 +32,12 @@ export class KeygateError extends Error {
 
 /** 400: the request is malformed or names something invalid. */
 export class BadRequestError extends KeygateError {
-  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode }) {
+  /** The request field the message begins with (`certificate: …`, `callback_url must …`), if it names one. */
+  readonly field?: string;
+
+  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode; field?: string }) {
     super(400, options?.code ?? 'INVALID_REQUEST', message, options);
+    if (options?.field !== undefined) this.field = options.field;
   }
 }
 
@@ -50,8 +54,9 @@ export class BodyDecodeError extends BadRequestError {
 
 /** 401/403: the caller may not do this. */
 export class NotAuthorizedError extends KeygateError {
-  constructor(message: string = ERROR_CODES.NOT_AUTHORIZED.message, status = 403, code: ErrorCode = message === ERROR_CODES.NOT_AUTHORIZED.message ? 'NOT_AUTHORIZED' : 'ACCESS_DENIED') {
-    super(status, code, message);
+  /** Without a message: NOT_AUTHORIZED; with one and no code: ACCESS_DENIED (the site's own words). */
+  constructor(message?: string, status = 403, code?: ErrorCode) {
+    super(status, code ?? (message === undefined ? 'NOT_AUTHORIZED' : 'ACCESS_DENIED'), message ?? ERROR_CODES.NOT_AUTHORIZED.message);
   }
 }
 

@@ -62,29 +62,29 @@ export function validateBundle(chainText: string, keyText: string, options: Vali
   const { key, pem: keyPem } = parseKey(keyText);
   const { keyType, keySize } = keyKind(key);
   const leaf = chain[0] as X509Certificate;
-  if (!leaf.checkPrivateKey(key) || !signsFor(key, leaf)) throw new BadRequestError('private_key: does not match the leaf certificate (the first of the chain)');
+  if (!leaf.checkPrivateKey(key) || !signsFor(key, leaf)) throw new BadRequestError('private_key: does not match the leaf certificate (the first of the chain)', { field: 'private_key' });
   checkOrder(chain);
-  if (leaf.ca && !options.allowCaLeaf) throw new BadRequestError(CA_LEAF_REFUSED);
+  if (leaf.ca && !options.allowCaLeaf) throw new BadRequestError(CA_LEAF_REFUSED, { field: 'certificate' });
   const [notBefore, notAfter] = checkValidity(chain, options);
   let sans: SubjectAltNames;
   try {
     sans = subjectAltNames(leaf);
   } catch {
-    throw new BadRequestError('certificate: cannot read the subject alternative names of the leaf certificate');
+    throw new BadRequestError('certificate: cannot read the subject alternative names of the leaf certificate', { field: 'certificate' });
   }
   if (sans.dns.length + sans.ip.length > BUNDLE_LIMITS.subjectAltNames) {
-    throw new BadRequestError(`certificate: the leaf certificate has more than ${BUNDLE_LIMITS.subjectAltNames} subject alternative names`);
+    throw new BadRequestError(`certificate: the leaf certificate has more than ${BUNDLE_LIMITS.subjectAltNames} subject alternative names`, { field: 'certificate' });
   }
   const chainPem = chain.map((c) => c.toString()).join('');
   return { chainPem, keyPem, leaf, keyType, keySize, sans, notBefore, notAfter };
 }
 
 function blocksOf(text: string, field: string, maxBytes: number): PemBlock[] {
-  if (Buffer.byteLength(text) > maxBytes) throw new BadRequestError(`${field}: larger than ${maxBytes} bytes`);
+  if (Buffer.byteLength(text) > maxBytes) throw new BadRequestError(`${field}: larger than ${maxBytes} bytes`, { field });
   try {
     return parsePem(text);
   } catch (err) {
-    if (err instanceof PemError) throw new BadRequestError(`${field}: ${err.message}`);
+    if (err instanceof PemError) throw new BadRequestError(`${field}: ${err.message}`, { field });
     throw err;
   }
 }
@@ -92,14 +92,14 @@ function blocksOf(text: string, field: string, maxBytes: number): PemBlock[] {
 function parseChain(text: string): X509Certificate[] {
   const blocks = blocksOf(text, 'certificate', BUNDLE_LIMITS.chainBytes);
   if (blocks.length > BUNDLE_LIMITS.chainCertificates) {
-    throw new BadRequestError(`certificate: the chain has ${blocks.length} certificates, at most ${BUNDLE_LIMITS.chainCertificates} are accepted`);
+    throw new BadRequestError(`certificate: the chain has ${blocks.length} certificates, at most ${BUNDLE_LIMITS.chainCertificates} are accepted`, { field: 'certificate' });
   }
   return blocks.map((b) => {
-    if (b.label !== 'CERTIFICATE') throw new BadRequestError(`certificate: PEM block ${b.index} is a '${b.label}', not a 'CERTIFICATE'`);
+    if (b.label !== 'CERTIFICATE') throw new BadRequestError(`certificate: PEM block ${b.index} is a '${b.label}', not a 'CERTIFICATE'`, { field: 'certificate' });
     try {
       return new X509Certificate(b.der);
     } catch {
-      throw new BadRequestError(`certificate: PEM block ${b.index} is not a valid X.509 certificate`);
+      throw new BadRequestError(`certificate: PEM block ${b.index} is not a valid X.509 certificate`, { field: 'certificate' });
     }
   });
 }
@@ -107,19 +107,19 @@ function parseChain(text: string): X509Certificate[] {
 function parseKey(text: string): { key: KeyObject; pem: string } {
   // `openssl ecparam -genkey` writes the curve as its own block before the key; the key names it too.
   const blocks = blocksOf(text, 'private_key', BUNDLE_LIMITS.keyBytes).filter((b) => b.label !== 'EC PARAMETERS');
-  if (blocks.length !== 1) throw new BadRequestError(`private_key: expected exactly one PEM block, found ${blocks.length}`);
+  if (blocks.length !== 1) throw new BadRequestError(`private_key: expected exactly one PEM block, found ${blocks.length}`, { field: 'private_key' });
   const block = blocks[0] as PemBlock;
   if (block.label === 'ENCRYPTED PRIVATE KEY' || block.headers.get('proc-type')?.includes('ENCRYPTED')) {
-    throw new BadRequestError('private_key: encrypted private keys are not accepted; import the key unencrypted');
+    throw new BadRequestError('private_key: encrypted private keys are not accepted; import the key unencrypted', { field: 'private_key' });
   }
   if (!KEY_LABELS.has(block.label) || block.headers.size > 0) {
-    throw new BadRequestError(`private_key: PEM block 1 is a '${block.label}', not a 'PRIVATE KEY', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY'`);
+    throw new BadRequestError(`private_key: PEM block 1 is a '${block.label}', not a 'PRIVATE KEY', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY'`, { field: 'private_key' });
   }
   const pem = toPem(block.label, block.der);
   try {
     return { key: createPrivateKey({ key: pem, format: 'pem' }), pem };
   } catch {
-    throw new BadRequestError(`private_key: PEM block 1 is not a valid ${block.label.toLowerCase()}`);
+    throw new BadRequestError(`private_key: PEM block 1 is not a valid ${block.label.toLowerCase()}`, { field: 'private_key' });
   }
 }
 
@@ -130,20 +130,20 @@ export function keyKind(key: KeyObject): { keyType: KeyType; keySize: number } {
     case 'rsa': {
       const bits = details.modulusLength ?? 0;
       if (bits >= 2048 && bits <= 4096) return { keyType: 'RSA', keySize: bits };
-      throw new BadRequestError(`private_key: unsupported key type RSA ${bits} bits (${SUPPORTED})`);
+      throw new BadRequestError(`private_key: unsupported key type RSA ${bits} bits (${SUPPORTED})`, { field: 'private_key' });
     }
     case 'ec': {
       if (details.namedCurve === 'prime256v1') return { keyType: 'ECDSA', keySize: 256 };
       if (details.namedCurve === 'secp384r1') return { keyType: 'ECDSA', keySize: 384 };
       const curve = details.namedCurve === 'secp521r1' ? 'P-521' : (details.namedCurve ?? 'unknown curve');
-      throw new BadRequestError(`private_key: unsupported key type ECDSA ${curve} (${SUPPORTED})`);
+      throw new BadRequestError(`private_key: unsupported key type ECDSA ${curve} (${SUPPORTED})`, { field: 'private_key' });
     }
     case 'ed25519':
       return { keyType: 'Ed25519', keySize: 256 };
     default: {
       const names: Record<string, string> = { 'rsa-pss': 'RSA-PSS', dsa: 'DSA', ed448: 'Ed448', x25519: 'X25519', x448: 'X448', dh: 'DH' };
       const kind = key.asymmetricKeyType ?? 'unknown';
-      throw new BadRequestError(`private_key: unsupported key type ${names[kind] ?? kind} (${SUPPORTED})`);
+      throw new BadRequestError(`private_key: unsupported key type ${names[kind] ?? kind} (${SUPPORTED})`, { field: 'private_key' });
     }
   }
 }
@@ -170,10 +170,10 @@ function checkOrder(chain: X509Certificate[]): void {
     const issuer = chain[i + 1] as X509Certificate;
     if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) {
       throw new BadRequestError(
-        `certificate: certificate ${i + 2} did not issue certificate ${i + 1}; the chain must be ordered leaf first, then each issuer`,
+        `certificate: certificate ${i + 2} did not issue certificate ${i + 1}; the chain must be ordered leaf first, then each issuer`, { field: 'certificate' }
       );
     }
-    if (!issuer.ca) throw new BadRequestError(`certificate: certificate ${i + 2} issues certificate ${i + 1} but is not a CA certificate`);
+    if (!issuer.ca) throw new BadRequestError(`certificate: certificate ${i + 2} issues certificate ${i + 1} but is not a CA certificate`, { field: 'certificate' });
   }
 }
 
@@ -183,17 +183,17 @@ function checkValidity(chain: X509Certificate[], options: ValidateOptions): [Dat
   const [notBefore, notAfter] = validityOf(chain[0] as X509Certificate, 1);
   if (notAfter.getTime() - notBefore.getTime() > BUNDLE_LIMITS.validityDays * DAY_MS) {
     throw new BadRequestError(
-      `certificate: the leaf certificate is valid from ${notBefore.toISOString()} to ${notAfter.toISOString()}, longer than 100 years: refused as a mistake`,
+      `certificate: the leaf certificate is valid from ${notBefore.toISOString()} to ${notAfter.toISOString()}, longer than 100 years: refused as a mistake`, { field: 'certificate' }
     );
   }
   if (notBefore.getTime() > now + CLOCK_SKEW_MS) {
-    throw new BadRequestError(`certificate: the leaf certificate is not valid before ${notBefore.toISOString()}`);
+    throw new BadRequestError(`certificate: the leaf certificate is not valid before ${notBefore.toISOString()}`, { field: 'certificate' });
   }
   chain.forEach((cert, i) => {
     const [, until] = i === 0 ? [notBefore, notAfter] : validityOf(cert, i + 1);
     if (until.getTime() <= now && !options.allowExpired) {
       const which = i === 0 ? 'the leaf certificate' : `certificate ${i + 1} of the chain`;
-      throw new BadRequestError(`certificate: ${which} expired on ${until.toISOString()} (set allow_expired to import it anyway)`);
+      throw new BadRequestError(`certificate: ${which} expired on ${until.toISOString()} (set allow_expired to import it anyway)`, { field: 'certificate' });
     }
   });
   return [notBefore, notAfter];
@@ -203,7 +203,7 @@ function validityOf(cert: X509Certificate, position: number): [Date, Date] {
   const from = new Date(cert.validFrom);
   const to = new Date(cert.validTo);
   if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from.getTime() >= to.getTime()) {
-    throw new BadRequestError(`certificate: certificate ${position} has an absurd validity period (not before ${cert.validFrom}, not after ${cert.validTo})`);
+    throw new BadRequestError(`certificate: certificate ${position} has an absurd validity period (not before ${cert.validFrom}, not after ${cert.validTo})`, { field: 'certificate' });
   }
   return [from, to];
 }

@@ -124,26 +124,26 @@ function validate(s: GroupSettings): void {
 
 /** '' or an https URL without credentials or fragment; the callback URL also without a query (node ids are appended). */
 function checkURL(field: string, value: string, queryAllowed: boolean): void {
-  if (typeof value !== 'string') throw new BadRequestError(`${field} must be a string`);
+  if (typeof value !== 'string') throw new BadRequestError(`${field} must be a string`, { field });
   if (value === '') return;
   const rule = `${field} must be an https:// URL without credentials${queryAllowed ? '' : ', query'} or fragment`;
-  if (value.length > MAX_URL || CONTROL.test(value)) throw new BadRequestError(rule);
+  if (value.length > MAX_URL || CONTROL.test(value)) throw new BadRequestError(rule, { field });
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new BadRequestError(rule);
+    throw new BadRequestError(rule, { field });
   }
-  if (url.protocol !== 'https:' || url.username !== '' || url.password !== '' || value.includes('#')) throw new BadRequestError(rule);
-  if (!queryAllowed && value.includes('?')) throw new BadRequestError(rule);
+  if (url.protocol !== 'https:' || url.username !== '' || url.password !== '' || value.includes('#')) throw new BadRequestError(rule, { field });
+  if (!queryAllowed && value.includes('?')) throw new BadRequestError(rule, { field });
   // Decided on the parser's normal form, so '0', '0x0' and '[::]' are all 0.0.0.0 or ::.
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  if (refusedAddress(host, true) !== null) throw new BadRequestError(`${field} must not name an unspecified address (0.0.0.0, ::): it reaches this host`);
+  if (refusedAddress(host, true) !== null) throw new BadRequestError(`${field} must not name an unspecified address (0.0.0.0, ::): it reaches this host`, { field });
 }
 
 function checkText(field: string, value: string, max: number): void {
   if (typeof value !== 'string' || value.length > max || CONTROL.test(value)) {
-    throw new BadRequestError(`${field} must be at most ${max} printable characters`);
+    throw new BadRequestError(`${field} must be at most ${max} printable characters`, { field });
   }
 }
 

@@ -18,12 +18,12 @@ import { decodeBody, done, noContent, ok, rksError, secretNotFound, text, type P
 const REG_INFO: Shape = { callbackURL: 'string', oauthURL: 'string', oauthClientID: 'string', oauthClientSecret: 'string' };
 
 /** keygate's setting names in validation messages → RKS's field names. */
-const FIELD_NAMES: Array<[RegExp, string]> = [
-  [/^callback_url\b/, 'callbackURL'],
-  [/^oauth_url\b/, 'oauthURL'],
-  [/^oauth_client_id\b/, 'oauthClientID'],
-  [/^oauth_client_secret\b/, 'oauthClientSecret'],
-];
+const FIELD_NAMES: Readonly<Record<string, string>> = {
+  callback_url: 'callbackURL',
+  oauth_url: 'oauthURL',
+  oauth_client_id: 'oauthClientID',
+  oauth_client_secret: 'oauthClientSecret',
+};
 
 /** The four RKS fields as settings; the OAuth request is sent the RKS way (Basic auth and query). */
 function regInfoSettings(body: Buffer): GroupSettingsUpdate {
@@ -43,9 +43,9 @@ function regInfo(g: GroupInfo) {
 
 /** Settings errors name RKS's fields (`callbackURL must be an https:// URL …`). */
 function renameFields(err: unknown): unknown {
-  if (!(err instanceof BadRequestError)) return err;
-  const hit = FIELD_NAMES.find(([re]) => re.test(err.message));
-  return hit ? new BadRequestError(err.message.replace(hit[0], hit[1])) : err;
+  if (!(err instanceof BadRequestError) || err.field === undefined) return err;
+  const rks = FIELD_NAMES[err.field];
+  return rks === undefined ? err : new BadRequestError(rks + err.message.slice(err.field.length), { code: err.code, field: rks });
 }
 
 /** Admin credentials only (the route's auth mode): handlers get the admin's audit name. */

@@ -34,7 +34,9 @@ function secretInput(body: Buffer): BundleInput {
 
 /** Validation errors name the Secret's fields: `data.private_key: does not match …`. */
 function withDataPrefix(err: unknown): unknown {
-  if (err instanceof BadRequestError && /^(certificate|private_key):/.test(err.message)) return new BadRequestError('data.' + err.message);
+  if (err instanceof BadRequestError && (err.field === 'certificate' || err.field === 'private_key')) {
+    return new BadRequestError('data.' + err.message, { code: err.code, field: 'data.' + err.field });
+  }
   return err;
 }
 
