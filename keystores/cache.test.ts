@@ -296,3 +296,33 @@ describe('CachedKeyStore: short-lived entries (revocation across replicas)', () 
     await expect(cache.get('token.x')).rejects.toThrow();
   });
 });
+
+describe('CachedKeyStore: only some entries (the cache turned off but for group records)', () => {
+  it('keeps entries under `only` within anyMs, passes every other read and peek to the backend, and tells replicas only of kept names', async () => {
+    const r = fakeReplicas();
+    const { backend, cache, tick } = setup({ anyMs: 10_000, unusedMs: 10_000, only: ['group.'], replicas: r.replicas });
+    for (const n of ['group.edge', 'token.abc', 'cert.web']) await backend.inner.create(n, Buffer.from('v1'));
+    for (let i = 0; i < 3; i++) for (const n of ['group.edge', 'token.abc', 'cert.web']) await cache.get(n);
+    expect(backend.gets).toBe(1 + 3 + 3);
+    expect(cache.peek('token.abc')).toBeUndefined();
+    expect(cache.peek('cert.web')).toBeUndefined();
+    expect(cache.peek('group.edge')?.value.toString()).toBe('v1');
+    // A revoked token is gone at once, a group changed elsewhere within anyMs.
+    await backend.inner.delete('token.abc');
+    await expect(cache.get('token.abc')).rejects.toThrow();
+    const g = await backend.inner.get('group.edge');
+    await backend.inner.update('group.edge', Buffer.from('v2'), g.version);
+    expect((await cache.get('group.edge')).value.toString()).toBe('v1');
+    tick(10_000);
+    expect((await cache.get('group.edge')).value.toString()).toBe('v2');
+    // Writes to names it does not keep need no word to the replicas.
+    const c = await cache.get('cert.web');
+    await cache.update('cert.web', Buffer.from('v2'), c.version);
+    expect(r.told).toEqual([]);
+    const del = cache.delete('group.edge');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(r.told).toEqual(['group.edge']);
+    r.release();
+    await del;
+  });
+});

@@ -15,6 +15,9 @@
  * Some entries decide whether a credential still holds (tokens, groups, bans: `shortLived`):
  * a revocation written through one replica must reach the others sooner than `anyMs`
  * allows, so those entries are served for at most `shortLived.anyMs`.
+ *
+ * With `only`, the cache keeps nothing but entries under those prefixes: every other
+ * read goes to the backend (and `peek` answers undefined), as if there were no cache.
  */
 import {
   StoreUnreachableError,
@@ -50,6 +53,8 @@ export interface CacheOptions {
   replicas?: CacheReplicas;
   /** Entries under these name prefixes are served for at most `anyMs` (when shorter than the cache's). */
   shortLived?: { prefixes: readonly string[]; anyMs: number };
+  /** Cache only entries under these name prefixes; everything else passes straight through. */
+  only?: readonly string[];
 }
 
 export interface CacheStats {
@@ -104,6 +109,7 @@ export class CachedKeyStore implements KeyStore {
   }
 
   peek(name: string): Entry | undefined {
+    if (!this.caches(name)) return undefined;
     const now = this.now();
     const slot = this.slots.get(name);
     if (!slot || now - slot.fetchedAt >= this.maxAge(name) || now - slot.usedAt >= this.options.unusedMs) return undefined;
@@ -116,6 +122,7 @@ export class CachedKeyStore implements KeyStore {
   }
 
   async get(name: string): Promise<Entry> {
+    if (!this.caches(name)) return this.inner.get(name);
     const hit = this.peek(name);
     if (hit) return copy(hit);
     const now = this.now();
@@ -178,6 +185,14 @@ export class CachedKeyStore implements KeyStore {
     this.drop(name);
   }
 
+  /** Whether `name` is kept at all (see `only`). */
+  private caches(name: string): boolean {
+    const only = this.options.only;
+    if (!only) return true;
+    for (const p of only) if (name.startsWith(p)) return true;
+    return false;
+  }
+
   /** How long `name` may be served after it was fetched. */
   private maxAge(name: string): number {
     const short = this.options.shortLived;
@@ -221,7 +236,8 @@ export class CachedKeyStore implements KeyStore {
 
   /** An update or delete: dropped here before and after, and at the replicas unless it certainly changed nothing. */
   private async write<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const replicas = this.options.replicas;
+    // No replica keeps what this cache does not keep: nothing to tell them then.
+    const replicas = this.caches(name) ? this.options.replicas : undefined;
     this.invalidate(name);
     let result: T;
     try {

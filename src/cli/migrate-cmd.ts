@@ -33,7 +33,7 @@ async function open(file: string): Promise<{ store: KeyStore; what: string }> {
   const config: Config = loadConfigFile(file);
   const kind = Object.keys(config.keystore)[0] ?? '';
   if (kind === 'memory') throw new Error(`${file}: keystore.memory holds nothing between runs: migrate from or to fs or vault`);
-  const store = await openKeyStore(config.keystore, { ...config.cache, max_bytes: 0 });
+  const store = await openKeyStore(config.keystore, { ...config.cache, max_bytes: 0, expiry: { ...config.cache.expiry, credentials: '0' } });
   const where = kind === 'fs' ? (config.keystore.fs as { path: string }).path : (config.keystore.vault?.endpoint ?? '');
   return { store, what: `${kind} ${where}` };
 }

@@ -13,6 +13,7 @@ import { MemoryKeyStore } from '../../keystores/memory.js';
 import { FSKeyStore } from '../../keystores/fs.js';
 import { CachedKeyStore, type CacheReplicas } from '../../keystores/cache.js';
 import { CREDENTIAL_ENTRY_PREFIXES } from '../core/credential-entries.js';
+import { GROUP_PREFIX } from '../core/groups.js';
 import { parseDuration } from '../config/duration.js';
 import { InstrumentedKeyStore } from '../../keystores/instrumented.js';
 import type { Metrics } from '../server/metrics.js';
@@ -103,16 +104,33 @@ export async function openKeyStore(
   if (!factory) throw new ConfigError(`keystore: '${kind}' is not supported by this build`);
   const adapter = await factory(config, log);
   const store = metrics ? new InstrumentedKeyStore(adapter, (op, s, failed) => metrics.keystoreOp(op, s, failed)) : adapter;
-  if (kind === 'memory' || cache.max_bytes === 0) return store;
+  if (kind === 'memory') return store;
+  const credentialsMs = parseDuration(cache.expiry.credentials);
+  if (cache.max_bytes === 0) {
+    // The cache is off, but for group records, kept no longer than cache.expiry.credentials (0: not
+    // at all): a node's fetch then reads its token and the bundle, not its group as well (issue 19).
+    if (credentialsMs === 0) return store;
+    return new CachedKeyStore(store, {
+      anyMs: credentialsMs,
+      unusedMs: credentialsMs,
+      offlineMs: 0,
+      maxBytes: GROUP_CACHE_BYTES,
+      only: [GROUP_PREFIX],
+      ...(replicas ? { replicas } : {}),
+    });
+  }
   return new CachedKeyStore(store, {
     anyMs: parseDuration(cache.expiry.any),
     unusedMs: parseDuration(cache.expiry.unused),
     offlineMs: parseDuration(cache.expiry.offline),
     maxBytes: cache.max_bytes,
-    shortLived: { prefixes: CREDENTIAL_ENTRY_PREFIXES, anyMs: parseDuration(cache.expiry.credentials) },
+    shortLived: { prefixes: CREDENTIAL_ENTRY_PREFIXES, anyMs: credentialsMs },
     ...(replicas ? { replicas } : {}),
   });
 }
+
+/** With the cache off (`max_bytes: 0`), what is kept of group records: ample for thousands of groups. */
+const GROUP_CACHE_BYTES = 4 << 20;
 
 /** Cache counters for the metrics, when the store has a cache in front. */
 export function cacheStats(store: KeyStore): { hits: number; misses: number; evictions: number } | undefined {
