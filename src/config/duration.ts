@@ -20,11 +20,3 @@ export function parseDuration(text: string): number {
   if (text.length === 0) throw new Error('invalid duration \'\' (expected e.g. 30s, 5m, 1h30m)');
   return Math.round(total);
 }
-
-/** Formats milliseconds the way parseDuration reads them (used in `keygate` output). */
-export function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}

@@ -16,7 +16,6 @@ export const oid = (dotted: string): Node =>
   forge.asn1.create(Class.UNIVERSAL, Type.OID, false, forge.asn1.oidToDer(dotted).getBytes());
 export const octets = (bytes: Buffer): Node => forge.asn1.create(Class.UNIVERSAL, Type.OCTETSTRING, false, bin(bytes));
 export const utf8 = (text: string): Node => forge.asn1.create(Class.UNIVERSAL, Type.UTF8, false, bin(Buffer.from(text, 'utf8')));
-export const ia5 = (text: string): Node => forge.asn1.create(Class.UNIVERSAL, Type.IA5STRING, false, text);
 export const boolTrue = (): Node => forge.asn1.create(Class.UNIVERSAL, Type.BOOLEAN, false, '\xff');
 export const nul = (): Node => forge.asn1.create(Class.UNIVERSAL, Type.NULL, false, '');
 
