@@ -38,6 +38,8 @@ let gm: GroupManager;
 const certs = new BundleCerts();
 /** Every secret seen, as text (tokens, passwords) or bytes (keys, plaintexts). */
 const secrets: Array<string | Buffer> = [];
+/** Private keys keygate made for `issue`: returned once, stored nowhere (not even in the keystore). */
+const issuedKeys: string[] = [];
 /** The bodies of every error answer: error messages must not carry secrets either. */
 const errorBodies: string[] = [];
 
@@ -152,9 +154,11 @@ async function pkiSurface(): Promise<void> {
   const issued = await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.hyg.test', ttl: '1h' } });
   expect(issued.status, issued.text).toBe(200);
   secrets.push(...pemBodyLines(issued.json.private_key));
+  issuedKeys.push(...pemBodyLines(issued.json.private_key));
   const rsa = await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'b.hyg.test', key_type: 'rsa-2048' } });
   expect(rsa.status, rsa.text).toBe(200);
   secrets.push(...pemBodyLines(rsa.json.private_key));
+  issuedKeys.push(...pemBodyLines(rsa.json.private_key));
   await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.elsewhere.test' } });
   await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.hyg.test', ttl: '1000h' } });
   await call('/v1/pki/issue/web', { method: 'PUT', body: { common_name: 'a.hyg.test', key_type: 'ed448' } });
@@ -241,6 +245,13 @@ it('leaks no secret into any log line, error message or metric, however verbose 
   const ca = JSON.parse(readFileSync(join(p.dir, 'data', 'pki.ca.root'), 'utf8')) as { key: string };
   secrets.push(...pemBodyLines(ca.key));
   const migrated = await migrateOutput();
+  // An issued private key is returned once: no keystore entry holds it (nor what migrate copied).
+  for (const dir of ['data', 'migrated']) {
+    for (const e of readdirSync(join(p.dir, dir))) {
+      const text = readFileSync(join(p.dir, dir, e), 'utf8').replace(/\\n/g, '\n');
+      for (const line of issuedKeys) expect(text.includes(line), `${dir}/${e} holds an issued private key`).toBe(false);
+    }
+  }
   const logs = [readFileSync(join(p.dir, 'error.log'), 'utf8'), readFileSync(join(p.dir, 'audit.log'), 'utf8'), p.stderr()];
   // Not vacuous: the session and the PKI were audited, under the session's name (never its cookie).
   expect(logs[1]).toContain('"session:admin-rks"');
