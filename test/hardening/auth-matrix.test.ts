@@ -24,9 +24,10 @@ import { SESSION_POLICY } from '../../src/auth/session.js';
 
 /**
  * Routes anyone may call: the API's description, RKS's operational endpoints, and the
- * dashboard's page, its "who am I" and its logout (which ends a session only for a session).
+ * dashboard's page, its "who am I" and its logout (which ends a session only for a session),
+ * and the PKI's CA certificates and CRL (public, as Vault's are).
  */
-const PUBLIC = new Set(['/version', '/docs', '/docs/{p0}', '/v1/openapi.json', '/healthz', '/metrics', '/', '/ui', '/ui/{p0}', '/ui/session', '/ui/logout']);
+const PUBLIC = new Set(['/version', '/docs', '/docs/{p0}', '/v1/openapi.json', '/healthz', '/metrics', '/', '/ui', '/ui/{p0}', '/ui/session', '/ui/logout', '/v1/pki/ca', '/v1/pki/crl']);
 
 let seeded: Seeded;
 let targets: Target[];

@@ -18,14 +18,7 @@ let targets: Target[];
 let fields: string[];
 
 beforeAll(async () => {
-  seeded = await seededServer({
-    config: {
-      pki: {
-        issuers: { root: { builtin: { common_name: 'Echo CA', key_type: 'ecdsa-p256' } } },
-        roles: { web: { issuer: 'root', allowed_names: ['*.echo.test'], usage: ['server'] } },
-      },
-    },
-  });
+  seeded = await seededServer();
   const routes = await discoverRoutes(seeded.peer);
   const fill = (t: Target) => fillWith(t, (p, i) => seedValue(p, t.template, i));
   targets = routes.flatMap(targetsOf).filter((t) => t.method !== 'GET' && t.method !== 'DELETE' && t.route.maxBody > 0 && (t.route.kind !== 'subtree' || takesBody(t, fill(t))));

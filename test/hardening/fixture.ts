@@ -26,6 +26,14 @@ export interface Seeded {
 /** The `rks:` section of the seeded server: its root (init) token and admin login. */
 export const RKS = { init_token: 'init-hardening-Qw8', admin: { login: 'admin-rks', password: 'pw-hardening-Zt5' } } as const;
 
+/** The seeded server's PKI: one built-in CA, a role for certificate identities and one for the seeded group's nodes. */
+export const SEED_PKI = {
+  issuers: { root: { builtin: { common_name: 'Hardening CA', key_type: 'ecdsa-p256' } } },
+  roles: {
+    web: { issuer: 'root', allowed_names: ['*.example.com'], usage: ['server'], allow_ip_sans: true, max_ttl: '24h', groups: ['edge'] },
+  },
+} as const;
+
 /** Names of the seeded resources, by what a path segment names. */
 export const SEED = { key: 'k1', bundle: 'www.example.com', group: 'edge', node: 'n1', policy: 'p1', rksGroup: 'redge', rksSecret: 'rks.example.com', rksNode: 'rn1' } as const;
 
@@ -33,7 +41,9 @@ export async function seededServer(options: TestServerOptions = {}): Promise<See
   let reader: TestClient | undefined;
   const s = await startTestServer({
     ...options,
-    config: { limits: { auth_failures: 0 }, rks: RKS, ...options.config },
+    // A PKI too, so its routes are attacked past "no such role": the role `web` (seedValue's), a
+    // node role for the seeded group, and a built-in CA made while seeding (never by an attack).
+    config: { limits: { auth_failures: 0 }, rks: RKS, pki: SEED_PKI, ...options.config },
     prepare: (pki, admin) => {
       reader = pki.client({ commonName: 'reader' });
       const policy = { allow: ['/v1/key/describe/*', '/v1/cert/describe/*'], deny: ['/v1/key/*/k1'], identities: [reader.identity] };
@@ -51,6 +61,7 @@ export async function seededServer(options: TestServerOptions = {}): Promise<See
   await ok(`/v1/cert/import/${SEED.bundle}`, { body: { certificate: bundle.chainPem, private_key: bundle.keyPem, ttl: 3600 } });
   const groupToken = (await ok(`/v1/group/create/${SEED.group}`, { body: {} })).json.group_token as string;
   await ok(`/v1/group/assign/${SEED.group}/${SEED.bundle}`);
+  expect((await s.call(null, '/v1/pki/ca')).status).toBe(200); // the CA exists before any attack
   const reg = await s.call(null, `/v1/node/register/${SEED.group}`, { method: 'PUT', body: { node_id: SEED.node }, headers: { Authorization: `Bearer ${groupToken}` } });
   expect(reg.status, reg.text).toBe(200);
   return {
