@@ -8,6 +8,8 @@
  *
  * Generic codes (template `%s`) are the classes of failure whose message is the throw site's
  * own detail, such as a field's validation rule: their text is stable per site, not per code.
+ * The status is keygate's own; a surface may answer a code with its own (RKS answers every
+ * backend failure 500).
  *
  * This module imports nothing (see the layers in eslint.config.js).
  */
@@ -43,6 +45,7 @@ export const ERROR_CODES = {
   TOO_MANY_FAILURES: spec(429, 'Plain', 'too many failed authentications: try again later'),
   REQUEST_TIMEOUT: spec(503, 'Unavailable', 'request timed out'),
   KEYSTORE_UNREACHABLE: spec(503, 'Unavailable', 'key store is not reachable'),
+  KEYSTORE_STATUS_TIMEOUT: spec(504, 'Unavailable', 'key store is not reachable'),
   // Credentials.
   TOKEN_REQUIRED: spec(403, 'NotAuthorized', 'not authorized: a token is required (Authorization: Bearer <token>)'),
   INVALID_TOKEN: spec(403, 'NotAuthorized', 'not authorized: invalid, expired or revoked token'),
@@ -93,6 +96,13 @@ export const ERROR_CODES = {
   REVOKE_DENIED: spec(403, 'NotAuthorized', "not authorized: only the certificate's requester or the admin may revoke it"),
   ROLE_NOT_FOUND: spec(404, 'NotFound', "role '%s' does not exist"),
   ISSUER_NOT_FOUND: spec(404, 'NotFound', "issuer '%s' does not exist"),
+  VAULT_PKI_NO_KEY: spec(502, 'Unavailable', 'vault PKI answered without a private key'),
+  VAULT_PKI_NO_CERTIFICATE: spec(502, 'Unavailable', 'vault PKI answered without a certificate'),
+  VAULT_PKI_NO_CA: spec(502, 'Unavailable', 'vault PKI has no CA certificate (generate or set one at the mount)'),
+  VAULT_PKI_NO_CRL: spec(502, 'Unavailable', 'vault PKI answered without a CRL'),
+  VAULT_PKI_STATUS: spec(502, 'Unavailable', 'vault PKI failed: %s'),
+  VAULT_PKI_FAILED: spec(502, 'Unavailable', 'vault PKI failed'),
+  VAULT_PKI_UNREACHABLE: spec(503, 'Unavailable', 'vault PKI is not reachable'),
   // The RKS surface, in RKS's own words.
   RKS_NO_ROUTE: spec(404, 'Plain', 'No Route'),
   RKS_BAD_ESCAPE: spec(400, 'Plain', 'invalid URL escape'),

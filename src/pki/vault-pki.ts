@@ -11,7 +11,7 @@ import { VaultHTTP, field, isInvalidToken, type VaultRequest, type VaultResponse
 import { VaultAuthenticator } from '../../keystores/vault/auth.js';
 import type { VaultAuth, VaultTLSOptions } from '../../keystores/vault/options.js';
 import { StoreUnreachableError } from '../../keystores/keystore.js';
-import { BadRequestError, UnavailableError } from '../errors.js';
+import { BadRequestError, UnavailableError, coded } from '../errors.js';
 import type { Issuer, SignInput, Signed } from '../core/pki/issuer.js';
 
 export interface VaultPkiOptions {
@@ -49,7 +49,7 @@ export class VaultPkiIssuer implements Issuer {
   async issue(input: Omit<SignInput, 'csr' | 'publicKey'>): Promise<Signed & { privateKey: string }> {
     const data = await this.call('POST', `issue/${encodeURIComponent(input.vaultRole)}`, { ...this.names(input), private_key_format: 'pkcs8' });
     const key = field(data, 'private_key');
-    if (typeof key !== 'string') throw new UnavailableError('vault PKI answered without a private key');
+    if (typeof key !== 'string') throw coded('VAULT_PKI_NO_KEY');
     return { ...signed(data), privateKey: key.endsWith('\n') ? key : `${key}\n` };
   }
 
@@ -61,14 +61,14 @@ export class VaultPkiIssuer implements Issuer {
     const chain = String(field(await this.call('GET', 'cert/ca_chain'), 'certificate') ?? '').match(CERT_BLOCK) ?? [];
     if (chain.length > 0) return chain.map((b) => `${b}\n`);
     const ca = String(field(await this.call('GET', 'cert/ca'), 'certificate') ?? '').match(CERT_BLOCK) ?? [];
-    if (ca.length === 0) throw new UnavailableError('vault PKI has no CA certificate (generate or set one at the mount)');
+    if (ca.length === 0) throw coded('VAULT_PKI_NO_CA');
     return ca.map((b) => `${b}\n`);
   }
 
   async crl(): Promise<Buffer> {
     const pem = String(field(await this.call('GET', 'cert/crl'), 'certificate') ?? '');
     const m = /-----BEGIN X509 CRL-----([\s\S]+?)-----END X509 CRL-----/.exec(pem);
-    if (!m) throw new UnavailableError('vault PKI answered without a CRL');
+    if (!m) throw coded('VAULT_PKI_NO_CRL');
     return Buffer.from((m[1] as string).replace(/\s+/g, ''), 'base64');
   }
 
@@ -112,18 +112,18 @@ export class VaultPkiIssuer implements Issuer {
       if (res.status === 200 || res.status === 202 || res.status === 204) return field(res.body, 'data');
       const said = res.errors.join('; ').slice(0, 300);
       if (res.status === 400) throw new BadRequestError(`vault PKI refused: ${said || 'bad request'}`);
-      throw new UnavailableError(`vault PKI failed: ${res.status}`, 502, { cause: new Error(`vault: ${method} ${req.path}: ${res.status} ${said}`) });
+      throw coded('VAULT_PKI_STATUS', [res.status], { cause: new Error(`vault: ${method} ${req.path}: ${res.status} ${said}`) });
     } catch (err) {
       if (err instanceof BadRequestError || err instanceof UnavailableError) throw err;
-      if (err instanceof StoreUnreachableError) throw new UnavailableError('vault PKI is not reachable', 503, { cause: err });
-      throw new UnavailableError('vault PKI failed', 502, { cause: err });
+      if (err instanceof StoreUnreachableError) throw coded('VAULT_PKI_UNREACHABLE', [], { cause: err });
+      throw coded('VAULT_PKI_FAILED', [], { cause: err });
     }
   }
 }
 
 function signed(data: unknown): Signed {
   const certificate = field(data, 'certificate');
-  if (typeof certificate !== 'string') throw new UnavailableError('vault PKI answered without a certificate');
+  if (typeof certificate !== 'string') throw coded('VAULT_PKI_NO_CERTIFICATE');
   const cert = new X509Certificate(certificate);
   const chainField = field(data, 'ca_chain');
   const chain = Array.isArray(chainField) && chainField.length > 0 ? chainField.map(String) : [String(field(data, 'issuing_ca') ?? '')].filter((c) => c !== '');

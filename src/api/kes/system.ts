@@ -1,7 +1,7 @@
 /** `/version`, `/v1/status`, `/v1/ready`, `/v1/api`: liveness, readiness and self-description. */
 import os from 'node:os';
 import { StoreAccessDeniedError, StoreUnreachableError } from '../../../keystores/keystore.js';
-import { UnavailableError, ERROR_CODES } from '../../errors.js';
+import { UnavailableError, coded } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
 import { COMMIT, VERSION } from '../../version.js';
@@ -94,7 +94,7 @@ export function systemRoutes(allRoutes: () => readonly Route[], metrics: Metrics
       method: 'GET', path: '/v1/ready', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
       handler: async ({ state }) => {
         const { unreachable } = await probe(state);
-        if (unreachable) throw new UnavailableError(ERROR_CODES.KEYSTORE_UNREACHABLE.message, 504, { code: 'KEYSTORE_UNREACHABLE' });
+        if (unreachable) throw coded('KEYSTORE_STATUS_TIMEOUT');
       },
     },
     {
