@@ -91,6 +91,17 @@ async function kes(): Promise<void> {
   await call('/v1/key/decrypt/hyg', { method: 'PUT', body: { ciphertext: tampered.toString('base64') } });
   await call('/v1/key/hmac/hyg', { method: 'PUT', body: { message: plaintext.toString('base64') } });
   await call('/v1/key/encrypt/hyg', { method: 'PUT', body: { plaintext: plaintext.toString('base64') + '!' } });
+  // Key versions: rotate, rewrap (ciphertext in, ciphertext out), retire the old version.
+  expect((await call('/v1/key/rotate/hyg', { method: 'PUT' })).status).toBe(200);
+  const rewrapped = await call('/v1/key/rewrap/hyg', { method: 'PUT', body: { ciphertext: enc.json.ciphertext } });
+  expect(rewrapped.status, rewrapped.text).toBe(200);
+  errorBodies.push(rewrapped.text); // an answer that must not carry the plaintext either
+  await call('/v1/key/rewrap/hyg', { method: 'PUT', body: { ciphertext: tampered.toString('base64') } });
+  expect((await call('/v1/key/config/hyg', { method: 'PUT', body: { min_decryption_version: 2 } })).status).toBe(200);
+  expect((await call('/v1/key/decrypt/hyg', { method: 'PUT', body: { ciphertext: enc.json.ciphertext } })).status).toBe(400);
+  expect((await call('/v1/key/rewrap/hyg', { method: 'PUT', body: { ciphertext: enc.json.ciphertext } })).status).toBe(400);
+  const current = await call('/v1/key/decrypt/hyg', { method: 'PUT', body: { ciphertext: rewrapped.json.ciphertext } });
+  expect(Buffer.from(current.json.plaintext, 'base64')).toEqual(plaintext);
 }
 
 async function tlsSurface(): Promise<void> {
