@@ -206,7 +206,7 @@ async function sessionSurface(): Promise<void> {
   expect((await as('/v1/status')).status).toBe(200);
   expect((await as('/ui/session')).status).toBe(200);
   await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {} });
-  await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {}, headers: { 'X-Keygate-CSRF': csrf.slice(0, -1) + 'A' } });
+  await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {}, headers: { 'X-Keygate-CSRF': csrf.slice(0, -1) + (csrf.endsWith('A') ? 'B' : 'A') } });
   await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {}, headers: { 'X-Keygate-CSRF': csrf, Origin: 'https://evil.example' } });
   const created = await as('/v1/group/create/sess-hyg', { method: 'PUT', body: {}, headers: { 'X-Keygate-CSRF': csrf } });
   expect(created.status, created.text).toBe(200);
