@@ -15,6 +15,8 @@ export interface BenchSettings {
   procs: number;
   /** Start keygate with --cpu-prof (profiles land in <tmp>/profiles, copied to bench/results/profiles). */
   profile: boolean;
+  /** Scenario d: record the servers' event-loop delay and GC pauses (diag-preload.mjs) over each measured window. */
+  diagnose: boolean;
 }
 
 export class BenchContext {

@@ -34,6 +34,7 @@ export interface LoadResult {
   queued: number;
   p50Ms: number | null;
   p99Ms: number | null;
+  p999Ms: number | null;
   /** Generator CPU time over the window, in cores (1.0 = one core busy). */
   generatorCores: number;
   /** The same as a share of all the machine's cores. */
@@ -66,7 +67,7 @@ function share(mode: LoadMode, n: number): LoadMode {
 }
 
 /** Runs one load job against one server; `serverPid` is sampled for its CPU time over the same window. */
-export async function runLoad(job: LoadJob, procs: number, serverPid?: number): Promise<LoadResult> {
+export async function runLoad(job: LoadJob, procs: number, serverPid?: number, markWindow = false): Promise<LoadResult> {
   const n = Math.max(1, Math.min(procs, job.identities.length));
   const parts = deal(job.identities, n);
   const workers: ChildProcess[] = [];
@@ -81,7 +82,7 @@ export async function runLoad(job: LoadJob, procs: number, serverPid?: number): 
     results.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
     await Promise.all(workers.map((w) => waitFor(w, 'ready', 120_000)));
     for (const w of workers) w.send({ type: 'go' });
-    const cpu = await sampleServer(serverPid, job.warmupMs, job.durationMs);
+    const cpu = await sampleServer(serverPid, job.warmupMs, job.durationMs, markWindow);
     const all = await results;
     return merge(all, cpu, job.mode.kind === 'handshake');
   } finally {
@@ -125,13 +126,16 @@ function waitFor(child: ChildProcess, type: FromWorker['type'], ms: number): Pro
 }
 
 /** Server CPU over the measured window (the workers time the window themselves; this follows the same clock). */
-async function sampleServer(pid: number | undefined, warmupMs: number, durationMs: number): Promise<{ server: number; machine: number } | null> {
+async function sampleServer(pid: number | undefined, warmupMs: number, durationMs: number, mark: boolean): Promise<{ server: number; machine: number } | null> {
   if (pid === undefined) return null;
   await sleep(warmupMs);
+  // --diagnose: the server's diagnostics (diag-preload.mjs) start a window at each SIGUSR2.
+  if (mark) process.kill(pid, 'SIGUSR2');
   const before = { server: treeCpuMs(pid), machine: machineBusyMs() };
   const t0 = performance.now();
   await sleep(durationMs);
   const wall = performance.now() - t0;
+  if (mark) process.kill(pid, 'SIGUSR2');
   return { server: (treeCpuMs(pid) - before.server) / wall, machine: (machineBusyMs() - before.machine) / wall };
 }
 
@@ -158,6 +162,7 @@ function merge(results: JobResult[], cpu: { server: number; machine: number } | 
     resumedShare: handshakes && sum.completed > 0 ? sum.resumed / sum.completed : null,
     p50Ms: h.percentileMs(50),
     p99Ms: h.percentileMs(99),
+    p999Ms: h.percentileMs(99.9),
     generatorCores,
     generatorShare: generatorCores / CORES,
     serverCores: cpu?.server ?? null,

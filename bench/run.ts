@@ -10,6 +10,7 @@
  *   --procs N        load generator processes (default 1)
  *   --clients N      client identities (default 1000)
  *   --profile        start keygate with --cpu-prof; profiles go to bench/results/profiles/
+ *   --diagnose       scenario d also records keygate's and the node baseline's event-loop delay and GC pauses
  */
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,7 @@ function settings(): { settings: BenchSettings; only: Set<string>; clients: numb
       procs: { type: 'string', default: '1' },
       clients: { type: 'string', default: '1000' },
       profile: { type: 'boolean', default: false },
+      diagnose: { type: 'boolean', default: false },
     },
   });
   const only = new Set((values.only ?? SCENARIOS.map((s) => s.id).join(',')).split(',').map((s) => s.trim()));
@@ -56,6 +58,7 @@ function settings(): { settings: BenchSettings; only: Set<string>; clients: numb
       durationMs: Number(values.duration) * 1000,
       procs: Number(values.procs),
       profile: values.profile ?? false,
+      diagnose: values.diagnose ?? false,
     },
     only,
     clients: Number(values.clients),

@@ -68,6 +68,8 @@ export interface KeygateOptions {
   workers?: number;
   /** Extra `node` flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
   /** Certificate issuers and roles (`pki:` of the config), for the signing scenario. */
   pkiConfig?: Record<string, unknown>;
 }
@@ -99,6 +101,7 @@ export async function startKeygate(repo: string, opts: KeygateOptions): Promise<
       cwd: repo,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
     }),
   );
   const m = await waitForLine(child, /keygate listening on https:\/\/\S+:(\d+)/, 'keygate').catch(async (err: Error) => {
@@ -129,7 +132,7 @@ export interface StaticRoute {
 }
 
 /** The bare node:https server (baseline-node.ts) serving `routes`. */
-export async function startNodeBaseline(dir: string, pki: BenchPKI, routes: StaticRoute[]): Promise<Server> {
+export async function startNodeBaseline(dir: string, pki: BenchPKI, routes: StaticRoute[], extra: { nodeFlags?: string[]; env?: Record<string, string> } = {}): Promise<Server> {
   mkdirSync(dir, { recursive: true });
   const config = {
     certFile: pki.serverCertFile,
@@ -148,7 +151,12 @@ export async function startNodeBaseline(dir: string, pki: BenchPKI, routes: Stat
   writeFileSync(file, JSON.stringify(config));
   const script = new URL('./baseline-node.ts', import.meta.url).pathname;
   const started = performance.now();
-  const child = track(spawn(process.execPath, [...process.execArgv, script, file], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(
+    spawn(process.execPath, [...process.execArgv, ...(extra.nodeFlags ?? []), script, file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(extra.env ? { env: { ...process.env, ...extra.env } } : {}),
+    }),
+  );
   const m = await waitForLine(child, /listening (\d+)/, 'node baseline');
   return { name: 'node', port: Number(m[1]), pid: child.pid as number, startMs: performance.now() - started, stop: () => stopChild(child) };
 }

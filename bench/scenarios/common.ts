@@ -39,13 +39,24 @@ export interface Trio {
   body: Buffer;
 }
 
-/** keygate (memory keystore, one worker) with the bundle imported, and the two baselines serving its bytes. */
-export async function startTrio(ctx: BenchContext, name: string): Promise<Trio> {
-  const kg = await keygate(ctx, `${name}-keygate`);
+/** node flags and environment that make a server record its event-loop delay and GC pauses into `file` (diag-preload.mjs). */
+export function diagnostics(file: string): { nodeFlags: string[]; env: Record<string, string> } {
+  return { nodeFlags: ['--import', new URL('../diag-preload.mjs', import.meta.url).pathname], env: { KEYGATE_BENCH_DIAG: file } };
+}
+
+/**
+ * keygate (memory keystore, one worker) with the bundle imported, and the two baselines serving its bytes.
+ * `diag`: files keygate and the node baseline write their diagnostics to.
+ */
+export async function startTrio(ctx: BenchContext, name: string, diag?: { keygate: string; node: string }): Promise<Trio> {
+  const kg = await keygate(ctx, `${name}-keygate`, diag ? (() => {
+    const d = diagnostics(diag.keygate);
+    return { nodeFlags: [...(ctx.settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.settings.tmp, 'profiles', `${name}-keygate`)}`] : []), ...d.nodeFlags], env: d.env };
+  })() : {});
   await importBundle(ctx, kg, BUNDLE);
   const body = await fetchBytes(ctx, kg, BUNDLE_PATH);
   const routes: StaticRoute[] = [{ path: BUNDLE_PATH, body, contentType: 'application/json' }];
-  const node = ctx.use(await startNodeBaseline(join(ctx.settings.tmp, `${name}-node`), ctx.pki, routes));
+  const node = ctx.use(await startNodeBaseline(join(ctx.settings.tmp, `${name}-node`), ctx.pki, routes, diag ? diagnostics(diag.node) : {}));
   const nginx = ctx.use(await startNginx(join(ctx.settings.tmp, `${name}-nginx`), ctx.pki, routes));
   // nginx must really serve the same bytes, or the comparison means nothing.
   const viaNginx = await fetchBytes(ctx, nginx, BUNDLE_PATH);
@@ -64,6 +75,8 @@ export interface LoadOptions {
   identities?: ClientIdentity[];
   warmupMs?: number;
   durationMs?: number;
+  /** Send the server SIGUSR2 at the start and end of the measured window (--diagnose). */
+  markWindow?: boolean;
 }
 
 /** Other processes busier than this (in cores) during a window make it a disturbed measurement, run again. */
@@ -94,6 +107,7 @@ export async function load(ctx: BenchContext, label: string, server: Server, req
       },
       ctx.settings.procs,
       server.pid,
+      opts.markWindow ?? false,
     );
     const result = { ...r, attempts: attempt };
     if (!best || (result.otherCores ?? 0) < (best.otherCores ?? 0)) best = result;
@@ -104,7 +118,7 @@ export async function load(ctx: BenchContext, label: string, server: Server, req
   const result = best as LoadResult;
   const bad = result.errors + result.mismatches;
   ctx.log(
-    `  ${label}: ${result.perSecond.toFixed(0)}/s, p50 ${fmtMs(result.p50Ms)}, p99 ${fmtMs(result.p99Ms)}, ` +
+    `  ${label}: ${result.perSecond.toFixed(0)}/s, p50 ${fmtMs(result.p50Ms)}, p99 ${fmtMs(result.p99Ms)}, p99.9 ${fmtMs(result.p999Ms)}, ` +
       `generator ${result.generatorCores.toFixed(2)} cores, server ${result.serverCores?.toFixed(2) ?? '?'} cores, other ${result.otherCores?.toFixed(2) ?? '?'}` +
       `${bad ? `, ${bad} errors (${result.errorSamples[0] ?? ''})` : ''}`,
   );

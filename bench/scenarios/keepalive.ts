@@ -3,6 +3,7 @@
  * connection each, at the maximum rate; (d) p50/p99 latency at half of each
  * server's own maximum, open loop at a fixed rate.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario, Side } from '../context.js';
 import { BUNDLE, BUNDLE_PATH, SIDES, bundleRead, fetchBytes, importBundle, keygate, load, startTrio } from './common.js';
@@ -42,7 +43,8 @@ export const latencyAtHalfLoad: Scenario = {
   id: 'd',
   title: 'p50/p99 latency at 50 % of the maximum rate (open loop)',
   async run(ctx, out) {
-    const trio = await startTrio(ctx, 'd');
+    const diagFiles = ctx.settings.diagnose ? { keygate: join(ctx.settings.tmp, 'd-diag-keygate.json'), node: join(ctx.settings.tmp, 'd-diag-node.json') } : undefined;
+    const trio = await startTrio(ctx, 'd', diagFiles);
     let max = ctx.shared.maxRate;
     if (!max) {
       max = {};
@@ -50,13 +52,25 @@ export const latencyAtHalfLoad: Scenario = {
     }
     const p50: Partial<Record<Side, number | null>> = {};
     const p99: Partial<Record<Side, number | null>> = {};
+    const p999: Partial<Record<Side, number | null>> = {};
+    const kept: Partial<Record<Side, number>> = {};
     for (const side of SIDES) {
       const rate = Math.round((max[side] ?? 0) / 2);
       const label = `d ${rate}/s (half of max) / ${side}`;
-      const r = await load(ctx, label, trio.servers[side], bundleRead(trio.body), { kind: 'rate', perSecond: rate });
+      const r = await load(ctx, label, trio.servers[side], bundleRead(trio.body), { kind: 'rate', perSecond: rate }, { markWindow: diagFiles !== undefined && side !== 'nginx' });
       out.measure({ label, load: r, values: { 'target rate /s': rate } });
       p50[side] = r.p50Ms;
       p99[side] = r.p99Ms;
+      p999[side] = r.p999Ms;
+      kept[side] = r.attempts ?? 1;
+    }
+    // The generator's own share of the tail: nginx at keygate's rate (not nginx's own half).
+    const kgRate = Math.round((max.keygate ?? 0) / 2);
+    if (kgRate > 0) {
+      const label = `d ${kgRate}/s (keygate's half) / nginx: the generator's own tail`;
+      const r = await load(ctx, label, trio.servers.nginx, bundleRead(trio.body), { kind: 'rate', perSecond: kgRate });
+      out.measure({ label, load: r, values: { 'target rate /s': kgRate } });
+      out.figure({ key: 'd_generator_p99_at_keygate_rate', title: "p99 of nginx at keygate's half rate (bounds the generator's own tail)", unit: 'ms', keygate: null, node: null, nginx: r.p99Ms, higherIsBetter: false });
     }
     out.note(
       'Each server runs at half of its own maximum from (a). Requests are sent on a 1 ms timer over the 1000 keep-alive connections; ' +
@@ -64,5 +78,51 @@ export const latencyAtHalfLoad: Scenario = {
     );
     out.figure({ key: 'd_latency_p50_at_half_load', title: 'p50 latency at 50 % of max rate', unit: 'ms', keygate: p50.keygate ?? null, node: p50.node ?? null, nginx: p50.nginx ?? null, higherIsBetter: false });
     out.figure({ key: 'd_latency_p99_at_half_load', title: 'p99 latency at 50 % of max rate', unit: 'ms', keygate: p99.keygate ?? null, node: p99.node ?? null, nginx: p99.nginx ?? null, higherIsBetter: false });
+    out.figure({ key: 'd_latency_p999_at_half_load', title: 'p99.9 latency at 50 % of max rate', unit: 'ms', keygate: p999.keygate ?? null, node: p999.node ?? null, nginx: p999.nginx ?? null, higherIsBetter: false });
+    if (diagFiles) {
+      await ctx.stopAll(); // the diagnostics are written as each server exits
+      for (const side of ['keygate', 'node'] as const) {
+        const windows = readWindows(diagFiles[side]);
+        // Windows alternate: before a measured window, the measured window, …; the kept attempt's is reported.
+        const w = windows?.[2 * (kept[side] ?? 1) - 1];
+        if (!w) {
+          out.note(`--diagnose: no diagnostics from ${side}`);
+          continue;
+        }
+        out.measure({
+          label: `d diagnostics / ${side} (measured window, ${w.seconds} s)`,
+          values: {
+            'event-loop delay p50 ms': w.loopDelayMs.p50,
+            'p99 ms': w.loopDelayMs.p99,
+            'p99.9 ms': w.loopDelayMs.p999,
+            'max ms': w.loopDelayMs.max,
+            'GC pauses': w.gc.pauses,
+            'GC total ms': w.gc.totalMs,
+            'GC max ms': w.gc.maxMs,
+            'GC > 5 ms': w.gc.over5ms,
+            'GC > 20 ms': w.gc.over20ms,
+            'GC kinds': Object.entries(w.gc.byKind).map(([k, n]) => `${k} ${n}`).join(' '),
+            'RSS MiB': w.memory.rssMiB,
+            'heap used MiB': w.memory.heapUsedMiB,
+          },
+        });
+      }
+      out.note('--diagnose: event-loop delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution) and GC pauses (PerformanceObserver gc entries) of keygate and the node baseline over their measured window (bench/diag-preload.mjs).');
+    }
   },
 };
+
+interface DiagWindow {
+  seconds: number;
+  loopDelayMs: { p50: number; p99: number; p999: number; max: number };
+  gc: { pauses: number; totalMs: number; maxMs: number; over5ms: number; over20ms: number; byKind: Record<string, number> };
+  memory: { rssMiB: number; heapUsedMiB: number };
+}
+
+function readWindows(file: string): DiagWindow[] | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DiagWindow[];
+  } catch {
+    return undefined;
+  }
+}
