@@ -62,7 +62,8 @@ export const ERROR_CODES = {
   KEY_NOT_FOUND: spec(404, 'NotFound', 'key does not exist'),
   KEY_VERSION_CONFLICT: spec(409, 'Conflict', 'key was changed concurrently: try again'),
   KEY_NO_HMAC: spec(409, 'Conflict', 'key does not support HMAC'),
-  UNSUPPORTED_CIPHER: spec(406, 'NotAcceptable', "unsupported cipher '%s'"),
+  // Names the ciphers it takes, never the one sent (a key pasted into `cipher` must not come back).
+  UNSUPPORTED_CIPHER: spec(406, 'NotAcceptable', 'unsupported cipher: use AES256, AES256-GCM_SHA256, ChaCha20 or XCHACHA20-POLY1305'),
   INVALID_KEY_SIZE: spec(406, 'NotAcceptable', 'invalid key size: must be 256 bits'),
   POLICY_NOT_FOUND: spec(404, 'NotFound', 'policy does not exist'),
   IDENTITY_NOT_FOUND: spec(404, 'NotFound', 'identity does not exist'),

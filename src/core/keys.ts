@@ -81,7 +81,7 @@ export class KeyService {
 
   async import(name: string, raw: Buffer, cipher: string, createdBy: string): Promise<void> {
     const algorithm = IMPORT_CIPHERS.get(cipher);
-    if (!algorithm) throw coded('UNSUPPORTED_CIPHER', [cipher.slice(0, 40)]);
+    if (!algorithm) throw coded('UNSUPPORTED_CIPHER');
     if (raw.length !== 32) throw coded('INVALID_KEY_SIZE');
     const key = new SecretKey(algorithm, raw, randomBytes(32));
     await this.put(name, encodeKey({ key, createdAt: new Date(), createdBy }));
