@@ -210,6 +210,19 @@ describe('the dashboard in headless Chromium, logged in as the RKS admin', () =>
     expect((await s.call(s.admin, '/v1/group/describe/from-console')).status).toBe(404);
   });
 
+  it.skipIf(!chromiumPresent)('after a session ended elsewhere, offers the login again: the dead cookie is refused, cleared, and the page starts anonymous', { timeout: 60_000 }, async () => {
+    const rks = await s.call(null, '/rks/v1/admin/login', { method: 'POST', body: ADMIN, headers: { 'Content-Type': 'application/json' } });
+    expect((await s.call(null, '/rks/v1/admin/tokens', { method: 'DELETE', headers: { 'X-Vault-Token': rks.json.adminToken } })).status).toBe(200);
+    expect((await b.browser.defaultBrowserContext().cookies()).find((c) => c.name === SESSION_COOKIE)).toBeDefined();
+    await show(page, base() + '#/overview');
+    await page.waitForSelector('main[data-page="sign-in"]');
+    expect((await b.browser.defaultBrowserContext().cookies()).find((c) => c.name === SESSION_COOKIE)).toBeUndefined();
+    await page.type('#login', ADMIN.login);
+    await page.type('#password', ADMIN.password);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('main[data-page="overview"]:not([aria-busy])');
+  });
+
   it.skipIf(!chromiumPresent)('logs out', { timeout: 60_000 }, async () => {
     await show(page, base() + '#/overview');
     await page.click('#who button');
