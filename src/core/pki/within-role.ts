@@ -11,6 +11,7 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { UnavailableError } from '../../errors.js';
 import type { Usage } from './config.js';
+import { canonicalName } from './names.js';
 import type { Issuer, SignInput, Signed } from './issuer.js';
 
 const EKU: Record<Usage, string> = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2' };
@@ -33,17 +34,18 @@ export function beyondAsked(certificate: string, asked: Asked, startedAt: number
   if (ekus === undefined || ekus.length === 0) return `it has no extended key usage (any purpose; the role allows ${asked.usage.join(', ')})`;
   const extra = ekus.filter((oid) => !allowed.has(oid));
   if (extra.length > 0) return `it has the extended key usage ${extra.join(', ')} (the role allows ${asked.usage.join(', ')})`;
-  const names = new Set(asked.dnsNames.map((n) => n.toLowerCase()));
+  // The issuer may have signed the CSR's own spelling (Vault's use_csr_sans): compared as names, not as text.
+  const names = new Set(asked.dnsNames.map(canonicalName));
   const ips = new Set(asked.ipAddresses.map(ipForm));
   for (const entry of (cert.subjectAltName ?? '').split(', ').filter((e) => e !== '')) {
     if (entry.startsWith('DNS:')) {
-      if (!names.has(entry.slice(4).toLowerCase())) return 'it has a DNS name that was not asked for';
+      if (!names.has(canonicalName(entry.slice(4)))) return 'it has a DNS name that was not asked for';
     } else if (entry.startsWith('IP Address:')) {
       if (!ips.has(ipForm(entry.slice(11)))) return 'it has an IP address that was not asked for';
     } else return 'it has a subject alternative name of another kind';
   }
   for (const line of cert.subject.split('\n')) {
-    if (line.startsWith('CN=') && line.slice(3).toLowerCase() !== asked.commonName.toLowerCase()) return 'its common name is not the one asked for';
+    if (line.startsWith('CN=') && canonicalName(line.slice(3)) !== canonicalName(asked.commonName)) return 'its common name is not the one asked for';
   }
   if (Date.parse(cert.validTo) > startedAt + asked.ttlMs + SLACK_MS) return 'it lives longer than asked';
   if (asked.publicKey && !cert.publicKey.equals(asked.publicKey)) return 'it is for another key';
