@@ -13,6 +13,7 @@ export interface CallOptions {
   body?: unknown;
   agent?: https.Agent;
   timeoutMs?: number;
+  headers?: Record<string, string>;
 }
 
 /** One request to https://127.0.0.1:<port><path> as `who`, verifying the server against `caPem` as `localhost`. */
@@ -31,7 +32,7 @@ export function call(port: number, caPem: string, who: ClientIdentity, path: str
         key: who.keyPem,
         agent: opts.agent ?? false,
         timeout: opts.timeoutMs ?? 30_000,
-        headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': String(payload.length) } : {},
+        headers: { ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': String(payload.length) } : {}), ...opts.headers },
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -20,6 +20,7 @@ export function requestBytes(spec: RequestSpec, host: string, close: boolean): B
   const body = spec.body ?? '';
   let head = `${spec.method} ${path} HTTP/1.1\r\nHost: ${host}\r\n`;
   if (close) head += 'Connection: close\r\n';
+  for (const [name, value] of Object.entries(spec.headers ?? {})) head += `${name}: ${value}\r\n`;
   if (spec.method !== 'GET') head += `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
   return Buffer.from(head + '\r\n' + body);
 }

@@ -22,6 +22,8 @@ export interface RequestSpec {
   path: string;
   pathCount?: number;
   body?: string;
+  /** Extra request headers (e.g. a node token). */
+  headers?: Record<string, string>;
   expectStatus: number;
   /** When set, every response body must be exactly these bytes (base64). */
   expectBodyB64?: string;

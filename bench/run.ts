@@ -4,7 +4,7 @@
  * bench/results/. Targets are reported, never asserted: the exit code is 0
  * whenever a report was written.
  *
- *   --only a,b,...   scenarios to run (default all: a d b c f e g m)
+ *   --only a,b,...   scenarios to run (default all: a d b c f n e g m)
  *   --duration S     measured seconds per load run (default 8)
  *   --warmup S       warm-up seconds before each (default 2)
  *   --procs N        load generator processes (default 1)
@@ -29,8 +29,9 @@ import { fsScale } from './scenarios/fs-scale.js';
 import { vaultReads } from './scenarios/vault.js';
 import { pkiSigning } from './scenarios/pki-sign.js';
 import { migration } from './scenarios/migrate.js';
+import { nodeFetch } from './scenarios/node-fetch.js';
 
-const SCENARIOS: Scenario[] = [keepAliveReads, latencyAtHalfLoad, handshakes, generateDataKeys, vaultReads, fsScale, pkiSigning, migration];
+const SCENARIOS: Scenario[] = [keepAliveReads, latencyAtHalfLoad, handshakes, generateDataKeys, vaultReads, nodeFetch, fsScale, pkiSigning, migration];
 /** Past this the run stops what it is doing and reports what it has (the issue allows 15 minutes). */
 const WATCHDOG_MS = 13 * 60_000;
 

@@ -70,6 +70,8 @@ export interface KeygateOptions {
   nodeFlags?: string[];
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** What the bench identities' policy allows (default: bundle reads, bench-* data keys and signing). */
+  allow?: string[];
   /** Certificate issuers and roles (`pki:` of the config), for the signing scenario. */
   pkiConfig?: Record<string, unknown>;
 }
@@ -83,7 +85,7 @@ export async function startKeygate(repo: string, opts: KeygateOptions): Promise<
     tls: { key: opts.pki.serverKeyFile, cert: opts.pki.serverCertFile, auth: 'on', ca: opts.pki.caFile },
     policy: {
       bench: {
-        allow: ['/v1/cert/get/*', '/v1/key/generate/bench-*', '/v1/key/decrypt/bench-*', '/v1/key/describe/bench-*', '/v1/pki/sign/bench-*'],
+        allow: opts.allow ?? ['/v1/cert/get/*', '/v1/key/generate/bench-*', '/v1/key/decrypt/bench-*', '/v1/key/describe/bench-*', '/v1/pki/sign/bench-*'],
         identities: opts.pki.clients.map((c) => c.identity),
       },
     },

@@ -58,6 +58,20 @@ const DEFS: TargetDef[] = [
     value: (f) => div(f('c_decrypt')?.keygate, f('c_decrypt')?.node),
   },
   {
+    key: 'node_fetch_cache_off_keepalive',
+    title: '(n) node fetch by node token, cache off, Vault, keep-alive, req/s (RKS measured 533–581)',
+    goal: 600,
+    atLeast: true,
+    value: (f) => f('n_node_fetch_cache_off_keepalive')?.keygate ?? null,
+  },
+  {
+    key: 'node_fetch_cache_off_close',
+    title: '(n) the same with Connection: close, req/s (RKS measured ~390)',
+    goal: 400,
+    atLeast: true,
+    value: (f) => f('n_node_fetch_cache_off_close')?.keygate ?? null,
+  },
+  {
     key: 'p99_ms_at_half_load',
     title: '(d) keygate p99 latency at 50 % of its maximum rate, ms',
     goal: 5,

@@ -21,16 +21,16 @@ const VAULT_ROLE: Partial<Record<KeyType, { key_type: string; key_bits: number }
   'ecdsa-p384': { key_type: 'ec', key_bits: 384 },
   'rsa-2048': { key_type: 'rsa', key_bits: 2048 },
 };
-const ROOT = 'bench-root-token';
+export const ROOT = 'bench-root-token';
 
-interface VaultTarget {
+export interface VaultTarget {
   url: string;
   kind: string;
   stop(): Promise<void>;
 }
 
 /** The real Vault dev server when there is a binary, else the Vault test server. */
-async function startAnyVault(ctx: BenchContext): Promise<VaultTarget> {
+export async function startAnyVault(ctx: BenchContext): Promise<VaultTarget> {
   const bundled = join(ctx.settings.repo, '..', 'shared', 'tools', 'vault');
   const binary = process.env['VAULT_BIN'] || (existsSync(bundled) ? bundled : '');
   if (binary === '') {
