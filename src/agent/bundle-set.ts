@@ -32,16 +32,20 @@ interface Tracked {
 /** What one fetch gave. */
 export type Outcome = { name: string; bundle: FetchedBundle } | { name: string; error: Error };
 
-export interface BundleSetDeps {
+/** What the agent's fetching and issuing sets share. */
+export interface AgentDeps {
   settings: AgentSettings;
   client: AgentClient;
-  writer: BundleWriter;
   auth: NodeAuth;
   reloads: ReloadQueue;
   board: StatusBoard;
   logger: Logger;
   clock: Clock;
   random: Random;
+}
+
+export interface BundleSetDeps extends AgentDeps {
+  writer: BundleWriter;
 }
 
 export class BundleSet {

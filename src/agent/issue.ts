@@ -22,19 +22,16 @@ import { X509Certificate, createPrivateKey, generateKeyPair as generateKeyPairCb
 import { promisify } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../log/logger.js';
 import { forEachLimited } from '../concurrency.js';
 import { privateKeyToPem } from '../pki/certificate.js';
 import { ipAddressBytes } from '../pki/extensions.js';
 import { createCsr } from '../pki/csr.js';
 import type { KeyType } from '../pki/keys.js';
-import type { AgentSettings, CertificateSettings } from './config.js';
-import { ServerError, UnreachableError, type AgentClient, type Json } from './client.js';
-import type { NodeAuth } from './auth.js';
-import { Backoff, refreshDelay, type Clock, type Random } from './scheduler.js';
+import type { CertificateSettings } from './config.js';
+import { ServerError, UnreachableError, type Json } from './client.js';
+import { Backoff, refreshDelay } from './scheduler.js';
 import { BundleWriter } from './writer.js';
-import type { ReloadQueue } from './reload.js';
-import type { StatusBoard } from './status.js';
+import type { AgentDeps } from './bundle-set.js';
 
 const generate = promisify(generateKeyPairCb);
 
@@ -87,16 +84,7 @@ interface Entry {
   issued: Issued[];
 }
 
-export interface CertificateSetDeps {
-  settings: AgentSettings;
-  client: AgentClient;
-  auth: NodeAuth;
-  reloads: ReloadQueue;
-  board: StatusBoard;
-  logger: Logger;
-  clock: Clock;
-  random: Random;
-}
+export type CertificateSetDeps = AgentDeps;
 
 /** One issuance that did not end with a pair on disk. */
 export interface IssueFailure {

@@ -94,24 +94,7 @@ export class TokenService {
   /** Mints a token and stores its record; the token itself exists only in the return value. */
   async issue(req: IssueRequest): Promise<{ token: string; record: TokenRecord }> {
     const token = PREFIX[req.kind] + randomBytes(TOKEN_BYTES).toString('base64url');
-    const now = this.now();
-    const record: TokenRecord = {
-      hash: hashToken(token),
-      kind: req.kind,
-      group: req.group,
-      node: req.node ?? '',
-      generation: req.generation,
-      issuedAt: now,
-      expiresAt: req.ttl === null ? null : now + req.ttl * 1000,
-      ttl: req.ttl ?? 0,
-      renewable: req.renewable,
-    };
-    try {
-      await this.store.create(entryName(record.hash), encode(record));
-    } catch (err) {
-      throw translateStoreError(err, texts);
-    }
-    return { token, record };
+    return { token, record: await this.saveRecord(token, req) };
   }
 
   /**
@@ -121,6 +104,11 @@ export class TokenService {
    */
   async adopt(token: string, req: IssueRequest): Promise<TokenRecord> {
     if (!looksLikeToken(token)) throw new BadRequestError('token: not a keygate or Vault service token');
+    return this.saveRecord(token, req);
+  }
+
+  /** Stores the record of `token` (only its hash) as `req` describes, from now. */
+  private async saveRecord(token: string, req: IssueRequest): Promise<TokenRecord> {
     const now = this.now();
     const record: TokenRecord = {
       hash: hashToken(token),
