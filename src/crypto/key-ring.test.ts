@@ -1,24 +1,14 @@
 /** Key versions in the crypto layer: the ring, its stored form and the ciphertext version tag. */
 import { describe, expect, it } from 'vitest';
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { SecretKey, DecryptionError } from './secret-key.js';
 import { decodeKey, encodeKey, KeyEncodingError, type StoredKey } from './key-encoding.js';
 import { KeyRing, KeyRingError, RetiredVersionError, decodeKeyRing, encodeKeyRing, nextVersion } from './key-ring.js';
+import { kesCiphertexts, openingVectors, type DecryptVector } from '../../test/helpers/kes-vectors.js';
 import { VERSION_MAGIC, VERSION_TAG_SIZE, readCiphertextTag, tagCiphertext } from './versioned-ciphertext.js';
 
-interface DecryptVector {
-  id: string;
-  algorithm: 'AES256' | 'ChaCha20';
-  master_key: string;
-  ciphertext: string;
-  context: string | null;
-  plaintext: string;
-  expect: string;
-}
-const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'));
-const decryptVectors = (vectors.decrypt as DecryptVector[]).filter((v) => v.expect === 'plaintext');
-const storedVectors = (vectors.key_encodings.vectors as Array<{ stored: string; expect: string }>).filter((v) => v.expect === 'ok');
+const decryptVectors = openingVectors;
+const storedVectors = kesCiphertexts.key_encodings.vectors.filter((v) => v.expect === 'ok');
 
 const fresh = (createdBy = ''): StoredKey => ({ key: SecretKey.generate('AES256'), createdAt: new Date(), ...(createdBy ? { createdBy } : {}) });
 const rotate = (ring: KeyRing, times: number): KeyRing => {

@@ -9,25 +9,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { readFileSync } from 'node:fs';
+import { openingVectors, type DecryptVector } from '../helpers/kes-vectors.js';
 import { MemoryKeyStore } from '../../keystores/memory.js';
 import { KeyService } from '../../src/core/keys.js';
 import { BadRequestError } from '../../src/errors.js';
 import { VERSION_MAGIC } from '../../src/crypto/index.js';
 
-interface DecryptVector {
-  id: string;
-  envelope: string;
-  algorithm: 'AES256' | 'ChaCha20';
-  master_key: string;
-  ciphertext: string;
-  context: string | null;
-  plaintext: string;
-  expect: string;
-}
-const vectors = (JSON.parse(readFileSync(new URL('../vectors/kes/ciphertexts.json', import.meta.url), 'utf8')).decrypt as DecryptVector[]).filter(
-  (v) => v.expect === 'plaintext',
-);
+const vectors = openingVectors;
 
 const NOT_AUTHENTIC = 'decryption failed: ciphertext is not authentic';
 const RETIRED = 'decryption failed: key version is retired (below min_decryption_version)';
@@ -77,7 +65,7 @@ async function refusal(p: Promise<unknown>): Promise<string> {
   throw new Error('expected a refusal');
 }
 
-async function run(vector: DecryptVector, ops: Op[]): Promise<void> {
+async function run(vector: DecryptVector & { plaintext: string }, ops: Op[]): Promise<void> {
   const store = new MemoryKeyStore();
   const services = [new KeyService(store), new KeyService(store)];
   await services[0]!.import('k', Buffer.from(vector.master_key, 'base64'), vector.algorithm, 'tester');

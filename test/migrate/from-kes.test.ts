@@ -7,7 +7,6 @@
  * ciphertexts KES made with those keys (test/vectors/kes). Serving the keys changes no
  * stored byte, so a KES server could still be switched back to.
  */
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,24 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VaultAdmin } from '../../keystores/vault/testing.js';
 import { startVaultTestServer, type VaultTestServer } from '../vault-server/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { kesCiphertexts, openingVectors, type DecryptVector, type EncodingVector } from '../helpers/kes-vectors.js';
 
-interface DecryptVector {
-  id: string;
-  algorithm: 'AES256' | 'ChaCha20';
-  master_key: string;
-  ciphertext: string;
-  context: string | null;
-  plaintext: string;
-  expect: string;
-}
-interface EncodingVector {
-  stored: string;
-  expect: string;
-  format: string;
-}
-const vectors = JSON.parse(readFileSync(new URL('../vectors/kes/ciphertexts.json', import.meta.url), 'utf8'));
-const decrypts = (vectors.decrypt as DecryptVector[]).filter((v) => v.expect === 'plaintext');
-const protobufKey = (vectors.key_encodings.vectors as EncodingVector[]).find((v) => v.expect === 'ok' && v.format.startsWith('base64(protobuf')) as EncodingVector;
+const decrypts = openingVectors;
+const protobufKey = kesCiphertexts.key_encodings.vectors.find((v) => v.expect === 'ok' && v.format.startsWith('base64(protobuf')) as EncodingVector;
 
 /** KES v0.19.2–2023's stored form of a master key. */
 function kesJSON(v: DecryptVector): string {
