@@ -85,10 +85,13 @@ async function run(args: string[], port: number, errorLog: () => string): Promis
   };
 }
 
-/** One TLS handshake with SNI site.test; resolves with the SHA-256 fingerprint of the leaf served. */
-export function handshake(port: number, ca?: string): Promise<string> {
+/**
+ * One TLS handshake with SNI `servername`; resolves with the SHA-256 fingerprint of the leaf served.
+ * With `ca`, the chain and the name are verified as a browser would.
+ */
+export function handshake(port: number, ca?: string, servername = 'site.test'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'site.test', ...(ca ? { ca } : { rejectUnauthorized: false }) }, () => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername, ...(ca ? { ca } : { rejectUnauthorized: false }) }, () => {
       const peer = socket.getPeerCertificate();
       socket.destroy();
       resolve(peer.fingerprint256);
@@ -113,8 +116,8 @@ export function opensslFingerprint(port: number): Promise<string> {
   });
 }
 
-/** Handshakes back to back until stopped, verifying the chain against `ca`; counts failures. */
-export function hammer(port: number, ca: string) {
+/** Handshakes back to back until stopped, verifying the chain against `ca` (and `servername`); counts failures. */
+export function hammer(port: number, ca: string, servername?: string) {
   /** Each change of the certificate served, in order. */
   const seen: string[] = [];
   /** The certificates of the last 20 handshakes. */
@@ -125,7 +128,7 @@ export function hammer(port: number, ca: string) {
   const done = (async () => {
     while (running) {
       try {
-        const fp = await handshake(port, ca);
+        const fp = await handshake(port, ca, servername);
         if (seen.at(-1) !== fp) seen.push(fp);
         recent.push(fp);
         if (recent.length > 20) recent.shift();

@@ -12,13 +12,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { TestPKI } from '../helpers/certs.js';
 import { runToEnd } from '../helpers/processes.js';
 import { admin, baseSettings, fingerprint, tempDir, testAgent, type TestAgent } from './fixture.js';
-import { NGINX, opensslFingerprint, prepareNginx, type RunningNginx } from './nginx.js';
+import { NGINX, hammer, handshake, opensslFingerprint, prepareNginx, type RunningNginx } from './nginx.js';
 import { eventually } from './support.js';
 
 const HOUR = 3_600_000;
@@ -38,51 +37,6 @@ afterAll(async () => {
   await server?.close();
   rmSync(work, { recursive: true, force: true });
 });
-
-/** One handshake as a browser would make it: SNI and name check for NAME, the chain verified against keygate's CA. */
-function handshake(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: NAME, ca: caPem }, () => {
-      const peer = socket.getPeerCertificate();
-      socket.destroy();
-      resolve(peer.fingerprint256);
-    });
-    socket.setTimeout(5000, () => socket.destroy(new Error('handshake timed out')));
-    socket.once('error', reject);
-  });
-}
-
-/** Handshakes back to back until stopped; counts failures. */
-function hammer(port: number) {
-  const seen: string[] = [];
-  const recent: string[] = [];
-  const errors: string[] = [];
-  let running = true;
-  let ok = 0;
-  const done = (async () => {
-    while (running) {
-      try {
-        const fp = await handshake(port);
-        if (seen.at(-1) !== fp) seen.push(fp);
-        recent.push(fp);
-        if (recent.length > 20) recent.shift();
-        ok++;
-      } catch (err) {
-        errors.push((err as Error).message);
-      }
-    }
-  })();
-  return {
-    seen, recent, errors,
-    get ok() {
-      return ok;
-    },
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
 
 const onDisk = () => new X509Certificate(readFileSync(join(out, 'edge.crt')));
 
@@ -127,7 +81,7 @@ describe.skipIf(!existsSync(NGINX))('agent + built-in CA + nginx: short-lived ce
     nginx = await setup.start();
     await agent.started();
     expect(onDisk().fingerprint256).toBe(leaf.fingerprint256); // issued by this run already: not issued again
-    expect(await handshake(nginx.port)).toBe(leaf.fingerprint256);
+    expect(await handshake(nginx.port, caPem, NAME)).toBe(leaf.fingerprint256);
     expect(await opensslFingerprint(nginx.port)).toBe(leaf.fingerprint256);
     // keygate's own list names the node as the caller.
     const listed = await admin(s, 'GET', '/v1/pki/certs/');
@@ -138,7 +92,7 @@ describe.skipIf(!existsSync(NGINX))('agent + built-in CA + nginx: short-lived ce
     const a = agent as TestAgent;
     const n = nginx as RunningNginx;
     const before = onDisk();
-    const clients = hammer(n.port);
+    const clients = hammer(n.port, caPem, NAME);
     await eventually(() => clients.ok > 5, 'handshakes before the renewal');
     // Two-thirds of the hour, less the jitter (random 0.5 · 0.1): 38 minutes.
     await a.advance(38 * 60_000 + 1000);
