@@ -144,7 +144,7 @@ export function migrateCommand(): Command {
     .option('--dry-run', 'count, compare and validate; write nothing')
     .option('--merge', 'add to a target that already holds other entries (conflicting ones are listed and left alone)')
     .option('--filter <glob...>', 'only entries whose name matches (* and ?), e.g. "bundle.*"; repeatable')
-    .addOption(new Option('--vault-token <token>', 'with --from-rks: a Vault token that may list and read the RKS mount').env('VAULT_TOKEN'))
+    .addOption(new Option('--vault-token <token>', 'with --from-rks: a Vault token that may list and read the RKS mount (prefer VAULT_TOKEN: arguments show in the process list)').env('VAULT_TOKEN'))
     .option('--vault-ca <file>', "with --from-rks: PEM CA certificates of Vault's server certificate")
     .option('--vault-namespace <ns>', 'with --from-rks: Vault namespace of the RKS mount')
     .option('--rks-mount <path>', 'with --from-rks: the KV v2 mount RKS uses', 'rks')
