@@ -15,7 +15,7 @@ import { groupRoutes } from '../api/tls/groups.js';
 import { nodeRoutes } from '../api/tls/nodes.js';
 import { rksRoutes } from '../api/rks/index.js';
 import { pkiRoutes } from '../api/pki/index.js';
-import { listen, type Listener } from '../server/listener.js';
+import { listen, type Listener, type ServerTLS } from '../server/listener.js';
 import { Metrics } from '../server/metrics.js';
 import type { Route } from '../server/route.js';
 import { ReloadableState, type State, type StateHolder } from '../server/state.js';
@@ -67,54 +67,40 @@ export interface StartOptions {
   logPeers?: LogPeers;
 }
 
+/** What a running server swaps at a reload; the closures of metrics and logs read it live. */
+interface Live {
+  config: Config;
+  tls: ServerTLS;
+  logger: Logger;
+  store: KeyStore | undefined;
+  holder: StateHolder | undefined;
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  let tls = loadServerTLS(config.tls);
-  let logger = options.logger ?? buildLogger(config.log);
-  let store: KeyStore | undefined;
-  let live: StateHolder | undefined;
-  const census = new Census(() => (live as StateHolder).current, {
+  const live: Live = { config, tls: loadServerTLS(config.tls), logger: options.logger ?? buildLogger(config.log), store: undefined, holder: undefined };
+  const census = new Census(() => (live.holder as StateHolder).current, {
     maxAgeMs: CENSUS_MAX_AGE_MS,
     firstWaitMs: 5_000,
-    onError: (err) => live?.current.logger.error(`metrics: counting tokens, nodes and bundles failed: ${(err as Error).message}`),
+    onError: (err) => live.holder?.current.logger.error(`metrics: counting tokens, nodes and bundles failed: ${(err as Error).message}`),
   });
   const metrics = new Metrics({
-    cache: () => (store ? cacheStats(store) : undefined),
-    fleet: () => (live ? census.get() : Promise.resolve(undefined)),
+    cache: () => (live.store ? cacheStats(live.store) : undefined),
+    fleet: () => (live.holder ? census.get() : Promise.resolve(undefined)),
   });
   const streams = new LogStreams(options.logPeers);
-  const countLogs = (l: Logger) => {
-    // The streams speak KES's event shapes (kms-go decodes them); the files keep keygate's lines.
-    l.onAudit((_line, event, time) => {
-      metrics.logged('audit');
-      if (event && time !== undefined && streams.wanted('audit')) streams.logged('audit', kesAuditEvent(event, time));
-    });
-    l.onError((_line, time, level, message, fields) => {
-      metrics.logged('error');
-      if (streams.wanted('error')) streams.logged('error', kesErrorEvent(time, level, message, fields));
-    });
-  };
-  countLogs(logger);
-  const storeLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => logger.log(level, message);
-  store = await openKeyStore(config.keystore, config.cache, metrics, storeLog, options.replicas);
-  let current = config;
+  countLogs(live.logger, metrics, streams);
+  const storeLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => live.logger.log(level, message);
+  const store = await openKeyStore(config.keystore, config.cache, metrics, storeLog, options.replicas);
+  live.store = store;
   try {
-    const holder: StateHolder = new ReloadableState(await prepareState(config, store, logger));
-    live = holder;
-    const routes: Route[] = [];
-    routes.push(...kesRoutes(() => routes, metrics, streams));
-    routes.push(...docsRoutes());
-    routes.push(...uiRoutes());
-    routes.push(...bundleRoutes);
-    routes.push(...groupRoutes, ...nodeRoutes);
-    routes.push(...pkiRoutes);
-    const authFailures = { limit: config.limits.auth_failures, windowMs: parseDuration(config.limits.auth_failure_window), ...(options.throttlePeers ? { peers: options.throttlePeers } : {}) };
-    routes.push(...rksRoutes(metrics));
+    const holder: StateHolder = new ReloadableState(await prepareState(config, store, live.logger));
+    live.holder = holder;
     const { host, port } = splitAddress(config.address);
     const listener = await listen({
       host,
       port,
-      tls,
-      routes,
+      tls: live.tls,
+      routes: buildRoutes(metrics, streams),
       holder,
       metrics,
       headerTimeoutMs: parseDuration(config.limits.header_timeout),
@@ -123,98 +109,147 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       shutdownTimeoutMs: parseDuration(config.limits.shutdown_timeout),
       maxHeaderBytes: config.limits.max_header_bytes,
       maxConnections: config.limits.max_connections,
-      authFailures: { ...authFailures, scope: 'http' },
-    });
-
-    const reloadTLS = (): void => {
-      try {
-        tls = loadServerTLS(current.tls);
-        listener.server.setSecureContext(tls);
-        holder.current.logger.info('tls: server certificate reloaded');
-      } catch (err) {
-        holder.current.logger.error(`tls: keeping the previous certificate: ${(err as Error).message}`);
-      }
-    };
-    // Certificates renewed on disk (certbot, cert-manager) are picked up without a signal.
-    const watched = [config.tls.cert, config.tls.key];
-    for (const f of watched) watchFile(f, { interval: 2000, persistent: false }, reloadTLS);
-    // Expired certificates leave the issued list and the CRLs (pki.tidy_interval; a change needs a restart).
-    const tidy = setInterval(() => {
-      holder.current.pki.tidy().catch((err: unknown) => holder.current.logger.error(`pki: tidy failed: ${(err as Error).message}`));
-    }, parseDuration(config.pki?.tidy_interval ?? '1h'));
-    tidy.unref();
-
-    // Housekeeping (housekeeping.interval, '0' = off; a change needs a restart): bounded runs, on
-    // one replica (or worker) at a time by a lease entry in the keystore.
-    const sweeper = new Sweeper(() => holder.current.store, {
-      batch: config.housekeeping?.batch ?? 1000,
-      // Decisions to delete are made on the backend's current entries, not on cached ones.
-      backend: () => (holder.current.store instanceof CachedKeyStore ? holder.current.store.backend : holder.current.store),
-    });
-    let sweeping: Promise<void> | null = null;
-    const sweepEvery = parseDuration(config.housekeeping?.interval ?? '10m');
-    const sweep =
-      sweepEvery > 0
-        ? setInterval(() => {
-            sweeping ??= sweepOnce(sweeper, holder, metrics).finally(() => (sweeping = null));
-          }, sweepEvery)
-        : null;
-    sweep?.unref();
-
-    const shownHost = listener.address.family === 'IPv6' ? `[${listener.address.address}]` : listener.address.address;
-    return {
-      url: `https://${shownHost}:${listener.address.port}`,
-      port: listener.address.port,
-      holder,
-      listener,
-      metrics,
-      async reload(next: Config) {
-        if (next.address !== current.address || next.tls.auth !== current.tls.auth || next.tls.ca !== current.tls.ca) {
-          holder.current.logger.info('reload: address and tls.auth/tls.ca changes take effect after a restart');
-        }
-        const nextTLS = loadServerTLS(next.tls);
-        const sameStore = isDeepStrictEqual(next.keystore, current.keystore) && isDeepStrictEqual(next.cache, current.cache);
-        const nextStore = sameStore ? (store as KeyStore) : await openKeyStore(next.keystore, next.cache, metrics, storeLog, options.replicas);
-        const nextLogger = options.logger ?? buildLogger(next.log);
-        let nextState: State;
-        try {
-          nextState = await prepareState(next, nextStore, nextLogger);
-        } catch (err) {
-          if (!sameStore) await nextStore.close();
-          if (nextLogger !== logger) await nextLogger.close();
-          throw err;
-        }
-        if (nextLogger !== logger) countLogs(nextLogger);
-        listener.server.setSecureContext(nextTLS);
-        const old = { store, logger };
-        holder.current = nextState;
-        store = nextStore;
-        logger = nextLogger;
-        current = next;
-        tls = nextTLS;
-        nextLogger.info('reload: configuration applied');
-        const retire = setTimeout(() => {
-          if (old.store !== nextStore) void old.store?.close();
-          if (old.logger !== nextLogger) void old.logger.close();
-        }, RETIRE_GRACE_MS);
-        retire.unref();
+      authFailures: {
+        limit: config.limits.auth_failures,
+        windowMs: parseDuration(config.limits.auth_failure_window),
+        ...(options.throttlePeers ? { peers: options.throttlePeers } : {}),
+        scope: 'http',
       },
-      async close() {
-        for (const f of watched) unwatchFile(f, reloadTLS);
-        clearInterval(tidy);
-        if (sweep) clearInterval(sweep);
-        await sweeping;
-        await listener.close();
-        await holder.current.pki.close();
-        await store?.close();
-        metrics.close();
-        await logger.close();
-      },
-    };
+    });
+    return new Server(live, holder as StateHolder, listener, metrics, streams, storeLog, options);
   } catch (err) {
     await store.close();
     throw err;
   }
+}
+
+/** Every surface's routes, in one table: KES, docs, dashboard, bundles, groups, nodes, PKI, RKS. */
+function buildRoutes(metrics: Metrics, streams: LogStreams): Route[] {
+  const routes: Route[] = [];
+  routes.push(...kesRoutes(() => routes, metrics, streams));
+  routes.push(...docsRoutes(), ...uiRoutes(), ...bundleRoutes, ...groupRoutes, ...nodeRoutes, ...pkiRoutes, ...rksRoutes(metrics));
+  return routes;
+}
+
+/** Counts every log line in the metrics and hands it to the live streams, in KES's event shapes (kms-go decodes them); the files keep keygate's lines. */
+function countLogs(logger: Logger, metrics: Metrics, streams: LogStreams): void {
+  logger.onAudit((_line, event, time) => {
+    metrics.logged('audit');
+    if (event && time !== undefined && streams.wanted('audit')) streams.logged('audit', kesAuditEvent(event, time));
+  });
+  logger.onError((_line, time, level, message, fields) => {
+    metrics.logged('error');
+    if (streams.wanted('error')) streams.logged('error', kesErrorEvent(time, level, message, fields));
+  });
+}
+
+class Server implements RunningServer {
+  readonly url: string;
+  readonly port: number;
+  private readonly stopBackground: () => Promise<void>;
+  private readonly watched: string[];
+  private readonly reloadTLS = (): void => {
+    try {
+      this.live.tls = loadServerTLS(this.live.config.tls);
+      this.listener.server.setSecureContext(this.live.tls);
+      this.holder.current.logger.info('tls: server certificate reloaded');
+    } catch (err) {
+      this.holder.current.logger.error(`tls: keeping the previous certificate: ${(err as Error).message}`);
+    }
+  };
+
+  constructor(
+    private readonly live: Live,
+    readonly holder: StateHolder,
+    readonly listener: Listener,
+    readonly metrics: Metrics,
+    private readonly streams: LogStreams,
+    private readonly storeLog: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void,
+    private readonly options: StartOptions,
+  ) {
+    const shownHost = listener.address.family === 'IPv6' ? `[${listener.address.address}]` : listener.address.address;
+    this.url = `https://${shownHost}:${listener.address.port}`;
+    this.port = listener.address.port;
+    // Certificates renewed on disk (certbot, cert-manager) are picked up without a signal.
+    this.watched = [live.config.tls.cert, live.config.tls.key];
+    for (const f of this.watched) watchFile(f, { interval: 2000, persistent: false }, this.reloadTLS);
+    this.stopBackground = startBackground(live.config, holder, metrics);
+  }
+
+  async reload(next: Config): Promise<void> {
+    const { live, holder, options, metrics } = this;
+    const current = live.config;
+    if (next.address !== current.address || next.tls.auth !== current.tls.auth || next.tls.ca !== current.tls.ca) {
+      holder.current.logger.info('reload: address and tls.auth/tls.ca changes take effect after a restart');
+    }
+    const nextTLS = loadServerTLS(next.tls);
+    const sameStore = isDeepStrictEqual(next.keystore, current.keystore) && isDeepStrictEqual(next.cache, current.cache);
+    const nextStore = sameStore ? (live.store as KeyStore) : await openKeyStore(next.keystore, next.cache, metrics, this.storeLog, options.replicas);
+    const nextLogger = options.logger ?? buildLogger(next.log);
+    let nextState: State;
+    try {
+      nextState = await prepareState(next, nextStore, nextLogger);
+    } catch (err) {
+      if (!sameStore) await nextStore.close();
+      if (nextLogger !== live.logger) await nextLogger.close();
+      throw err;
+    }
+    if (nextLogger !== live.logger) countLogs(nextLogger, metrics, this.streams);
+    this.listener.server.setSecureContext(nextTLS);
+    const old = { store: live.store, logger: live.logger };
+    holder.current = nextState;
+    Object.assign(live, { store: nextStore, logger: nextLogger, config: next, tls: nextTLS });
+    nextLogger.info('reload: configuration applied');
+    // Requests in flight keep the old snapshot: its keystore and logs close after a grace period.
+    const retire = setTimeout(() => {
+      if (old.store !== nextStore) void old.store?.close();
+      if (old.logger !== nextLogger) void old.logger.close();
+    }, RETIRE_GRACE_MS);
+    retire.unref();
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.watched) unwatchFile(f, this.reloadTLS);
+    await this.stopBackground();
+    await this.listener.close();
+    await this.holder.current.pki.close();
+    await this.live.store?.close();
+    this.metrics.close();
+    await this.live.logger.close();
+  }
+}
+
+/**
+ * The server's timers, with the settings it started with (a change needs a restart): the
+ * PKI's tidy (expired certificates leave the issued list and the CRLs, pki.tidy_interval)
+ * and housekeeping (housekeeping.interval, '0' = off: bounded runs, on one replica or
+ * worker at a time by a lease entry in the keystore). Returns the function that stops
+ * them and waits for a sweep in progress.
+ */
+function startBackground(config: Config, holder: StateHolder, metrics: Metrics): () => Promise<void> {
+  const tidy = setInterval(() => {
+    holder.current.pki.tidy().catch((err: unknown) => holder.current.logger.error(`pki: tidy failed: ${(err as Error).message}`));
+  }, parseDuration(config.pki?.tidy_interval ?? '1h'));
+  tidy.unref();
+  const sweeper = new Sweeper(() => holder.current.store, {
+    batch: config.housekeeping?.batch ?? 1000,
+    // Decisions to delete are made on the backend's current entries, not on cached ones.
+    backend: () => (holder.current.store instanceof CachedKeyStore ? holder.current.store.backend : holder.current.store),
+  });
+  let sweeping: Promise<void> | null = null;
+  const sweepEvery = parseDuration(config.housekeeping?.interval ?? '10m');
+  const sweep =
+    sweepEvery > 0
+      ? setInterval(() => {
+          sweeping ??= sweepOnce(sweeper, holder, metrics).finally(() => (sweeping = null));
+        }, sweepEvery)
+      : null;
+  sweep?.unref();
+  return async () => {
+    clearInterval(tidy);
+    if (sweep) clearInterval(sweep);
+    await sweeping;
+  };
 }
 
 /** One sweeper run; what it removed goes to the metrics and the log (info), a failure to the error log. */
