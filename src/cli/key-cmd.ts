@@ -26,7 +26,14 @@ function describeText(d: KeyDescription): string {
 
 export function keyCommand(): Command {
   const key = new Command('key').description('manage master keys and use them (KES API)');
+  addLifecycle(key);
+  addVersions(key);
+  addCryptography(key);
+  return key;
+}
 
+/** create, import, describe, ls, rm. */
+function addLifecycle(key: Command): void {
   withConnection(key.command('create').argument('<name>').description('create a new random master key')).action(
     action(async (f, name) => {
       await client(f).call('PUT', `/v1/key/create/${enc(name ?? '')}`);
@@ -57,6 +64,24 @@ export function keyCommand(): Command {
     }),
   );
 
+  withConnection(key.command('ls').argument('[prefix]', 'name prefix', '').description('list keys')).action(
+    action(async (f, prefix) => {
+      const names = await listAll(client(f), `/v1/key/list/${enc(listPattern(prefix))}`);
+      if (f.json) return out(JSON.stringify({ names }));
+      for (const n of names) out(n);
+    }),
+  );
+
+  withConnection(key.command('rm').argument('<name>').description('delete a key')).action(
+    action(async (f, name) => {
+      await client(f).call('DELETE', `/v1/key/delete/${enc(name ?? '')}`);
+      if (f.json) out('{}');
+    }),
+  );
+}
+
+/** rotate, rewrap, config: key versions. */
+function addVersions(key: Command): void {
   withConnection(
     key
       .command('rotate')
@@ -99,22 +124,10 @@ export function keyCommand(): Command {
       out(f.json ? JSON.stringify(d) : describeText(d));
     }),
   );
+}
 
-  withConnection(key.command('ls').argument('[prefix]', 'name prefix', '').description('list keys')).action(
-    action(async (f, prefix) => {
-      const names = await listAll(client(f), `/v1/key/list/${enc(listPattern(prefix))}`);
-      if (f.json) return out(JSON.stringify({ names }));
-      for (const n of names) out(n);
-    }),
-  );
-
-  withConnection(key.command('rm').argument('<name>').description('delete a key')).action(
-    action(async (f, name) => {
-      await client(f).call('DELETE', `/v1/key/delete/${enc(name ?? '')}`);
-      if (f.json) out('{}');
-    }),
-  );
-
+/** dek, encrypt, decrypt, hmac. */
+function addCryptography(key: Command): void {
   withConnection(
     key.command('dek').argument('<name>').option('--context <text>', 'associated data').description('generate a data encryption key'),
   ).action(
@@ -133,7 +146,8 @@ export function keyCommand(): Command {
       .argument('<name>')
       .argument('<plaintext>', 'text to encrypt (UTF-8), or base64 with --base64')
       .option('--base64', 'the plaintext argument is base64')
-      .option('--context <text>', 'associated data'),
+      .option('--context <text>', 'associated data')
+      .description('encrypt a plaintext; prints the ciphertext as base64'),
   ).action(
     action(async (f, name, plaintext) => {
       const o = f as ConnectionFlags & { context?: string; base64?: boolean };
@@ -167,6 +181,5 @@ export function keyCommand(): Command {
       out(f.json ? JSON.stringify(r) : (r['hmac'] ?? ''));
     }),
   );
-
-  return key;
 }
+
