@@ -93,7 +93,13 @@ const issuerQuery = (f: PkiFlags, more = ''): string => {
 
 export function pkiCommand(): Command {
   const pki = new Command('pki').description('short-lived certificates: sign CSRs, issue, revoke; the CA and the CRL');
+  addIssuing(pki);
+  addReading(pki);
+  return pki;
+}
 
+/** sign, issue, revoke: what a caller's credential is needed for. */
+function addIssuing(pki: Command): void {
   withConnection(
     withToken(
       pki
@@ -145,7 +151,10 @@ export function pkiCommand(): Command {
       out(f.json ? JSON.stringify(r) : `revoked ${r.serial}`);
     }),
   );
+}
 
+/** ca, crl (public) and ls. */
+function addReading(pki: Command): void {
   withConnection(pki.command('ca').option('--issuer <name>', 'an issuer other than the default').description("print the issuing CA's certificate and chain (PEM)")).action(
     action(async (f) => {
       process.stdout.write(await getPublic(flagsOf(f), `/v1/pki/ca${issuerQuery(flagsOf(f))}`));
@@ -173,6 +182,5 @@ export function pkiCommand(): Command {
       for (const row of [header, ...rows]) out(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] as number) + 2))).join('').trimEnd());
     }),
   );
-
-  return pki;
 }
+
