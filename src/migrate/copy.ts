@@ -175,38 +175,34 @@ async function mergeSan(target: KeyStore, name: string, source: Uint8Array): Pro
   throw new Error(`migrate: ${name} was changed concurrently too often; run again`);
 }
 
+/** One run's inputs and what it has found so far. */
+interface Run {
+  source: KeyStore;
+  target: KeyStore;
+  wanted: (name: string) => boolean;
+  now: () => number;
+  concurrency: number;
+  progress: NonNullable<MigrateOptions['onProgress']>;
+  report: MigrateReport;
+  /** Only digests are kept: values are read again when copied. */
+  plan: Map<string, { plan: Plan; digest: string }>;
+}
+
 export async function migrate(source: KeyStore, target: KeyStore, options: MigrateOptions = {}): Promise<MigrateReport> {
   const filters = (options.filters ?? []).map(globToRegExp);
-  // The sweeper's lease is this deployment's run-time state, not data: never carried over.
-  const wanted = (name: string) => name !== LEASE_ENTRY && (filters.length === 0 || filters.some((re) => re.test(name)));
-  const now = options.now ?? Date.now;
-  const concurrency = options.concurrency ?? 16;
-  const progress = options.onProgress ?? (() => {});
-  const report: MigrateReport = { considered: 0, copied: 0, unchanged: 0, merged: 0, expired: 0, conflicts: [], foreign: 0, verified: 0, mismatched: [], dryRun: options.dryRun === true };
-
-  // 1. Plan. Only digests are kept: values are read again when copied.
-  const plan = new Map<string, { plan: Plan; digest: string }>();
-  for await (const names of allNames(source)) {
-    const mine = names.filter(wanted);
-    const planned: Array<[string, { plan: Plan; digest: string }]> = [];
-    await pool(mine, concurrency, async (name) => {
-      const value = await read(source, name);
-      if (value === null) return; // deleted since the listing
-      const d = digest(value);
-      let p: Plan;
-      if (isExpiredToken(name, value, now())) p = 'expired';
-      else {
-        const there = await read(target, name);
-        if (there === null) p = 'new';
-        else if (digest(there) === d) p = 'same';
-        else p = name.startsWith('san.') && decodeSan(there) !== null && decodeSan(value) !== null ? 'merge-san' : 'conflict';
-      }
-      planned.push([name, { plan: p, digest: d }]);
-    });
-    for (const [name, entry] of planned.sort((a, b) => (a[0] < b[0] ? -1 : 1))) plan.set(name, entry);
-    progress({ phase: 'plan', done: plan.size, total: 0 });
-  }
-  for await (const names of allNames(target)) for (const name of names) if (wanted(name) && !plan.has(name)) report.foreign++;
+  const run: Run = {
+    source,
+    target,
+    // The sweeper's lease is this deployment's run-time state, not data: never carried over.
+    wanted: (name: string) => name !== LEASE_ENTRY && (filters.length === 0 || filters.some((re) => re.test(name))),
+    now: options.now ?? Date.now,
+    concurrency: options.concurrency ?? 16,
+    progress: options.onProgress ?? (() => {}),
+    report: { considered: 0, copied: 0, unchanged: 0, merged: 0, expired: 0, conflicts: [], foreign: 0, verified: 0, mismatched: [], dryRun: options.dryRun === true },
+    plan: new Map(),
+  };
+  const { report, plan } = run;
+  await planAll(run);
   const todo: string[] = [];
   for (const [name, { plan: p }] of plan) {
     report.considered++;
@@ -224,13 +220,44 @@ export async function migrate(source: KeyStore, target: KeyStore, options: Migra
     report.merged = mergeSans.length;
     return report;
   }
+  await copyAll(run, todo);
+  await verifyAll(run);
+  return report;
+}
 
-  // 2. Copy.
+/** 1. Plan: what each wanted source entry needs, and how many target entries the source does not have. */
+async function planAll(run: Run): Promise<void> {
+  const { source, target, plan, report } = run;
+  for await (const names of allNames(source)) {
+    const mine = names.filter(run.wanted);
+    const planned: Array<[string, { plan: Plan; digest: string }]> = [];
+    await pool(mine, run.concurrency, async (name) => {
+      const value = await read(source, name);
+      if (value === null) return; // deleted since the listing
+      const d = digest(value);
+      let p: Plan;
+      if (isExpiredToken(name, value, run.now())) p = 'expired';
+      else {
+        const there = await read(target, name);
+        if (there === null) p = 'new';
+        else if (digest(there) === d) p = 'same';
+        else p = name.startsWith('san.') && decodeSan(there) !== null && decodeSan(value) !== null ? 'merge-san' : 'conflict';
+      }
+      planned.push([name, { plan: p, digest: d }]);
+    });
+    for (const [name, entry] of planned.sort((a, b) => (a[0] < b[0] ? -1 : 1))) plan.set(name, entry);
+    run.progress({ phase: 'plan', done: plan.size, total: 0 });
+  }
+  for await (const names of allNames(target)) for (const name of names) if (run.wanted(name) && !plan.has(name)) report.foreign++;
+}
+
+/** 2. Copy what the plan says is new (create-only), and merge SAN index entries. */
+async function copyAll(run: Run, todo: string[]): Promise<void> {
+  const { source, target, plan, report } = run;
   let done = 0;
   const copyTotal = todo.length;
-  progress({ phase: 'copy', done, total: copyTotal });
-  const copiedNow: string[] = [];
-  await pool(todo, concurrency, async (name) => {
+  run.progress({ phase: 'copy', done, total: copyTotal });
+  await pool(todo, run.concurrency, async (name) => {
     const entry = plan.get(name) as { plan: Plan; digest: string };
     const value = await read(source, name);
     if (value === null) {
@@ -243,7 +270,6 @@ export async function migrate(source: KeyStore, target: KeyStore, options: Migra
       try {
         await target.create(name, value);
         report.copied++;
-        copiedNow.push(name);
       } catch (err) {
         if (!(err instanceof EntryExistsError)) throw err;
         // Written meanwhile (by a concurrent run): fine if it is the same value.
@@ -254,20 +280,22 @@ export async function migrate(source: KeyStore, target: KeyStore, options: Migra
         } else report.unchanged++;
       }
     }
-    progress({ phase: 'copy', done: ++done, total: copyTotal });
+    run.progress({ phase: 'copy', done: ++done, total: copyTotal });
   });
   report.conflicts.sort();
+}
 
-  // 3. Verify: everything this run stands behind — copied now or found identical.
+/** 3. Verify everything this run stands behind — copied now or found identical — by reading it back. */
+async function verifyAll(run: Run): Promise<void> {
+  const { target, plan, report } = run;
   const check = [...plan].filter(([, e]) => e.plan === 'new' || e.plan === 'same').map(([n]) => n);
   let checked = 0;
-  progress({ phase: 'verify', done: 0, total: check.length });
-  await pool(check, concurrency, async (name) => {
+  run.progress({ phase: 'verify', done: 0, total: check.length });
+  await pool(check, run.concurrency, async (name) => {
     const there = await read(target, name);
     if (there !== null && digest(there) === (plan.get(name) as { digest: string }).digest) report.verified++;
     else report.mismatched.push(name);
-    progress({ phase: 'verify', done: ++checked, total: check.length });
+    run.progress({ phase: 'verify', done: ++checked, total: check.length });
   });
   report.mismatched.sort();
-  return report;
 }
