@@ -4,11 +4,10 @@
  * overlap, so a KES server config works unchanged.
  */
 import { pkiSchema, type PkiConfig } from '../core/pki/config.js';
+import { duration, nonEmpty, vaultAppRole } from './schema-parts.js';
 
-const duration = { type: 'string', pattern: '^(0|([0-9]+(\\.[0-9]*)?(ns|us|µs|ms|s|m|h))+)$' } as const;
 const onOff = { type: 'string', enum: ['on', 'off'] } as const;
 const strings = { type: 'array', items: { type: 'string' }, default: [] } as const;
-const nonEmpty = { type: 'string', minLength: 1 } as const;
 
 export interface PolicyConfig {
   allow: string[];
@@ -223,12 +222,7 @@ export const configSchema = {
             namespace: { type: 'string' },
             prefix: { type: 'string' },
             token: nonEmpty,
-            approle: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['id', 'secret'],
-              properties: { namespace: { type: 'string' }, engine: { ...nonEmpty, default: 'approle' }, id: nonEmpty, secret: nonEmpty },
-            },
+            approle: vaultAppRole,
             kubernetes: {
               type: 'object',
               additionalProperties: false,

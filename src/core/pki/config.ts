@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
+import { duration, nonEmpty, vaultAppRole } from '../../config/schema-parts.js';
 import { keyTypes, type KeyType } from '../../pki/keys.js';
 import { compileNamePattern } from './names.js';
 
@@ -69,8 +70,6 @@ export interface PkiConfig {
   crl_ttl: string;
 }
 
-const duration = { type: 'string', pattern: '^(0|([0-9]+(\\.[0-9]*)?(ns|us|µs|ms|s|m|h))+)$' } as const;
-const nonEmpty = { type: 'string', minLength: 1 } as const;
 const NAME = '^[0-9A-Za-z_][0-9A-Za-z_-]{0,79}$';
 const keyType = { type: 'string', enum: keyTypes } as const;
 
@@ -114,12 +113,7 @@ export const pkiSchema = {
               endpoint: { type: 'string', pattern: '^https?://' },
               namespace: { type: 'string' },
               token: nonEmpty,
-              approle: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['id', 'secret'],
-                properties: { namespace: { type: 'string' }, engine: { ...nonEmpty, default: 'approle' }, id: nonEmpty, secret: nonEmpty },
-              },
+              approle: vaultAppRole,
               tls: {
                 type: 'object',
                 additionalProperties: false,
