@@ -90,8 +90,9 @@ async function startDev(addr: string | undefined): Promise<RunningServer> {
   say(`  CA certificate:    ${certs.ca}`);
   say(`  admin certificate: ${certs.adminCert}`);
   say(`  admin key:         ${certs.adminKey}`);
-  say(`Try:\n  ${curlExample(running.url.replace('127.0.0.1', 'localhost'), certs)}`);
   say(`Certificates: issuer 'dev' (built-in CA), role 'dev' for names under dev.test, e.g. keygate pki issue dev www.dev.test`);
+  // Last, as the banner's end: scripts and tests wait for this line.
+  say(`Try:\n  ${curlExample(running.url.replace('127.0.0.1', 'localhost'), certs)}`);
   return running;
 }
 
