@@ -1,6 +1,6 @@
 /**
  * A Vault/OpenBao-compatible HTTP server for tests, in memory, behaving as
- * /work/shared/reference/vault-api.md describes. Start one per test file:
+ * Vault's HTTP API does (test/vault-server/README.md lists what it models). Start one per test file:
  *
  *   const vault = await startVaultTestServer();
  *   // vault.url, vault.rootToken, vault.faults.failNext(1), vault.advanceClock(60_000) ...

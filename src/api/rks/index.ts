@@ -1,5 +1,5 @@
 /**
- * The RKS-compatible surface (shared/reference/rks.md §2, §7), routed as RKS's
+ * The RKS-compatible surface (docs/api.md, RKS-compatible API), routed as RKS's
  * gorilla/mux router does — exact methods and paths, `{groupname}` of
  * `[a-zA-Z0-9-]{1,64}`, `{fqdn}` and `{nodeId}` any segment, 404 `No Route` for
  * anything else, wrong methods included — then
