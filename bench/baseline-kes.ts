@@ -20,17 +20,12 @@
  *
  * Usage: baseline-kes.ts CONFIG.json; prints `listening <port>` on stdout.
  */
-import https from 'node:https';
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { serveBaseline, type BaselineTLSConfig } from './baseline-server.js';
 
-export interface KesBaselineConfig {
-  certFile: string;
-  keyFile: string;
-  caFile: string;
-  identities: string[];
+export interface KesBaselineConfig extends BaselineTLSConfig {
   keyName: string;
   /** The key's 32 bytes, base64. */
   keyB64: string;
@@ -40,22 +35,10 @@ export interface KesBaselineConfig {
 }
 
 const config = JSON.parse(readFileSync(process.argv[2] as string, 'utf8')) as KesBaselineConfig;
-const allowed = new Set(config.identities);
 const key = Buffer.from(config.keyB64, 'base64');
-const identities = new WeakMap<TLSSocket, string>();
 const IV = 16;
 const NONCE = 12;
 const TAG = 16;
-
-function identityOf(socket: TLSSocket): string {
-  let id = identities.get(socket);
-  if (id === undefined) {
-    const spki = socket.getPeerX509Certificate()?.publicKey.export({ type: 'spki', format: 'der' });
-    id = spki ? createHash('sha256').update(spki).digest('hex') : '';
-    identities.set(socket, id);
-  }
-  return id;
-}
 
 function seal(plaintext: Buffer, aad: Buffer): Buffer {
   const random = randomBytes(IV + NONCE);
@@ -115,44 +98,24 @@ const paths = {
   describe: `/v1/key/describe/${config.keyName}`,
 };
 
-const server = https.createServer(
-  {
-    cert: readFileSync(config.certFile),
-    key: readFileSync(config.keyFile),
-    ca: readFileSync(config.caFile),
-    requestCert: true,
-    rejectUnauthorized: true,
-    minVersion: 'TLSv1.2',
-    keepAliveTimeout: 90_000,
-  },
-  (req, res) => {
-    const url = req.url ?? '';
-    if (url === '/version') return send(res, 200, config.version);
-    if (!allowed.has(identityOf(req.socket as TLSSocket))) return send(res, 403, { message: 'not authorized' });
-    if (url === paths.describe) return send(res, 200, config.description);
-    if (url === paths.generate) {
-      return withBody(req, (doc) => {
-        const plaintext = randomBytes(32);
-        const ciphertext = seal(plaintext, field(doc, 'context'));
-        send(res, 200, { plaintext: plaintext.toString('base64'), ciphertext: ciphertext.toString('base64') });
-      }, res);
-    }
-    if (url === paths.decrypt) {
-      return withBody(req, (doc) => {
-        const plaintext = open(field(doc, 'ciphertext'), field(doc, 'context'));
-        if (!plaintext) return send(res, 400, { message: 'decryption failed: ciphertext is not authentic' });
-        send(res, 200, { plaintext: plaintext.toString('base64') });
-      }, res);
-    }
-    send(res, 404, { message: 'not found' });
-  },
-);
-server.on('tlsClientError', () => {});
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : 0}\n`);
-});
-process.on('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
+serveBaseline(config, (req, res, allowed) => {
+  const url = req.url ?? '';
+  if (url === '/version') return send(res, 200, config.version);
+  if (!allowed()) return send(res, 403, { message: 'not authorized' });
+  if (url === paths.describe) return send(res, 200, config.description);
+  if (url === paths.generate) {
+    return withBody(req, (doc) => {
+      const plaintext = randomBytes(32);
+      const ciphertext = seal(plaintext, field(doc, 'context'));
+      send(res, 200, { plaintext: plaintext.toString('base64'), ciphertext: ciphertext.toString('base64') });
+    }, res);
+  }
+  if (url === paths.decrypt) {
+    return withBody(req, (doc) => {
+      const plaintext = open(field(doc, 'ciphertext'), field(doc, 'context'));
+      if (!plaintext) return send(res, 400, { message: 'decryption failed: ciphertext is not authentic' });
+      send(res, 200, { plaintext: plaintext.toString('base64') });
+    }, res);
+  }
+  send(res, 404, { message: 'not found' });
 });
