@@ -151,15 +151,20 @@ export async function startNodeBaseline(dir: string, pki: BenchPKI, routes: Stat
   };
   const file = join(dir, 'baseline.json');
   writeFileSync(file, JSON.stringify(config));
-  const script = new URL('./baseline-node.ts', import.meta.url).pathname;
+  return launchBaseline('./baseline-node.ts', file, 'node baseline', extra);
+}
+
+/** Runs a baseline script (bench/baseline-server.ts) on its config file; resolves once it says which port it listens on. */
+async function launchBaseline(script: string, file: string, label: string, extra: { nodeFlags?: string[]; env?: Record<string, string> } = {}): Promise<Server> {
+  const path = new URL(script, import.meta.url).pathname;
   const started = performance.now();
   const child = track(
-    spawn(process.execPath, [...process.execArgv, ...(extra.nodeFlags ?? []), script, file], {
+    spawn(process.execPath, [...process.execArgv, ...(extra.nodeFlags ?? []), path, file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(extra.env ? { env: { ...process.env, ...extra.env } } : {}),
     }),
   );
-  const m = await waitForLine(child, /listening (\d+)/, 'node baseline');
+  const m = await waitForLine(child, /listening (\d+)/, label);
   return { name: 'node', port: Number(m[1]), pid: child.pid as number, startMs: performance.now() - started, stop: () => stopChild(child) };
 }
 
@@ -178,11 +183,7 @@ export async function startKesBaseline(dir: string, pki: BenchPKI, opts: { keyNa
   };
   const file = join(dir, 'baseline-kes.json');
   writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
-  const script = new URL('./baseline-kes.ts', import.meta.url).pathname;
-  const started = performance.now();
-  const child = track(spawn(process.execPath, [...process.execArgv, script, file], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const m = await waitForLine(child, /listening (\d+)/, 'KES baseline');
-  return { name: 'node', port: Number(m[1]), pid: child.pid as number, startMs: performance.now() - started, stop: () => stopChild(child) };
+  return launchBaseline('./baseline-kes.ts', file, 'KES baseline');
 }
 
 /** A free ephemeral port (nginx cannot report the port it got for `listen 0`). */
