@@ -188,18 +188,13 @@ export class CachedKeyStore implements KeyStore {
   /** Whether `name` is kept at all (see `only`). */
   private caches(name: string): boolean {
     const only = this.options.only;
-    if (!only) return true;
-    for (const p of only) if (name.startsWith(p)) return true;
-    return false;
+    return !only || underAny(name, only);
   }
 
   /** How long `name` may be served after it was fetched. */
   private maxAge(name: string): number {
     const short = this.options.shortLived;
-    if (short && short.anyMs < this.options.anyMs) {
-      for (const p of short.prefixes) if (name.startsWith(p)) return short.anyMs;
-    }
-    return this.options.anyMs;
+    return short && short.anyMs < this.options.anyMs && underAny(name, short.prefixes) ? short.anyMs : this.options.anyMs;
   }
 
   /** Drops entries that can no longer be served, even offline (called periodically or by tests). */
@@ -282,4 +277,10 @@ const unchanged = isRefusal;
 
 function copy(entry: Entry): Entry {
   return { value: Buffer.from(entry.value), version: entry.version };
+}
+
+/** Whether `name` starts with one of `prefixes`. */
+function underAny(name: string, prefixes: readonly string[]): boolean {
+  for (const p of prefixes) if (name.startsWith(p)) return true;
+  return false;
 }
