@@ -17,14 +17,16 @@ export const layers = {
   // Leaves: everyone may import them; they import nothing of ours but each other.
   ...Object.fromEntries(shared.map((leaf) => [leaf, []])),
   // Entry points and the composition root.
-  'src/cli': ['src/compose', 'src/config', 'src/server', 'src/agent', 'src/migrate', 'src/pki', 'src/auth/identity.ts', 'keystores/keystore.ts', 'keystores/memory.ts'],
+  'src/cli': ['src/compose', 'src/cluster', 'src/config', 'src/server', 'src/agent', 'src/migrate', 'src/pki', 'src/auth/identity.ts', 'keystores/keystore.ts', 'keystores/memory.ts'],
   'src/compose': ['src/api', 'src/server', 'src/auth', 'src/core', 'src/config', 'src/log', 'src/pki', 'src/policy', 'keystores'],
-  'src/agent': ['src/config', 'src/log', 'src/pki', 'src/core/bundle-names.ts', 'type:src/core/bundles.ts'],
+  // server.workers: forks the workers and relays cache drops, throttle counts, log lines and metrics between them.
+  'src/cluster': ['src/compose/tls.ts', 'type:keystores/cache.ts', 'type:src/server/throttle.ts', 'type:src/log/streams.ts'],
+  'src/agent': ['src/config', 'src/log', 'src/pki', 'src/core/bundles/names.ts', 'type:src/core/bundles/service.ts'],
   'src/migrate': ['src/core', 'keystores/keystore.ts', 'keystores/vault/http.ts'],
   // Handlers → the server's route types and error writer → services.
   'src/api': ['src/server', 'src/auth', 'src/core', 'src/policy', 'src/log', 'src/pki', 'type:src/config/schema.ts', 'keystores/keystore.ts'],
   'src/server': ['src/auth', 'src/policy', 'src/log', 'type:src/core', 'type:keystores/keystore.ts'],
-  'src/auth': ['src/core/tokens.ts', 'src/policy', 'type:src/server'],
+  'src/auth': ['src/core/fleet/tokens.ts', 'src/policy', 'type:src/server'],
   'src/auth/identity.ts': [],
   'src/config': ['src/core/names.ts', 'src/core/pki/config.ts', 'src/policy'],
   // Domain services see the keystore interface, never an adapter, a handler or the server.

@@ -14,11 +14,11 @@ import { readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FSKeyStore } from '../../keystores/fs.js';
-import { BundleService } from '../../src/core/bundles.js';
+import { BundleService } from '../../src/core/bundles/service.js';
 import { noGroupAccess } from '../../src/core/access.js';
-import { decodeRecord, encodeRecord, type BundleRecord } from '../../src/core/bundle-record.js';
-import { entryOf } from '../../src/core/bundle-names.js';
-import { indexEntryName } from '../../src/core/bundle-index.js';
+import { decodeRecord, encodeRecord, type BundleRecord } from '../../src/core/bundles/record.js';
+import { entryOf } from '../../src/core/bundles/names.js';
+import { indexEntryName } from '../../src/core/bundles/san-index.js';
 import type { BenchPKI } from '../pki.js';
 import { BUNDLE_TTL } from './common.js';
 

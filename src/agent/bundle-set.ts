@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../log/logger.js';
 import { forEachLimited } from '../concurrency.js';
-import { isValidBundleName } from '../core/bundle-names.js';
+import { isValidBundleName } from '../core/bundles/names.js';
 import type { AgentSettings } from './config.js';
 import { ServerError, UnreachableError, type AgentClient, type FetchedBundle } from './client.js';
 import type { NodeAuth } from './auth.js';

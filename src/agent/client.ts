@@ -9,7 +9,7 @@
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import type { BundleSecret } from '../core/bundles.js';
+import type { BundleSecret } from '../core/bundles/service.js';
 import { ERROR_CODES } from '../error-codes.js';
 
 export interface ClientSettings {

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { compileConfigSchema, parseYamlConfig, readConfigText, type Where } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
-import { isValidBundleName } from '../core/bundle-names.js';
+import { isValidBundleName } from '../core/bundles/names.js';
 import { keyTypes, type KeyType } from '../pki/keys.js';
 import { resolve } from 'node:path';
 import type { Level } from '../log/logger.js';

@@ -26,7 +26,7 @@
  *
  * Containment: the agent often runs as root and takes bundle names from the server,
  * so no name reaches a path unchecked. Every public method refuses a name that is
- * not a valid bundle name (src/core/bundle-names.ts: no '/', no '..', no leading
+ * not a valid bundle name (src/core/bundles/names.ts: no '/', no '..', no leading
  * '.'), every path is built from one checked file-name component under the real
  * output directory, `.keygate` must be a real directory (not a symlink) inside it,
  * and a path is only replaced or deleted when it is the agent's own: absent, or the
@@ -41,7 +41,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { isValidBundleName } from '../core/bundle-names.js';
+import { isValidBundleName } from '../core/bundles/names.js';
 import { mkdirAll } from '../files/mkdir-all.js';
 
 /** What one bundle puts on disk. */
@@ -84,7 +84,7 @@ export function quoteName(name: string): string {
   return JSON.stringify(name.length > 100 ? name.slice(0, 100) + '…' : name);
 }
 
-/** @throws UnsafeWriteError unless `name` is a valid bundle name (src/core/bundle-names.ts) */
+/** @throws UnsafeWriteError unless `name` is a valid bundle name (src/core/bundles/names.ts) */
 export function checkBundleName(name: string): void {
   if (!isValidBundleName(name)) throw new UnsafeWriteError(`${quoteName(name)} is not a valid bundle name`);
 }

@@ -11,9 +11,9 @@ import { BadRequestError } from '../errors.js';
 import { invalidName, invalidPattern } from './request.js';
 import type { Param } from '../server/route.js';
 import { isValidName, isValidPattern } from '../core/names.js';
-import { BUNDLE_NAME_RULES, invalidBundleNameMessage, isValidBundleName, isValidBundlePrefix, parseServerName } from '../core/bundle-names.js';
-import { checkGroupName } from '../core/groups.js';
-import { checkNodeId } from '../core/nodes.js';
+import { BUNDLE_NAME_RULES, invalidBundleNameMessage, isValidBundleName, isValidBundlePrefix, parseServerName } from '../core/bundles/names.js';
+import { checkGroupName } from '../core/fleet/groups.js';
+import { checkNodeId } from '../core/fleet/nodes.js';
 
 const kesName = (kind: string): Param => {
   const invalid = (s: string) => invalidName(kind, s);

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { BadRequestError, NotAuthorizedError, coded } from '../errors.js';
 import type { State } from '../server/state.js';
 import type { AuthMode, Route } from '../server/route.js';
-import { InvalidTokenError, looksLikeToken, type TokenRecord } from '../core/tokens.js';
+import { InvalidTokenError, looksLikeToken, type TokenRecord } from '../core/fleet/tokens.js';
 import { optionalPeerIdentity, peerIdentity } from './peer.js';
 import { checkSameOrigin, csrfToken, isWrite, presentedCsrf, sessionCookie, SessionEndedError, SESSION_POLICY } from './session.js';
 

@@ -10,9 +10,9 @@ import { startServer, type RunningServer } from '../compose/index.js';
 import { ensureDevCertificates, curlExample, dashboardLine, DEV_PKI } from './dev.js';
 import { stringify } from 'yaml';
 import cluster from 'node:cluster';
-import { runPrimary, workerCount } from './workers.js';
-import { WorkerCacheReplicas, WorkerLogPeers, WorkerThrottlePeers, processPort } from '../compose/cluster.js';
-import { clusterScraper } from '../server/cluster-metrics.js';
+import { runPrimary, workerCount } from '../cluster/workers.js';
+import { WorkerCacheReplicas, WorkerLogPeers, WorkerThrottlePeers, processPort } from '../cluster/relay.js';
+import { clusterScraper } from '../cluster/metrics.js';
 import { keepRunningOnClosedPipe } from './pipes.js';
 
 interface ServerFlags {

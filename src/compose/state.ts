@@ -1,9 +1,9 @@
 /** Builds the immutable State snapshot from a validated configuration. */
 import { Policy } from '../policy/index.js';
 import { isHexIdentity } from '../auth/identity.js';
-import { KeyService } from '../core/keys.js';
-import { BundleService } from '../core/bundles.js';
-import { createFleet } from '../core/fleet.js';
+import { KeyService } from '../core/keys/service.js';
+import { BundleService } from '../core/bundles/service.js';
+import { createFleet } from '../core/fleet/fleet.js';
 import { NotFoundError, BadRequestError } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import type { State } from '../server/state.js';

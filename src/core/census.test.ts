@@ -1,7 +1,7 @@
 /** The fleet census behind the metrics gauges: what counts as a live token, a registered node, an expiring bundle. */
 import { describe, expect, it, vi } from 'vitest';
-import { createFleet } from './fleet.js';
-import { BundleService } from './bundles.js';
+import { createFleet } from './fleet/fleet.js';
+import { BundleService } from './bundles/service.js';
 import { Census, countFleet } from './census.js';
 import { CountingStore, manualClock } from '../../test/helpers/fleet.js';
 import { BundleCerts } from '../../test/helpers/bundle-certs.js';

@@ -4,10 +4,10 @@
  * and bundle record, so the answer is kept for `maxAgeMs` and refreshed in the
  * background: a scrape never waits for a walk once a first answer exists.
  */
-import type { BundleService } from './bundles.js';
-import type { GroupService } from './groups.js';
-import type { NodeService } from './nodes.js';
-import type { TokenKind, TokenService } from './tokens.js';
+import type { BundleService } from './bundles/service.js';
+import type { GroupService } from './fleet/groups.js';
+import type { NodeService } from './fleet/nodes.js';
+import type { TokenKind, TokenService } from './fleet/tokens.js';
 
 export interface FleetCounts {
   tokens: Record<TokenKind, number>;

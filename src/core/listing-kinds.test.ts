@@ -6,12 +6,12 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_LIST_PAGE, type KeyStore } from '../../keystores/keystore.js';
-import { KeyService } from './keys.js';
-import { GroupService, isValidGroupName } from './groups.js';
-import { TokenService } from './tokens.js';
-import { listBundles } from './bundle-list.js';
+import { KeyService } from './keys/service.js';
+import { GroupService, isValidGroupName } from './fleet/groups.js';
+import { TokenService } from './fleet/tokens.js';
+import { listBundles } from './bundles/list.js';
 import { isValidName } from './names.js';
-import { isValidBundleName } from './bundle-names.js';
+import { isValidBundleName } from './bundles/names.js';
 import { CountingStore, catalogOf } from '../../test/helpers/fleet.js';
 
 /** What the CLI does: follow continue_at until it is empty; every cursor must pass the API's own check. */

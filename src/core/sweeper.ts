@@ -21,7 +21,7 @@
  * that loses the race, or finds another's live lease, does nothing this time.
  */
 import { randomBytes } from 'node:crypto';
-import { entryOf, isValidBundleName } from './bundle-names.js';
+import { entryOf, isValidBundleName } from './bundles/names.js';
 import { EntryExistsError, EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 
 export const LEASE_ENTRY = 'sweeper.lease';

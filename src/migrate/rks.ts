@@ -18,14 +18,14 @@
  */
 import { VaultHTTP, type VaultRequest, type VaultResponse } from '../../keystores/vault/http.js';
 import { EntryExistsError, type KeyStore } from '../../keystores/keystore.js';
-import { BundleService } from '../core/bundles.js';
-import { createFleet, type FleetServices } from '../core/fleet.js';
-import { hashToken } from '../core/tokens.js';
-import { isValidGroupName } from '../core/groups.js';
-import { isValidBundleName } from '../core/bundle-names.js';
-import { TTL_RANGE } from '../core/bundle-record.js';
+import { BundleService } from '../core/bundles/service.js';
+import { createFleet, type FleetServices } from '../core/fleet/fleet.js';
+import { hashToken } from '../core/fleet/tokens.js';
+import { isValidGroupName } from '../core/fleet/groups.js';
+import { isValidBundleName } from '../core/bundles/names.js';
+import { TTL_RANGE } from '../core/bundles/record.js';
 import { KeygateError } from '../errors.js';
-import { INIT_ENTRY } from '../core/rks-init.js';
+import { INIT_ENTRY } from '../core/fleet/rks-init.js';
 
 export interface RksSource {
   /** Vault's address, e.g. `https://vault.example.com:8200`. */

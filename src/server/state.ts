@@ -5,12 +5,12 @@
  * one consistent snapshot.
  */
 import type { Policy } from '../policy/index.js';
-import type { KeyService } from '../core/keys.js';
-import type { BundleService } from '../core/bundles.js';
+import type { KeyService } from '../core/keys/service.js';
+import type { BundleService } from '../core/bundles/service.js';
 import type { BundleAccess } from '../core/access.js';
-import type { TokenService } from '../core/tokens.js';
-import type { GroupService } from '../core/groups.js';
-import type { NodeService } from '../core/nodes.js';
+import type { TokenService } from '../core/fleet/tokens.js';
+import type { GroupService } from '../core/fleet/groups.js';
+import type { NodeService } from '../core/fleet/nodes.js';
 import type { KeyStore } from '../../keystores/keystore.js';
 import type { Logger } from '../log/logger.js';
 import type { PkiService } from '../core/pki/service.js';

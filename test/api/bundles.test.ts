@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
 import type { TestClient } from '../helpers/certs.js';
 import { BundleCerts, pemBodyLines, type TestBundle } from '../helpers/bundle-certs.js';
-import { BundleService } from '../../src/core/bundles.js';
+import { BundleService } from '../../src/core/bundles/service.js';
 import type { BundleAccess, BundleAssignments } from '../../src/core/access.js';
 
 const certs = new BundleCerts();

@@ -73,8 +73,8 @@ export function catalogOf(...names: string[]): BundleCatalog & { names: Set<stri
  * with `clock`, so tokens expire when the test says (no sleeping).
  */
 export async function useClock(running: { holder: { current: import('../../src/server/state.js').State } }, clock: Clock): Promise<void> {
-  const { createFleet } = await import('../../src/core/fleet.js');
-  const { BundleService } = await import('../../src/core/bundles.js');
+  const { createFleet } = await import('../../src/core/fleet/fleet.js');
+  const { BundleService } = await import('../../src/core/bundles/service.js');
   const state = running.holder.current;
   // Test group managers listen on this host, as test servers allow (callbacks.allow_loopback).
   const fleet = createFleet(state.store, { exists: (b) => state.bundles.get(b).then(() => true, () => false) }, { now: clock.now, allowLoopbackCallbacks: true });

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKeyStore } from '../../keystores/memory.js';
 import type { Entry } from '../../keystores/keystore.js';
-import { KeyService } from '../../src/core/keys.js';
+import { KeyService } from '../../src/core/keys/service.js';
 import { BadRequestError } from '../../src/errors.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { head, rawRequest, type Peer } from '../hardening/raw.js';

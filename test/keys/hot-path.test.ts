@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryKeyStore } from '../../keystores/memory.js';
 import type { Entry } from '../../keystores/keystore.js';
-import { KeyService } from '../../src/core/keys.js';
+import { KeyService } from '../../src/core/keys/service.js';
 
 class CountingMemoryStore extends MemoryKeyStore {
   gets = 0;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { MemoryKeyStore } from '../../keystores/memory.js';
 import { FSKeyStore } from '../../keystores/fs.js';
 import { VersionMismatchError, type Entry, type KeyStore, type ListPage, type StoreStatus } from '../../keystores/keystore.js';
-import { KeyService } from '../../src/core/keys.js';
+import { KeyService } from '../../src/core/keys/service.js';
 import { decodeKeyRing } from '../../src/crypto/index.js';
 import { secretKeyMaterial } from '../../src/crypto/secret-key.js';
 

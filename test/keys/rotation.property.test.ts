@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openingVectors, type DecryptVector } from '../helpers/kes-vectors.js';
 import { MemoryKeyStore } from '../../keystores/memory.js';
-import { KeyService } from '../../src/core/keys.js';
+import { KeyService } from '../../src/core/keys/service.js';
 import { BadRequestError } from '../../src/errors.js';
 import { VERSION_MAGIC } from '../../src/crypto/index.js';
 

@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { KeyStore } from '../../keystores/keystore.js';
-import { BundleService } from '../../src/core/bundles.js';
-import { createFleet } from '../../src/core/fleet.js';
-import { KeyService } from '../../src/core/keys.js';
+import { BundleService } from '../../src/core/bundles/service.js';
+import { createFleet } from '../../src/core/fleet/fleet.js';
+import { KeyService } from '../../src/core/keys/service.js';
 import { BundleCerts, type TestBundle } from '../helpers/bundle-certs.js';
 import { manualClock, type Clock } from '../helpers/fleet.js';
 

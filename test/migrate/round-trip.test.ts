@@ -14,9 +14,9 @@ import { StoreError, type Entry, type KeyStore } from '../../keystores/keystore.
 import { VaultKeyStore } from '../../keystores/vault/index.js';
 import { VaultAdmin } from '../../keystores/vault/testing.js';
 import { migrate, TargetNotEmptyError } from '../../src/migrate/copy.js';
-import { BundleService } from '../../src/core/bundles.js';
-import { createFleet } from '../../src/core/fleet.js';
-import { KeyService } from '../../src/core/keys.js';
+import { BundleService } from '../../src/core/bundles/service.js';
+import { createFleet } from '../../src/core/fleet/fleet.js';
+import { KeyService } from '../../src/core/keys/service.js';
 import { startVaultTestServer, type VaultTestServer } from '../vault-server/index.js';
 import { dump } from '../helpers/fleet.js';
 import { populate, type Population } from './populate.js';

@@ -3,7 +3,7 @@ import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Reply, type Route } from '../
 import { base64Field, jsonObject, listPrefix, stringField, validName } from '../request.js';
 import { KEY_NAME, LIST_PATTERN } from '../params.js';
 import { BadRequestError } from '../../errors.js';
-import type { DataKey, KeyDescription } from '../../core/keys.js';
+import type { DataKey, KeyDescription } from '../../core/keys/service.js';
 
 const b64 = (b: Buffer): string => b.toString('base64');
 

@@ -13,7 +13,7 @@ import { EntryExistsError } from '../../../keystores/keystore.js';
 import { coded } from '../../errors.js';
 import type { RequestContext } from '../../server/route.js';
 import { translateStoreError } from '../../core/store-errors.js';
-import { INIT_ENTRY } from '../../core/rks-init.js';
+import { INIT_ENTRY } from '../../core/fleet/rks-init.js';
 import { checkBodyHeaders, decodeBody, done, ok, rksError, text, type RksHandler } from './wire.js';
 
 

@@ -10,9 +10,9 @@
  */
 import { BadRequestError, KeygateError } from '../../errors.js';
 import type { Reply, RequestContext } from '../../server/route.js';
-import type { GroupInfo } from '../../core/groups.js';
-import type { GroupSettingsUpdate } from '../../core/group-settings.js';
-import { isValidBundleName } from '../../core/bundle-names.js';
+import type { GroupInfo } from '../../core/fleet/groups.js';
+import type { GroupSettingsUpdate } from '../../core/fleet/group-settings.js';
+import { isValidBundleName } from '../../core/bundles/names.js';
 import { decodeBody, done, noContent, ok, rksError, secretNotFound, text, type Params, type RksHandler, type Shape } from './wire.js';
 
 const REG_INFO: Shape = { callbackURL: 'string', oauthURL: 'string', oauthClientID: 'string', oauthClientSecret: 'string' };

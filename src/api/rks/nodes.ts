@@ -9,8 +9,8 @@
  */
 import { KeygateError, coded } from '../../errors.js';
 import type { Reply, RequestContext } from '../../server/route.js';
-import { CallbackRefusedError } from '../../core/callback.js';
-import { MAX_TOKEN_TTL } from '../../core/group-settings.js';
+import { CallbackRefusedError } from '../../core/fleet/callback.js';
+import { MAX_TOKEN_TTL } from '../../core/fleet/group-settings.js';
 import { noContent, ok, rksError } from './wire.js';
 
 /** RKS's node ids (its regex; keygate's own API allows more). */

@@ -9,9 +9,9 @@
  * with, and for them a secret they may not read and a missing one are the same 403.
  */
 import { BadRequestError, ConflictError, ExistsError, NotFoundError, coded } from '../../errors.js';
-import type { BundleInput } from '../../core/bundles.js';
-import { isValidBundleName } from '../../core/bundle-names.js';
-import { TTL_RANGE } from '../../core/bundle-record.js';
+import type { BundleInput } from '../../core/bundles/service.js';
+import { isValidBundleName } from '../../core/bundles/names.js';
+import { TTL_RANGE } from '../../core/bundles/record.js';
 import { decodeBody, done, noContent, ok, rksError, secretNotFound, text, type RksHandler, type Shape } from './wire.js';
 
 const SECRET: Shape = { data: { certificate: 'string', private_key: 'string', meta: { ttl: 'int32' } } };

@@ -4,7 +4,7 @@ import { ConfigError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
 import type { Config } from '../../config/schema.js';
 import type { RksSettings } from '../../server/state.js';
-import { MAX_TOKEN_TTL } from '../../core/group-settings.js';
+import { MAX_TOKEN_TTL } from '../../core/fleet/group-settings.js';
 
 const MIN_ADMIN_TTL = 60;
 

@@ -9,7 +9,7 @@ import { BadRequestError, coded } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type GrantContext, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import { allowedByPolicy } from '../../auth/caller.js';
 import { BUNDLE_NAME, BUNDLE_PATTERN, SERVER_NAME } from '../params.js';
-import type { BundleDescription, BundleInput, BundleSecret, LookupMatch } from '../../core/bundles.js';
+import type { BundleDescription, BundleInput, BundleSecret, LookupMatch } from '../../core/bundles/service.js';
 import { jsonObject } from '../request.js';
 
 /** Local bundle changes, so a watch on this process answers at once; other replicas' changes are seen by polling. */

@@ -6,9 +6,9 @@
  */
 import { BadRequestError, coded } from '../../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
-import { checkGroupName, type GroupInfo } from '../../core/groups.js';
-import type { GroupSettings, GroupSettingsUpdate } from '../../core/group-settings.js';
-import type { NodeInfo } from '../../core/nodes.js';
+import { checkGroupName, type GroupInfo } from '../../core/fleet/groups.js';
+import type { GroupSettings, GroupSettingsUpdate } from '../../core/fleet/group-settings.js';
+import type { NodeInfo } from '../../core/fleet/nodes.js';
 import { jsonObject, listPrefix } from '../request.js';
 import { rejectUnknown } from './fields.js';
 import { BUNDLE_NAME, GROUP_NAME, GROUP_PATTERN } from '../params.js';

@@ -1,0 +1,305 @@
+/**
+ * Certificate bundles: a validated PEM chain and its private key, with the TTL
+ * nodes may keep them for. Each is one JSON entry `bundle.<name>` (see
+ * bundle-names.ts for wildcard names); keystore updates replace and deletes
+ * remove, so no old private key is kept anywhere. A SAN index (bundle-index.ts)
+ * serves SNI lookups. Groups are another service's business: this one only asks
+ * `BundleAssignments` which groups a bundle is assigned to.
+ */
+import { randomBytes } from 'node:crypto';
+import { BadRequestError, NotFoundError, coded } from '../../errors.js';
+import { EntryNotFoundError, VersionMismatchError, type Entry, type KeyStore } from '../../../keystores/keystore.js';
+import type { BundleAssignments } from '../access.js';
+import { dnsKey, entryOf, ipKey, invalidBundleNameMessage, isValidBundleName, lookupKeys, parseServerName } from './names.js';
+import { SanIndex, type IndexRef } from './san-index.js';
+import { forEachLimited } from '../../concurrency.js';
+import { describeRecord, type BundleDescription } from './describe.js';
+import { listBundles, type BundleListOptions, type BundlePage } from './list.js';
+import { decodeRecord, encodeRecord, checkLabels, checkTTL, type BundleRecord, type Stamp } from './record.js';
+import { validateBundle } from './validate.js';
+import { DecodeMemo } from '../decode-memo.js';
+import { translateStoreError, type StoreErrorTexts } from '../store-errors.js';
+
+export type { BundleDescription } from './describe.js';
+export type { BundleListOptions, BundlePage } from './list.js';
+
+export interface BundleInput {
+  chainPem: string;
+  keyPem: string;
+  /** Seconds a node may keep the bundle (60..31536000). */
+  ttl: number;
+  /** On replace, omitted labels keep the current ones; `{}` clears them. */
+  labels?: Record<string, string>;
+  allowExpired?: boolean;
+  /** Accept a CA certificate (basicConstraints CA:TRUE) as the leaf: refused unless asked for. */
+  allowCaLeaf?: boolean;
+}
+
+/**
+ * What a node fetches: everything it needs to serve TLS, and for how long.
+ * Reads of unchanged bytes return the same frozen object, so callers may key
+ * work derived from it (an encoded reply) on the object itself.
+ */
+export interface BundleSecret {
+  readonly name: string;
+  readonly chainPem: string;
+  readonly keyPem: string;
+  readonly ttl: number;
+  readonly version: string;
+  readonly notAfter: Date;
+}
+
+export interface LookupMatch {
+  name: string;
+  match: 'exact' | 'wildcard';
+  notAfter: Date;
+  keyType: string;
+  version: string;
+}
+
+export interface BundleServiceOptions {
+  /** The clock for expiry checks (tests move it). */
+  now?: () => Date;
+}
+
+const texts = (op: string): StoreErrorTexts => ({ exists: 'BUNDLE_EXISTS', notFound: 'BUNDLE_NOT_FOUND', failed: `failed to ${op} bundle` });
+
+export class BundleService {
+  private readonly index: SanIndex;
+  private readonly now: () => Date;
+  /** Decoded records of recently read bundles (the read path's JSON.parse, done once per version). */
+  private readonly decoded = new DecodeMemo<Loaded>(DECODED_BUNDLES);
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly assignments: BundleAssignments,
+    options: BundleServiceOptions = {},
+  ) {
+    this.index = new SanIndex(store);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Stores a new bundle; returns its version. @throws BadRequestError (invalid input), ExistsError 409. */
+  async import(name: string, input: BundleInput, createdBy: string): Promise<{ version: string | null }> {
+    checkName(name);
+    const stamp = { at: this.now().toISOString(), by: createdBy };
+    const record = this.build(input, input.labels ?? {}, stamp, stamp);
+    // Checked first so the common mistake leaves no stale index pairs behind (the create below still decides).
+    if (await this.exists(name)) throw coded('BUNDLE_EXISTS');
+    await this.index.add(sanKeys(record), { name, id: record.id });
+    try {
+      await this.store.create(entryOf(name), encodeRecord(record));
+    } catch (err) {
+      throw translateStoreError(err, texts('create'));
+    }
+    // create() returns no version; read it back, unless someone replaced the bundle in between.
+    const stored = await this.load(name).catch(() => null);
+    return { version: stored?.record.id === record.id ? stored.version : null };
+  }
+
+  /**
+   * Replaces a bundle only if it is still at `expectedVersion`; returns the new version.
+   * @throws NotFoundError, ConflictError 'bundle was changed concurrently'.
+   */
+  async replace(name: string, input: BundleInput, expectedVersion: string, updatedBy: string): Promise<{ version: string }> {
+    checkName(name);
+    const { record: old, version } = await this.load(name);
+    const record = this.build(input, input.labels ?? old.labels, old.created, { at: this.now().toISOString(), by: updatedBy });
+    // Go on only with the record being replaced (its labels, its index pairs); the update's
+    // compare-and-set below is what guarantees it. A read cache a little behind answers
+    // 409 too, and the client's next describe/replace round converges.
+    if (version !== expectedVersion) throw coded('VERSION_CONFLICT', ['bundle']);
+    await this.index.add(sanKeys(record), { name, id: record.id });
+    let next: string;
+    try {
+      next = await this.store.update(entryOf(name), encodeRecord(record), expectedVersion);
+    } catch (err) {
+      if (err instanceof VersionMismatchError) throw coded('VERSION_CONFLICT', ['bundle']);
+      throw translateStoreError(err, texts('replace'));
+    }
+    await this.forget(name, old);
+    return { version: next };
+  }
+
+  async describe(name: string): Promise<BundleDescription> {
+    checkName(name);
+    const { record, version } = await this.load(name);
+    return describeRecord(name, record, version, await this.assignments.groupsOf(name));
+  }
+
+  /** The bundle with its private key: the node's fetch. */
+  /** The bundle's current version only (what a watching node compares). @throws NotFoundError */
+  async version(name: string): Promise<string> {
+    return (await this.load(name)).version;
+  }
+
+  async get(name: string): Promise<BundleSecret> {
+    checkName(name);
+    return (await this.load(name)).secret;
+  }
+
+  /**
+   * The bundle from memory (the memory keystore or a fresh cache slot), synchronously;
+   * undefined when that would take I/O: then call `get`. @throws BadRequestError (name)
+   */
+  peek(name: string): BundleSecret | undefined {
+    checkName(name);
+    const entry = this.store.peek?.(entryOf(name));
+    if (!entry) return undefined;
+    try {
+      return this.decode(name, entry).secret;
+    } catch {
+      return undefined; // a corrupt entry: let `get` report it
+    }
+  }
+
+  /** One page of names; see listBundles. */
+  list(options: BundleListOptions): Promise<BundlePage> {
+    return listBundles(this.store, (n) => this.load(n).then((l) => new Date(l.record.not_after)), this.now(), options);
+  }
+
+  /** Deletes a bundle. @throws NotFoundError, ConflictError while assigned to a group (unless `force`). */
+  async delete(name: string, force: boolean): Promise<void> {
+    checkName(name);
+    const { record } = await this.load(name);
+    const groups = await this.assignments.groupsOf(name);
+    if (groups.length > 0 && !force) {
+      throw coded('BUNDLE_IN_USE', [groups.join(', ')]);
+    }
+    // A forced deletion takes the bundle out of its groups too: an assignment left behind
+    // would hand a future bundle of the same name to those nodes without anyone deciding so.
+    // Before (so a failure leaves the bundle, not a dangling grant) and after (an assignment
+    // that raced the deletion).
+    if (groups.length > 0) await this.assignments.unassignEverywhere(name);
+    try {
+      await this.store.delete(entryOf(name));
+    } catch (err) {
+      throw translateStoreError(err, texts('delete'));
+    }
+    await this.forget(name, record);
+    if (force) await this.assignments.unassignEverywhere(name);
+  }
+
+  /**
+   * Bundles whose leaf names `sni`, that `canRead` admits: exact SAN matches
+   * first, then the one-label wildcard; within each, the latest expiry first.
+   */
+  async lookup(serverName: string, canRead: (bundle: string) => boolean | Promise<boolean>): Promise<LookupMatch[]> {
+    const sni = parseServerName(serverName);
+    if (!sni) throw new BadRequestError('invalid server name: expected a DNS name or an IP address');
+    const keys = lookupKeys(sni);
+    const [exact, wildcard] = await Promise.all([this.index.refs(keys.exact), keys.wildcard ? this.index.refs(keys.wildcard) : []]);
+    const exactMatches = await this.resolve(exact, 'exact', canRead);
+    const byName = new Set(exactMatches.map((m) => m.name));
+    // A bundle naming both `a.example.com` and `*.example.com` is an exact match, listed once.
+    const wildcardMatches = await this.resolve(wildcard.filter((r) => !byName.has(r.name)), 'wildcard', canRead);
+    return [...exactMatches, ...wildcardMatches];
+  }
+
+  /** Keeps the index pairs whose bundle still has that generation and that the caller may read. */
+  private async resolve(refs: IndexRef[], match: LookupMatch['match'], canRead: (b: string) => boolean | Promise<boolean>): Promise<LookupMatch[]> {
+    const ids = new Map<string, Set<string>>();
+    for (const r of refs) ids.set(r.name, (ids.get(r.name) ?? new Set()).add(r.id));
+    const out: LookupMatch[] = [];
+    await forEachLimited([...ids.keys()], async (name) => {
+      if (!isValidBundleName(name) || !(await canRead(name))) return;
+      const loaded = await this.load(name).catch((err) => (err instanceof NotFoundError ? null : Promise.reject(err)));
+      if (!loaded || !ids.get(name)?.has(loaded.record.id)) return;
+      const { record, version } = loaded;
+      out.push({ name, match, notAfter: new Date(record.not_after), keyType: record.key_type, version });
+    });
+    return out.sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime() || (a.name < b.name ? -1 : 1));
+  }
+
+  private build(input: BundleInput, labels: Record<string, string>, created: Stamp, updated: Stamp): BundleRecord {
+    checkTTL(input.ttl);
+    checkLabels(labels);
+    const valid = validateBundle(input.chainPem, input.keyPem, {
+      now: this.now(),
+      ...(input.allowExpired ? { allowExpired: true } : {}),
+      ...(input.allowCaLeaf ? { allowCaLeaf: true } : {}),
+    });
+    return {
+      format: 1,
+      id: randomBytes(16).toString('hex'),
+      certificate: valid.chainPem,
+      private_key: valid.keyPem,
+      ttl: input.ttl,
+      labels: { ...labels },
+      key_type: valid.keyType,
+      key_size: valid.keySize,
+      sans: { dns: valid.sans.dns, ip: valid.sans.ip.map((b) => b.toString('hex')) },
+      not_after: valid.notAfter.toISOString(),
+      created,
+      updated,
+    };
+  }
+
+  /** Whether a bundle of that name exists (for the groups service: no private key is handed out). */
+  async exists(name: string): Promise<boolean> {
+    checkName(name);
+    try {
+      await this.load(name);
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+
+  private async load(name: string): Promise<Loaded> {
+    let entry;
+    try {
+      entry = await this.store.get(entryOf(name));
+    } catch (err) {
+      if (err instanceof EntryNotFoundError) throw coded('BUNDLE_NOT_FOUND');
+      throw translateStoreError(err, texts('read'));
+    }
+    try {
+      return this.decode(name, entry);
+    } catch (err) {
+      // A corrupt entry is a keystore problem, not the client's.
+      throw translateStoreError(err, texts('read'));
+    }
+  }
+
+  /** The entry as a bundle, decoded once per stored version. @throws Error for a corrupt entry */
+  private decode(name: string, entry: Entry): Loaded {
+    return this.decoded.decode(name, entry, (value) => loaded(name, decodeRecord(value), entry.version));
+  }
+
+  /**
+   * Drops an old generation's index pairs. Best effort: the bundle write already
+   * happened, and a pair left behind is ignored by lookups (its id is stale).
+   */
+  private async forget(name: string, old: Readonly<BundleRecord>): Promise<void> {
+    this.decoded.forget(name); // the old private key does not linger in the memo either
+    await this.index.remove(sanKeys(old), { name, id: old.id }).catch(() => undefined);
+  }
+}
+
+/** Bundles whose decoded record is kept (a few MiB: a record and its secret are a few KiB each). */
+const DECODED_BUNDLES = 1024;
+
+/** A bundle as read: its record (shared between reads: never mutated) and what a node is handed. */
+interface Loaded {
+  readonly record: Readonly<BundleRecord>;
+  readonly version: string;
+  readonly secret: BundleSecret;
+}
+
+function loaded(name: string, record: BundleRecord, version: string): Loaded {
+  Object.freeze(record.labels);
+  Object.freeze(record);
+  const secret: BundleSecret = Object.freeze({ name, chainPem: record.certificate, keyPem: record.private_key, ttl: record.ttl, version, notAfter: new Date(record.not_after) });
+  return { record, version, secret };
+}
+
+function checkName(name: string): void {
+  if (!isValidBundleName(name)) throw new BadRequestError(invalidBundleNameMessage(name));
+}
+
+/** The distinct index keys of a record's SANs. */
+function sanKeys(record: BundleRecord): string[] {
+  return [...new Set([...record.sans.dns.map(dnsKey), ...record.sans.ip.map((hex) => ipKey(Buffer.from(hex, 'hex')))])];
+}
