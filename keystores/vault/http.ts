@@ -21,7 +21,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { StoreError, StoreUnreachableError } from '../keystore.js';
-import type { VaultTLSOptions } from './options.js';
+import type { VaultTlsOptions } from './options.js';
 
 export interface VaultRequest {
   /** 'LIST' is sent as `GET ?list=true` (see `send`). */
@@ -73,7 +73,7 @@ export class VaultHTTP {
 
   constructor(
     endpoints: URL | readonly URL[],
-    tls: VaultTLSOptions,
+    tls: VaultTlsOptions,
     private readonly timeoutMs: number,
   ) {
     const urls = Array.isArray(endpoints) ? endpoints : [endpoints as URL];

@@ -32,7 +32,7 @@ import { isCASMismatch, kvStrategy, newGeneration, type KVRead, type KVStrategy 
 import { proveAuthNamespace, proveKVNamespace } from './namespace.js';
 import { namespacePath, resolveOptions, type ResolvedVaultOptions, type VaultOptions } from './options.js';
 
-export type { VaultAuth, VaultOptions, VaultTLSOptions } from './options.js';
+export type { VaultAuth, VaultOptions, VaultTlsOptions } from './options.js';
 export { BINARY_FIELD } from './kv.js';
 
 /** Logins one request may trigger when its token keeps being rejected. */

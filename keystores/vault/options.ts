@@ -22,7 +22,7 @@ export type VaultAuth =
   | { kind: 'kubernetes'; engine: string; role: string; jwt: string; namespace?: string };
 
 /** TLS to Vault. Only valid with an https endpoint. */
-export interface VaultTLSOptions {
+export interface VaultTlsOptions {
   /** Trusted CA certificates (PEM); the system roots when unset. */
   ca?: Buffer[];
   /** Client certificate and key (PEM) for mTLS to Vault; both or neither. */
@@ -51,7 +51,7 @@ export interface VaultOptions {
   /** Folder inside the mount that holds this keygate's entries ('a/b' allowed). */
   prefix?: string;
   auth: VaultAuth;
-  tls?: VaultTLSOptions;
+  tls?: VaultTlsOptions;
   /** How often `sys/health` is probed. Default 10 000. */
   pingIntervalMs?: number;
   /** Upper bound of one HTTP round trip to Vault. Default 10 000. */
@@ -76,7 +76,7 @@ export interface ResolvedVaultOptions {
   /** Canonical: no leading or trailing '/'; '' = none. */
   prefix: string;
   auth: VaultAuth;
-  tls: VaultTLSOptions;
+  tls: VaultTlsOptions;
   pingIntervalMs: number;
   timeoutMs: number;
   log: (level: VaultLogLevel, message: string) => void;

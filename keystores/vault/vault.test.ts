@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultTestServer, type VaultTestServer } from '../../test/vault-server/index.js';
 import { REAL_VAULT, startVault, testServerOnly, type VaultUnderTest } from '../../test/vault/under-test.js';
-import { TestPKI } from '../../test/helpers/certs.js';
+import { TestPki } from '../../test/helpers/certs.js';
 import { EntryExistsError, EntryNotFoundError, InvalidEntryNameError, StoreAccessDeniedError, StoreError, StoreUnreachableError } from '../keystore.js';
 import { INVALID_NAMES } from '../contract.js';
 import { BINARY_FIELD, VaultKeyStore, type VaultOptions } from './index.js';
@@ -380,7 +380,7 @@ describe('authentication', () => {
 });
 
 describe('TLS', () => {
-  const pki = new TestPKI();
+  const pki = new TestPki();
   let secure: VaultTestServer;
   beforeAll(async () => {
     if (REAL_VAULT) return;

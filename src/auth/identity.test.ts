@@ -11,7 +11,7 @@ interface CertVector {
   spki_der: string;
   identity: string;
 }
-interface APIKeyVector {
+interface ApiKeyVector {
   api_key: string;
   valid: boolean;
   seed_hex?: string;
@@ -21,7 +21,7 @@ interface APIKeyVector {
 }
 const vectors = JSON.parse(
   readFileSync(new URL('../../test/vectors/kes/identity.json', import.meta.url), 'utf8'),
-) as { ed25519_spki_prefix_hex: string; certificates: CertVector[]; api_keys: APIKeyVector[] };
+) as { ed25519_spki_prefix_hex: string; certificates: CertVector[]; api_keys: ApiKeyVector[] };
 
 /**
  * Certificates made with openssl 3.0 for the cases the vectors lack. Expected

@@ -15,7 +15,7 @@ import { groupRoutes } from '../api/tls/groups.js';
 import { nodeRoutes } from '../api/tls/nodes.js';
 import { rksRoutes } from '../api/rks/index.js';
 import { pkiRoutes } from '../api/pki/index.js';
-import { listen, type Listener, type ServerTLS } from '../server/listener.js';
+import { listen, type Listener, type ServerTls } from '../server/listener.js';
 import { Metrics } from '../server/metrics.js';
 import type { Route } from '../server/route.js';
 import { ReloadableState, type State, type StateHolder } from '../server/state.js';
@@ -70,7 +70,7 @@ export interface StartOptions {
 /** What a running server swaps at a reload; the closures of metrics and logs read it live. */
 interface Live {
   config: Config;
-  tls: ServerTLS;
+  tls: ServerTls;
   logger: Logger;
   store: KeyStore | undefined;
   holder: StateHolder | undefined;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import type { Config } from '../config/schema.js';
-import type { ServerTLS } from '../server/listener.js';
+import type { ServerTls } from '../server/listener.js';
 
 /** Environment variable through which cluster workers receive shared session-ticket keys. */
 export const TICKET_KEYS_ENV = 'KEYGATE_TICKET_KEYS';
@@ -47,7 +47,7 @@ export function readCAs(path: string): Buffer[] {
   return cas;
 }
 
-export function loadServerTLS(tls: Config['tls']): ServerTLS {
+export function loadServerTLS(tls: Config['tls']): ServerTls {
   const certPem = readFile('certificate', tls.cert);
   const keyPem = readFile('private key', tls.key);
   let cert: X509Certificate;
@@ -67,7 +67,7 @@ export function loadServerTLS(tls: Config['tls']): ServerTLS {
   if (!cert.checkPrivateKey(key)) {
     throw new ConfigError(`tls: private key '${tls.key}' does not match certificate '${tls.cert}'`);
   }
-  const options: ServerTLS = {
+  const options: ServerTls = {
     cert: certPem,
     key: key.export({ type: 'pkcs8', format: 'pem' }),
     minVersion: 'TLSv1.2',

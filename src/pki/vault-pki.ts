@@ -9,7 +9,7 @@
 import { X509Certificate } from 'node:crypto';
 import { VaultHTTP, field, isInvalidToken, type VaultRequest, type VaultResponse } from '../../keystores/vault/http.js';
 import { VaultAuthenticator } from '../../keystores/vault/auth.js';
-import type { VaultAuth, VaultTLSOptions } from '../../keystores/vault/options.js';
+import type { VaultAuth, VaultTlsOptions } from '../../keystores/vault/options.js';
 import { StoreUnreachableError } from '../../keystores/keystore.js';
 import { BadRequestError, UnavailableError, coded } from '../errors.js';
 import type { Issuer, SignInput, Signed } from '../core/pki/issuer.js';
@@ -19,7 +19,7 @@ export interface VaultPkiOptions {
   mount: string;
   namespace: string;
   auth: VaultAuth;
-  tls: VaultTLSOptions;
+  tls: VaultTlsOptions;
   timeoutMs: number;
   log: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }

@@ -17,7 +17,7 @@ import { AuthThrottle, type ThrottleOptions } from './throttle.js';
 
 
 /** The listener's TLS settings (loaded and checked from the configuration by compose/tls.ts). */
-export interface ServerTLS extends SecureContextOptions {
+export interface ServerTls extends SecureContextOptions {
   requestCert: true;
   rejectUnauthorized: boolean;
 }
@@ -25,7 +25,7 @@ export interface ServerTLS extends SecureContextOptions {
 export interface ListenerOptions {
   host: string;
   port: number;
-  tls: ServerTLS;
+  tls: ServerTls;
   routes: readonly Route[];
   holder: StateHolder;
   metrics: Metrics;

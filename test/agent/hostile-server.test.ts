@@ -15,12 +15,12 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { BundleCerts, type TestBundle } from '../helpers/bundle-certs.js';
 import type { AgentSettings } from '../../src/agent/config.js';
 import { baseSettings, fingerprint, fingerprintOnDisk, tempDir, testAgent, type TestAgent } from './fixture.js';
 
-const pki = new TestPKI();
+const pki = new TestPki();
 const certs = new BundleCerts();
 const root = new URL('../../', import.meta.url).pathname;
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { runToEnd, spawnTracked } from '../helpers/processes.js';
 import { tempDir } from './fixture.js';
 import { TestIssuer } from './issue-test-issuer.js';
@@ -16,7 +16,7 @@ import { TestIssuer } from './issue-test-issuer.js';
 const root = new URL('../../', import.meta.url).pathname;
 // Straight node with the tsx loader (not the tsx wrapper), so signals reach the agent itself.
 const run = [process.execPath, '--import', 'tsx', join(root, 'test/agent/cli-entry.ts')] as const;
-const pki = new TestPKI();
+const pki = new TestPki();
 const work = tempDir('keygate-issue-cli-');
 const groupToken = 'kgg_' + 'c'.repeat(32);
 const issuer = new TestIssuer(pki, { groupToken, now: () => Date.now() });

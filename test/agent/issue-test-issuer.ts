@@ -13,7 +13,7 @@ import { parseDuration } from '../../src/config/duration.js';
 import { createCA, createCertificate, generateKeyPair, type IssuedCertificate } from '../../src/pki/index.js';
 import { parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import { normalSerial } from '../../src/agent/issue.js';
-import type { TestPKI } from '../helpers/certs.js';
+import type { TestPki } from '../helpers/certs.js';
 
 export interface Role {
   /** Every requested DNS name must end with this suffix. */
@@ -47,7 +47,7 @@ export class TestIssuer {
   port = 0;
 
   constructor(
-    private readonly pki: TestPKI,
+    private readonly pki: TestPki,
     private readonly opts: { groupToken: string; now: () => number },
   ) {
     const { privateKey } = generateKeyPair('ecdsa-p256');

@@ -8,13 +8,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import type { CertificateSettings } from '../../src/agent/config.js';
 import { baseSettings, tempDir, testAgent, type TestAgent } from './fixture.js';
 import { TestIssuer } from './issue-test-issuer.js';
 
 const HOUR = 3_600_000;
-const pki = new TestPKI();
+const pki = new TestPki();
 const work = tempDir('keygate-issue-');
 const groupToken = 'kgg_' + 'a'.repeat(32);
 let clockNow = () => Date.now();

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { BundleCerts, pemBodyLines, type TestBundle } from '../helpers/bundle-certs.js';
 import { admin, baseSettings, fingerprint, fingerprintOnDisk, putBundle, tempDir, testAgent, type TestAgent } from './fixture.js';
 import { NGINX, hammer, opensslFingerprint, prepareNginx, type RunningNginx } from './nginx.js';
@@ -20,7 +20,7 @@ import { eventually } from './support.js';
 
 const TTL_MS = 60_000;
 const certs = new BundleCerts();
-const pki = new TestPKI();
+const pki = new TestPki();
 const work = tempDir('keygate-e2e-');
 const keystore = join(work, 'keystore');
 const out = join(work, 'out');

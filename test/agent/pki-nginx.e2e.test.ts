@@ -14,7 +14,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { runToEnd } from '../helpers/processes.js';
 import { admin, baseSettings, fingerprint, tempDir, testAgent, type TestAgent } from './fixture.js';
 import { NGINX, hammer, handshake, opensslFingerprint, prepareNginx, type RunningNginx } from './nginx.js';
@@ -22,7 +22,7 @@ import { eventually } from './support.js';
 
 const HOUR = 3_600_000;
 const NAME = 'edge-1.edge.example';
-const pki = new TestPKI();
+const pki = new TestPki();
 const work = tempDir('keygate-pki-e2e-');
 const out = join(work, 'out');
 let server: TestServer | undefined;

@@ -13,7 +13,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { realVaultBinary, startDevVault, type DevVault } from '../helpers/real-vault.js';
 import { runToEnd } from '../helpers/processes.js';
 import { admin, baseSettings, tempDir, testAgent, type TestAgent } from './fixture.js';
@@ -23,7 +23,7 @@ const NAME = 'edge-1.edge.example';
 const hasVault = realVaultBinary() !== undefined;
 if (!hasVault) console.info('agent + vault_pki: no VAULT_BIN and no ../shared/tools/vault: skipped');
 
-const pki = new TestPKI();
+const pki = new TestPki();
 const work = tempDir('keygate-pki-vault-');
 const out = join(work, 'out');
 let vault: DevVault | undefined;

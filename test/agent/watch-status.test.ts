@@ -7,7 +7,7 @@ import https from 'node:https';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { BundleCerts, type TestBundle } from '../helpers/bundle-certs.js';
 import { createAgent, type AgentParts } from '../../src/agent/index.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -16,7 +16,7 @@ import { baseSettings, fingerprint, fingerprintOnDisk, tempDir } from './fixture
 import { eventually } from './support.js';
 import type { AgentSettings } from '../../src/agent/config.js';
 
-const pki = new TestPKI();
+const pki = new TestPki();
 const certs = new BundleCerts();
 
 /** Serves one bundle, and answers watches when its version moves (or after `wait`). */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { BundleCerts } from '../helpers/bundle-certs.js';
 import { parseConfig } from '../../src/config/load.js';
 import { spawnTracked, type Spawned } from '../helpers/processes.js';
@@ -190,7 +190,7 @@ describe.skipIf(workerMode)('the server process', () => {
     return { child, url: url.replace('127.0.0.1', 'localhost'), stderr: () => child.stderr() };
   }
 
-  function configFile(pki: TestPKI, admin: string, extra: Record<string, unknown> = {}): string {
+  function configFile(pki: TestPki, admin: string, extra: Record<string, unknown> = {}): string {
     const dir = mkdtempSync(join(tmpdir(), 'keygate-op-'));
     const file = join(dir, 'config.yml');
     const write = (more: Record<string, unknown>) =>
@@ -204,7 +204,7 @@ describe.skipIf(workerMode)('the server process', () => {
   }
 
   it('reloads its config on SIGHUP, and keeps it when the file is broken', async () => {
-    const pki = new TestPKI();
+    const pki = new TestPki();
     const admin = pki.client();
     const app = pki.client();
     const file = configFile(pki, admin.identity);
@@ -228,7 +228,7 @@ describe.skipIf(workerMode)('the server process', () => {
   });
 
   it('finishes an in-flight request on SIGTERM, then exits 0', async () => {
-    const pki = new TestPKI();
+    const pki = new TestPki();
     const admin = pki.client();
     const { child, url } = await spawnServer(configFile(pki, admin.identity));
     const body = JSON.stringify({ key: Buffer.alloc(32, 7).toString('base64'), cipher: 'AES256' });

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { runToEnd } from '../helpers/processes.js';
 
 const run = promisify(execFile);
@@ -52,11 +52,11 @@ describe('tls.auth off (default)', () => {
 
 describe('tls.auth on', () => {
   it('verifies client certificates against tls.ca: untrusted ones fail the handshake', async () => {
-    const pki = new TestPKI();
+    const pki = new TestPki();
     const s = await start({ pki, config: { tls: { key: pki.serverKeyFile, cert: pki.serverCertFile, auth: 'on', ca: pki.caFile } } });
     expect((await s.call(s.admin, '/v1/key/list/*')).status).toBe(200);
 
-    const stranger = new TestPKI().client();
+    const stranger = new TestPki().client();
     await expect(s.call(stranger, '/v1/key/list/*')).rejects.toThrow();
     await expect(s.call(s.pki.client({ selfSigned: true }), '/v1/key/list/*')).rejects.toThrow();
     const expired = s.pki.client({ notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
@@ -66,7 +66,7 @@ describe('tls.auth on', () => {
 
 describe('admin', () => {
   it('is disabled by a non-hex value', async () => {
-    const pki = new TestPKI();
+    const pki = new TestPki();
     const s = await start({ pki, config: { admin: { identity: 'disabled' } } });
     const r = await s.call(s.admin, '/v1/key/create/x', { method: 'PUT' });
     expect(r.status).toBe(403);

@@ -13,13 +13,13 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { TestPKI, type TestClient } from '../helpers/certs.js';
+import { TestPki, type TestClient } from '../helpers/certs.js';
 import { BundleCerts } from '../helpers/bundle-certs.js';
 import { request } from '../helpers/http.js';
 import { spawnTracked, type Spawned } from '../helpers/processes.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const pki = new TestPKI();
+const pki = new TestPki();
 const admin = pki.client();
 const app = pki.client();
 const dir = mkdtempSync(join(tmpdir(), 'keygate-workers-'));

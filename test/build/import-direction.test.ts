@@ -37,7 +37,7 @@ describe('import direction', () => {
       .toEqual(['src/core may not import src/server/state.ts; see the layers in eslint.config.js']);
     expect(await arrows('keystores/probe.ts', "import { BundleService } from '../src/core/bundles/service.js';\nexport const B = BundleService;\n"))
       .toEqual(['keystores may not import src/core/bundles/service.ts; see the layers in eslint.config.js']);
-    expect(await arrows('src/server/probe.ts', "import { ServerTLS } from '../compose/tls.js';\nexport const T = ServerTLS;\n"))
+    expect(await arrows('src/server/probe.ts', "import { ServerTls } from '../compose/tls.js';\nexport const T = ServerTls;\n"))
       .toEqual(['src/server may not import src/compose/tls.ts; see the layers in eslint.config.js']);
   });
 

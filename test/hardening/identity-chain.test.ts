@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA, issueCertificate } from '../../src/pki/index.js';
 import { identityOfCertificate } from '../../src/auth/identity.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { head, rawRequest } from './raw.js';
 
 /** The answer to `path` when presenting `chain` (PEMs, in order) with `key`; status 0 if no answer came. */
@@ -29,7 +29,7 @@ async function ask(s: TestServer, chain: string[], key: string, path: string): P
 for (const auth of ['off', 'on'] as const) {
   describe(`tls.auth: ${auth}`, () => {
     let s: TestServer;
-    const pki = new TestPKI();
+    const pki = new TestPki();
     // The attacker: a CA of its own (untrusted), and a leaf from the trusted CA when auth is on.
     const evilCA = createCA('attacker CA');
     const own = auth === 'on' ? pki.client({ commonName: 'attacker' }) : pki.client({ commonName: 'attacker', selfSigned: true });

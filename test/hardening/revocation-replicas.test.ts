@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 
 describe.skipIf(workerMode)('revocation reaches every replica within cache.expiry.credentials', () => {
   const dir = mkdtempSync(join(tmpdir(), 'keygate-replicas-'));
@@ -20,7 +20,7 @@ describe.skipIf(workerMode)('revocation reaches every replica within cache.expir
   const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
 
   beforeAll(async () => {
-    const pki = new TestPKI();
+    const pki = new TestPki();
     const config = {
       keystore: { fs: { path: dir } },
       cache: { expiry: { any: '5m', unused: '5m', credentials: '1s' } },

@@ -12,14 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { TestPKI, type TestClient } from '../helpers/certs.js';
+import { TestPki, type TestClient } from '../helpers/certs.js';
 import { request, type RequestOptions, type TestResponse } from '../helpers/http.js';
 import { spawnTracked, type Spawned } from '../helpers/processes.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface ServerProcess {
-  readonly pki: TestPKI;
+  readonly pki: TestPki;
   readonly admin: TestClient;
   readonly dir: string;
   readonly port: number;
@@ -47,9 +47,9 @@ export async function freePort(): Promise<number> {
  * Writes a config (fs keystore in a fresh folder, the given extra keys merged over it)
  * and returns a handle; `start()` runs the process. `prepare` sees the PKI and admin.
  */
-export async function serverProcess(options: { config?: (pki: TestPKI, admin: TestClient, dir: string) => Record<string, unknown> } = {}): Promise<ServerProcess> {
+export async function serverProcess(options: { config?: (pki: TestPki, admin: TestClient, dir: string) => Record<string, unknown> } = {}): Promise<ServerProcess> {
   ensureBuilt();
-  const pki = new TestPKI();
+  const pki = new TestPki();
   const admin = pki.client({ commonName: 'admin' });
   const dir = mkdtempSync(join(tmpdir(), 'keygate-proc-'));
   const port = await freePort();

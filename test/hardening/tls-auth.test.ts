@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { TestPKI, type TestClient } from '../helpers/certs.js';
+import { TestPki, type TestClient } from '../helpers/certs.js';
 import { head, rawRequest, type Peer } from './raw.js';
 import { recordFigure } from './figures.js';
 
@@ -15,7 +15,7 @@ let s: TestServer;
 const tally = { handshakes: 0, answered: [] as string[] };
 
 beforeAll(async () => {
-  const pki = new TestPKI();
+  const pki = new TestPki();
   s = await startTestServer({ pki, config: { tls: { key: pki.serverKeyFile, cert: pki.serverCertFile, auth: 'on', ca: pki.caFile }, limits: { auth_failures: 0 } } });
 });
 afterAll(async () => {
@@ -37,7 +37,7 @@ async function statusOf(c: TestClient | null, path: string): Promise<number> {
 
 it('refuses untrusted, expired, not-yet-valid and serverAuth-only certificates, and none at all, in the handshake', async () => {
   const now = Date.now();
-  const other = new TestPKI();
+  const other = new TestPki();
   const refused: Array<[string, TestClient | null]> = [
     ['self-signed', s.pki.client({ selfSigned: true })],
     ['another CA', other.client()],

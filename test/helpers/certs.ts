@@ -14,7 +14,7 @@ export interface TestClient extends IssuedCertificate {
   keyFile: string;
 }
 
-export class TestPKI {
+export class TestPki {
   readonly dir = mkdtempSync(join(tmpdir(), 'keygate-test-'));
   readonly ca = createCA('keygate test CA');
   readonly caFile = this.file('ca.crt', this.ca.certPem);

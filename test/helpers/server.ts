@@ -16,7 +16,7 @@ import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/compose/index.js';
 import { Logger } from '../../src/log/logger.js';
-import { TestPKI, type TestClient } from './certs.js';
+import { TestPki, type TestClient } from './certs.js';
 import { request, type RequestOptions, type TestResponse } from './http.js';
 import { ensureBuilt, keygateBin } from './cli.js';
 import { spawnTracked, type Spawned } from './processes.js';
@@ -27,7 +27,7 @@ export const testWorkers = Number(process.env['KEYGATE_TEST_WORKERS'] ?? 0) || 0
 export const workerMode = testWorkers > 0;
 
 export interface TestServer {
-  pki: TestPKI;
+  pki: TestPki;
   /** The in-process server; throws in worker mode. */
   running: RunningServer;
   url: string;
@@ -42,13 +42,13 @@ export interface TestServer {
 export interface TestServerOptions {
   /** Extra YAML config merged over the defaults (policies, policy_match, keystore…). */
   config?: Record<string, unknown>;
-  pki?: TestPKI;
+  pki?: TestPki;
   /** Runs before start with the PKI and admin, to build policies that need identities. */
-  prepare?: (pki: TestPKI, admin: TestClient) => Record<string, unknown>;
+  prepare?: (pki: TestPki, admin: TestClient) => Record<string, unknown>;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const pki = options.pki ?? new TestPKI();
+  const pki = options.pki ?? new TestPki();
   const admin = pki.client({ commonName: 'admin' });
   const base: Record<string, unknown> = {
     address: '127.0.0.1:0',
@@ -63,7 +63,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return workerMode ? startSpawned(pki, admin, base) : startInProcess(pki, admin, base);
 }
 
-async function startInProcess(pki: TestPKI, admin: TestClient, base: Record<string, unknown>): Promise<TestServer> {
+async function startInProcess(pki: TestPki, admin: TestClient, base: Record<string, unknown>): Promise<TestServer> {
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -87,7 +87,7 @@ async function startInProcess(pki: TestPKI, admin: TestClient, base: Record<stri
   };
 }
 
-async function startSpawned(pki: TestPKI, admin: TestClient, base: Record<string, unknown>): Promise<TestServer> {
+async function startSpawned(pki: TestPki, admin: TestClient, base: Record<string, unknown>): Promise<TestServer> {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'keygate-test-workers-'));
   const logFile = join(dir, 'server.log');

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { REAL_VAULT, startVault, testServerOnly, type VaultUnderTest } from './under-test.js';
 import { VaultAdmin } from '../../keystores/vault/testing.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -47,7 +47,7 @@ async function runReadmeSetup(): Promise<{ roleId: string; secretId: string }> {
   return { roleId: roleId as string, secretId: secretId as string };
 }
 
-async function keygateOn(keystore: Record<string, unknown>, extra: Record<string, unknown> = {}, pki?: TestPKI): Promise<TestServer> {
+async function keygateOn(keystore: Record<string, unknown>, extra: Record<string, unknown> = {}, pki?: TestPki): Promise<TestServer> {
   const s = await startTestServer({ config: { keystore, ...extra }, ...(pki ? { pki } : {}) });
   servers.push(s);
   return s;
@@ -57,7 +57,7 @@ describe('the README walkthrough', () => {
   it('sets Vault up with curl, and keygate creates a key and a data key on it', async () => {
     const { roleId, secretId } = await runReadmeSetup();
     expect(roleId).toMatch(/\S{8,}/);
-    const pki = new TestPKI();
+    const pki = new TestPki();
     const example = parseConfig(readFileSync(`${root}config.vault.example.yml`, 'utf8'), 'config.vault.example.yml', {
       KEYGATE_ADMIN_IDENTITY: 'a'.repeat(64), VAULT_ADDR: vault.url, VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: secretId,
     });
@@ -171,7 +171,7 @@ describe('replicas sharing one Vault', () => {
     const token = await admin.createToken(['root']);
     const keystore = { vault: { endpoint: vault.url, engine: 'replicas', version: 'v2', token } };
     const cache = { expiry: { any: '1s', unused: '1s', offline: '0s' } };
-    const pki = new TestPKI();
+    const pki = new TestPki();
     const a = await keygateOn(keystore, { cache }, pki);
     const b = await keygateOn(keystore, { cache, admin: { identity: a.admin.identity } }, pki);
 

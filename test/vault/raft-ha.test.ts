@@ -23,7 +23,7 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRaftCluster, until, vaultBinary, type RaftCluster, type RaftNode } from '../helpers/vault-raft.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 import { VaultAdmin } from '../../keystores/vault/testing.js';
 
 const bin = vaultBinary();
@@ -61,7 +61,7 @@ const GIVE_UP_MS = 6 * RECOVERY_BOUND_MS;
     await admin.keygatePolicy('keygate', { version: 'v2', engine: 'kv', prefix: 'ha' });
     const token = await admin.createToken(['keygate'], '1h');
     const addrs = cluster.nodes.map((n) => n.addr);
-    const pki = new TestPKI();
+    const pki = new TestPki();
     for (const order of [addrs, [...addrs].reverse()]) {
       const [endpoint, ...endpoints] = order;
       replicas.push(

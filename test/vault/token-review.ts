@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:https';
 import { constants, createPublicKey, verify } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { TestPKI } from '../helpers/certs.js';
+import { TestPki } from '../helpers/certs.js';
 
 export interface TokenReviewServer {
   /** `https://127.0.0.1:<port>` for `kubernetes_host`. */
@@ -27,7 +27,7 @@ export interface TokenReviewServer {
 }
 
 export async function startTokenReviewServer(): Promise<TokenReviewServer> {
-  const pki = new TestPKI();
+  const pki = new TestPki();
   const keys: string[] = [];
   const reviews: Array<{ account: string; authenticated: boolean }> = [];
   const server: Server = createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
