@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     const files = writeReports(join(repo, 'bench', 'results'), env, reports, targets, setup);
     if (s.profile && existsSync(join(s.tmp, 'profiles'))) cpSync(join(s.tmp, 'profiles'), join(repo, 'bench', 'results', 'profiles'), { recursive: true });
     process.stdout.write(readFileSync(join(repo, 'bench', 'results', 'latest.md'), 'utf8') + '\n');
-    for (const t of targets) log(`target ${t.met ? 'met    ' : 'NOT met'}  ${t.title}: ${t.value === null ? '–' : t.value.toFixed(2)} (goal ${t.atLeast ? '≥' : '≤'} ${t.goal})`);
+    for (const t of targets) log(`target ${t.informative ? 'info   ' : t.met ? 'met    ' : 'NOT met'}  ${t.title}: ${t.value === null ? '–' : t.value.toFixed(2)} (goal ${t.atLeast ? '≥' : '≤'} ${t.goal})`);
     log(`bench: report in ${files.join(', ')}`);
   } finally {
     clearTimeout(watchdog);

@@ -1,4 +1,8 @@
-/** The targets issue 6 sets, computed from the figures: reported, never asserted. */
+/**
+ * The targets issues 6 and 19 set ("Done means"), computed from the figures: reported,
+ * never asserted. An informative entry has no goal of its own: it puts a baseline
+ * through the same measure as keygate (e.g. bare node's p99 against nginx's).
+ */
 import type { Figure, ScenarioReport, Target } from './report.js';
 
 type Lookup = (key: string) => Figure | undefined;
@@ -9,6 +13,8 @@ interface TargetDef {
   goal: number;
   atLeast: boolean;
   value: (fig: Lookup) => number | null;
+  /** Reported beside the targets, never counted as met or missed. */
+  informative?: boolean;
 }
 
 const div = (a: number | null | undefined, b: number | null | undefined): number | null =>
@@ -25,7 +31,7 @@ const DEFS: TargetDef[] = [
   {
     key: 'keepalive_reads_vs_nginx',
     title: '(a) keep-alive bundle reads, keygate / nginx',
-    goal: 0.4,
+    goal: 0.45,
     atLeast: true,
     value: (f) => div(f('a_keepalive_reads')?.keygate, f('a_keepalive_reads')?.nginx),
   },
@@ -72,11 +78,19 @@ const DEFS: TargetDef[] = [
     value: (f) => f('n_node_fetch_cache_off_close')?.keygate ?? null,
   },
   {
-    key: 'p99_ms_at_half_load',
-    title: '(d) keygate p99 latency at 50 % of its maximum rate, ms',
-    goal: 5,
+    key: 'p99_at_half_load_vs_nginx',
+    title: "(d) keygate p99 at half of its maximum rate / nginx's p99 at half of its own, same run",
+    goal: 3,
     atLeast: false,
-    value: (f) => f('d_latency_p99_at_half_load')?.keygate ?? null,
+    value: (f) => div(f('d_latency_p99_at_half_load')?.keygate, f('d_latency_p99_at_half_load')?.nginx),
+  },
+  {
+    key: 'node_p99_at_half_load_vs_nginx',
+    title: "(d) bare node:https p99 at half of its maximum rate / nginx's, same run (the same measure for the baseline)",
+    goal: 3,
+    atLeast: false,
+    informative: true,
+    value: (f) => div(f('d_latency_p99_at_half_load')?.node, f('d_latency_p99_at_half_load')?.nginx),
   },
   {
     key: 'fs_100k_startup_s',
@@ -86,11 +100,11 @@ const DEFS: TargetDef[] = [
     value: (f) => f('e_fs_startup_100k')?.keygate ?? null,
   },
   {
-    key: 'fs_100k_read_p99_vs_100',
-    title: '(e) read p99 with 100 000 bundles / with 100 bundles',
-    goal: 1.2,
+    key: 'fs_100k_full_cache_read_p99_vs_100',
+    title: '(e) read p99 with 100 000 bundles, read cache holding them all / with 100 bundles',
+    goal: 2,
     atLeast: false,
-    value: (f) => div(f('e_fs_read_p99_100k')?.keygate, f('e_fs_read_p99_100')?.keygate),
+    value: (f) => div(f('e_read_p99_100k_full_cache')?.keygate, f('e_read_p99_100')?.keygate),
   },
   {
     key: 'vault_warm_vs_memory',
@@ -107,6 +121,6 @@ export function computeTargets(scenarios: ScenarioReport[]): Target[] {
   return DEFS.map((d) => {
     const value = d.value(lookup);
     const met = value !== null && (d.atLeast ? value >= d.goal : value <= d.goal);
-    return { key: d.key, title: d.title, value, goal: d.goal, atLeast: d.atLeast, met };
+    return { key: d.key, title: d.title, value, goal: d.goal, atLeast: d.atLeast, met, ...(d.informative ? { informative: true } : {}) };
   });
 }

@@ -81,7 +81,9 @@ export const generateDataKeys: Scenario = {
       const n = results.node as LoadResult;
       out.figure({ key: `c_${op}`, title, unit: 'req/s', keygate: k.perSecond, node: n.perSecond, nginx: null, higherIsBetter: true });
       out.figure({ key: `c_${op}_cpu_per_request`, title: `${title}, server CPU per request`, unit: 'ms CPU', keygate: cpuPerRequestMs(k), node: cpuPerRequestMs(n), nginx: null, higherIsBetter: false });
-      out.figure({ key: `c_${op}_p99`, title: `${title}, p99 at maximum rate`, unit: 'ms', keygate: k.p99Ms, node: n.p99Ms, nginx: null, higherIsBetter: false });
+      for (const [p, name] of [['p50Ms', 'p50'], ['p99Ms', 'p99'], ['p999Ms', 'p99.9']] as const) {
+        out.figure({ key: `c_${op}_${name.replace('.', '')}`, title: `${title}, ${name} at maximum rate`, unit: 'ms', keygate: k[p], node: n[p], nginx: null, higherIsBetter: false });
+      }
     }
     out.note(
       `Closed loop over ${CONNECTIONS} keep-alive connections (one identity each), as the KES comparison of issue 19 (wrk, 32 connections). ` +

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario, Side } from '../context.js';
+import type { LoadResult } from '../loadgen.js';
 import { BUNDLE, BUNDLE_PATH, SIDES, bundleRead, fetchBytes, importBundle, keygate, load, startTrio } from './common.js';
 
 export const keepAliveReads: Scenario = {
@@ -18,13 +19,19 @@ export const keepAliveReads: Scenario = {
         `GET ${BUNDLE_PATH} answers ${trio.body.length} bytes, checked byte for byte on every response.`,
     );
     const rates: Partial<Record<Side, number>> = {};
+    const results: Partial<Record<Side, LoadResult>> = {};
     for (const side of SIDES) {
       const r = await load(ctx, `a keep-alive reads / ${side}`, trio.servers[side], bundleRead(trio.body), { kind: 'closed' });
       out.measure({ label: `a keep-alive reads / ${side}`, load: r });
       rates[side] = r.perSecond;
+      results[side] = r;
     }
     ctx.shared.maxRate = rates;
     out.figure({ key: 'a_keepalive_reads', title: 'keep-alive bundle reads', unit: 'req/s', keygate: rates.keygate ?? null, node: rates.node ?? null, nginx: rates.nginx ?? null, higherIsBetter: true });
+    for (const [p, name] of [['p50Ms', 'p50'], ['p99Ms', 'p99'], ['p999Ms', 'p99.9']] as const) {
+      const at = (side: Side): number | null => results[side]?.[p] ?? null;
+      out.figure({ key: `a_keepalive_${name.replace('.', '')}`, title: `keep-alive bundle reads, ${name} at the maximum rate`, unit: 'ms', keygate: at('keygate'), node: at('node'), nginx: at('nginx'), higherIsBetter: false });
+    }
     await ctx.stopAll();
 
     // Not a target: what `server.workers: 2` gives on this 2-core machine, where the generator needs a core too.
