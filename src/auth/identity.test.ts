@@ -280,21 +280,27 @@ describe('identityOfChain', () => {
       fc.property(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 }), (i, b) => {
         const mutated = Buffer.from(base);
         mutated[i] = b;
+        let identity: string;
         try {
-          expect(isHexIdentity(identityOfChain([mutated]))).toBe(true);
+          identity = identityOfChain([mutated]);
         } catch (err) {
           expect(err).toBeInstanceOf(IdentityError);
+          return;
         }
+        expect(isHexIdentity(identity)).toBe(true);
       }),
       { numRuns: 2000 },
     );
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        let identity: string;
         try {
-          identityOfChain([Buffer.from(bytes)]);
+          identity = identityOfChain([Buffer.from(bytes)]);
         } catch (err) {
           expect(err).toBeInstanceOf(IdentityError);
+          return;
         }
+        expect(isHexIdentity(identity)).toBe(true);
       }),
     );
   });

@@ -11,12 +11,15 @@ describe('AuthThrottle', () => {
     }
     expect(() => t.check('1.2.3.4')).toThrow(TooManyRequestsError);
     now = 30_000;
+    let refused: unknown;
     try {
       t.check('1.2.3.4');
     } catch (err) {
-      expect((err as TooManyRequestsError).retryAfterSeconds).toBe(30);
-      expect((err as TooManyRequestsError).status).toBe(429);
+      refused = err;
     }
+    expect(refused).toBeInstanceOf(TooManyRequestsError);
+    expect((refused as TooManyRequestsError).retryAfterSeconds).toBe(30);
+    expect((refused as TooManyRequestsError).status).toBe(429);
     expect(() => t.check('5.6.7.8')).not.toThrow();
     now = 60_000;
     expect(() => t.check('1.2.3.4')).not.toThrow();
