@@ -144,6 +144,7 @@ describe('token expiry on a real clock', () => {
       while (logins() < before + 2) {
         version = await store.update('k', Buffer.from(`v${++i}`), version);
         expect((await store.get('k')).value.toString()).toBe(`v${i}`);
+        // Paces the loop (the condition is the number of logins), not a wait for something.
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(i).toBeGreaterThan(0);
@@ -207,6 +208,7 @@ describe('renewal', () => {
     const since = server.requests.length;
     const { store } = await appRoleStore('1s');
     await store.close();
+    // Proves a renewal does NOT happen: past the point (80% of 1 s) where one was due, nothing is sent.
     await sleep(1_200);
     expect(requestsTo('/v1/auth/token/renew-self', since)).toHaveLength(0);
     expect(requestsTo('/v1/auth/token/revoke-self', since)).toHaveLength(1);

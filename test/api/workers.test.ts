@@ -6,7 +6,7 @@
  * stops them all cleanly.
  */
 import { ensureBuilt } from '../helpers/cli.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -46,6 +46,14 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(() => child.killGroup());
+
+/** Resolves once the server has `n` requests in flight, both workers summed (the scrape asking counts as one). */
+async function inFlight(n: number): Promise<void> {
+  await vi.waitFor(async () => {
+    const text = (await call(admin, '/v1/metrics')).text;
+    expect(Number(/^kes_http_request_active (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(n);
+  }, { timeout: 20_000, interval: 50 });
+}
 
 describe('two workers', () => {
   it('runs two worker processes under one primary', () => {
@@ -111,7 +119,9 @@ describe('two workers', () => {
     for (const extra of [false, true]) {
       const watching = call(admin, `/v1/cert/watch/${name}?version=${version}&wait=20`);
       if (extra) await call(admin, '/version');
-      await new Promise((r) => setTimeout(r, 200));
+      // A watch that arrived after the replace would answer at once with the same reply: wait
+      // until it is in flight on either worker (it and the scrape), so the waiting watch is woken.
+      await inFlight(2);
       const replaced = await call(admin, `/v1/cert/import/${name}`, 'PUT', body(version));
       expect(replaced.status, replaced.text).toBe(200);
       version = replaced.json.version as string;

@@ -7,7 +7,7 @@
  * bundle's key still signs for its certificate, and groups updated concurrently
  * read back whole.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { X509Certificate, createPrivateKey, randomBytes, sign, verify } from 'node:crypto';
 import { BundleCerts } from '../helpers/bundle-certs.js';
 import { serverProcess, type ServerProcess } from './server-process.js';
@@ -57,9 +57,16 @@ async function client(loop: number, acked: Acked, stats: { ok: number; connectio
       if (path.startsWith('/v1/cert/import/')) acked.bundles.push(path.slice(16));
     } catch {
       stats.connectionErrors++;
+      // A back-off while the server is down, not a wait for something: the loop retries either way.
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+}
+
+/** Resolves once the clients have had `n` more successful answers: the (re)started server is serving them. */
+async function served(stats: { ok: number }, n: number): Promise<void> {
+  const target = stats.ok + n;
+  await vi.waitFor(() => expect(stats.ok).toBeGreaterThanOrEqual(target), { timeout: 20_000, interval: 20 });
 }
 
 it(`survives ${KILLS} SIGKILLs under load: clients see connection errors only, and nothing acknowledged is lost`, async () => {
@@ -68,12 +75,15 @@ it(`survives ${KILLS} SIGKILLs under load: clients see connection errors only, a
   let stopped = false;
   const loops = Array.from({ length: LOOPS }, (_, l) => client(l, acked, stats, () => stopped));
   for (let k = 0; k < KILLS; k++) {
-    await new Promise((r) => setTimeout(r, 300 + Math.random() * 400));
+    await served(stats, 3 * LOOPS);
+    // The random moment of the kill, once the server is under load, is the point of the test.
+    await new Promise((r) => setTimeout(r, Math.random() * 400));
     await p.kill('SIGKILL');
+    // Down for a moment, not a wait for something: the clients meet a closed port too.
     await new Promise((r) => setTimeout(r, 100));
     await p.start();
   }
-  await new Promise((r) => setTimeout(r, 500));
+  await served(stats, 3 * LOOPS);
   stopped = true;
   await Promise.all(loops);
   expect(stats.unexpected, 'answers other than 200 (only connection errors are allowed)').toEqual([]);
