@@ -5,14 +5,14 @@
  * else); groups and bundles likewise, whatever else lies under their prefixes.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MAX_LIST_PAGE, type KeyStore } from '../../keystores/keystore.js';
-import { KeyService } from './keys/service.js';
-import { GroupService, isValidGroupName } from './fleet/groups.js';
-import { TokenService } from './fleet/tokens.js';
-import { listBundles } from './bundles/list.js';
-import { isValidName } from './names.js';
-import { isValidBundleName } from './bundles/names.js';
-import { CountingStore, catalogOf } from '../../test/helpers/fleet.js';
+import { MAX_LIST_PAGE, type KeyStore } from '../keystores/keystore.js';
+import { KeyService } from '../src/core/keys/service.js';
+import { GroupService, isValidGroupName } from '../src/core/fleet/groups.js';
+import { TokenService } from '../src/core/fleet/tokens.js';
+import { listBundles } from '../src/core/bundles/list.js';
+import { isValidName } from '../src/core/names.js';
+import { isValidBundleName } from '../src/core/bundles/names.js';
+import { CountingStore, catalogOf } from './helpers/fleet.js';
 
 /** What the CLI does: follow continue_at until it is empty; every cursor must pass the API's own check. */
 async function pageAll(list: (cursor: string) => Promise<{ names: string[]; continueAt: string }>, validCursor: (c: string) => boolean) {
