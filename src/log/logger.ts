@@ -166,8 +166,3 @@ export function parseLogSetting(value: string): Level | null {
   if (v === 'on') return 'info';
   return v as Level;
 }
-
-/** A logger that drops everything (tests, `--quiet`). */
-export function silentLogger(): Logger {
-  return new Logger({ audit: null, error: null, level: 'error' });
-}

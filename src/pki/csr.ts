@@ -4,7 +4,7 @@
  * common name and the subjectAltName of the extension request are all keygate reads;
  * every other attribute is ignored, as Vault's sign endpoint does with `use_csr_sans`.
  */
-import { X509Certificate, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { child, children, content, der, explicit, implicit, octets, oid, oidOf, parse, seq, set, unsignedInteger, utf8, isContext, bits, type Node } from './asn1.js';
 import { ipAddressBytes, subjectPublicKeyInfo } from './extensions.js';
@@ -159,9 +159,4 @@ export function createCsr(privateKey: KeyObject, options: { commonName: string; 
   const request = der(seq(info, signer.identifier, bits(signer.sign(der(info)))));
   const b64 = request.toString('base64').replace(/.{1,64}/g, '$&\n');
   return `-----BEGIN CERTIFICATE REQUEST-----\n${b64}-----END CERTIFICATE REQUEST-----\n`;
-}
-
-/** Lowercase hex serial of a certificate, without separators or leading zeros beyond one byte's. */
-export function serialOf(certificate: X509Certificate): string {
-  return certificate.serialNumber.toLowerCase();
 }

@@ -10,13 +10,15 @@ import { rmSync } from 'node:fs';
 import { TestPki } from '../helpers/certs.js';
 import { BundleCerts, type TestBundle } from '../helpers/bundle-certs.js';
 import { createAgent, type AgentParts } from '../../src/agent/index.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { Logger } from '../../src/log/logger.js';
 import { serveStatus, StatusBoard } from '../../src/agent/status.js';
 import { baseSettings, fingerprint, fingerprintOnDisk, tempDir } from './fixture.js';
 import { eventually } from './support.js';
 import type { AgentSettings } from '../../src/agent/config.js';
 
 const pki = new TestPki();
+/** A logger that drops everything. */
+const silentLogger = () => new Logger({ audit: null, error: null, level: 'error' });
 const certs = new BundleCerts();
 
 /** Serves one bundle, and answers watches when its version moves (or after `wait`). */
