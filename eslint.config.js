@@ -17,11 +17,13 @@ export const layers = {
   // Leaves: everyone may import them; they import nothing of ours but each other.
   ...Object.fromEntries(shared.map((leaf) => [leaf, []])),
   // Entry points and the composition root.
-  'src/cli': ['src/compose', 'src/cluster', 'src/config', 'src/server', 'src/agent', 'src/migrate', 'src/pki', 'src/auth/identity.ts', 'keystores/keystore.ts', 'keystores/memory.ts'],
+  'src/cli': ['src/compose', 'src/cluster', 'src/config', 'src/server', 'src/agent', 'src/client', 'src/migrate', 'src/pki', 'src/auth/identity.ts', 'keystores/keystore.ts', 'keystores/memory.ts'],
   'src/compose': ['src/api', 'src/server', 'src/auth', 'src/core', 'src/config', 'src/log', 'src/pki', 'src/policy', 'keystores'],
   // server.workers: forks the workers and relays cache drops, throttle counts, log lines and metrics between them.
   'src/cluster': ['src/compose/tls.ts', 'type:keystores/cache.ts', 'type:src/server/throttle.ts', 'type:src/log/streams.ts'],
-  'src/agent': ['src/config', 'src/log', 'src/pki', 'src/core/bundles/names.ts', 'type:src/core/bundles/service.ts'],
+  'src/agent': ['src/config', 'src/log', 'src/pki', 'src/client', 'src/core/bundles/names.ts', 'type:src/core/bundles/service.ts'],
+  // The HTTPS client of the server that the CLI and the agent share: node's https and the leaves only.
+  'src/client': [],
   'src/migrate': ['src/core', 'keystores/keystore.ts', 'keystores/vault/http.ts'],
   // Handlers → the server's route types and error writer → services.
   'src/api': ['src/server', 'src/auth', 'src/core', 'src/policy', 'src/log', 'src/pki', 'type:src/config/schema.ts', 'keystores/keystore.ts'],

@@ -2,9 +2,10 @@
  * The error catalogue: every error keygate answers with has a stable named code here, with its
  * HTTP status, the error class it is thrown as (`kind`), and its message template (`%s` is
  * filled in order from the throw site's arguments). Code reads codes, never message text:
- * the RKS surface translates by code, the agent recognises an unknown route by this
- * catalogue's message. The wire carries only the message (KES clients compare it), so a
- * message here must never change; docs/api.md lists every code (a test keeps the two equal).
+ * the RKS surface translates by code, and clients (the CLI, the agent) read the code from the
+ * `Keygate-Error-Code` header every error answer carries. The body carries only the message
+ * (KES clients compare it), so a message here must never change; docs/api.md lists every
+ * code (a test keeps the two equal).
  *
  * Generic codes (template `%s`) are the classes of failure whose message is the throw site's
  * own detail, such as a field's validation rule: their text is stable per site, not per code.
@@ -46,6 +47,11 @@ export const ERROR_CODES = {
   REQUEST_TIMEOUT: spec(503, 'Unavailable', 'request timed out'),
   KEYSTORE_UNREACHABLE: spec(503, 'Unavailable', 'key store is not reachable'),
   KEYSTORE_STATUS_TIMEOUT: spec(504, 'Unavailable', 'key store is not reachable'),
+  // The listener: requests refused before they reach the dispatcher.
+  MALFORMED_REQUEST: spec(400, 'Plain', 'malformed HTTP request'),
+  HEADERS_TOO_LARGE: spec(431, 'Plain', 'request header fields too large'),
+  REQUEST_READ_TIMEOUT: spec(408, 'Plain', 'request timed out'),
+  PLAIN_HTTP: spec(400, 'Plain', 'this is a TLS port: use https://'),
   // Credentials.
   TOKEN_REQUIRED: spec(403, 'NotAuthorized', 'not authorized: a token is required (Authorization: Bearer <token>)'),
   INVALID_TOKEN: spec(403, 'NotAuthorized', 'not authorized: invalid, expired or revoked token'),
@@ -130,6 +136,9 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The response header of every error answer that names its code (src/server/respond.ts writes it, src/client reads it). */
+export const ERROR_CODE_HEADER = 'Keygate-Error-Code';
 
 /** The code's message: its template with each `%s` replaced by the next argument. */
 export function errorMessage(code: ErrorCode, args: readonly (string | number)[] = []): string {

@@ -291,6 +291,8 @@ export function vaultFailure(req: VaultRequest, res: VaultResponse): StoreError 
   const detail = said.length > 0 ? said.map(tidy).join('; ') : (http.STATUS_CODES[res.status] ?? 'unexpected status');
   const message = `vault: ${describe(req)}: ${res.status} ${detail.slice(0, 300)}`;
   // A KV v2 mount answers 400 "Upgrading from non-versioned to versioned data" for a short while after it is enabled or upgraded.
+  // Vault has no error codes: its words are the only signal here and in the checks below (external
+  // text, allowed in test/build/no-message-matching.test.ts).
   const transient = res.status === 400 && said.some((e) => e.startsWith('Upgrading from non-versioned to versioned data'));
   if (transient || res.status === 502 || res.status === 503 || res.status === 504) return new StoreUnreachableError(message);
   return new StoreError(message);

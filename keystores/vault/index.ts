@@ -279,6 +279,7 @@ export class VaultKeyStore implements KeyStore {
         }
         throw new StoreError(`vault: ${req.method} ${req.path}: 403 token rejected (invalid or expired)`);
       }
+      // Vault has no error codes: its words are the only signal (external text, allowed in test/build/no-message-matching.test.ts).
       if (res.status === 503 && res.errors.some((e) => e.includes('sealed'))) this.health.report('sealed', 'Vault is sealed');
       return res;
     }

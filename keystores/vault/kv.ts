@@ -176,7 +176,7 @@ function v2Version(version: number, generation: string): string {
   return generation === '' ? String(version) : `${version}-g${generation}`;
 }
 
-/** True for Vault's answer to a KV v2 write whose check-and-set did not match. */
+/** True for Vault's answer to a KV v2 write whose check-and-set did not match. Vault has no error codes: its words are the only signal (external text, allowed in test/build/no-message-matching.test.ts). */
 export function isCASMismatch(res: VaultResponse): boolean {
   return res.status === 400 && res.errors.some((e) => e.includes('check-and-set parameter did not match'));
 }

@@ -1,44 +1,16 @@
 /**
- * The agent's HTTPS client of the keygate server: mTLS with the node's certificate
- * (when configured), a bearer node token (when registered), keep-alive, a timeout
- * per request, and errors sorted into what the agent decides on: the server said
- * no (`ServerError` with its status and `{"message"}`), or the server could not be
- * reached (`UnreachableError`). Tokens are sent in headers only and never appear
- * in an error message.
+ * The agent's client of the keygate server: the shared HTTPS client (src/client/https.ts)
+ * with the node's certificate (when configured), a bearer node token (when registered),
+ * keep-alive and a timeout per request, plus the calls the agent makes. Its failures are
+ * what the agent decides on: the server said no (`ServerError`: status, message, code), or
+ * the server could not be reached (`UnreachableError`). Tokens are sent in headers only and
+ * never appear in an error message.
  */
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { BundleSecret } from '../core/bundles/service.js';
-import { ERROR_CODES } from '../error-codes.js';
+import { HttpsClient, ServerError, type HttpsClientOptions, type RequestOptions } from '../client/https.js';
 
-export interface ClientSettings {
-  server: string;
-  tls: { ca?: string; cert?: string; key?: string; insecure: boolean };
-  timeoutMs: number;
-}
-
-/** The server answered with an error status. */
-export class ServerError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-
-  /**
-   * 404 for an unknown path (the dispatcher's ROUTE_NOT_FOUND), as opposed to a missing bundle.
-   * Error bodies carry only the message (KES's wire shape), so the catalogue's message of that
-   * code is how a client tells the two apart, also on servers older than the catalogue.
-   */
-  get unknownRoute(): boolean {
-    return (this.status === ERROR_CODES.ROUTE_NOT_FOUND.status && this.message === ERROR_CODES.ROUTE_NOT_FOUND.message) || this.status === 405;
-  }
-}
-
-/** No answer: connection refused, TLS failure, timeout, a reset. */
-export class UnreachableError extends Error {}
+export { ServerError, UnreachableError } from '../client/https.js';
 
 /** A bundle as the server sends it (`GET /v1/cert/get/<name>`), checked: the server's own shape. */
 export type FetchedBundle = BundleSecret;
@@ -50,30 +22,12 @@ export interface NodeToken {
 
 export type Json = Record<string, unknown>;
 
-export class AgentClient {
-  private readonly agent: https.Agent;
-  private readonly base: URL;
-  /** Bearer node token sent with reads; '' for certificate-only nodes. */
-  token = '';
+/** The bearer node token (`token`, '' for certificate-only nodes) is set once the node registers. */
+export class AgentClient extends HttpsClient {
   private listPath = '/v1/node/bundles';
 
-  constructor(private readonly settings: ClientSettings) {
-    this.base = new URL(settings.server);
-    const read = (what: string, path: string): Buffer => {
-      try {
-        return readFileSync(path);
-      } catch (err) {
-        throw new Error(`cannot read ${what} '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
-      }
-    };
-    const { ca, cert, key, insecure } = settings.tls;
-    this.agent = new https.Agent({
-      keepAlive: true,
-      maxSockets: 8,
-      ...(ca !== undefined ? { ca: read('CA certificate', ca) } : {}),
-      ...(cert !== undefined && key !== undefined ? { cert: read('client certificate', cert), key: read('client key', key) } : {}),
-      rejectUnauthorized: !insecure,
-    });
+  constructor(options: HttpsClientOptions) {
+    super({ ...options, keepAlive: true });
   }
 
   /** The bundle with its key. @throws ServerError (403/404: not readable), UnreachableError */
@@ -153,51 +107,11 @@ export class AgentClient {
     await this.call('PUT', '/v1/pki/revoke', { serial });
   }
 
-  close(): void {
-    this.agent.destroy();
+  /** The answer's JSON object ({} for none): what every call of the agent reads. */
+  override async call(method: string, path: string, body?: unknown, opts: Omit<RequestOptions, 'body'> = {}): Promise<Json> {
+    const json = await super.call(method, path, body, opts);
+    return json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Json) : {};
   }
-
-  private call(method: string, path: string, body?: unknown, opts: { token?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Json> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const token = opts.token ?? this.token;
-    const headers: Record<string, string | number> = {
-      ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
-      ...(token !== '' ? { Authorization: `Bearer ${token}` } : {}),
-    };
-    const url = new URL(path, this.base);
-    return new Promise((resolve, reject) => {
-      const req = https.request(url, { method, agent: this.agent, headers, timeout: opts.timeoutMs ?? this.settings.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => reject(new UnreachableError(`${url.host}: ${err.message}`)));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          const json = parseJSON(Buffer.concat(chunks).toString('utf8'));
-          if (status >= 200 && status < 300) return resolve(json ?? {});
-          const message = typeof json?.['message'] === 'string' ? json['message'].slice(0, 300) : `HTTP ${status}`;
-          reject(new ServerError(status, message));
-        });
-      });
-      req.on('timeout', () => req.destroy(new UnreachableError(`${url.host}: request timed out`)));
-      req.on('error', (err: NodeJS.ErrnoException) => reject(err instanceof UnreachableError ? err : new UnreachableError(describeNetworkError(err, url))));
-      req.end(payload);
-    });
-  }
-}
-
-function parseJSON(text: string): Json | null {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null;
-  } catch {
-    return null;
-  }
-}
-
-function describeNetworkError(err: NodeJS.ErrnoException, url: URL): string {
-  if (err.name === 'AbortError') return 'aborted';
-  if (err.code === 'ECONNREFUSED') return `cannot connect to ${url.host}: connection refused`;
-  return `cannot reach ${url.host}: ${err.code ?? err.message}`;
 }
 
 function parseToken(r: Json): NodeToken {

@@ -26,7 +26,7 @@ export interface AgentParts {
 
 export function createAgent(settings: AgentSettings, options: { logger?: Logger; clock?: Clock; random?: Random } = {}): AgentParts {
   const logger = options.logger ?? new Logger({ audit: null, error: process.stderr, level: settings.logLevel });
-  const client = new AgentClient({ server: settings.server, tls: settings.tls, timeoutMs: settings.refresh.timeoutMs });
+  const client = new AgentClient({ server: settings.server, ...settings.tls, timeoutMs: settings.refresh.timeoutMs });
   const writer = new BundleWriter(settings.output.dir, settings.output.combined);
   const board = new StatusBoard();
   const reloader = new Reloader(settings.reload.command, settings.reload.timeoutMs);

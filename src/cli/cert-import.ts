@@ -10,7 +10,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ClientError, type Client } from './client.js';
+import { ServerError, type Client } from './client.js';
 
 export interface ImportSettings {
   ttl: number;
@@ -32,7 +32,7 @@ export async function importOne(client: Client, name: string, chainPem: string, 
   const path = `/v1/cert/import/${encodeURIComponent(name)}`;
   if (s.replace) {
     const current = await client.call('GET', `/v1/cert/describe/${encodeURIComponent(name)}`).catch((err: unknown) => {
-      if (err instanceof ClientError && err.status === 404) return null;
+      if (err instanceof ServerError && err.is('BUNDLE_NOT_FOUND')) return null;
       throw err;
     });
     if (current) body['version'] = (current as { version: string }).version;

@@ -11,7 +11,7 @@ import { agentCommand } from './agent-cmd.js';
 import { devCertsCommand } from './dev-certs-cmd.js';
 import { rksCommand } from './rks-cmd.js';
 import { migrateCommand } from './migrate-cmd.js';
-import { ClientError } from './client.js';
+import { ServerError } from './client.js';
 import { endQuietlyOnClosedPipe } from './pipes.js';
 import { VERSION } from '../version.js';
 
@@ -68,7 +68,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 function exitCodeOf(err: unknown): number {
-  if (err instanceof ClientError) {
+  if (err instanceof ServerError) {
     if (err.status === 401 || err.status === 403) return EXIT.denied;
     if (err.status === 404) return EXIT.notFound;
   }

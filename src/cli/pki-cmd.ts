@@ -3,11 +3,10 @@
  * the client certificate or, for a node, its node token (`--token` or KEYGATE_TOKEN);
  * ca and crl are public; ls is policy-checked. Flags and exit codes as `keygate key`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
+import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { action, client, enc, out, withConnection, type ConnectionFlags } from './connection.js';
-import { ClientError } from './client.js';
+import { readPem } from '../client/https.js';
 
 interface PkiFlags extends ConnectionFlags {
   ttl?: string;
@@ -39,13 +38,7 @@ function connect(f: ConnectionFlags) {
   return client(rest, true);
 }
 
-function readText(what: string, path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ClientError(`cannot read ${what} '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 0);
-  }
-}
+const readText = (what: string, path: string): string => readPem(what, path).toString('utf8');
 
 /** The certificate then its chain to `--out` (and the key to `--key-out`, 0600), or all of it to stdout. */
 function deliver(f: PkiFlags, r: Issued): void {
@@ -60,30 +53,10 @@ function deliver(f: PkiFlags, r: Issued): void {
   out(`serial ${r.serial}, valid until ${r.not_after}`);
 }
 
-/** GET of a public route, the body as bytes (the CRL is DER). */
-function getPublic(f: PkiFlags, path: string): Promise<Buffer> {
-  const server = /^https?:\/\//.test(f.server) ? f.server : `https://${f.server}`;
-  const url = new URL(path, server);
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { ...(f.ca !== undefined ? { ca: readText('CA certificate', f.ca) } : {}), rejectUnauthorized: f.insecure !== true, timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const status = res.statusCode ?? 0;
-        if (status === 200) return resolve(body);
-        let message = `HTTP ${status}`;
-        try {
-          message = String((JSON.parse(body.toString('utf8')) as { message: unknown }).message);
-        } catch {
-          /* not JSON: keep the status */
-        }
-        reject(new ClientError(message, status));
-      });
-    });
-    req.on('timeout', () => req.destroy(new ClientError('request timed out', 0)));
-    req.on('error', (err) => reject(err instanceof ClientError ? err : new ClientError(`cannot reach ${url.host}: ${err.message}`, 0)));
-  });
+/** GET of a public route without a credential, the body as bytes (the CRL is DER). */
+async function getPublic(f: PkiFlags, path: string): Promise<Buffer> {
+  const { cert: _cert, key: _key, token: _token, ...rest } = f;
+  return (await client(rest, true).request('GET', path)).body;
 }
 
 const issuerQuery = (f: PkiFlags, more = ''): string => {
@@ -134,7 +107,7 @@ function addIssuing(pki: Command): void {
   ).action(
     action(async (f, role, commonName) => {
       const flags = flagsOf(f);
-      if ((flags.out === undefined) !== (flags.keyOut === undefined)) throw new ClientError('--out and --key-out go together', 0);
+      if ((flags.out === undefined) !== (flags.keyOut === undefined)) throw new Error('--out and --key-out go together');
       const body = {
         common_name: commonName,
         ...(flags.alt !== undefined ? { alt_names: flags.alt } : {}),

@@ -7,7 +7,8 @@ import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { ERROR_CODE_HEADER } from '../error-codes.js';
 import { createDispatcher } from './dispatch.js';
 import type { Route } from './route.js';
 import { Router } from './route.js';
@@ -57,16 +58,16 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  const [status, message] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'request header fields too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request timed out']
-        : [400, 'malformed HTTP request'];
+  socket.end(rawError(err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_READ_TIMEOUT' : 'MALFORMED_REQUEST'));
+}
+
+/** An error answer for a raw socket, as the dispatcher writes errors: `{"message"}` and the code's header. */
+function rawError(code: ErrorCode): string {
+  const { status, message } = ERROR_CODES[code];
   const body = JSON.stringify({ message });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n${ERROR_CODE_HEADER}: ${code}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }
 
@@ -80,11 +81,7 @@ function answerPlainHTTP(err: NodeJS.ErrnoException, tlsSocket: TLSSocket): void
   if (err.code !== 'ERR_SSL_HTTP_REQUEST' && err.code !== 'ERR_SSL_HTTPS_PROXY_REQUEST') return;
   const raw = (tlsSocket as TLSSocket & { _parent?: Socket | null })._parent;
   if (!raw || raw.destroyed || !raw.writable) return;
-  const body = JSON.stringify({ message: 'this is a TLS port: use https://' });
-  raw.end(
-    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  raw.end(rawError('PLAIN_HTTP'));
   // end() flushes, then closes; a client that never reads must not hold the socket.
   raw.setTimeout(5000, () => raw.destroy());
 }

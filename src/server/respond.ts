@@ -3,7 +3,8 @@
  * turns every error into the surface's JSON shape and never leaks the cause.
  */
 import type { ServerResponse } from 'node:http';
-import { KeygateError, MethodNotAllowedError, TooManyRequestsError } from '../errors.js';
+import { KeygateError, MethodNotAllowedError, TooManyRequestsError, type ErrorCode } from '../errors.js';
+import { ERROR_CODE_HEADER } from '../error-codes.js';
 import type { Reply } from './route.js';
 
 export function writeReply(res: ServerResponse, reply: Reply): void {
@@ -36,23 +37,25 @@ export function writeReply(res: ServerResponse, reply: Reply): void {
 
 const EMPTY_REPLY_HEADERS = ['Content-Length', '0'];
 
-/** Status and client-safe message of any thrown value; unknown errors become a bare 500. */
-export function errorStatus(err: unknown): { status: number; message: string } {
-  if (err instanceof KeygateError) return { status: err.status, message: err.message };
-  return { status: 500, message: 'internal server error' };
+/** Status, client-safe message and catalogue code of any thrown value; unknown errors become a bare 500. */
+export function errorStatus(err: unknown): { status: number; message: string; code: ErrorCode } {
+  if (err instanceof KeygateError) return { status: err.status, message: err.message, code: err.code };
+  return { status: 500, message: 'internal server error', code: 'INTERNAL' };
 }
 
 /**
  * Writes an error in the surface's shape: `{"message": …}` JSON (KES and keygate),
- * or a plain-text line (RKS, whose clients compare those bodies).
+ * or a plain-text line (RKS, whose clients compare those bodies). Either way the
+ * catalogue's code goes in the `Keygate-Error-Code` header, never in the body (which
+ * KES and RKS clients compare byte for byte): what keygate's own clients decide on.
  */
 export function writeError(res: ServerResponse, err: unknown, close = false, format: 'json' | 'text' = 'json'): number {
-  const { status, message } = errorStatus(err);
+  const { status, message, code } = errorStatus(err);
   if (res.headersSent || res.writableEnded) {
     res.destroy();
     return status;
   }
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { [ERROR_CODE_HEADER]: code };
   if (err instanceof MethodNotAllowedError) {
     headers['Allow'] = err.allow;
     headers['Accept'] = err.allow;
