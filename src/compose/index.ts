@@ -7,17 +7,9 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
-import { kesRoutes } from '../api/kes/index.js';
-import { docsRoutes } from '../api/docs/index.js';
-import { uiRoutes } from '../api/ui/index.js';
-import { bundleRoutes } from '../api/tls/bundles.js';
-import { groupRoutes } from '../api/tls/groups.js';
-import { nodeRoutes } from '../api/tls/nodes.js';
-import { rksRoutes } from '../api/rks/index.js';
-import { pkiRoutes } from '../api/pki/index.js';
+import { routeTable } from '../api/routes.js';
 import { listen, type Listener, type ServerTls } from '../server/listener.js';
 import { Metrics } from '../server/metrics.js';
-import type { Route } from '../server/route.js';
 import { ReloadableState, type State, type StateHolder } from '../server/state.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../../keystores/keystore.js';
@@ -100,7 +92,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       host,
       port,
       tls: live.tls,
-      routes: buildRoutes(metrics, streams),
+      routes: routeTable({ metrics, streams }),
       holder,
       metrics,
       headerTimeoutMs: parseDuration(config.limits.header_timeout),
@@ -121,14 +113,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await store.close();
     throw err;
   }
-}
-
-/** Every surface's routes, in one table: KES, docs, dashboard, bundles, groups, nodes, PKI, RKS. */
-function buildRoutes(metrics: Metrics, streams: LogStreams): Route[] {
-  const routes: Route[] = [];
-  routes.push(...kesRoutes(() => routes, metrics, streams));
-  routes.push(...docsRoutes(), ...uiRoutes(), ...bundleRoutes, ...groupRoutes, ...nodeRoutes, ...pkiRoutes, ...rksRoutes(metrics));
-  return routes;
 }
 
 /** Counts every log line in the metrics and hands it to the live streams, in KES's event shapes (kms-go decodes them); the files keep keygate's lines. */

@@ -1,7 +1,8 @@
 /**
  * Routes are data: method, path, body limit, timeout and authentication mode
- * are declared once per route and enforced by the dispatcher, so handlers hold
- * only domain logic and `/v1/api` is just this table printed.
+ * are declared once per route with `route({...})` and enforced by the dispatcher,
+ * so handlers hold only domain logic. Every route of every surface is a row of one
+ * table (src/api/routes.ts), and `/v1/api` is that table printed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { State } from './state.js';
@@ -145,6 +146,24 @@ export interface Route {
 /** Body limit of crypto routes, as KES: encrypt/decrypt are for small data. */
 export const MAX_CRYPTO_BODY = 1 << 20;
 export const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** A route declaration: method, path and handler; every other field of Route may be left to its default. */
+export type RouteSpec = Pick<Route, 'method' | 'path' | 'handler'> & Partial<Omit<Route, 'method' | 'path' | 'handler'>>;
+
+/** What a declaration leaves out: no body, the default timeout, a client certificate allowed by policy, JSON errors. */
+export const ROUTE_DEFAULTS = { maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', errors: 'json' } as const satisfies Partial<Route>;
+
+/**
+ * The one way to declare a route (the table is src/api/routes.ts): named fields over
+ * ROUTE_DEFAULTS. Refuses, when the table is built, fields its auth mode would never
+ * read: a `grant` outside `policy`, a `login` outside `rks-login` (and `rks-login` without one).
+ */
+export function route(spec: RouteSpec): Route {
+  const r: Route = { ...ROUTE_DEFAULTS, ...spec };
+  if (r.grant && r.auth !== 'policy') throw new Error(`route ${r.method} ${r.path}: a grant applies only to auth 'policy'`);
+  if ((r.login !== undefined) !== (r.auth === 'rks-login')) throw new Error(`route ${r.method} ${r.path}: auth 'rks-login' and a login decoder go together`);
+  return r;
+}
 
 export interface RouteMatch {
   route: Route;

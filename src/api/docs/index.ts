@@ -8,7 +8,7 @@
  * read in the project's repository.
  */
 import { coded } from '../../errors.js';
-import type { Param, Reply, RequestContext, Route } from '../../server/route.js';
+import { route, type Param, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import { asset, loadDocsAssets, matchesETag, type Asset } from './assets.js';
 import { loadOpenAPI, packageRoot } from './spec.js';
 
@@ -22,9 +22,8 @@ const FOREVER = 'public, max-age=31536000, immutable';
 /** A file of the page: looked up by exact name among the assets, so any other name is a 404. */
 const ASSET_NAME: Param = { kind: 'asset name', optional: true, invalid: () => coded('ROUTE_NOT_FOUND'), canonical: (s) => s };
 
-function docsRoute(path: string, handler: Route['handler']): Route {
-  return { method: 'GET', path, maxBody: 0, timeoutMs: 10_000, auth: 'none', ...(path.endsWith('/') ? { params: [ASSET_NAME] } : {}), handler };
-}
+/** What the documentation routes share: public reads with a short timeout. */
+const DOCS = { method: 'GET', timeoutMs: 10_000, auth: 'none' } as const;
 
 /**
  * The documentation routes. The page's files are read when the server starts; the
@@ -35,13 +34,22 @@ export function docsRoutes(root: string = packageRoot()): Route[] {
   let spec: Asset | undefined;
   const { page, files } = loadDocsAssets(root);
   return [
-    docsRoute('/v1/openapi.json', (ctx) => send(ctx, (spec ??= asset(JSON.stringify(loadOpenAPI(root)), 'application/json')), REVALIDATE)),
-    docsRoute('/docs', (ctx) => send(ctx, page, REVALIDATE, { 'Content-Security-Policy': DOCS_CSP, 'X-Frame-Options': 'DENY' })),
-    docsRoute('/docs/', (ctx) => {
-      const file = files.get(ctx.resource);
-      if (!file) throw coded('ROUTE_NOT_FOUND');
-      // Only a link that names this exact content may be cached for good.
-      return send(ctx, file, ctx.query.get('v') === file.version ? FOREVER : REVALIDATE);
+    route({
+      ...DOCS, path: '/v1/openapi.json',
+      handler: (ctx) => send(ctx, (spec ??= asset(JSON.stringify(loadOpenAPI(root)), 'application/json')), REVALIDATE),
+    }),
+    route({
+      ...DOCS, path: '/docs',
+      handler: (ctx) => send(ctx, page, REVALIDATE, { 'Content-Security-Policy': DOCS_CSP, 'X-Frame-Options': 'DENY' }),
+    }),
+    route({
+      ...DOCS, path: '/docs/', params: [ASSET_NAME],
+      handler: (ctx) => {
+        const file = files.get(ctx.resource);
+        if (!file) throw coded('ROUTE_NOT_FOUND');
+        // Only a link that names this exact content may be cached for good.
+        return send(ctx, file, ctx.query.get('v') === file.version ? FOREVER : REVALIDATE);
+      },
     }),
   ];
 }

@@ -1,5 +1,5 @@
 /** `/v1/key/...`: thin handlers over the KeyService, in KES's wire format. */
-import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Reply, type Route } from '../../server/route.js';
+import { MAX_CRYPTO_BODY, route, type Reply, type Route } from '../../server/route.js';
 import { base64Field, jsonObject, listPrefix, stringField, validName } from '../request.js';
 import { KEY_NAME, LIST_PATTERN } from '../params.js';
 import { BadRequestError } from '../../errors.js';
@@ -48,119 +48,130 @@ function minDecryptionVersion(req: Record<string, unknown>): number {
   return v;
 }
 
-/**
- * `fast`: the same answer from memory, synchronously, when the key is there (the
- * hot path of generate, encrypt, decrypt and describe); see Route.fast.
- */
-function keyRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], fast?: Route['fast']): Route {
-  const params = [verb === 'list' ? LIST_PATTERN : KEY_NAME];
-  return { method, path: `/v1/key/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', params, handler, ...(fast ? { fast } : {}) };
-}
+/** Every key route takes one name after its verb: a key name, or a pattern for list. */
+const KEY = { params: [KEY_NAME] } as const;
 
+/** `fast` (describe, generate, encrypt, decrypt): the same answer from memory when the key is there; see Route.fast. */
 export const keyRoutes: Route[] = [
-  keyRoute('create', 'PUT', 0, async ({ state, resource, caller }) => {
-    await state.keys.create(resource, caller.principal);
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/create/',
+    handler: async ({ state, resource, caller }) => {
+      await state.keys.create(resource, caller.principal);
+    },
   }),
 
-  keyRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, caller, body }) => {
-    const name = resource;
-    const req = jsonObject(body);
-    // Older clients sent {"bytes": …} and "algorithm"; accept both spellings.
-    const key = base64Field(req, req['key'] !== undefined ? 'key' : 'bytes', true);
-    const cipher = req['cipher'] !== undefined ? stringField(req, 'cipher') : req['algorithm'] !== undefined ? stringField(req, 'algorithm') : 'AES256';
-    await state.keys.import(name, key, cipher, caller.principal);
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/import/', maxBody: MAX_CRYPTO_BODY,
+    handler: async ({ state, resource, caller, body }) => {
+      const name = resource;
+      const req = jsonObject(body);
+      // Older clients sent {"bytes": …} and "algorithm"; accept both spellings.
+      const key = base64Field(req, req['key'] !== undefined ? 'key' : 'bytes', true);
+      const cipher = req['cipher'] !== undefined ? stringField(req, 'cipher') : req['algorithm'] !== undefined ? stringField(req, 'algorithm') : 'AES256';
+      await state.keys.import(name, key, cipher, caller.principal);
+    },
   }),
 
-  keyRoute(
-    'describe',
-    'GET',
-    0,
-    async ({ state, resource }) => describeReply(await state.keys.describe(resource)),
-    ({ state, resource }) => {
+  route({
+    ...KEY, method: 'GET', path: '/v1/key/describe/',
+    handler: async ({ state, resource }) => describeReply(await state.keys.describe(resource)),
+    fast: ({ state, resource }) => {
       const d = state.keys.peekDescribe(resource);
       return d && describeReply(d);
     },
-  ),
-
-  keyRoute('rotate', 'PUT', 0, async ({ state, resource, caller }) => {
-    return { json: describeJSON(await state.keys.rotate(resource, caller.principal)) };
   }),
 
-  keyRoute('config', 'PUT', MAX_CONFIG_BODY, async ({ state, resource, body }) => {
-    const min = minDecryptionVersion(jsonObject(body));
-    return { json: describeJSON(await state.keys.setMinDecryptionVersion(resource, min)) };
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/rotate/',
+    handler: async ({ state, resource, caller }) => {
+      return { json: describeJSON(await state.keys.rotate(resource, caller.principal)) };
+    },
   }),
 
-  keyRoute('delete', 'DELETE', 0, async ({ state, resource }) => {
-    await state.keys.delete(resource);
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/config/', maxBody: MAX_CONFIG_BODY,
+    handler: async ({ state, resource, body }) => {
+      const min = minDecryptionVersion(jsonObject(body));
+      return { json: describeJSON(await state.keys.setMinDecryptionVersion(resource, min)) };
+    },
   }),
 
-  keyRoute('list', 'GET', 0, async ({ state, resource, query }) => {
-    const prefix = listPrefix(resource);
-    // KES fix: the cursor travels separately from the prefix, so paging works past the first page.
-    const cursor = query.get('continue_at') ?? '';
-    if (cursor !== '') validName(cursor, 'key name');
-    const page = await state.keys.list(prefix, cursor);
-    const json: { names: string[]; continue_at?: string } = { names: page.names };
-    if (page.continueAt !== '') json.continue_at = page.continueAt;
-    return { json };
+  route({
+    ...KEY, method: 'DELETE', path: '/v1/key/delete/',
+    handler: async ({ state, resource }) => {
+      await state.keys.delete(resource);
+    },
   }),
 
-  keyRoute(
-    'generate',
-    'PUT',
-    MAX_CRYPTO_BODY,
-    async ({ state, resource, body }) => {
+  route({
+    method: 'GET', path: '/v1/key/list/', params: [LIST_PATTERN],
+    handler: async ({ state, resource, query }) => {
+      const prefix = listPrefix(resource);
+      // KES fix: the cursor travels separately from the prefix, so paging works past the first page.
+      const cursor = query.get('continue_at') ?? '';
+      if (cursor !== '') validName(cursor, 'key name');
+      const page = await state.keys.list(prefix, cursor);
+      const json: { names: string[]; continue_at?: string } = { names: page.names };
+      if (page.continueAt !== '') json.continue_at = page.continueAt;
+      return { json };
+    },
+  }),
+
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/generate/', maxBody: MAX_CRYPTO_BODY,
+    handler: async ({ state, resource, body }) => {
       const context = base64Field(jsonObject(body), 'context', false);
       return dataKeyReply(await state.keys.generate(resource, context));
     },
-    ({ state, resource, body }) => {
+    fast: ({ state, resource, body }) => {
       const dek = state.keys.peekGenerate(resource, base64Field(jsonObject(body), 'context', false));
       return dek && dataKeyReply(dek);
     },
-  ),
+  }),
 
-  keyRoute(
-    'encrypt',
-    'PUT',
-    MAX_CRYPTO_BODY,
-    async ({ state, resource, body }) => {
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/encrypt/', maxBody: MAX_CRYPTO_BODY,
+    handler: async ({ state, resource, body }) => {
       const req = jsonObject(body);
       const ciphertext = await state.keys.encrypt(resource, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
       return { json: { ciphertext: b64(ciphertext) } };
     },
-    ({ state, resource, body }) => {
+    fast: ({ state, resource, body }) => {
       const req = jsonObject(body);
       const ciphertext = state.keys.peekEncrypt(resource, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
       return ciphertext && { json: { ciphertext: b64(ciphertext) } };
     },
-  ),
+  }),
 
-  keyRoute(
-    'decrypt',
-    'PUT',
-    MAX_CRYPTO_BODY,
-    async ({ state, resource, body }) => {
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/decrypt/', maxBody: MAX_CRYPTO_BODY,
+    handler: async ({ state, resource, body }) => {
       const req = jsonObject(body);
       const plaintext = await state.keys.decrypt(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
       return { json: { plaintext: b64(plaintext) } };
     },
-    ({ state, resource, body }) => {
+    fast: ({ state, resource, body }) => {
       const req = jsonObject(body);
       const plaintext = state.keys.peekDecrypt(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
       return plaintext && { json: { plaintext: b64(plaintext) } };
     },
-  ),
-
-  keyRoute('rewrap', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const req = jsonObject(body);
-    const ciphertext = await state.keys.rewrap(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
-    return { json: { ciphertext: b64(ciphertext) } };
   }),
 
-  keyRoute('hmac', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, body }) => {
-    const name = resource;
-    const mac = await state.keys.hmac(name, base64Field(jsonObject(body), 'message', true));
-    return { json: { hmac: b64(mac) } };
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/rewrap/', maxBody: MAX_CRYPTO_BODY,
+    handler: async ({ state, resource, body }) => {
+      const req = jsonObject(body);
+      const ciphertext = await state.keys.rewrap(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
+      return { json: { ciphertext: b64(ciphertext) } };
+    },
+  }),
+
+  route({
+    ...KEY, method: 'PUT', path: '/v1/key/hmac/', maxBody: MAX_CRYPTO_BODY,
+    handler: async ({ state, resource, body }) => {
+      const name = resource;
+      const mac = await state.keys.hmac(name, base64Field(jsonObject(body), 'message', true));
+      return { json: { hmac: b64(mac) } };
+    },
   }),
 ];

@@ -4,7 +4,7 @@
  */
 import { BadRequestError, coded } from '../../errors.js';
 import type { Policy } from '../../policy/index.js';
-import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
+import { route, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
 import { listPrefix } from '../request.js';
 import { IDENTITY, LIST_PATTERN, POLICY_NAME } from '../params.js';
@@ -21,50 +21,60 @@ function getPolicy(state: State, name: string): Policy {
   return policy;
 }
 
-function route(path: string, handler: Route['handler'], auth: Route['auth'] = 'policy'): Route {
-  const name = path.endsWith('/list/') ? LIST_PATTERN : path.startsWith('/v1/identity/') ? IDENTITY : POLICY_NAME;
-  return { method: 'GET', path, maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth, ...(path.endsWith('/') ? { params: [name] } : {}), handler };
-}
-
 export const policyRoutes: Route[] = [
-  route('/v1/policy/describe/', ({ state, resource }) => {
-    const policy = getPolicy(state, resource);
-    return { json: { name: policy.name, ...stamp(state) } };
+  route({
+    method: 'GET', path: '/v1/policy/describe/', params: [POLICY_NAME],
+    handler: ({ state, resource }) => {
+      const policy = getPolicy(state, resource);
+      return { json: { name: policy.name, ...stamp(state) } };
+    },
   }),
 
-  route('/v1/policy/read/', ({ state, resource }) => {
-    const policy = getPolicy(state, resource);
-    return { json: { name: policy.name, allow: asSet(policy.allow), deny: asSet(policy.deny), ...stamp(state) } };
+  route({
+    method: 'GET', path: '/v1/policy/read/', params: [POLICY_NAME],
+    handler: ({ state, resource }) => {
+      const policy = getPolicy(state, resource);
+      return { json: { name: policy.name, allow: asSet(policy.allow), deny: asSet(policy.deny), ...stamp(state) } };
+    },
   }),
 
-  route('/v1/policy/list/', ({ state, resource }) => {
-    const prefix = listPrefix(resource);
-    const names = [...state.policies.keys()].filter((n) => n.startsWith(prefix)).sort();
-    return { json: { names, continue_at: '' } };
+  route({
+    method: 'GET', path: '/v1/policy/list/', params: [LIST_PATTERN],
+    handler: ({ state, resource }) => {
+      const prefix = listPrefix(resource);
+      const names = [...state.policies.keys()].filter((n) => n.startsWith(prefix)).sort();
+      return { json: { names, continue_at: '' } };
+    },
   }),
 ];
 
 export const identityRoutes: Route[] = [
-  route('/v1/identity/describe/', ({ state, resource }) => {
-    const id = resource;
-    if (id === state.admin) return { json: { admin: true, ...stamp(state) } };
-    const policy = state.identities.get(id);
-    if (!policy) throw coded('IDENTITY_NOT_FOUND');
-    return { json: { policy: policy.name, ...stamp(state) } };
+  route({
+    method: 'GET', path: '/v1/identity/describe/', params: [IDENTITY],
+    handler: ({ state, resource }) => {
+      const id = resource;
+      if (id === state.admin) return { json: { admin: true, ...stamp(state) } };
+      const policy = state.identities.get(id);
+      if (!policy) throw coded('IDENTITY_NOT_FOUND');
+      return { json: { policy: policy.name, ...stamp(state) } };
+    },
   }),
 
-  route('/v1/identity/list/', ({ state, resource }) => {
-    const prefix = listPrefix(resource);
-    const all = new Set([state.adminName, ...state.identities.keys()]);
-    const identities = [...all].filter((id) => id.startsWith(prefix)).sort();
-    return { json: { identities, continue_at: '' } };
+  route({
+    method: 'GET', path: '/v1/identity/list/', params: [LIST_PATTERN],
+    handler: ({ state, resource }) => {
+      const prefix = listPrefix(resource);
+      const all = new Set([state.adminName, ...state.identities.keys()]);
+      const identities = [...all].filter((id) => id.startsWith(prefix)).sort();
+      return { json: { identities, continue_at: '' } };
+    },
   }),
 
   // Any caller with a certificate may ask who it is (KES answers 404 for non-admins: fixed here).
   // The shape follows the kms-go SDK: policy name plus top-level allow/deny.
-  route(
-    '/v1/identity/self/describe',
-    ({ state, caller: { identity } }) => {
+  route({
+    method: 'GET', path: '/v1/identity/self/describe', auth: 'identify',
+    handler: ({ state, caller: { identity } }) => {
       if (identity === '') throw new BadRequestError('tls: client certificate is required');
       if (identity === state.admin) return { json: { identity, admin: true, ...stamp(state) } };
       const policy = state.identities.get(identity);
@@ -79,6 +89,5 @@ export const identityRoutes: Route[] = [
         },
       };
     },
-    'identify',
-  ),
+  }),
 ];

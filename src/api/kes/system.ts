@@ -1,8 +1,8 @@
-/** `/version`, `/v1/status`, `/v1/ready`, `/v1/api`: liveness, readiness and self-description. */
+/** `/version`, `/v1/status`, `/v1/ready`, `/v1/api`, the metrics and the log streams: liveness, readiness, self-description and observation. */
 import os from 'node:os';
 import { StoreAccessDeniedError, StoreUnreachableError } from '../../../keystores/keystore.js';
 import { UnavailableError, coded } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
+import { route, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
 import { COMMIT, VERSION } from '../../version.js';
 import type { Metrics } from '../../server/metrics.js';
@@ -13,8 +13,8 @@ import type { LogStreams } from '../../log/streams.js';
  * lines are the same metadata-only lines the logs get: never key material.
  */
 function logStream(path: string, subscribe: (listener: (line: string) => void) => () => void): Route {
-  return {
-    method: 'GET', path, maxBody: 0, timeoutMs: 0, auth: 'policy',
+  return route({
+    method: 'GET', path, timeoutMs: 0,
     handler: ({ res }) => {
       // Subscribed before the client sees the answer, so with workers the others already
       // know to send their lines when the client's next request reaches one of them.
@@ -30,7 +30,12 @@ function logStream(path: string, subscribe: (listener: (line: string) => void) =
       res.flushHeaders();
       return { streamed: true };
     },
-  };
+  });
+}
+
+/** `/v1/log/audit`, `/v1/log/error`: held open (no timeout) while the client reads. */
+export function logRoutes(streams: LogStreams): Route[] {
+  return [logStream('/v1/log/audit', (l) => streams.subscribe('audit', l)), logStream('/v1/log/error', (l) => streams.subscribe('error', l))];
 }
 
 const started = Date.now();
@@ -48,65 +53,53 @@ async function probe(state: State): Promise<{ latencyMs: number; unreachable: bo
   }
 }
 
-/** `/v1/api` needs the final table, so the system routes are built around a getter for it. */
-export function systemRoutes(allRoutes: () => readonly Route[], metrics: Metrics, streams: LogStreams): Route[] {
+/** KES's Prometheus families at `/v1/metrics`; everything, keygate's labelled families included, at `/v1/metrics/keygate` (what Prometheus scrapes). */
+export function metricsRoutes(metrics: Metrics): Route[] {
   return [
-    {
-      method: 'GET', path: '/v1/metrics', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
-      handler: async () => ({ text: await metrics.scrapeKES(), contentType: metrics.contentType }),
-    },
-    // Everything, keygate's labelled families included: what Prometheus scrapes.
-    {
-      method: 'GET', path: '/v1/metrics/keygate', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
-      handler: async () => ({ text: await metrics.scrape(), contentType: metrics.contentType }),
-    },
-    logStream('/v1/log/audit', (l) => streams.subscribe('audit', l)),
-    logStream('/v1/log/error', (l) => streams.subscribe('error', l)),
-    {
-      method: 'GET', path: '/version', maxBody: 0, timeoutMs: 10_000, auth: 'none',
-      handler: () => ({ json: { version: VERSION, commit: COMMIT } }),
-    },
-    {
-      method: 'GET', path: '/v1/status', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
-      handler: async ({ state }) => {
-        const { latencyMs, unreachable } = await probe(state);
-        const mem = process.memoryUsage();
-        return {
-          json: {
-            version: VERSION,
-            os: process.platform,
-            arch: process.arch,
-            uptime: Math.floor((Date.now() - started) / 1000),
-            num_cpu: os.availableParallelism(),
-            num_cpu_used: 1,
-            mem_heap_used: mem.heapUsed,
-            mem_stack_used: 0,
-            // KES reports milliseconds with a floor of 1 for a reachable store.
-            keystore_latency: unreachable ? 0 : Math.max(1, Math.round(latencyMs)),
-            keystore_unreachable: unreachable,
-            // kms-go's Status() refuses "unreachable but not unavailable" (KES never sends this field).
-            keystore_unavailable: unreachable,
-          },
-        };
-      },
-    },
-    {
-      method: 'GET', path: '/v1/ready', maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy',
-      handler: async ({ state }) => {
-        const { unreachable } = await probe(state);
-        if (unreachable) throw coded('KEYSTORE_STATUS_TIMEOUT');
-      },
-    },
-    {
-      method: 'GET', path: '/v1/api', maxBody: 0, timeoutMs: 10_000, auth: 'policy',
-      handler: () => ({
-        json: allRoutes().map((r) => ({
-          method: r.method,
-          path: r.path,
-          max_body: r.maxBody,
-          timeout: Math.round(r.timeoutMs / 1000),
-        })),
-      }),
-    },
+    route({ method: 'GET', path: '/v1/metrics', handler: async () => ({ text: await metrics.scrapeKES(), contentType: metrics.contentType }) }),
+    route({ method: 'GET', path: '/v1/metrics/keygate', handler: async () => ({ text: await metrics.scrape(), contentType: metrics.contentType }) }),
   ];
+}
+
+export const systemRoutes: Route[] = [
+  route({
+    method: 'GET', path: '/version', timeoutMs: 10_000, auth: 'none',
+    handler: () => ({ json: { version: VERSION, commit: COMMIT } }),
+  }),
+  route({
+    method: 'GET', path: '/v1/status',
+    handler: async ({ state }) => {
+      const { latencyMs, unreachable } = await probe(state);
+      const mem = process.memoryUsage();
+      return {
+        json: {
+          version: VERSION,
+          os: process.platform,
+          arch: process.arch,
+          uptime: Math.floor((Date.now() - started) / 1000),
+          num_cpu: os.availableParallelism(),
+          num_cpu_used: 1,
+          mem_heap_used: mem.heapUsed,
+          mem_stack_used: 0,
+          // KES reports milliseconds with a floor of 1 for a reachable store.
+          keystore_latency: unreachable ? 0 : Math.max(1, Math.round(latencyMs)),
+          keystore_unreachable: unreachable,
+          // kms-go's Status() refuses "unreachable but not unavailable" (KES never sends this field).
+          keystore_unavailable: unreachable,
+        },
+      };
+    },
+  }),
+  route({
+    method: 'GET', path: '/v1/ready',
+    handler: async ({ state }) => {
+      const { unreachable } = await probe(state);
+      if (unreachable) throw coded('KEYSTORE_STATUS_TIMEOUT');
+    },
+  }),
+];
+
+/** `GET /v1/api`'s answer: the route table as KES prints its own (method, path, body limit, timeout in seconds). */
+export function apiListing(routes: readonly Route[]) {
+  return routes.map((r) => ({ method: r.method, path: r.path, max_body: r.maxBody, timeout: Math.round(r.timeoutMs / 1000) }));
 }

@@ -7,7 +7,7 @@
  * (the admin anything). The CA and the CRL are public, as Vault's are.
  */
 import { BadRequestError } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, type GrantContext, type Param, type RequestContext, type Route } from '../../server/route.js';
+import { DEFAULT_TIMEOUT_MS, route, type GrantContext, type Param, type RequestContext, type Route } from '../../server/route.js';
 import type { Caller } from '../../auth/caller.js';
 import { nodeOfPrincipal, type IssuedView, type PkiCaller } from '../../core/pki/service.js';
 import { crlToPem } from '../../pki/crl.js';
@@ -95,7 +95,7 @@ function issuerQuery(ctx: RequestContext): string | null {
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
 export const pkiRoutes: Route[] = [
-  {
+  route({
     method: 'PUT',
     path: '/v1/pki/sign/',
     maxBody: CSR_BODY,
@@ -109,8 +109,8 @@ export const pkiRoutes: Route[] = [
       const signed = await state.pki.sign(resource, pkiCaller(caller), req['csr'], req['ttl']);
       return { json: issuedJSON(signed) };
     },
-  },
-  {
+  }),
+  route({
     method: 'PUT',
     path: '/v1/pki/issue/',
     maxBody: SMALL_BODY,
@@ -133,8 +133,8 @@ export const pkiRoutes: Route[] = [
       });
       return { json: issuedJSON(issued), headers: NO_STORE };
     },
-  },
-  {
+  }),
+  route({
     method: 'PUT',
     path: '/v1/pki/revoke',
     maxBody: SMALL_BODY,
@@ -147,19 +147,17 @@ export const pkiRoutes: Route[] = [
       const r = await state.pki.revoke(req['serial'], pkiCaller(caller));
       return { json: { serial: r.serial, revoked_at: r.revokedAt.toISOString() } };
     },
-  },
-  {
+  }),
+  route({
     method: 'GET',
     path: '/v1/pki/ca',
-    maxBody: 0,
     timeoutMs: PKI_TIMEOUT_MS,
     auth: 'none',
     handler: async (ctx) => ({ text: await ctx.state.pki.ca(issuerQuery(ctx)), contentType: 'application/x-pem-file' }),
-  },
-  {
+  }),
+  route({
     method: 'GET',
     path: '/v1/pki/crl',
-    maxBody: 0,
     timeoutMs: PKI_TIMEOUT_MS,
     auth: 'none',
     handler: async (ctx) => {
@@ -168,11 +166,10 @@ export const pkiRoutes: Route[] = [
       const der = await ctx.state.pki.crl(issuerQuery(ctx));
       return format === 'pem' ? { text: crlToPem(der), contentType: 'application/x-pem-file' } : { body: der, contentType: 'application/pkix-crl' };
     },
-  },
-  {
+  }),
+  route({
     method: 'GET',
     path: '/v1/pki/certs/',
-    maxBody: 0,
     timeoutMs: PKI_TIMEOUT_MS,
     auth: 'policy',
     params: [SERIAL_PREFIX],
@@ -192,5 +189,5 @@ export const pkiRoutes: Route[] = [
         },
       };
     },
-  },
+  }),
 ];

@@ -9,11 +9,10 @@
  * `GET …/grouptoken` answers 410 and says to rotate it.
  */
 import { BadRequestError, KeygateError } from '../../errors.js';
-import type { Reply, RequestContext } from '../../server/route.js';
 import type { GroupInfo } from '../../core/fleet/groups.js';
 import type { GroupSettingsUpdate } from '../../core/fleet/group-settings.js';
 import { isValidBundleName } from '../../core/bundles/names.js';
-import { decodeBody, done, noContent, ok, rksError, secretNotFound, text, type Params, type RksHandler, type Shape } from './wire.js';
+import { decodeBody, done, names, noContent, ok, rksError, secretNotFound, text, type RksHandler, type Shape } from './wire.js';
 
 const REG_INFO: Shape = { callbackURL: 'string', oauthURL: 'string', oauthClientID: 'string', oauthClientSecret: 'string' };
 
@@ -48,68 +47,67 @@ function renameFields(err: unknown): unknown {
   return rks === undefined ? err : new BadRequestError(rks + err.message.slice(err.field.length), { code: err.code, field: rks });
 }
 
-/** Admin credentials only (the route's auth mode): handlers get the admin's audit name. */
+/** Admin credentials only (the route's auth mode); `{groupname}` is the path's first name. */
 export function groupHandlers() {
-  const admin = (fn: (ctx: RequestContext, p: Params, principal: string) => Promise<Reply>): RksHandler => async (ctx, p) =>
-    fn(ctx, p, ctx.caller.principal);
-
   return {
-    createGroup: admin(async (ctx, p, principal) => {
+    createGroup: async (ctx) => {
+      const [group] = names(ctx);
       const settings: GroupSettingsUpdate = { ...regInfoSettings(ctx.body), oauthMode: 'rks' };
       try {
-        const { groupToken } = await ctx.state.groups.create(p['groupname'] as string, settings, principal);
+        const { groupToken } = await ctx.state.groups.create(group, settings, ctx.caller.principal);
         return ok({ groupToken }, 201);
       } catch (err) {
         if (err instanceof KeygateError && err.status === 409) throw rksError('RKS_GROUP_EXISTS');
         throw renameFields(err);
       }
-    }),
+    },
 
-    getGroup: admin(async (ctx, p) => ok(regInfo(await ctx.state.groups.describe(p['groupname'] as string)))),
+    getGroup: async (ctx) => ok(regInfo(await ctx.state.groups.describe(names(ctx)[0]))),
 
-    updateGroup: admin(async (ctx, p) => {
+    updateGroup: async (ctx) => {
       const settings = regInfoSettings(ctx.body);
       try {
-        return ok(regInfo(await ctx.state.groups.update(p['groupname'] as string, settings)));
+        return ok(regInfo(await ctx.state.groups.update(names(ctx)[0], settings)));
       } catch (err) {
         throw renameFields(err);
       }
-    }),
+    },
 
-    deleteGroup: admin(async (ctx, p) => {
-      await ctx.state.groups.delete(p['groupname'] as string);
+    deleteGroup: async (ctx) => {
+      await ctx.state.groups.delete(names(ctx)[0]);
       return noContent(ctx);
-    }),
+    },
 
-    getGroupToken: admin(async (ctx, p) => {
-      await ctx.state.groups.record(p['groupname'] as string);
+    getGroupToken: async (ctx) => {
+      await ctx.state.groups.record(names(ctx)[0]);
       throw rksError('RKS_GROUP_TOKEN_UNREADABLE');
-    }),
+    },
 
-    rotateGroupToken: admin(async (ctx, p) => ok(await ctx.state.groups.rotate(p['groupname'] as string))),
+    rotateGroupToken: async (ctx) => ok(await ctx.state.groups.rotate(names(ctx)[0])),
 
     // 204 whether or not the node existed, as RKS; the node may register again.
-    revokeNode: admin(async (ctx, p) => {
-      await ctx.state.nodes.revoke(p['groupname'] as string, p['nodeId'] as string);
+    revokeNode: async (ctx) => {
+      const [group, nodeId] = names(ctx);
+      await ctx.state.nodes.revoke(group, nodeId);
       return noContent(ctx);
-    }),
+    },
 
-    groupSecrets: admin(async (ctx, p) => ok(await ctx.state.groups.bundlesOf(p['groupname'] as string))),
+    groupSecrets: async (ctx) => ok(await ctx.state.groups.bundlesOf(names(ctx)[0])),
 
-    associate: admin(async (ctx, p) => {
-      const [group, fqdn] = [p['groupname'] as string, p['fqdn'] as string];
+    associate: async (ctx) => {
+      const [group, fqdn] = names(ctx);
       if (!isValidBundleName(fqdn)) throw secretNotFound();
-      if (!(await ctx.state.groups.assign(group, fqdn))) throw rksError('RKS_SECRET_ASSOCIATED', [fqdn, group as string]);
+      if (!(await ctx.state.groups.assign(group, fqdn))) throw rksError('RKS_SECRET_ASSOCIATED', [fqdn, group]);
       return done(200);
-    }),
+    },
 
     // RKS checks the group, then the secret, and answers 204 even when they were not associated.
-    dissociate: admin(async (ctx, p) => {
-      const [group, fqdn] = [p['groupname'] as string, p['fqdn'] as string];
+    dissociate: async (ctx) => {
+      const [group, fqdn] = names(ctx);
       await ctx.state.groups.record(group);
       if (!isValidBundleName(fqdn) || !(await ctx.state.bundles.exists(fqdn))) throw secretNotFound();
       await ctx.state.groups.unassign(group, fqdn);
       return noContent(ctx);
-    }),
+    },
   } satisfies Record<string, RksHandler>;
 }

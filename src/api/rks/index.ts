@@ -12,17 +12,15 @@
  * failures become RKS's 500.
  */
 import { KeygateError, TooManyRequestsError, coded, type ErrorCode } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type AuthMode, type Param, type Route } from '../../server/route.js';
-import type { Metrics } from '../../server/metrics.js';
+import { MAX_CRYPTO_BODY, route, type Param, type Route } from '../../server/route.js';
 import { adminHandlers, loginCredentials } from './auth.js';
 import { groupHandlers } from './groups.js';
 import { registerNode, renewSelf, revokeSelf } from './nodes.js';
-import { opsRoutes } from './ops.js';
 import { secretHandlers } from './secrets.js';
-import { checkBodyHeaders, groupNotFound, noRoute, rksError, secretNotFound, type Params, type RksHandler } from './wire.js';
+import { checkBodyHeaders, groupNotFound, noRoute, rksError, secretNotFound, type RksHandler } from './wire.js';
 
 /** `{groupname}`: RKS's router answers its 404 `No Route` to anything but `[a-zA-Z0-9-]{1,64}`. */
-const GROUP_PARAM: Param = {
+const GROUP: Param = {
   kind: 'group name',
   invalid: (_s, why) => (why === 'encoding' ? rksError('RKS_BAD_ESCAPE') : noRoute()),
   canonical: (s) => {
@@ -31,40 +29,7 @@ const GROUP_PARAM: Param = {
   },
 };
 /** `{fqdn}`, `{nodeId}`: any segment; the handler decides (an invalid name is a missing one). */
-const ANY_PARAM: Param = { ...GROUP_PARAM, kind: 'name', canonical: (s) => s };
-
-type Row = [Route['method'], string, AuthMode, RksHandler];
-
-function table(): Row[] {
-  const g = groupHandlers();
-  const s = secretHandlers();
-  const a = adminHandlers();
-  return [
-    ['POST', '/rks/v1/init', 'rks-init', a.init],
-    ['POST', '/rks/v1/admin/login', 'rks-login', a.login],
-    // keygate's additions: admin tokens end with the password, or on demand.
-    ['DELETE', '/rks/v1/admin/tokens', 'rks-admin', a.revokeAll],
-    ['POST', '/rks/v1/auth/token/revoke-self', 'rks-renew', revokeSelf],
-    ['POST', '/rks/v1/group/{groupname}', 'rks-admin', g.createGroup],
-    ['GET', '/rks/v1/group/{groupname}', 'rks-admin', g.getGroup],
-    ['PUT', '/rks/v1/group/{groupname}', 'rks-admin', g.updateGroup],
-    ['DELETE', '/rks/v1/group/{groupname}', 'rks-admin', g.deleteGroup],
-    ['GET', '/rks/v1/group/{groupname}/config', 'rks-admin', g.getGroup],
-    ['GET', '/rks/v1/group/{groupname}/grouptoken', 'rks-admin', g.getGroupToken],
-    ['PUT', '/rks/v1/group/{groupname}/grouptoken', 'rks-admin', g.rotateGroupToken],
-    ['DELETE', '/rks/v1/group/{groupname}/nodes/{nodeId}', 'rks-admin', g.revokeNode],
-    ['GET', '/rks/v1/group/{groupname}/secrets', 'rks-admin', g.groupSecrets],
-    ['POST', '/rks/v1/group/{groupname}/secrets/{fqdn}', 'rks-admin', g.associate],
-    ['DELETE', '/rks/v1/group/{groupname}/secrets/{fqdn}', 'rks-admin', g.dissociate],
-    ['POST', '/rks/v1/secret/{fqdn}', 'rks-admin', s.createSecret],
-    ['PUT', '/rks/v1/secret/{fqdn}', 'rks-admin', s.updateSecret],
-    ['DELETE', '/rks/v1/secret/{fqdn}', 'rks-admin', s.deleteSecret],
-    ['GET', '/rks/v1/secret/{fqdn}', 'rks-reader', s.getSecret],
-    ['GET', '/rks/v1/secret/{fqdn}/groups', 'rks-admin', s.secretGroups],
-    ['POST', '/rks/v1/node', 'group-token', registerNode],
-    ['POST', '/rks/v1/auth/token/renew-self', 'rks-renew', renewSelf],
-  ];
-}
+const ANY: Param = { ...GROUP, kind: 'name', canonical: (s) => s };
 
 /** The codes of a conditional update that lost (RKS's 423). */
 const LOST_RACES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['VERSION_CONFLICT', 'RETRIES_EXHAUSTED', 'KEY_VERSION_CONFLICT']);
@@ -81,55 +46,66 @@ function toRks(err: unknown): unknown {
   return err;
 }
 
-/** How each auth mode's refusal reads on this surface, where RKS words it its own way. */
-const REFUSALS: Partial<Record<AuthMode, () => Error>> = {
-  'rks-reader': () => coded('RKS_READ_DENIED'),
-  'rks-renew': () => coded('RKS_RENEW_DENIED'),
-};
-
-function rksRoute([method, path, auth, handler]: Row): Route {
-  const names = path.split('/').filter((seg) => seg.startsWith('{')).map((seg) => seg.slice(1, -1));
-  const refused = REFUSALS[auth];
-  return {
-    method,
-    path,
-    maxBody: MAX_CRYPTO_BODY,
-    timeoutMs: DEFAULT_TIMEOUT_MS,
-    auth,
-    params: names.map((n) => (n === 'groupname' ? GROUP_PARAM : ANY_PARAM)),
-    errors: 'text',
-    wrongMethod: noRoute,
-    ...(refused ? { refused } : {}),
-    ...(auth === 'rks-login' ? { login: loginCredentials } : {}),
-    handler: async (ctx) => {
-      checkBodyHeaders(ctx.req, ctx.body);
-      const params: Params = Object.fromEntries(names.map((n, i) => [n, ctx.params[i] as string]));
-      try {
-        return await handler(ctx, params);
-      } catch (err) {
-        throw toRks(err);
-      }
-    },
+/** An endpoint's handler inside RKS's middlewares: its body rules before, its wordings of domain errors after. */
+function wire(handler: RksHandler): Route['handler'] {
+  return async (ctx) => {
+    checkBodyHeaders(ctx.req, ctx.body);
+    try {
+      return await handler(ctx);
+    } catch (err) {
+      throw toRks(err);
+    }
   };
 }
+
+/** What every RKS endpoint shares: RKS's body limit, plain-text errors, and 404 `No Route` for a wrong method. */
+const RKS = { maxBody: MAX_CRYPTO_BODY, errors: 'text', wrongMethod: noRoute } as const;
+
+/** How the refusal of a reader's or a renewer's credential reads on this surface (RKS words them its own way). */
+const readDenied = () => coded('RKS_READ_DENIED');
+const renewDenied = () => coded('RKS_RENEW_DENIED');
+
+const g = groupHandlers();
+const s = secretHandlers();
+const a = adminHandlers();
 
 /**
- * The RKS surface's routes: each of RKS's endpoints is a row of the server's one route
- * table, authenticated by the dispatcher like every other route; a path under `/rks/`
- * that is none of them gets RKS's 404 `No Route`.
+ * The RKS surface's endpoints: rows of the server's one route table, each with its auth
+ * mode, authenticated by the dispatcher like every other route.
  */
-export function rksRoutes(metrics: Metrics): Route[] {
-  const unrouted: Route = {
-    method: '*',
-    path: '/rks/**',
-    maxBody: 0,
-    timeoutMs: DEFAULT_TIMEOUT_MS,
-    auth: 'none',
-    errors: 'text',
-    handler: () => {
-      throw noRoute();
-    },
-  };
-  return [...table().map(rksRoute), unrouted, ...opsRoutes(metrics)];
-}
+export const rksRoutes: Route[] = [
+  route({ ...RKS, method: 'POST', path: '/rks/v1/init', auth: 'rks-init', handler: wire(a.init) }),
+  route({ ...RKS, method: 'POST', path: '/rks/v1/admin/login', auth: 'rks-login', login: loginCredentials, handler: wire(a.login) }),
+  // keygate's additions: admin tokens end with the password, or on demand.
+  route({ ...RKS, method: 'DELETE', path: '/rks/v1/admin/tokens', auth: 'rks-admin', handler: wire(a.revokeAll) }),
+  route({ ...RKS, method: 'POST', path: '/rks/v1/auth/token/revoke-self', auth: 'rks-renew', refused: renewDenied, handler: wire(revokeSelf) }),
+  route({ ...RKS, method: 'POST', path: '/rks/v1/group/{groupname}', params: [GROUP], auth: 'rks-admin', handler: wire(g.createGroup) }),
+  route({ ...RKS, method: 'GET', path: '/rks/v1/group/{groupname}', params: [GROUP], auth: 'rks-admin', handler: wire(g.getGroup) }),
+  route({ ...RKS, method: 'PUT', path: '/rks/v1/group/{groupname}', params: [GROUP], auth: 'rks-admin', handler: wire(g.updateGroup) }),
+  route({ ...RKS, method: 'DELETE', path: '/rks/v1/group/{groupname}', params: [GROUP], auth: 'rks-admin', handler: wire(g.deleteGroup) }),
+  route({ ...RKS, method: 'GET', path: '/rks/v1/group/{groupname}/config', params: [GROUP], auth: 'rks-admin', handler: wire(g.getGroup) }),
+  route({ ...RKS, method: 'GET', path: '/rks/v1/group/{groupname}/grouptoken', params: [GROUP], auth: 'rks-admin', handler: wire(g.getGroupToken) }),
+  route({ ...RKS, method: 'PUT', path: '/rks/v1/group/{groupname}/grouptoken', params: [GROUP], auth: 'rks-admin', handler: wire(g.rotateGroupToken) }),
+  route({ ...RKS, method: 'DELETE', path: '/rks/v1/group/{groupname}/nodes/{nodeId}', params: [GROUP, ANY], auth: 'rks-admin', handler: wire(g.revokeNode) }),
+  route({ ...RKS, method: 'GET', path: '/rks/v1/group/{groupname}/secrets', params: [GROUP], auth: 'rks-admin', handler: wire(g.groupSecrets) }),
+  route({ ...RKS, method: 'POST', path: '/rks/v1/group/{groupname}/secrets/{fqdn}', params: [GROUP, ANY], auth: 'rks-admin', handler: wire(g.associate) }),
+  route({ ...RKS, method: 'DELETE', path: '/rks/v1/group/{groupname}/secrets/{fqdn}', params: [GROUP, ANY], auth: 'rks-admin', handler: wire(g.dissociate) }),
+  route({ ...RKS, method: 'POST', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.createSecret) }),
+  route({ ...RKS, method: 'PUT', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.updateSecret) }),
+  route({ ...RKS, method: 'DELETE', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.deleteSecret) }),
+  route({ ...RKS, method: 'GET', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-reader', refused: readDenied, handler: wire(s.getSecret) }),
+  route({ ...RKS, method: 'GET', path: '/rks/v1/secret/{fqdn}/groups', params: [ANY], auth: 'rks-admin', handler: wire(s.secretGroups) }),
+  route({ ...RKS, method: 'POST', path: '/rks/v1/node', auth: 'group-token', handler: wire(registerNode) }),
+  route({ ...RKS, method: 'POST', path: '/rks/v1/auth/token/renew-self', auth: 'rks-renew', refused: renewDenied, handler: wire(renewSelf) }),
+];
 
+/**
+ * A path under `/rks/` that is none of the endpoints gets RKS's 404 `No Route`: the
+ * table's fallback, which the router tries only after every other route.
+ */
+export const rksFallback: Route = route({
+  method: '*', path: '/rks/**', auth: 'none', errors: 'text',
+  handler: () => {
+    throw noRoute();
+  },
+});

@@ -5,7 +5,7 @@
  * (`RKS API`). None takes a credential or shows anything secret.
  */
 import { coded } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type Reply, type RequestContext, type Route } from '../../server/route.js';
+import { MAX_CRYPTO_BODY, route, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import type { Metrics } from '../../server/metrics.js';
 import { VERSION } from '../../version.js';
 import { ok } from './wire.js';
@@ -35,12 +35,9 @@ function banner(ctx: RequestContext): Reply {
 }
 
 export function opsRoutes(metrics: Metrics): Route[] {
-  const route = (method: Route['method'], path: string, maxBody: number, handler: Route['handler']): Route => ({
-    method, path, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'none', handler,
-  });
   return [
-    route('*', '/healthz', MAX_CRYPTO_BODY, health),
-    route('GET', '/metrics', 0, async () => ({ text: await metrics.scrape(), contentType: metrics.contentType })),
-    route('*', '/', 0, banner),
+    route({ method: '*', path: '/healthz', maxBody: MAX_CRYPTO_BODY, auth: 'none', handler: health }),
+    route({ method: 'GET', path: '/metrics', auth: 'none', handler: async () => ({ text: await metrics.scrape(), contentType: metrics.contentType }) }),
+    route({ method: '*', path: '/', auth: 'none', handler: banner }),
   ];
 }

@@ -12,7 +12,7 @@ import { BadRequestError, ConflictError, ExistsError, NotFoundError, coded } fro
 import type { BundleInput } from '../../core/bundles/service.js';
 import { isValidBundleName } from '../../core/bundles/names.js';
 import { TTL_RANGE } from '../../core/bundles/record.js';
-import { decodeBody, done, noContent, ok, rksError, secretNotFound, text, type RksHandler, type Shape } from './wire.js';
+import { decodeBody, done, names, noContent, ok, rksError, secretNotFound, text, type RksHandler, type Shape } from './wire.js';
 
 const SECRET: Shape = { data: { certificate: 'string', private_key: 'string', meta: { ttl: 'int32' } } };
 const REPLACE_ATTEMPTS = 5;
@@ -56,9 +56,9 @@ async function orNotFound<T>(fqdn: string, message: string, work: () => Promise<
 
 export function secretHandlers() {
   return {
-    createSecret: async (ctx, p) => {
+    createSecret: async (ctx) => {
       const principal = ctx.caller.principal;
-      const fqdn = p['fqdn'] as string;
+      const [fqdn] = names(ctx);
       try {
         await ctx.state.bundles.import(fqdn, secretInput(ctx.body), principal);
       } catch (err) {
@@ -69,9 +69,9 @@ export function secretHandlers() {
     },
 
     // A full replacement; RKS has no versions, so the last writer wins (a lost race is retried).
-    updateSecret: async (ctx, p) => {
+    updateSecret: async (ctx) => {
       const principal = ctx.caller.principal;
-      const fqdn = p['fqdn'] as string;
+      const [fqdn] = names(ctx);
       const version = () => orNotFound(fqdn, 'secret does not exist', () => ctx.state.bundles.version(fqdn));
       let current = await version();
       const input = secretInput(ctx.body);
@@ -86,8 +86,8 @@ export function secretHandlers() {
       }
     },
 
-    deleteSecret: async (ctx, p) => {
-      const fqdn = p['fqdn'] as string;
+    deleteSecret: async (ctx) => {
+      const [fqdn] = names(ctx);
       try {
         await orNotFound(fqdn, 'Secret not found', () => ctx.state.bundles.delete(fqdn, false));
       } catch (err) {
@@ -98,8 +98,8 @@ export function secretHandlers() {
     },
 
     // Admins read any secret; a node only what its group is associated with (else the same 403 as a missing one).
-    getSecret: async (ctx, p) => {
-      const fqdn = p['fqdn'] as string;
+    getSecret: async (ctx) => {
+      const [fqdn] = names(ctx);
       const { caller } = ctx;
       if (caller.kind !== 'node') return ok(secretJSON(await orNotFound(fqdn, 'secret not found', () => ctx.state.bundles.get(fqdn))));
       const refused = () => coded('RKS_READ_DENIED');
@@ -112,8 +112,8 @@ export function secretHandlers() {
       }
     },
 
-    secretGroups: async (ctx, p) => {
-      const fqdn = p['fqdn'] as string;
+    secretGroups: async (ctx) => {
+      const [fqdn] = names(ctx);
       if (!isValidBundleName(fqdn) || !(await ctx.state.bundles.exists(fqdn))) throw secretNotFound();
       return ok(await ctx.state.groups.groupsOf(fqdn));
     },

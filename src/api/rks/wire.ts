@@ -11,9 +11,13 @@ import type { Reply, RequestContext } from '../../server/route.js';
 
 export const JSON_TYPE = 'application/json; charset=UTF-8';
 
-/** Path parameters by name (`groupname`, `fqdn`, `nodeId`), percent-decoded. */
-export type Params = Readonly<Record<string, string>>;
-export type RksHandler = (ctx: RequestContext, p: Params) => Promise<Reply>;
+/** An RKS endpoint's handler; its route (api/rks/index.ts) wraps it in RKS's body rules and wordings. */
+export type RksHandler = (ctx: RequestContext) => Promise<Reply>;
+
+/** The path's names in its order (`{groupname}`, then `{fqdn}` or `{nodeId}`), decoded; '' for one the route does not have. */
+export function names(ctx: RequestContext): readonly [string, string] {
+  return [ctx.params[0] ?? '', ctx.params[1] ?? ''];
+}
 
 /** An RKS error line of the catalogue (the dispatcher writes it as text plus a newline). */
 export function rksError(code: ErrorCode & `RKS_${string}`, args: readonly string[] = []): KeygateError {

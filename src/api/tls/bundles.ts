@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { BadRequestError, coded } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, MAX_CRYPTO_BODY, type GrantContext, type Reply, type RequestContext, type Route } from '../../server/route.js';
+import { MAX_CRYPTO_BODY, route, type GrantContext, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import { allowedByPolicy } from '../../auth/caller.js';
 import { BUNDLE_NAME, BUNDLE_PATTERN, SERVER_NAME } from '../params.js';
 import type { BundleDescription, BundleInput, BundleSecret, LookupMatch } from '../../core/bundles/service.js';
@@ -20,58 +20,67 @@ const POLL_MS = 1000;
 
 const IMPORT_FIELDS = new Set(['certificate', 'private_key', 'ttl', 'labels', 'allow_expired', 'allow_ca_leaf', 'version']);
 
-function certRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], grant?: Route['grant']): Route {
-  const params = [verb === 'list' ? BUNDLE_PATTERN : verb === 'lookup' ? SERVER_NAME : BUNDLE_NAME];
-  return { method, path: `/v1/cert/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', params, handler, ...(grant ? { grant } : {}) };
-}
-
-/** A node's fetch, from memory when the bundle is there (the fleet's hot path). */
-const getRoute: Route = {
-  ...certRoute('get', 'GET', 0, async ({ state, resource }) => secretReply(await state.bundles.get(resource)), readGrant),
-  fast: ({ state, resource }) => {
-    const b = state.bundles.peek(resource);
-    return b && secretReply(b);
-  },
-};
+/** Every bundle route takes one name after its verb: a bundle name, a pattern for list, a server name for lookup. */
+const BUNDLE = { params: [BUNDLE_NAME] } as const;
 
 export const bundleRoutes: Route[] = [
-  certRoute('import', 'PUT', MAX_CRYPTO_BODY, async ({ state, resource, caller, body }) => {
-    const { input, version } = importBody(jsonObject(body));
-    const by = caller.principal;
-    const r = version === undefined ? await state.bundles.import(resource, input, by) : await state.bundles.replace(resource, input, version, by);
-    changes.emit(resource);
-    return { json: r.version === null ? { name: resource } : { name: resource, version: r.version } };
+  route({
+    ...BUNDLE, method: 'PUT', path: '/v1/cert/import/', maxBody: MAX_CRYPTO_BODY,
+    handler: async ({ state, resource, caller, body }) => {
+      const { input, version } = importBody(jsonObject(body));
+      const by = caller.principal;
+      const r = version === undefined ? await state.bundles.import(resource, input, by) : await state.bundles.replace(resource, input, version, by);
+      changes.emit(resource);
+      return { json: r.version === null ? { name: resource } : { name: resource, version: r.version } };
+    },
   }),
 
-  certRoute('describe', 'GET', 0, async ({ state, resource }) => ({ json: describeJSON(await state.bundles.describe(resource)) })),
-
-  getRoute,
-
-  certRoute('list', 'GET', 0, async ({ state, resource, query }) => {
-    const days = query.get('expiring_within_days');
-    if (days !== null && !/^\d{1,6}$/.test(days)) throw new BadRequestError('expiring_within_days must be a whole number of days');
-    const page = await state.bundles.list({
-      prefix: resource.endsWith('*') ? resource.slice(0, -1) : resource,
-      continueAt: query.get('continue_at') ?? '',
-      ...(days !== null ? { expiringWithinDays: Number(days) } : {}),
-    });
-    return { json: page.continueAt === '' ? { names: page.names } : { names: page.names, continue_at: page.continueAt } };
+  route({
+    ...BUNDLE, method: 'GET', path: '/v1/cert/describe/',
+    handler: async ({ state, resource }) => ({ json: describeJSON(await state.bundles.describe(resource)) }),
   }),
 
-  certRoute('delete', 'DELETE', 0, async ({ state, resource, query }) => {
-    const force = query.get('force');
-    if (force !== null && force !== 'true' && force !== 'false') throw new BadRequestError("force must be 'true' or 'false'");
-    await state.bundles.delete(resource, force === 'true');
-    changes.emit(resource);
+  // A node's fetch, from memory when the bundle is there (the fleet's hot path).
+  route({
+    ...BUNDLE, method: 'GET', path: '/v1/cert/get/', grant: readGrant,
+    handler: async ({ state, resource }) => secretReply(await state.bundles.get(resource)),
+    fast: ({ state, resource }) => {
+      const b = state.bundles.peek(resource);
+      return b && secretReply(b);
+    },
+  }),
+
+  route({
+    method: 'GET', path: '/v1/cert/list/', params: [BUNDLE_PATTERN],
+    handler: async ({ state, resource, query }) => {
+      const days = query.get('expiring_within_days');
+      if (days !== null && !/^\d{1,6}$/.test(days)) throw new BadRequestError('expiring_within_days must be a whole number of days');
+      const page = await state.bundles.list({
+        prefix: resource.endsWith('*') ? resource.slice(0, -1) : resource,
+        continueAt: query.get('continue_at') ?? '',
+        ...(days !== null ? { expiringWithinDays: Number(days) } : {}),
+      });
+      return { json: page.continueAt === '' ? { names: page.names } : { names: page.names, continue_at: page.continueAt } };
+    },
+  }),
+
+  route({
+    ...BUNDLE, method: 'DELETE', path: '/v1/cert/delete/',
+    handler: async ({ state, resource, query }) => {
+      const force = query.get('force');
+      if (force !== null && force !== 'true' && force !== 'false') throw new BadRequestError("force must be 'true' or 'false'");
+      await state.bundles.delete(resource, force === 'true');
+      changes.emit(resource);
+    },
   }),
 
   // Long-poll for agents: answers as soon as the bundle's version differs from `?version=`, or after `?wait=` seconds.
-  {
-    ...certRoute('watch', 'GET', 0, watchHandler, watchGrant),
-    timeoutMs: (MAX_WAIT_SECONDS + 15) * 1000,
-  },
+  route({
+    ...BUNDLE, method: 'GET', path: '/v1/cert/watch/', timeoutMs: (MAX_WAIT_SECONDS + 15) * 1000, grant: watchGrant,
+    handler: watchHandler,
+  }),
 
-  certRoute('lookup', 'GET', 0, lookupHandler, lookupGrant),
+  route({ method: 'GET', path: '/v1/cert/lookup/', params: [SERVER_NAME], grant: lookupGrant, handler: lookupHandler }),
 ];
 
 /**

@@ -5,7 +5,7 @@
  * never accepted here: they only register and enroll nodes.
  */
 import { BadRequestError, coded } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, type Route } from '../../server/route.js';
+import { route, type Route } from '../../server/route.js';
 import { checkGroupName, type GroupInfo } from '../../core/fleet/groups.js';
 import type { GroupSettings, GroupSettingsUpdate } from '../../core/fleet/group-settings.js';
 import type { NodeInfo } from '../../core/fleet/nodes.js';
@@ -29,74 +29,80 @@ const SETTINGS: Record<string, [keyof GroupSettings, 'number' | 'string' | 'bool
   callback_timeout: ['callbackTimeout', 'number'],
 };
 
-function groupRoute(verb: string, method: Route['method'], maxBody: number, handler: Route['handler'], params: Route['params'] = [GROUP_NAME]): Route {
-  return { method, path: `/v1/group/${verb}/`, maxBody, timeoutMs: DEFAULT_TIMEOUT_MS, auth: 'policy', params, handler };
-}
+/** Group routes name a group after their verb (list: a pattern; assign and unassign: a group and a bundle). */
+const GROUP = { params: [GROUP_NAME] } as const;
 
 export const groupRoutes: Route[] = [
-  groupRoute('create', 'PUT', SETTINGS_BODY, async ({ state, resource, caller, body }) => {
-    const { groupToken } = await state.groups.create(resource, settingsBody(body), caller.principal);
-    return { json: { group_token: groupToken } };
+  route({
+    ...GROUP, method: 'PUT', path: '/v1/group/create/', maxBody: SETTINGS_BODY,
+    handler: async ({ state, resource, caller, body }) => {
+      const { groupToken } = await state.groups.create(resource, settingsBody(body), caller.principal);
+      return { json: { group_token: groupToken } };
+    },
   }),
 
-  groupRoute('update', 'PUT', SETTINGS_BODY, async ({ state, resource, body }) => ({
-    json: groupJSON(await state.groups.update(resource, settingsBody(body))),
-  })),
+  route({
+    ...GROUP, method: 'PUT', path: '/v1/group/update/', maxBody: SETTINGS_BODY,
+    handler: async ({ state, resource, body }) => ({ json: groupJSON(await state.groups.update(resource, settingsBody(body))) }),
+  }),
 
-  groupRoute('describe', 'GET', 0, async ({ state, resource }) => ({ json: groupJSON(await state.groups.describe(resource)) })),
+  route({
+    ...GROUP, method: 'GET', path: '/v1/group/describe/',
+    handler: async ({ state, resource }) => ({ json: groupJSON(await state.groups.describe(resource)) }),
+  }),
 
-  groupRoute(
-    'list',
-    'GET',
-    0,
-    async ({ state, resource, query }) => {
+  route({
+    method: 'GET', path: '/v1/group/list/', params: [GROUP_PATTERN],
+    handler: async ({ state, resource, query }) => {
       const cursor = query.get('continue_at') ?? '';
       if (cursor !== '') checkGroupName(cursor);
       const page = await state.groups.list(listPrefix(resource), cursor);
       return { json: page.continueAt === '' ? { names: page.names } : { names: page.names, continue_at: page.continueAt } };
     },
-    [GROUP_PATTERN],
-  ),
-
-  groupRoute('delete', 'DELETE', 0, async ({ state, resource }) => {
-    await state.groups.delete(resource);
   }),
 
-  groupRoute('rotate', 'PUT', 0, async ({ state, resource }) => {
-    const { groupToken } = await state.groups.rotate(resource);
-    return { json: { group_token: groupToken } };
+  route({
+    ...GROUP, method: 'DELETE', path: '/v1/group/delete/',
+    handler: async ({ state, resource }) => {
+      await state.groups.delete(resource);
+    },
   }),
 
-  groupRoute(
-    'assign',
-    'PUT',
-    0,
-    async ({ state, params: [group, bundle], allows }) => {
+  route({
+    ...GROUP, method: 'PUT', path: '/v1/group/rotate/',
+    handler: async ({ state, resource }) => {
+      const { groupToken } = await state.groups.rotate(resource);
+      return { json: { group_token: groupToken } };
+    },
+  }),
+
+  route({
+    method: 'PUT', path: '/v1/group/assign/', params: [GROUP_NAME, BUNDLE_NAME],
+    handler: async ({ state, params: [group, bundle], allows }) => {
       // Assigning is granting: only who may read the bundle may hand it to a group's nodes.
       // Refused before the bundle is looked up, so assign cannot tell who may not read it
       // whether the name exists.
       if (!allows(`/v1/cert/get/${bundle}`)) throw coded('ASSIGN_NEEDS_READ');
       await state.groups.assign(group as string, bundle as string);
     },
-    [GROUP_NAME, BUNDLE_NAME],
-  ),
+  }),
 
-  groupRoute(
-    'unassign',
-    'DELETE',
-    0,
-    async ({ state, params: [group, bundle] }) => {
+  route({
+    method: 'DELETE', path: '/v1/group/unassign/', params: [GROUP_NAME, BUNDLE_NAME],
+    handler: async ({ state, params: [group, bundle] }) => {
       await state.groups.unassign(group as string, bundle as string);
     },
-    [GROUP_NAME, BUNDLE_NAME],
-  ),
+  }),
 
-  groupRoute('nodes', 'GET', 0, async ({ state, resource, query }) => {
-    const cursor = query.get('continue_at') ?? '';
-    if (cursor !== '' && !/^[0-9a-f]{64}$/.test(cursor)) throw new BadRequestError('invalid continue_at');
-    const page = await state.nodes.list(resource, cursor);
-    const nodes = page.nodes.map(nodeJSON);
-    return { json: page.continueAt === '' ? { nodes } : { nodes, continue_at: page.continueAt } };
+  route({
+    ...GROUP, method: 'GET', path: '/v1/group/nodes/',
+    handler: async ({ state, resource, query }) => {
+      const cursor = query.get('continue_at') ?? '';
+      if (cursor !== '' && !/^[0-9a-f]{64}$/.test(cursor)) throw new BadRequestError('invalid continue_at');
+      const page = await state.nodes.list(resource, cursor);
+      const nodes = page.nodes.map(nodeJSON);
+      return { json: page.continueAt === '' ? { nodes } : { nodes, continue_at: page.continueAt } };
+    },
   }),
 ];
 

@@ -8,7 +8,7 @@
 import { BadRequestError, coded } from '../../errors.js';
 import { callerAllows } from '../../auth/caller.js';
 import { checkSameOrigin, clearSessionCookie, csrfToken, SESSION_TTL_SECONDS, setSessionCookie } from '../../auth/session.js';
-import type { Param, Reply, RequestContext, Route } from '../../server/route.js';
+import { route, type Param, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import { matchesETag, type Asset } from '../docs/assets.js';
 import { packageRoot } from '../docs/spec.js';
 import { loginCredentials } from '../rks/auth.js';
@@ -29,24 +29,24 @@ const PRIVATE = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosnif
 
 export function uiRoutes(root: string = packageRoot()): Route[] {
   const { page, files } = loadUIAssets(root);
-  const base = { maxBody: 0, timeoutMs: 10_000 } as const;
+  const UI = { timeoutMs: 10_000 } as const;
   return [
-    {
-      ...base, method: 'GET', path: '/ui', auth: 'none',
+    route({
+      ...UI, method: 'GET', path: '/ui', auth: 'none',
       handler: () => ({ status: 308, text: '', contentType: 'text/plain; charset=utf-8', headers: { Location: '/ui/' } }),
-    },
-    {
-      ...base, method: 'GET', path: '/ui/', auth: 'none', params: [ASSET_NAME],
+    }),
+    route({
+      ...UI, method: 'GET', path: '/ui/', auth: 'none', params: [ASSET_NAME],
       handler: (ctx) => {
         if (ctx.resource === '') return send(ctx, page, REVALIDATE, { 'Content-Security-Policy': UI_CSP, 'X-Frame-Options': 'DENY' });
         const file = files.get(ctx.resource);
         if (!file) throw coded('ROUTE_NOT_FOUND');
         return send(ctx, file, ctx.query.get('v') === file.version ? FOREVER : REVALIDATE);
       },
-    },
-    { ...base, method: 'GET', path: '/ui/session', auth: 'identify', handler: whoAmI },
-    {
-      method: 'POST', path: '/ui/login', maxBody: 4096, timeoutMs: 10_000, auth: 'rks-login',
+    }),
+    route({ ...UI, method: 'GET', path: '/ui/session', auth: 'identify', handler: whoAmI }),
+    route({
+      ...UI, method: 'POST', path: '/ui/login', maxBody: 4096, auth: 'rks-login',
       // A login posted by another origin's page is refused before the password is compared.
       login: (body, req) => (checkSameOrigin(req), loginCredentials(body, req)),
       handler: async ({ state, caller }) => {
@@ -59,15 +59,15 @@ export function uiRoutes(root: string = packageRoot()): Route[] {
           headers: { ...PRIVATE, 'Set-Cookie': setSessionCookie(token, ttl) },
         };
       },
-    },
-    {
-      ...base, method: 'POST', path: '/ui/logout', auth: 'identify',
+    }),
+    route({
+      ...UI, method: 'POST', path: '/ui/logout', auth: 'identify',
       handler: async ({ state, caller }) => {
         // The dispatcher already refused a session write without its CSRF token.
         if (caller.kind === 'session') await state.tokens.revoke(caller.token);
         return { json: { logged_out: caller.kind === 'session' }, headers: { ...PRIVATE, 'Set-Cookie': clearSessionCookie() } };
       },
-    },
+    }),
   ];
 }
 
