@@ -25,6 +25,7 @@ import {
   type Entry,
   type KeyStore,
   type ListPage,
+  type Peekable,
   type StoreStatus,
 } from './keystore.js';
 
@@ -75,7 +76,7 @@ interface Slot {
 
 const OVERHEAD = 64;
 
-export class CachedKeyStore implements KeyStore {
+export class CachedKeyStore implements KeyStore, Peekable {
   private readonly slots = new Map<string, Slot>();
   private readonly inflight = new Map<string, Promise<Entry>>();
   /** Bumped on every local write, so a fetch that raced a write does not cache the old value. */

@@ -4,20 +4,27 @@
  */
 import {
   isRefusal,
+  peekOf,
   type Entry,
   type KeyStore,
   type ListPage,
+  type Peek,
+  type Peekable,
   type StoreStatus,
 } from './keystore.js';
 
 export type StoreObserver = (op: string, seconds: number, failed: boolean) => void;
 
 
-export class InstrumentedKeyStore implements KeyStore {
+export class InstrumentedKeyStore implements KeyStore, Peekable {
+  private readonly peekInner: Peek;
+
   constructor(
     readonly inner: KeyStore,
     private readonly observe: StoreObserver,
-  ) {}
+  ) {
+    this.peekInner = peekOf(inner);
+  }
 
   private async time<T>(op: string, work: () => Promise<T>): Promise<T> {
     const start = process.hrtime.bigint();
@@ -38,9 +45,9 @@ export class InstrumentedKeyStore implements KeyStore {
   get(name: string): Promise<Entry> {
     return this.time('get', () => this.inner.get(name));
   }
-  /** Memory only, so not timed: the latency histogram is about the backend. */
+  /** The inner store's memory, when it has one; not timed: the latency histogram is about the backend. */
   peek(name: string): Entry | undefined {
-    return this.inner.peek?.(name);
+    return this.peekInner(name);
   }
   update(name: string, value: Uint8Array, expectedVersion: string): Promise<string> {
     return this.time('update', () => this.inner.update(name, value, expectedVersion));

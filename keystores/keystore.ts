@@ -32,14 +32,6 @@ export interface KeyStore {
   /** Throws EntryNotFoundError. */
   get(name: string): Promise<Entry>;
   /**
-   * Optional: the entry, synchronously, if this adapter already holds it in memory
-   * and `get` would return it now (the memory store; a fresh cache slot); otherwise
-   * undefined, which means "ask `get`", never "missing". Never touches a backend.
-   * Unlike `get`, this hands out the held Entry itself, not a copy: callers must
-   * never modify it, and the same object comes back until the entry changes.
-   */
-  peek?(name: string): Entry | undefined;
-  /**
    * Replaces an entry only if its current version is `expectedVersion`; returns the new version.
    * Throws EntryNotFoundError if missing, VersionMismatchError if someone else wrote first.
    */
@@ -55,6 +47,34 @@ export interface KeyStore {
   status(): Promise<StoreStatus>;
   /** Releases connections, timers and file handles. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * A fast-path capability, not part of KeyStore: the stores that hold entries in
+ * memory (the memory store, the read cache's fresh slots) offer it, and a backend
+ * adapter never needs to know it exists.
+ */
+export interface Peekable {
+  /**
+   * The entry, synchronously, if it is held in memory and `get` would return it now;
+   * otherwise undefined, which means "ask `get`", never "missing". Never touches a
+   * backend. Unlike `get`, this hands out the held Entry itself, not a copy: callers
+   * must never modify it, and the same object comes back until the entry changes.
+   */
+  peek(name: string): Entry | undefined;
+}
+
+export type Peek = Peekable['peek'];
+
+export function isPeekable(store: object): store is Peekable {
+  return typeof (store as Partial<Peekable>).peek === 'function';
+}
+
+const NOTHING_IN_MEMORY: Peek = () => undefined;
+
+/** The store's `peek` when it offers one; else one that always says "ask `get`". */
+export function peekOf(store: KeyStore): Peek {
+  return isPeekable(store) ? (name) => store.peek(name) : NOTHING_IN_MEMORY;
 }
 
 /** Base class of every keystore failure. */

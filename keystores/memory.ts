@@ -15,6 +15,7 @@ import {
   type Entry,
   type KeyStore,
   type ListPage,
+  type Peekable,
   type StoreStatus,
 } from './keystore.js';
 import { checkListArgs, compare, lowerBound, pageFrom } from './listing.js';
@@ -26,7 +27,7 @@ import { checkListArgs, compare, lowerBound, pageFrom } from './listing.js';
  */
 const SPLICE_LIMIT = 32;
 
-export class MemoryKeyStore implements KeyStore {
+export class MemoryKeyStore implements KeyStore, Peekable {
   private entries = new Map<string, Entry>();
   /** Versions come from one counter, so a deleted and re-created entry never reuses a version. */
   private counter = 0;

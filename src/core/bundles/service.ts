@@ -1,14 +1,14 @@
 /**
  * Certificate bundles: a validated PEM chain and its private key, with the TTL
  * nodes may keep them for. Each is one JSON entry `bundle.<name>` (see
- * bundle-names.ts for wildcard names); keystore updates replace and deletes
- * remove, so no old private key is kept anywhere. A SAN index (bundle-index.ts)
+ * names.ts for wildcard names); keystore updates replace and deletes
+ * remove, so no old private key is kept anywhere. A SAN index (san-index.ts)
  * serves SNI lookups. Groups are another service's business: this one only asks
  * `BundleAssignments` which groups a bundle is assigned to.
  */
 import { randomBytes } from 'node:crypto';
 import { BadRequestError, NotFoundError, coded } from '../../errors.js';
-import { EntryNotFoundError, VersionMismatchError, type Entry, type KeyStore } from '../../../keystores/keystore.js';
+import { EntryNotFoundError, VersionMismatchError, peekOf, type Entry, type KeyStore, type Peek } from '../../../keystores/keystore.js';
 import type { BundleAssignments } from '../access.js';
 import { dnsKey, entryOf, ipKey, invalidBundleNameMessage, isValidBundleName, lookupKeys, parseServerName } from './names.js';
 import { SanIndex, type IndexRef } from './san-index.js';
@@ -67,6 +67,8 @@ const texts = (op: string): StoreErrorTexts => ({ exists: 'BUNDLE_EXISTS', notFo
 export class BundleService {
   private readonly index: SanIndex;
   private readonly now: () => Date;
+  /** The store's memory (the memory store, the read cache), when it has one: the fast path. */
+  private readonly peekEntry: Peek;
   /** Decoded records of recently read bundles (the read path's JSON.parse, done once per version). */
   private readonly decoded = new DecodeMemo<Loaded>(DECODED_BUNDLES);
 
@@ -75,6 +77,7 @@ export class BundleService {
     private readonly assignments: BundleAssignments,
     options: BundleServiceOptions = {},
   ) {
+    this.peekEntry = peekOf(store);
     this.index = new SanIndex(store);
     this.now = options.now ?? (() => new Date());
   }
@@ -144,7 +147,7 @@ export class BundleService {
    */
   peek(name: string): BundleSecret | undefined {
     checkName(name);
-    const entry = this.store.peek?.(entryOf(name));
+    const entry = this.peekEntry(entryOf(name));
     if (!entry) return undefined;
     try {
       return this.decode(name, entry).secret;

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { BadRequestError, ExistsError, coded } from '../../errors.js';
 import { SecretKey, encodeKey, decodeKeyRing, freshRandom, nextVersion, DecryptionError, RetiredVersionError, type Algorithm, type KeyRing } from '../../crypto/index.js';
-import type { Entry, KeyStore } from '../../../keystores/keystore.js';
+import { peekOf, type Entry, type KeyStore, type Peek } from '../../../keystores/keystore.js';
 import { translateStoreError, type StoreErrorTexts } from '../store-errors.js';
 import { isValidName } from '../names.js';
 import { listKind, pastDottedBlock, type EntryKind } from '../../../keystores/listing.js';
@@ -72,7 +72,12 @@ export class KeyService {
   /** Descriptions of decoded rings, so a describe of an unchanged key builds nothing. */
   private readonly descriptions = new WeakMap<KeyRing, KeyDescription>();
 
-  constructor(private readonly store: KeyStore) {}
+  /** The store's memory (the memory store, the read cache), when it has one: the fast path. */
+  private readonly peekEntry: Peek;
+
+  constructor(private readonly store: KeyStore) {
+    this.peekEntry = peekOf(store);
+  }
 
   async create(name: string, createdBy: string): Promise<void> {
     const key = SecretKey.generate('AES256');
@@ -215,7 +220,7 @@ export class KeyService {
    * cannot answer without I/O, or when the entry does not decode (`load` reports that).
    */
   private peek(name: string): KeyRing | undefined {
-    const entry = this.store.peek?.(name);
+    const entry = this.peekEntry(name);
     if (!entry) return undefined;
     try {
       return this.decoded.decode(name, entry, decodeKeyRing);
