@@ -171,6 +171,7 @@ export function markdown(env: Environment, scenarios: ScenarioReport[], targets:
     '## Scenarios',
     '',
   ];
+  const tail = ['## For docs/performance.md', '', 'The rows of its figures table (between `<!-- bench-figures -->` and `<!-- /bench-figures -->`), from this run:', '', ...docTable(env, targets), ''];
   for (const s of scenarios) {
     out.push(`### ${s.id}: ${s.title} (${s.seconds.toFixed(0)} s)`, '');
     if (s.error) out.push(`**Failed:** ${s.error}`, '');
@@ -179,7 +180,19 @@ export function markdown(env: Environment, scenarios: ScenarioReport[], targets:
     for (const e of samples.slice(0, 10)) out.push(`- error sample — ${e}`);
     out.push('');
   }
-  return out.join('\n');
+  return [...out, ...tail].join('\n');
+}
+
+/** The targets in docs/performance.md's format: what, measured, goal, met, and the commit it was measured on (bench/stale.ts). */
+function docTable(env: Environment, targets: Target[]): string[] {
+  const commit = env.versions.keygate.replace(/^.*\((.*)\)$/, '$1');
+  const lines = ['| target | measured | goal | met | commit |', '| --- | ---: | ---: | :---: | --- |'];
+  for (const t of targets) {
+    if (t.value === null) continue;
+    const met = t.informative ? 'informative' : t.met ? 'met' : 'not met';
+    lines.push(`| ${t.title} | ${fmt(t.value, 2)} | ${t.atLeast ? '≥' : '≤'} ${t.goal} | ${met} | ${commit} |`);
+  }
+  return lines;
 }
 
 /** The issue's exact shape: scenario figures per server with their unit, and the targets. */

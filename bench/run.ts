@@ -2,7 +2,9 @@
  * `make bench` (npx tsx bench/run.ts): runs the scenarios of issue 6 against
  * keygate, a bare node:https server and nginx, and writes the report to
  * bench/results/. Targets are reported, never asserted: the exit code is 0
- * whenever a report was written.
+ * whenever a report was written, unless the figures in docs/performance.md are
+ * older than the last commit that touched the hot path (stale.ts): then the run
+ * ends with a loud warning and exit code 3.
  *
  *   --only a,b,...   scenarios to run (default all: a d b c f n e g m)
  *   --duration S     measured seconds per load run (default 8)
@@ -22,6 +24,7 @@ import { createBenchPKI } from './pki.js';
 import { killAllSync } from './procs.js';
 import { environment, writeReports, type ScenarioReport } from './report.js';
 import { computeTargets } from './targets.js';
+import { FIGURES_DOC, checkStaleFigures } from './stale.js';
 import { keepAliveReads, latencyAtHalfLoad } from './scenarios/keepalive.js';
 import { handshakes } from './scenarios/handshakes.js';
 import { generateDataKeys } from './scenarios/generate.js';
@@ -136,10 +139,22 @@ async function main(): Promise<void> {
     process.stdout.write(readFileSync(join(repo, 'bench', 'results', 'latest.md'), 'utf8') + '\n');
     for (const t of targets) log(`target ${t.informative ? 'info   ' : t.met ? 'met    ' : 'NOT met'}  ${t.title}: ${t.value === null ? '–' : t.value.toFixed(2)} (goal ${t.atLeast ? '≥' : '≤'} ${t.goal})`);
     log(`bench: report in ${files.join(', ')}`);
+    warnIfStale();
   } finally {
     clearTimeout(watchdog);
     cleanup();
   }
+}
+
+/** Last thing a run prints: whether the published figures still describe the code (stale.ts). */
+function warnIfStale(): void {
+  const reasons = checkStaleFigures(repo);
+  if (reasons === null || reasons.length === 0) return;
+  const bar = '!'.repeat(78);
+  log(['', bar, `!! STALE FIGURES: ${FIGURES_DOC} does not describe the current hot path:`, ...reasons.map((r) => `!!   - ${r}`),
+    `!! Update its table (between <!-- bench-figures --> and <!-- /bench-figures -->) from a full run on a clean`,
+    '!! checkout: bench/results/latest.md ends with the rows to copy, each with its commit.', bar].join('\n'));
+  process.exitCode = 3;
 }
 
 main().catch((err: unknown) => {
