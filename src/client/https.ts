@@ -10,7 +10,7 @@
  * This module imports only the leaves (see the layers in eslint.config.js).
  */
 import https from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { ERROR_CODES, ERROR_CODE_HEADER, type ErrorCode } from '../error-codes.js';
 
@@ -113,6 +113,8 @@ export class HttpsClient {
   protected readonly base: URL;
   private readonly agent: https.Agent;
   private readonly timeoutMs: number;
+  /** The PEM files' names, for an error about them. */
+  private readonly files: string;
   /** Bearer token sent with requests that name none; '' for none. */
   token: string;
 
@@ -121,6 +123,7 @@ export class HttpsClient {
     this.token = options.token ?? '';
     this.timeoutMs = options.timeoutMs;
     const { ca, cert, key } = options;
+    this.files = [cert, key, ca].filter((f) => f !== undefined).map((f) => `'${f}'`).join(', ');
     this.agent = new https.Agent({
       keepAlive: options.keepAlive === true,
       ...(options.keepAlive === true ? { maxSockets: 8 } : {}),
@@ -143,7 +146,7 @@ export class HttpsClient {
     const url = new URL(path, this.base);
     const timeout = opts.timeoutMs ?? this.timeoutMs;
     return new Promise((resolve, reject) => {
-      const req = https.request(url, { method, agent: this.agent, headers, timeout, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+      const onAnswer = (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (err: NodeJS.ErrnoException) => reject(new UnreachableError(`${url.host}: ${err.message}`, 'other', url.host, err.code, err.message)));
@@ -152,7 +155,15 @@ export class HttpsClient {
           if (answer.status >= 200 && answer.status < 300) resolve(answer);
           else reject(serverError(answer));
         });
-      });
+      };
+      let req: ClientRequest;
+      try {
+        req = https.request(url, { method, agent: this.agent, headers, timeout, ...(opts.signal ? { signal: opts.signal } : {}) }, onAnswer);
+      } catch (err) {
+        // The TLS files are parsed when a connection is made: one that is not PEM, or a key of another certificate.
+        reject(new Error(`cannot use the TLS files ${this.files}: ${(err as { reason?: string }).reason ?? (err as Error).message}`, { cause: err }));
+        return;
+      }
       req.on('timeout', () => req.destroy(new UnreachableError(`${url.host}: request timed out`, 'timeout', url.host)));
       req.on('error', (err: NodeJS.ErrnoException) => reject(err instanceof UnreachableError ? err : unreachable(err, url)));
       req.end(payload);
