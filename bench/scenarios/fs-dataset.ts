@@ -35,12 +35,21 @@ export async function importThroughService(root: string, pki: BenchPKI, count: n
   await store.close();
 }
 
+/** What `fillLarge` wrote. */
+export interface LargeStore {
+  files: number;
+  /** What the read cache needs to hold every bundle entry: value bytes plus the cache's per-entry overhead. */
+  cacheBytes: number;
+}
+
+/** The read cache's per-entry overhead (keystores/cache.ts: value, name and 64 bytes). */
+const CACHE_OVERHEAD = 64;
+
 /**
  * Fills `root` with `total` bundles: a copy of `seedRoot` (bundles 0..seeds-1,
  * imported by the service) plus copies of their records under new names.
- * Returns the number of files written.
  */
-export async function fillLarge(root: string, seedRoot: string, seeds: number, total: number): Promise<number> {
+export async function fillLarge(root: string, seedRoot: string, seeds: number, total: number): Promise<LargeStore> {
   await FSKeyStore.open(root); // creates the root as the adapter would (0700)
   let files = 0;
   for (const f of readdirSync(seedRoot)) {
@@ -48,7 +57,12 @@ export async function fillLarge(root: string, seedRoot: string, seeds: number, t
     files++;
   }
   const records: BundleRecord[] = [];
-  for (let i = 0; i < seeds; i++) records.push(decodeRecord(await readEntry(seedRoot, entryOf(bundleName(i)))));
+  let cacheBytes = 0;
+  for (let i = 0; i < seeds; i++) {
+    const value = await readEntry(seedRoot, entryOf(bundleName(i)));
+    records.push(decodeRecord(value));
+    cacheBytes += value.length + entryOf(bundleName(i)).length + CACHE_OVERHEAD;
+  }
   // Many writes in flight: file creation waits on the disk, not on the CPU.
   let next = seeds;
   const worker = async (): Promise<void> => {
@@ -57,13 +71,15 @@ export async function fillLarge(root: string, seedRoot: string, seeds: number, t
       const name = bundleName(i);
       const record: BundleRecord = { ...(records[i % seeds] as BundleRecord), id: randomBytes(16).toString('hex'), sans: { dns: [name], ip: [] } };
       const san = `dns:${name}`;
-      await writeFile(join(root, entryOf(name)), encodeRecord(record), { mode: 0o600 });
+      const value = encodeRecord(record);
+      cacheBytes += value.length + entryOf(name).length + CACHE_OVERHEAD;
+      await writeFile(join(root, entryOf(name)), value, { mode: 0o600 });
       await writeFile(join(root, indexEntryName(san)), JSON.stringify({ san, refs: [{ name, id: record.id }] }), { mode: 0o600 });
       files += 2;
     }
   };
   await Promise.all(Array.from({ length: 32 }, worker));
-  return files;
+  return { files, cacheBytes };
 }
 
 async function readEntry(root: string, entry: string): Promise<Buffer> {

@@ -1,12 +1,14 @@
 /**
  * (e) 100 000 bundles in the filesystem keystore against 100: start-up time,
- * read latency at a fixed rate over random bundles, listing every page, and
- * resident memory. keygate only.
+ * read latency at a fixed rate over random bundles — with a read cache that
+ * holds every bundle and with one that holds a tenth of them —, listing every
+ * page, and resident memory. keygate only.
  */
 import https from 'node:https';
 import { join } from 'node:path';
 import type { BenchContext, ScenarioOutput, Scenario } from '../context.js';
 import { call, callOK } from '../client.js';
+import type { LoadResult } from '../loadgen.js';
 import { memoryMiB } from '../procs.js';
 import type { Server } from '../servers.js';
 import { keygate, load } from './common.js';
@@ -14,22 +16,42 @@ import { bundleName, fillLarge, importThroughService, removeStore } from './fs-d
 
 const SMALL = 100;
 const LARGE = 100_000;
-/** Reads per second in both cases: well below the maximum, so the comparison is about the keystore's size, not overload. */
+/** Reads per second in every case: well below the maximum, so the comparison is about the keystore's size, not overload. */
 const READ_RATE = 1000;
 /** Listing is bounded: past this the figure is reported as a lower bound. */
 const LIST_LIMIT_MS = 120_000;
+/**
+ * The cache's expiry in the 100 000-bundle cases: at 1000 reads/s a given bundle is read about
+ * every 100 s, so the default `unused: 30s` would let every slot go stale before its next read.
+ * An operator sizing the cache for the whole fleet sets these too.
+ */
+const LARGE_EXPIRY = { any: '30m', unused: '30m' };
+/** Concurrent requests of the sweep that reads every bundle once before a 100 000-bundle measurement. */
+const WARM_CONCURRENCY = 16;
 
-interface SizeResult {
-  startupS: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
+interface Case {
+  /** Figure key suffix: `100`, `100k_full_cache`, `100k_tenth_cache`. */
+  key: string;
+  title: string;
+  root: string;
+  count: number;
+  cache?: Record<string, unknown>;
+  /** Bundles read once before measuring, to fill the cache (as many as it holds). */
+  warm: number;
+  /** Measure start-up, the listing and memory too. */
+  full: boolean;
+}
+
+interface CaseResult {
+  load: LoadResult;
+  startupS: number | null;
   listS: number | null;
   rssMiB: number;
 }
 
 export const fsScale: Scenario = {
   id: 'e',
-  title: '100 000 bundles in the filesystem keystore (against 100)',
+  title: '100 000 bundles in the filesystem keystore (against 100), with the read cache holding all of them and a tenth',
   async run(ctx, out) {
     const smallRoot = join(ctx.settings.tmp, 'e-fs-100');
     const largeRoot = join(ctx.settings.tmp, 'e-fs-100k');
@@ -37,19 +59,25 @@ export const fsScale: Scenario = {
     await importThroughService(smallRoot, ctx.pki, SMALL);
     const importS = (performance.now() - t) / 1000;
     t = performance.now();
-    const files = await fillLarge(largeRoot, smallRoot, SMALL, LARGE);
+    const large = await fillLarge(largeRoot, smallRoot, SMALL, LARGE);
     const fillS = (performance.now() - t) / 1000;
-    ctx.log(`  e: imported ${SMALL} bundles through the service in ${importS.toFixed(1)} s; wrote ${files} files for ${LARGE} bundles in ${fillS.toFixed(1)} s`);
+    ctx.log(`  e: imported ${SMALL} bundles through the service in ${importS.toFixed(1)} s; wrote ${large.files} files for ${LARGE} bundles in ${fillS.toFixed(1)} s`);
     out.note(
       `Set-up: ${SMALL} bundles imported through the BundleService over the fs adapter (${importS.toFixed(1)} s); the ${LARGE}-bundle store is those plus ` +
         `${LARGE - SMALL} records of the same format written straight into the adapter's layout, each with its own SAN index entry ` +
-        `(${files} files, ${fillS.toFixed(1)} s); see fs-dataset.ts.`,
+        `(${large.files} files, ${fillS.toFixed(1)} s); see fs-dataset.ts.`,
     );
-    let small: SizeResult;
-    let large: SizeResult;
+    // A little room above the exact need: the cache also counts what it caches besides bundles (none here, but be safe).
+    const fullBytes = Math.ceil(large.cacheBytes * 1.02) + (1 << 20);
+    const tenthBytes = Math.floor(large.cacheBytes / 10);
+    const cases: Case[] = [
+      { key: '100', title: `${SMALL} bundles`, root: smallRoot, count: SMALL, warm: 0, full: true },
+      { key: '100k_full_cache', title: `${LARGE} bundles, cache holds all`, root: largeRoot, count: LARGE, cache: { max_bytes: fullBytes, expiry: LARGE_EXPIRY }, warm: LARGE, full: true },
+      { key: '100k_tenth_cache', title: `${LARGE} bundles, cache holds a tenth`, root: largeRoot, count: LARGE, cache: { max_bytes: tenthBytes, expiry: LARGE_EXPIRY }, warm: LARGE / 10, full: false },
+    ];
+    const results = new Map<string, CaseResult>();
     try {
-      small = await measureSize(ctx, out, 'e-100', smallRoot, SMALL);
-      large = await measureSize(ctx, out, 'e-100k', largeRoot, LARGE);
+      for (const c of cases) results.set(c.key, await measureCase(ctx, out, c));
     } finally {
       await ctx.stopAll();
       t = performance.now();
@@ -58,44 +86,92 @@ export const fsScale: Scenario = {
     }
     out.note(
       `Start-up = spawning \`keygate server\` until the first bundle read answered. Reads: ${READ_RATE}/s open loop over the 1000 keep-alive connections, ` +
-        `each read a uniformly random bundle of the store; the read cache is the default 64 MiB, so with ${LARGE} bundles most reads miss it and go to disk ` +
-        '(the page cache holds the files). Listing: `GET /v1/cert/list/` as the admin, following `continue_at` to the last page. RSS after reads and listing.',
+        `each read a uniformly random bundle of the store. ${SMALL} bundles: the default cache (64 MiB). ${LARGE} bundles: \`cache.max_bytes\` ` +
+        `${(fullBytes / 2 ** 20).toFixed(0)} MiB (every bundle entry and the cache's per-entry overhead) or ${(tenthBytes / 2 ** 20).toFixed(0)} MiB (a tenth), ` +
+        `\`cache.expiry\` any/unused ${LARGE_EXPIRY.any} (at ${READ_RATE}/s a bundle is read about every ${LARGE / READ_RATE} s: the default unused 30s would expire every slot), ` +
+        `and before the measurement as many bundles read once as the cache holds (all, or the first tenth; ${WARM_CONCURRENCY} at a time). ` +
+        'Files not in the cache come from the page cache. Listing: `GET /v1/cert/list/` as the admin, following `continue_at` to the last page. RSS after reads and listing.',
     );
-    const fig = (key: string, title: string, unit: string, v: number | null, higherIsBetter = false) =>
-      out.figure({ key, title, unit, keygate: v, node: null, nginx: null, higherIsBetter });
-    fig('e_fs_startup_100', 'start-up, 100 bundles', 's', small.startupS);
-    fig('e_fs_startup_100k', 'start-up, 100 000 bundles', 's', large.startupS);
-    fig('e_fs_read_p50_100', `read p50 at ${READ_RATE}/s, 100 bundles`, 'ms', small.p50Ms);
-    fig('e_fs_read_p50_100k', `read p50 at ${READ_RATE}/s, 100 000 bundles`, 'ms', large.p50Ms);
-    fig('e_fs_read_p99_100', `read p99 at ${READ_RATE}/s, 100 bundles`, 'ms', small.p99Ms);
-    fig('e_fs_read_p99_100k', `read p99 at ${READ_RATE}/s, 100 000 bundles`, 'ms', large.p99Ms);
-    fig('e_fs_list_all_100', 'list all pages, 100 bundles', 's', small.listS);
-    fig('e_fs_list_all_100k', 'list all pages, 100 000 bundles', 's', large.listS);
-    fig('e_fs_rss_100', 'resident memory, 100 bundles', 'MiB', small.rssMiB);
-    fig('e_fs_rss_100k', 'resident memory, 100 000 bundles', 'MiB', large.rssMiB);
+    const fig = (key: string, title: string, unit: string, v: number | null | undefined, higherIsBetter = false) =>
+      out.figure({ key, title, unit, keygate: v ?? null, node: null, nginx: null, higherIsBetter });
+    const small = results.get('100');
+    const full = results.get('100k_full_cache');
+    fig('e_fs_startup_100', 'start-up, 100 bundles', 's', small?.startupS);
+    fig('e_fs_startup_100k', 'start-up, 100 000 bundles', 's', full?.startupS);
+    for (const c of cases) {
+      const r = results.get(c.key)?.load;
+      fig(`e_read_p50_${c.key}`, `read p50 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.p50Ms);
+      fig(`e_read_p99_${c.key}`, `read p99 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.p99Ms);
+      fig(`e_read_p999_${c.key}`, `read p99.9 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.p999Ms);
+    }
+    for (const c of cases.slice(1)) {
+      const r = results.get(c.key)?.load;
+      const ratio = (q: 'p50Ms' | 'p99Ms' | 'p999Ms') => div(r?.[q], small?.load[q]);
+      fig(`e_read_p99_ratio_${c.key}`, `read p99, ${c.title} / ${SMALL} bundles`, '×', ratio('p99Ms'));
+      out.note(`${c.title} / ${SMALL} bundles: p50 ${fmt(ratio('p50Ms'))}, p99 ${fmt(ratio('p99Ms'))}, p99.9 ${fmt(ratio('p999Ms'))}.`);
+    }
+    fig('e_fs_list_all_100', 'list all pages, 100 bundles', 's', small?.listS);
+    fig('e_fs_list_all_100k', 'list all pages, 100 000 bundles', 's', full?.listS);
+    for (const c of cases) fig(`e_fs_rss_${c.key}`, `resident memory, ${c.title}`, 'MiB', results.get(c.key)?.rssMiB);
   },
 };
 
-async function measureSize(ctx: BenchContext, out: ScenarioOutput, name: string, root: string, count: number): Promise<SizeResult> {
-  const kg = await keygate(ctx, `${name}-keygate`, { keystore: { fs: { path: root } } });
+const div = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null || b == null || b === 0 ? null : a / b);
+const fmt = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)}×`);
+
+async function measureCase(ctx: BenchContext, out: ScenarioOutput, c: Case): Promise<CaseResult> {
+  const name = `e-${c.key}`;
+  const kg = await keygate(ctx, `${name}-keygate`, { keystore: { fs: { path: c.root } }, ...(c.cache ? { cache: c.cache } : {}) });
   const first = performance.now();
   await callOK(kg.port, ctx.pki.caPem, ctx.pki.clients[0]!, `/v1/cert/get/${bundleName(0)}`);
   const startupS = (kg.startMs + performance.now() - first) / 1000;
   const rssStart = memoryMiB(kg.pid).rss;
-  const label = `e reads at ${READ_RATE}/s, ${count} bundles / keygate`;
-  const r = await load(ctx, label, kg, { method: 'GET', path: '/v1/cert/get/host-{i}.bench.example', pathCount: count, expectStatus: 200 }, { kind: 'rate', perSecond: READ_RATE });
-  const hitRatio = await cacheHitRatio(ctx, kg);
-  const list = await listAll(ctx, kg);
-  if (list.names !== count) out.note(`${name}: the listing returned ${list.names} names in ${list.pages} pages, expected ${count}${list.complete ? '' : ' (stopped at the time limit)'}.`);
+  let warmS: number | null = null;
+  if (c.warm > 0) {
+    const t = performance.now();
+    await readEvery(ctx, kg, c.warm);
+    warmS = (performance.now() - t) / 1000;
+    ctx.log(`  ${name}: read ${c.warm} bundles once in ${warmS.toFixed(1)} s`);
+  }
+  const label = `e reads at ${READ_RATE}/s, ${c.title} / keygate`;
+  const before = await cacheCounters(ctx, kg);
+  const r = await load(ctx, label, kg, { method: 'GET', path: '/v1/cert/get/host-{i}.bench.example', pathCount: c.count, expectStatus: 200 }, { kind: 'rate', perSecond: READ_RATE });
+  const after = await cacheCounters(ctx, kg);
+  const hits = after.hits - before.hits;
+  const misses = after.misses - before.misses;
+  out.measure({ label, load: r, values: { 'cache hit ratio (the load run with its warm-up)': hits + misses > 0 ? hits / (hits + misses) : null } });
+  let listS: number | null = null;
+  if (c.full) {
+    const list = await listAll(ctx, kg);
+    if (list.names !== c.count) out.note(`${name}: the listing returned ${list.names} names in ${list.pages} pages, expected ${c.count}${list.complete ? '' : ' (stopped at the time limit)'}.`);
+    listS = list.complete ? list.seconds : null;
+    ctx.log(`  ${name}: start-up ${startupS.toFixed(2)} s, list ${list.seconds.toFixed(2)} s (${list.pages} pages)`);
+  }
   const mem = memoryMiB(kg.pid);
-  out.measure({ label, load: r, values: { 'cache hit ratio': hitRatio } });
   out.measure({
-    label: `e ${count} bundles / keygate: start-up, listing, memory`,
-    values: { 'start-up s': startupS, 'list s': list.seconds, pages: list.pages, 'RSS after start MiB': rssStart, 'RSS MiB': mem.rss, 'peak RSS MiB': mem.peak },
+    label: `e ${c.title} / keygate: start-up, listing, memory`,
+    values: { 'start-up s': startupS, 'filling the cache s': warmS, 'list s': listS, 'RSS after start MiB': rssStart, 'RSS MiB': mem.rss, 'peak RSS MiB': mem.peak },
   });
-  ctx.log(`  ${name}: start-up ${startupS.toFixed(2)} s, list ${list.seconds.toFixed(2)} s (${list.pages} pages), RSS ${mem.rss.toFixed(0)} MiB (peak ${mem.peak.toFixed(0)})`);
+  ctx.log(`  ${name}: RSS ${mem.rss.toFixed(0)} MiB (peak ${mem.peak.toFixed(0)})`);
   await ctx.stop(kg);
-  return { startupS, p50Ms: r.p50Ms, p99Ms: r.p99Ms, listS: list.complete ? list.seconds : null, rssMiB: mem.rss };
+  return { load: r, startupS: c.full ? startupS : null, listS, rssMiB: mem.rss };
+}
+
+/** Reads bundles 0..count-1 once each, WARM_CONCURRENCY at a time over keep-alive connections. */
+async function readEvery(ctx: BenchContext, kg: Server, count: number): Promise<void> {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: WARM_CONCURRENCY });
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      await callOK(kg.port, ctx.pki.caPem, ctx.pki.clients[0]!, `/v1/cert/get/${bundleName(i)}`, { agent });
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: WARM_CONCURRENCY }, worker));
+  } finally {
+    agent.destroy();
+  }
 }
 
 async function listAll(ctx: BenchContext, kg: Server): Promise<{ seconds: number; pages: number; names: number; complete: boolean }> {
@@ -118,8 +194,9 @@ async function listAll(ctx: BenchContext, kg: Server): Promise<{ seconds: number
   return { seconds: (performance.now() - started) / 1000, pages, names, complete: cursor === '' };
 }
 
-async function cacheHitRatio(ctx: BenchContext, kg: Server): Promise<number | null> {
-  const r = await call(kg.port, ctx.pki.caPem, ctx.pki.admin, '/v1/metrics/keygate');
-  const m = /^keygate_cache_hit_ratio (\S+)$/m.exec(r.body.toString('utf8'));
-  return m ? Number(m[1]) : null;
+/** The cache's counters since start (`/v1/metrics/keygate`). */
+async function cacheCounters(ctx: BenchContext, kg: Server): Promise<{ hits: number; misses: number }> {
+  const text = (await call(kg.port, ctx.pki.caPem, ctx.pki.admin, '/v1/metrics/keygate')).body.toString('utf8');
+  const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { hits: value('keygate_cache_hits'), misses: value('keygate_cache_misses') };
 }
