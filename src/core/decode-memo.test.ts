@@ -19,7 +19,7 @@ describe('DecodeMemo', () => {
     expect(calls).toBe(3);
   });
 
-  it('keeps at most `capacity` names, dropping the least recently used', () => {
+  it('keeps at most `capacity` names; once full, admits a name on its second read, dropping the least recently used', () => {
     const memo = new DecodeMemo<number>(2);
     let calls = 0;
     const decode = (v: Buffer) => (calls++, v.length);
@@ -29,12 +29,36 @@ describe('DecodeMemo', () => {
     memo.decode('a', a, decode);
     memo.decode('b', b, decode);
     memo.decode('a', a, decode); // a is now the most recent
-    memo.decode('c', c, decode); // evicts b
-    expect(calls).toBe(3);
+    expect(calls).toBe(2);
+    memo.decode('c', c, decode); // full, and c is new: decoded, not kept
     memo.decode('a', a, decode);
+    memo.decode('b', b, decode);
     expect(calls).toBe(3);
+    memo.decode('c', c, decode); // read again: admitted, evicting a (b was read later)
+    expect(calls).toBe(4);
+    memo.decode('c', c, decode);
     memo.decode('b', b, decode);
     expect(calls).toBe(4);
+    memo.decode('a', a, decode);
+    expect(calls).toBe(5);
+  });
+
+  it('keeps nothing of reads spread over many more names than it holds, and still takes in a name read twice', () => {
+    const memo = new DecodeMemo<object>(16);
+    let calls = 0;
+    const decode = () => (calls++, {});
+    const warm = Array.from({ length: 16 }, () => entry('w'));
+    warm.forEach((e, i) => memo.decode(`warm-${i}`, e, decode));
+    for (let i = 0; i < 5000; i++) memo.decode(`cold-${i}`, entry('c'), decode); // each name read once
+    expect(calls).toBe(16 + 5000);
+    warm.forEach((e, i) => memo.decode(`warm-${i}`, e, decode));
+    expect(calls).toBe(16 + 5000); // the cold names evicted none of the warm ones
+    const hot = entry('hot');
+    const first = memo.decode('hot', hot, decode);
+    const second = memo.decode('hot', hot, decode);
+    expect(second).not.toBe(first); // first read: decoded, not kept
+    expect(memo.decode('hot', hot, decode)).toBe(second); // second read: kept
+    expect(calls).toBe(16 + 5000 + 2);
   });
 
   it('forgets a name on request, and never caches a failed decode', () => {
