@@ -30,9 +30,6 @@ export const noRoute = (): KeygateError => rksError('RKS_NO_ROUTE');
 export const groupNotFound = (): KeygateError => rksError('RKS_GROUP_NOT_FOUND');
 export const secretNotFound = (message = 'Secret not found'): KeygateError => rksError('RKS_SECRET_NOT_FOUND', [message]);
 
-/** The one 403 of admin routes for a credential that is not an admin's (RKS passes Vault's words on). */
-export const permissionDenied = (): KeygateError => coded('PERMISSION_DENIED');
-
 /** A JSON answer as Go's encoder writes it. */
 export function ok(value: unknown, status = 200): Reply {
   return { status, text: JSON.stringify(value) + '\n', contentType: JSON_TYPE };
