@@ -5,8 +5,10 @@
  * hardening tests read. Each row is declared with `route({...})` (server/route.ts)
  * in its surface's file; a new route is added there and joined here.
  *
- * The order is for reading: the router's precedence does not depend on it (exact
- * paths, then prefixes, then templates, then subtrees such as RKS's 404 fallback).
+ * The router's precedence does not depend on the order (exact paths, then prefixes,
+ * then templates, then subtrees such as RKS's 404 fallback), but `/v1/api` prints it
+ * and the hardening tests walk the routes in it (the dashboard's logout before the
+ * fleet's deletes): it is kept as it was when the table was assembled in compose.
  */
 import { route, type Route } from '../server/route.js';
 import type { Metrics } from '../server/metrics.js';
@@ -34,27 +36,27 @@ export interface RouteDeps {
 
 export function routeTable({ metrics, streams, root = packageRoot() }: RouteDeps): Route[] {
   const table: Route[] = [
-    // KES: keys, policies and identities, the system routes, metrics, log streams.
+    // KES: metrics, log streams and the system routes; keys, policies and identities.
+    ...metricsRoutes(metrics),
+    ...logRoutes(streams),
+    ...systemRoutes,
+    route({ method: 'GET', path: '/v1/api', timeoutMs: 10_000, handler: () => ({ json: apiListing(table) }) }),
     ...keyRoutes,
     ...policyRoutes,
     ...identityRoutes,
-    ...systemRoutes,
-    route({ method: 'GET', path: '/v1/api', timeoutMs: 10_000, handler: () => ({ json: apiListing(table) }) }),
-    ...metricsRoutes(metrics),
-    ...logRoutes(streams),
+    // The OpenAPI document and its page; the dashboard.
+    ...docsRoutes(root),
+    ...uiRoutes(root),
     // TLS distribution: bundles, then the fleet (groups, nodes).
     ...bundleRoutes,
     ...groupRoutes,
     ...nodeRoutes,
     // Short-lived certificates.
     ...pkiRoutes,
-    // RKS: its endpoints, its routes at the root, and its 404 for any other path under /rks/.
+    // RKS: its endpoints, its 404 for any other path under /rks/, and its routes at the root.
     ...rksRoutes,
-    ...opsRoutes(metrics),
     rksFallback,
-    // The OpenAPI document and its page; the dashboard.
-    ...docsRoutes(root),
-    ...uiRoutes(root),
+    ...opsRoutes(metrics),
   ];
   return table;
 }

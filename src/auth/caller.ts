@@ -104,6 +104,18 @@ export interface CredentialInput {
  * @throws BadRequestError (no usable certificate), NotAuthorizedError
  */
 export function authenticate(input: CredentialInput): Caller | Promise<Caller> {
+  const caller = byMode(input);
+  if (input.route.certificate !== 'required') return caller;
+  return caller instanceof Promise ? caller.then(withCertificate) : withCertificate(caller);
+}
+
+/** A route that needs a client certificate whatever else its mode accepted: KES's 400 without one (not counted: nothing was guessed). */
+function withCertificate(caller: Caller): Caller {
+  if (caller.identity === '') throw uncounted(coded('CERTIFICATE_REQUIRED'));
+  return caller;
+}
+
+function byMode(input: CredentialInput): Caller | Promise<Caller> {
   const socket = input.req.socket as TLSSocket;
   const mode: AuthMode = input.route.auth;
   switch (mode) {

@@ -117,6 +117,12 @@ export interface Route {
   maxBody: number;
   timeoutMs: number;
   auth: AuthMode;
+  /**
+   * `required`: a client certificate must have been presented, whatever else the auth mode
+   * accepted (enrollment binds it to a node; self-describe describes it). Checked with the
+   * credential, before the handler: 400 `tls: client certificate is required`.
+   */
+  certificate?: 'required';
   /** The names the path carries after its prefix (prefix and template routes). */
   params?: readonly Param[];
   /**

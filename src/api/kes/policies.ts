@@ -2,7 +2,7 @@
  * `/v1/policy/...` and `/v1/identity/...`: read-only views of the policies and
  * identities loaded from the configuration (KES's stateless model).
  */
-import { BadRequestError, coded } from '../../errors.js';
+import { coded } from '../../errors.js';
 import type { Policy } from '../../policy/index.js';
 import { route, type Route } from '../../server/route.js';
 import type { State } from '../../server/state.js';
@@ -73,9 +73,8 @@ export const identityRoutes: Route[] = [
   // Any caller with a certificate may ask who it is (KES answers 404 for non-admins: fixed here).
   // The shape follows the kms-go SDK: policy name plus top-level allow/deny.
   route({
-    method: 'GET', path: '/v1/identity/self/describe', auth: 'identify',
+    method: 'GET', path: '/v1/identity/self/describe', auth: 'identify', certificate: 'required',
     handler: ({ state, caller: { identity } }) => {
-      if (identity === '') throw new BadRequestError('tls: client certificate is required');
       if (identity === state.admin) return { json: { identity, admin: true, ...stamp(state) } };
       const policy = state.identities.get(identity);
       if (!policy) throw coded('IDENTITY_NOT_FOUND');

@@ -7,7 +7,7 @@
  * the handlers only check that it is the group the path names. Revoke, ban and
  * unban are `auth: 'policy'`.
  */
-import { BadRequestError, coded } from '../../errors.js';
+import { coded } from '../../errors.js';
 import { route, type Route } from '../../server/route.js';
 import { jsonObject, stringField } from '../request.js';
 import { rejectUnknown } from './fields.js';
@@ -52,10 +52,9 @@ export const nodeRoutes: Route[] = [
   }),
 
   route({
-    method: 'PUT', path: '/v1/node/enroll/', params: [GROUP_NAME], maxBody: SMALL_BODY, auth: 'group-token',
+    method: 'PUT', path: '/v1/node/enroll/', params: [GROUP_NAME], maxBody: SMALL_BODY, auth: 'group-token', certificate: 'required',
     handler: async (ctx) => {
       const { identity, token } = ctx.caller;
-      if (identity === '') throw new BadRequestError('tls: client certificate is required');
       const nodeId = nodeIdField(ctx.body, false);
       const e = await ctx.state.nodes.enroll(token, identity, { group: ctx.resource, ...(nodeId !== undefined ? { nodeId } : {}) });
       ctx.setPrincipal(`node:${e.group}/${e.nodeId}`);
