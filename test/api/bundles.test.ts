@@ -1,5 +1,5 @@
 /** `/v1/cert/...` end to end: real TLS listener, real client certificates, policies and group grants. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
 import type { TestClient } from '../helpers/certs.js';
 import { BundleCerts, pemBodyLines, type TestBundle } from '../helpers/bundle-certs.js';
@@ -266,6 +266,14 @@ describe.skipIf(workerMode)('group grants (nodes)', () => {
   });
 });
 
+/** Resolves once the server has `n` requests in flight (the scrape asking counts as one). */
+async function inFlight(n: number): Promise<void> {
+  await vi.waitFor(async () => {
+    const text = (await s.call(s.admin, '/v1/metrics')).text;
+    expect(Number(/^kes_http_request_active (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(n);
+  }, { timeout: 20_000, interval: 50 });
+}
+
 describe('watch (long-poll for agents)', () => {
   it('answers at once for a stale version, when the bundle changes, or with the same version after the wait', async () => {
     const name = 'watched.example.org';
@@ -280,7 +288,9 @@ describe('watch (long-poll for agents)', () => {
     expect(same.json).toEqual({ name, version: v1 });
 
     const waiting = s.call(s.admin, `/v1/cert/watch/${name}?version=${v1}&wait=30`);
-    await new Promise((r) => setTimeout(r, 200));
+    // A watch that arrived after the replace would answer at once with the same reply: wait
+    // until it is in flight (it and the scrape), so it is the waiting watch that is woken.
+    await inFlight(2);
     const replaced = await put(s.admin, name, body(watched, { version: v1, ttl: 60 }));
     expect(replaced.status).toBe(200);
     const changed = await waiting;
