@@ -127,6 +127,7 @@ describe('the route table and docs/api.md', () => {
     const text = markdownTable(table);
     expect(text).toContain('| PUT | `/v1/group/assign/<group name>/<bundle name>` | policy | 0 | 15 s |');
     expect(text).toContain('| GET | `/v1/cert/get/<bundle name>` | policy or grant | 0 | 15 s |');
+    expect(text).toContain('| PUT | `/v1/node/enroll/<group name>` | group-token + certificate | 4 KiB | 15 s |');
     const changed = table.map((r) => (r.path === '/v1/key/import/' ? { ...r, maxBody: 1 } : r));
     expect(markdownTable(changed)).not.toBe(text);
   });
@@ -134,7 +135,7 @@ describe('the route table and docs/api.md', () => {
 
 /** docs/api.md's table of every route, one row per route in the table's order. */
 function markdownTable(routes: readonly Route[]): string {
-  const rows = routes.map((r) => `| ${r.method === '*' ? 'any' : r.method} | \`${shownPath(r)}\` | ${r.auth}${r.grant ? ' or grant' : ''} | ${size(r.maxBody)} | ${r.timeoutMs === 0 ? 'none' : `${r.timeoutMs / 1000} s`} |`);
+  const rows = routes.map((r) => `| ${r.method === '*' ? 'any' : r.method} | \`${shownPath(r)}\` | ${r.auth}${r.grant ? ' or grant' : ''}${r.certificate ? ' + certificate' : ''} | ${size(r.maxBody)} | ${r.timeoutMs === 0 ? 'none' : `${r.timeoutMs / 1000} s`} |`);
   return ['| method | path | auth | body limit | timeout |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
