@@ -144,6 +144,8 @@ function byMode(input: CredentialInput): Caller | Promise<Caller> {
       return rksReader(input);
     case 'rks-renew':
       return rksRenew(input);
+    case 'rks-revoke':
+      return rksRenew(input).then(notGroup);
   }
 }
 
@@ -292,14 +294,31 @@ async function rksLogin(input: CredentialInput): Promise<Caller> {
   return { kind: 'rks-admin', identity: '', token: '', principal: `rks-admin:${admin.login}`, group: '' };
 }
 
-/** An RKS admin credential, or a node token (whose reads the handler checks bundle by bundle). */
+/**
+ * An RKS admin credential, or a node token that the route's grant admits (a secret its
+ * group is associated with). A live node token refused by the grant is not counted: it
+ * was handed out, not guessed.
+ */
 async function rksReader(input: CredentialInput): Promise<Caller> {
   const token = requireToken(input, true);
-  const admin = await adminCaller(input.state, token, false);
+  const { state, route } = input;
+  const admin = await adminCaller(state, token, false);
   if (admin) return admin;
-  const node = await input.state.nodes.authenticate(token);
-  if (node) return { kind: 'node', identity: '', token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
-  return refuseToken(input.state, token, input.route.refused?.() ?? coded('PERMISSION_DENIED'));
+  const refusal = () => route.refused?.() ?? coded('PERMISSION_DENIED');
+  const node = await state.nodes.authenticate(token);
+  if (!node) return refuseToken(state, token, refusal());
+  const caller: Caller = { kind: 'node', identity: '', token, principal: `node:${node.group.name}/${node.nodeId}`, group: node.group.name };
+  const grant = route.grant;
+  if (grant && (await grant({ state, identity: '', token, path: input.path, params: input.params, resource: input.params[0] ?? '' })) === null) {
+    throw uncounted(refusal());
+  }
+  return caller;
+}
+
+/** revoke-self: a group token is refused (uncounted: it is live), as it ends only by rotating its group. */
+function notGroup(caller: Caller): Caller {
+  if (caller.kind === 'group') throw uncounted(coded('RKS_RENEW_GROUP_TOKEN'));
+  return caller;
 }
 
 /** A renewable RKS token: an admin token, a node token, or a group token (renew-self). */

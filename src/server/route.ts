@@ -26,8 +26,9 @@ export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE' | '*';
  * - `rks-admin`: RKS's init token or a live admin token of the configured admin.
  * - `rks-init`: RKS's init token only.
  * - `rks-login`: RKS's admin login and password in the body (read before authenticating).
- * - `rks-reader`: an RKS admin credential or a node token.
+ * - `rks-reader`: an RKS admin credential, or a node token the route's `grant` admits.
  * - `rks-renew`: a renewable RKS token: admin, node or group.
+ * - `rks-revoke`: an RKS admin or node token (a group token ends by rotating its group).
  * - `none`: no credential at all (e.g. `/version`).
  */
 export type AuthMode =
@@ -41,6 +42,7 @@ export type AuthMode =
   | 'rks-login'
   | 'rks-reader'
   | 'rks-renew'
+  | 'rks-revoke'
   | 'none';
 
 /**
@@ -127,8 +129,9 @@ export interface Route {
   params?: readonly Param[];
   /**
    * A second way in for `policy` routes, asked only when the path policy does not allow
-   * the caller: e.g. a node whose group is assigned the bundle it reads. Returns the
-   * caller's name for the audit log, or null to refuse.
+   * the caller: e.g. a node whose group is assigned the bundle it reads. On `rks-reader`
+   * routes, what a node token must also pass (an admin need not). Returns the caller's
+   * name for the audit log, or null to refuse.
    */
   grant?: (ctx: GrantContext) => Promise<string | null> | string | null;
   /** Error body shape: KES-style JSON (default) or RKS-style plain text. */
@@ -162,11 +165,12 @@ export const ROUTE_DEFAULTS = { maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth:
 /**
  * The one way to declare a route (the table is src/api/routes.ts): named fields over
  * ROUTE_DEFAULTS. Refuses, when the table is built, fields its auth mode would never
- * read: a `grant` outside `policy`, a `login` outside `rks-login` (and `rks-login` without one).
+ * read: a `grant` outside `policy` and `rks-reader`, a `login` outside `rks-login` (and
+ * `rks-login` without one).
  */
 export function route(spec: RouteSpec): Route {
   const r: Route = { ...ROUTE_DEFAULTS, ...spec };
-  if (r.grant && r.auth !== 'policy') throw new Error(`route ${r.method} ${r.path}: a grant applies only to auth 'policy'`);
+  if (r.grant && r.auth !== 'policy' && r.auth !== 'rks-reader') throw new Error(`route ${r.method} ${r.path}: a grant applies only to auth 'policy' and 'rks-reader'`);
   if ((r.login !== undefined) !== (r.auth === 'rks-login')) throw new Error(`route ${r.method} ${r.path}: auth 'rks-login' and a login decoder go together`);
   return r;
 }

@@ -135,7 +135,7 @@ describe('the route table and docs/api.md', () => {
 
 /** docs/api.md's table of every route, one row per route in the table's order. */
 function markdownTable(routes: readonly Route[]): string {
-  const rows = routes.map((r) => `| ${r.method === '*' ? 'any' : r.method} | \`${shownPath(r)}\` | ${r.auth}${r.grant ? ' or grant' : ''}${r.certificate ? ' + certificate' : ''} | ${size(r.maxBody)} | ${r.timeoutMs === 0 ? 'none' : `${r.timeoutMs / 1000} s`} |`);
+  const rows = routes.map((r) => `| ${r.method === '*' ? 'any' : r.method} | \`${shownPath(r)}\` | ${r.auth}${r.grant ? (r.auth === 'policy' ? ' or grant' : ' + grant') : ''}${r.certificate ? ' + certificate' : ''} | ${size(r.maxBody)} | ${r.timeoutMs === 0 ? 'none' : `${r.timeoutMs / 1000} s`} |`);
   return ['| method | path | auth | body limit | timeout |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 

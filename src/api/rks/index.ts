@@ -12,7 +12,8 @@
  * failures become RKS's 500.
  */
 import { KeygateError, TooManyRequestsError, coded, type ErrorCode } from '../../errors.js';
-import { MAX_CRYPTO_BODY, route, type Param, type Route } from '../../server/route.js';
+import { MAX_CRYPTO_BODY, route, type GrantContext, type Param, type Route } from '../../server/route.js';
+import { isValidBundleName } from '../../core/bundles/names.js';
 import { adminHandlers, loginCredentials } from './auth.js';
 import { groupHandlers } from './groups.js';
 import { registerNode, renewSelf, revokeSelf } from './nodes.js';
@@ -65,6 +66,11 @@ const RKS = { maxBody: MAX_CRYPTO_BODY, errors: 'text', wrongMethod: noRoute } a
 const readDenied = () => coded('RKS_READ_DENIED');
 const renewDenied = () => coded('RKS_RENEW_DENIED');
 
+/** A node reads a secret its group is associated with; for it, a missing secret is refused the same way. */
+function nodeMayRead(g: GrantContext): Promise<string | null> | null {
+  return isValidBundleName(g.resource) ? g.state.access.canReadBundle('', g.token, g.resource) : null;
+}
+
 const g = groupHandlers();
 const s = secretHandlers();
 const a = adminHandlers();
@@ -78,7 +84,7 @@ export const rksRoutes: Route[] = [
   route({ ...RKS, method: 'POST', path: '/rks/v1/admin/login', auth: 'rks-login', login: loginCredentials, handler: wire(a.login) }),
   // keygate's additions: admin tokens end with the password, or on demand.
   route({ ...RKS, method: 'DELETE', path: '/rks/v1/admin/tokens', auth: 'rks-admin', handler: wire(a.revokeAll) }),
-  route({ ...RKS, method: 'POST', path: '/rks/v1/auth/token/revoke-self', auth: 'rks-renew', refused: renewDenied, handler: wire(revokeSelf) }),
+  route({ ...RKS, method: 'POST', path: '/rks/v1/auth/token/revoke-self', auth: 'rks-revoke', refused: renewDenied, handler: wire(revokeSelf) }),
   route({ ...RKS, method: 'POST', path: '/rks/v1/group/{groupname}', params: [GROUP], auth: 'rks-admin', handler: wire(g.createGroup) }),
   route({ ...RKS, method: 'GET', path: '/rks/v1/group/{groupname}', params: [GROUP], auth: 'rks-admin', handler: wire(g.getGroup) }),
   route({ ...RKS, method: 'PUT', path: '/rks/v1/group/{groupname}', params: [GROUP], auth: 'rks-admin', handler: wire(g.updateGroup) }),
@@ -93,7 +99,7 @@ export const rksRoutes: Route[] = [
   route({ ...RKS, method: 'POST', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.createSecret) }),
   route({ ...RKS, method: 'PUT', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.updateSecret) }),
   route({ ...RKS, method: 'DELETE', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.deleteSecret) }),
-  route({ ...RKS, method: 'GET', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-reader', refused: readDenied, handler: wire(s.getSecret) }),
+  route({ ...RKS, method: 'GET', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-reader', grant: nodeMayRead, refused: readDenied, handler: wire(s.getSecret) }),
   route({ ...RKS, method: 'GET', path: '/rks/v1/secret/{fqdn}/groups', params: [ANY], auth: 'rks-admin', handler: wire(s.secretGroups) }),
   route({ ...RKS, method: 'POST', path: '/rks/v1/node', auth: 'group-token', handler: wire(registerNode) }),
   route({ ...RKS, method: 'POST', path: '/rks/v1/auth/token/renew-self', auth: 'rks-renew', refused: renewDenied, handler: wire(renewSelf) }),

@@ -62,10 +62,10 @@ export async function renewSelf(ctx: RequestContext): Promise<Reply> {
 
 /**
  * `POST /rks/v1/auth/token/revoke-self` (as Vault's): the caller's admin or node token
- * ends now; 204. A group token is revoked by rotating the group, not by itself.
+ * ends now; 204. A group token is refused by the route's auth mode (`rks-revoke`): it is
+ * revoked by rotating the group, not by itself.
  */
 export async function revokeSelf(ctx: RequestContext): Promise<Reply> {
-  if (ctx.caller.kind === 'group') throw coded('RKS_RENEW_GROUP_TOKEN');
   await ctx.state.tokens.revoke(ctx.caller.token);
   return noContent(ctx);
 }

@@ -49,9 +49,10 @@ export function uiRoutes(root: string = packageRoot()): Route[] {
       ...UI, method: 'POST', path: '/ui/login', maxBody: 4096, auth: 'rks-login',
       // A login posted by another origin's page is refused before the password is compared.
       login: (body, req) => (checkSameOrigin(req), loginCredentials(body, req)),
-      handler: async ({ state, caller }) => {
+      handler: async ({ state }) => {
         const { admin } = state.rks;
-        if (admin === null || caller.kind !== 'rks-admin') throw coded('RKS_ADMIN_NOT_CONFIGURED');
+        // The dispatcher checked the login and password; the configuration may have changed since.
+        if (admin === null) throw coded('RKS_ADMIN_NOT_CONFIGURED');
         const ttl = Math.min(SESSION_TTL_SECONDS, state.rks.adminTokenTtl);
         const { token, record } = await state.tokens.issue({ kind: 'admin', group: '', node: admin.login, generation: admin.generation, ttl, renewable: false });
         return {
