@@ -99,6 +99,12 @@ export function treeCpuMs(pid: number): number {
   return (ticks * 1000) / ticksPerSecond;
 }
 
+/** CPU time (user + system, ms) used so far by the one process `pid`; 0 once it has exited. */
+export function processCpuMs(pid: number): number {
+  const f = statFields(pid);
+  return f ? ((Number(f[11]) + Number(f[12])) * 1000) / ticksPerSecond : 0;
+}
+
 /** Resident memory of `pid` and its descendants, in MiB (VmRSS), and the peak of `pid` itself (VmHWM). */
 export function memoryMiB(pid: number): { rss: number; peak: number } {
   let rss = 0;
