@@ -26,7 +26,7 @@ export type Json = Record<string, unknown>;
 export class AgentClient extends HttpsClient {
   private listPath = '/v1/node/bundles';
 
-  constructor(options: HttpsClientOptions) {
+  constructor(options: Omit<HttpsClientOptions, 'keepAlive'>) {
     super({ ...options, keepAlive: true });
   }
 

@@ -4,20 +4,15 @@
  * `ServerError` (status and code; src/cli/main.ts turns the status into the exit code); a
  * server that cannot be reached is an `UnreachableError` worded for a person at a terminal.
  */
-import { HttpsClient, ServerError, UnreachableError, type Answer, type RequestOptions } from '../client/https.js';
+import { HttpsClient, ServerError, UnreachableError, type Answer, type HttpsClientOptions, type RequestOptions } from '../client/https.js';
 
 export { ServerError, UnreachableError };
 
-export interface ClientOptions {
-  server: string;
-  /** Client certificate and key (PEM files); optional only for token-authenticated calls. */
-  cert?: string;
-  key?: string;
-  ca?: string;
-  insecure?: boolean;
-  /** Sent as `Authorization: Bearer` (group and node tokens). */
-  token?: string;
-}
+/**
+ * The shared client's options, as the agent's client takes them: server, PEM files (the
+ * certificate optional only for token-authenticated calls), insecure, bearer token.
+ */
+export type ClientOptions = Omit<HttpsClientOptions, 'timeoutMs' | 'keepAlive'>;
 
 export class Client extends HttpsClient {
   constructor(options: ClientOptions) {
