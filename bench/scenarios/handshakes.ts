@@ -29,7 +29,9 @@ export const handshakes: Scenario = {
       for (const side of SIDES) {
         const label = `b ${kind} handshakes / ${side}${native ? ' (openssl s_time)' : ''}`;
         const r = native ? await nativeRun(ctx, label, trio, side, resume) : await nodeRun(ctx, label, trio, side, resume);
-        out.measure({ label, load: r });
+        // CPU per connection: on a shared machine the steadier figure of the two.
+        const perConn = (cores: number | null) => (cores === null || r.perSecond === 0 ? null : (cores * 1000) / r.perSecond);
+        out.measure({ label, load: r, values: { 'server CPU ms per connection': perConn(r.serverCores), 'generator CPU ms per connection': perConn(r.generatorCores) } });
         figures[kind][side] = r.perSecond;
         if (resume && (r.resumedShare ?? 0) < 0.95) out.note(`${side}: only ${(((r.resumedShare ?? 0) * 100) | 0)} % of the connections were resumed.`);
         if (r.generatorCores > 0.8) out.note(`${label}: the generator used ${r.generatorCores.toFixed(2)} cores: the figure may be a bound on the generator.`);
