@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { ERROR_CODES, ERROR_CODE_HEADER, errorMessage, type ErrorCode } from '../../src/error-codes.js';
 import { coded } from '../../src/errors.js';
@@ -99,6 +99,16 @@ describe('a running server', () => {
     expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(text).toContain(`\r\n${ERROR_CODE_HEADER}: MALFORMED_REQUEST\r\n`);
     expect(text.endsWith(JSON.stringify({ message: ERROR_CODES.MALFORMED_REQUEST.message }))).toBe(true);
+  });
+
+  it('names its answer to plain HTTP on the TLS port', async () => {
+    const socket = net.connect(s.port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('utf8')));
+    socket.write('GET /v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await once(socket, 'close');
+    expect(text).toContain(`\r\n${ERROR_CODE_HEADER}: PLAIN_HTTP\r\n`);
+    expect(text.endsWith(JSON.stringify({ message: ERROR_CODES.PLAIN_HTTP.message }))).toBe(true);
   });
 });
 
