@@ -103,4 +103,33 @@ describe('log files', () => {
     await new Logger({ audit: null, error: openLogFile(fresh), level: 'info' }).close();
     expect(statSync(fresh).mode & 0o777).toBe(0o600);
   });
+  it('get their lines without being closed, a burst in one write, and what is pending on a crash', async () => {
+    const { mkdtempSync, readFileSync, existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { openLogFile } = await import('./logger.js');
+    const { spawnTracked } = await import('../../test/helpers/processes.js');
+    const dir = mkdtempSync(join(tmpdir(), 'keygate-log-'));
+    const file = join(dir, 'audit.log');
+    const log = new Logger({ audit: openLogFile(file), error: null, level: 'info' });
+    // Several event-loop turns of lines: each turn hands the file one chunk; the file takes them all.
+    for (let turnNo = 0; turnNo < 5; turnNo++) {
+      for (let i = 0; i < 10; i++) log.audit({ ip: '', identity: '', method: 'GET', path: `/t/${turnNo}/${i}`, status: 200, latencyMs: 0 });
+      await turn();
+    }
+    const paths = () => (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l).path as string);
+    while (paths().length < 50) await new Promise((r) => setTimeout(r, 5)); // waits for the file, however slow the disk
+    expect(paths()).toEqual(Array.from({ length: 50 }, (_, i) => `/t/${Math.floor(i / 10)}/${i % 10}`));
+    await log.close();
+    // A process that exits without closing its logger (a crash) still leaves its last lines.
+    const crashed = join(dir, 'crash.log');
+    const script =
+      `import { Logger, openLogFile } from ${JSON.stringify(new URL('./logger.ts', import.meta.url).pathname)};` +
+      `const log = new Logger({ audit: openLogFile(${JSON.stringify(crashed)}), error: null, level: 'info' });` +
+      `log.audit({ ip: '', identity: '', method: 'GET', path: '/last-words', status: 500, latencyMs: 0 });` +
+      `setImmediate(() => process.exit(3));`;
+    const child = spawnTracked(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+    expect((await child.exited).code).toBe(3);
+    expect(readFileSync(crashed, 'utf8')).toContain('"path":"/last-words"');
+  });
 });
