@@ -80,6 +80,16 @@ function printGroup(d: Record<string, unknown>): void {
   for (const [k, v] of rows) out(`${k.padEnd(10)}${String(v)}`);
 }
 
+/** One tab-separated line per node, under a header; '-' for what a node does not have yet. */
+function printNodes(nodes: readonly Record<string, string | null>[]): void {
+  const cell = (v: string | null | undefined) => v ?? '-';
+  out(['NODE', 'IDENTITY', 'REGISTERED', 'LAST SEEN', 'TOKEN EXPIRES', 'ENROLLED', 'REVOKED'].join('\t'));
+  for (const n of nodes) {
+    const id = n['identity'] ? `${String(n['identity']).slice(0, 16)}…` : null;
+    out([n['node_id'], id, n['registered_at'], n['last_seen'], n['token_expires_at'], n['enrolled_at'], n['revoked_at']].map(cell).join('\t'));
+  }
+}
+
 export function groupCommand(): Command {
   const group = new Command('group').description('manage groups of nodes: settings, tokens, bundle assignments');
 
@@ -143,12 +153,7 @@ export function groupCommand(): Command {
     action(async (f, name) => {
       const nodes = await listAll<Record<string, string | null>>(client(f), `/v1/group/nodes/${enc(name ?? '')}`, 'nodes');
       if (f.json) return out(JSON.stringify({ nodes }));
-      const cell = (v: string | null | undefined) => v ?? '-';
-      out(['NODE', 'IDENTITY', 'REGISTERED', 'LAST SEEN', 'TOKEN EXPIRES', 'ENROLLED', 'REVOKED'].join('\t'));
-      for (const n of nodes) {
-        const id = n['identity'] ? `${String(n['identity']).slice(0, 16)}…` : null;
-        out([n['node_id'], id, n['registered_at'], n['last_seen'], n['token_expires_at'], n['enrolled_at'], n['revoked_at']].map(cell).join('\t'));
-      }
+      printNodes(nodes);
     }),
   );
 

@@ -22,14 +22,17 @@ export function hchacha20(key: Uint8Array, nonce: Uint8Array): Buffer {
 
   // Local copies: indexed access on a typed array would otherwise be
   // `number | undefined` under noUncheckedIndexedAccess in every round.
-  let x0 = s[0]!, x1 = s[1]!, x2 = s[2]!, x3 = s[3]!;
-  let x4 = s[4]!, x5 = s[5]!, x6 = s[6]!, x7 = s[7]!;
-  let x8 = s[8]!, x9 = s[9]!, x10 = s[10]!, x11 = s[11]!;
-  let x12 = s[12]!, x13 = s[13]!, x14 = s[14]!, x15 = s[15]!;
+  // prettier-ignore
+  let x0 = s[0]!, x1 = s[1]!, x2 = s[2]!, x3 = s[3]!,
+    x4 = s[4]!, x5 = s[5]!, x6 = s[6]!, x7 = s[7]!,
+    x8 = s[8]!, x9 = s[9]!, x10 = s[10]!, x11 = s[11]!,
+    x12 = s[12]!, x13 = s[13]!, x14 = s[14]!, x15 = s[15]!;
   s.fill(0);
 
   const rotl = (v: number, n: number): number => ((v << n) | (v >>> (32 - n))) >>> 0;
 
+  // The quarter rounds laid out as the draft writes them, four steps a line.
+  // prettier-ignore
   for (let round = 0; round < 10; round++) {
     // Column round.
     x0 = (x0 + x4) >>> 0; x12 = rotl(x12 ^ x0, 16); x8 = (x8 + x12) >>> 0; x4 = rotl(x4 ^ x8, 12);

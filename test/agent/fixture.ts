@@ -77,7 +77,8 @@ export async function putBundle(s: TestServer, name: string, b: TestBundle, ttl 
   return (await s.call(s.admin, `/v1/cert/describe/${name}`)).json.version;
 }
 
-export async function admin(s: TestServer, method: string, path: string, body?: unknown): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function admin(s: TestServer, method: string, path: string, body?: unknown): Promise<any> {
   const r = await s.call(s.admin, path, { method, ...(body !== undefined ? { body } : {}) });
   expect(r.status, `${method} ${path}: ${r.text}`).toBe(200);
   return r.json;
