@@ -63,8 +63,10 @@
 
   // ---------------------------------------------------------------- API
 
+  // `code`: the error's catalogue code from the Keygate-Error-Code header (docs/api.md#error-codes),
+  // what the page decides on; the message is only shown.
   class ApiError extends Error {
-    constructor(status, message, path) { super(message); this.status = status; this.path = path; }
+    constructor(status, message, path, code) { super(message); this.status = status; this.path = path; this.code = code; }
   }
 
   async function api(method, path, body) {
@@ -76,8 +78,9 @@
     let json;
     try { json = text ? JSON.parse(text) : {}; } catch { json = { message: text }; }
     if (!r.ok) {
-      if (r.status === 403 && /session expired/.test(json.message || '')) { me = null; start(); }
-      throw new ApiError(r.status, json.message || `HTTP ${r.status}`, path);
+      const code = r.headers.get('Keygate-Error-Code');
+      if (code === 'SESSION_ENDED') { me = null; start(); }
+      throw new ApiError(r.status, json.message || `HTTP ${r.status}`, path, code);
     }
     return json;
   }
@@ -670,7 +673,7 @@
   async function start() {
     try { me = await get('/ui/session'); } catch (err) {
       // A dead session: that answer cleared its cookie, and api() has started again already.
-      if (err.status === 403 && /session expired/.test(err.message)) return;
+      if (err.code === 'SESSION_ENDED') return;
       me = { kind: 'anonymous', login_available: false }; say(err.message);
     }
     document.getElementById('nav').hidden = me.kind === 'anonymous';
