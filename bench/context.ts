@@ -17,6 +17,10 @@ export interface BenchSettings {
   profile: boolean;
   /** Scenario d: record the servers' event-loop delay and GC pauses (diag-preload.mjs) over each measured window. */
   diagnose: boolean;
+  /** Extra node flags for keygate and the bare node baseline (e.g. --max-semi-space-size=32), to measure their effect. */
+  serverFlags: string[];
+  /** keygate's `server.workers` in scenarios a and d (1 = the comparison; more: an fs keystore, which workers share). */
+  keygateWorkers: number;
 }
 
 export class BenchContext {

@@ -13,6 +13,8 @@
  *   --clients N      client identities (default 1000)
  *   --profile        start keygate with --cpu-prof; profiles go to bench/results/profiles/
  *   --diagnose       scenario d also records keygate's and the node baseline's event-loop delay and GC pauses
+ *   --node-flags F   extra node flags (space-separated) for keygate and the bare node baseline, e.g. "--max-semi-space-size=32"
+ *   --keygate-workers N  keygate's server.workers in scenarios a and d (default 1; more use an fs keystore)
  */
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +53,8 @@ function settings(): { settings: BenchSettings; only: Set<string>; clients: numb
       clients: { type: 'string', default: '1000' },
       profile: { type: 'boolean', default: false },
       diagnose: { type: 'boolean', default: false },
+      'node-flags': { type: 'string', default: '' },
+      'keygate-workers': { type: 'string', default: '1' },
     },
   });
   const only = new Set((values.only ?? SCENARIOS.map((s) => s.id).join(',')).split(',').map((s) => s.trim()));
@@ -63,6 +67,8 @@ function settings(): { settings: BenchSettings; only: Set<string>; clients: numb
       procs: Number(values.procs),
       profile: values.profile ?? false,
       diagnose: values.diagnose ?? false,
+      serverFlags: (values['node-flags'] ?? '').split(' ').filter((f) => f !== ''),
+      keygateWorkers: Number(values['keygate-workers']),
     },
     only,
     clients: Number(values.clients),
@@ -82,6 +88,8 @@ function setupNotes(s: BenchSettings, clients: number): string[] {
       '("other processes", e.g. other jobs sharing it). Each run first waits (up to 20 s) for the machine to be quiet; a window where other processes ' +
       'used more than 0.3 cores is measured again (up to 3 attempts); waits and repeats share a 2-minute budget; the least disturbed attempt is kept. A generator near 1 core is flagged: that figure may be a lower bound.',
     `Every load run: ${s.warmupMs / 1000} s warm-up, then ${s.durationMs / 1000} s measured.`,
+    ...(s.serverFlags.length > 0 ? [`keygate and the bare node baseline ran with the node flags \`${s.serverFlags.join(' ')}\`.`] : []),
+    ...(s.keygateWorkers !== 1 ? [`In scenarios a and d keygate ran with \`server.workers: ${s.keygateWorkers}\` and an fs keystore (workers cannot share a memory keystore).`] : []),
   ];
 }
 

@@ -15,8 +15,9 @@ export const BUNDLE_TTL = 3600;
 /** Starts keygate in `<tmp>/<name>`, profiled when the run asks for it. */
 export async function keygate(ctx: BenchContext, name: string, opts: Partial<KeygateOptions> = {}): Promise<Server> {
   const dir = join(ctx.settings.tmp, name);
-  const nodeFlags = ctx.settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.settings.tmp, 'profiles', name)}`] : [];
-  return ctx.use(await startKeygate(ctx.settings.repo, { dir, pki: ctx.pki, keystore: { memory: {} }, nodeFlags, ...opts }));
+  const profile = ctx.settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.settings.tmp, 'profiles', name)}`] : [];
+  const nodeFlags = [...ctx.settings.serverFlags, ...profile, ...(opts.nodeFlags ?? [])];
+  return ctx.use(await startKeygate(ctx.settings.repo, { dir, pki: ctx.pki, keystore: { memory: {} }, ...opts, nodeFlags }));
 }
 
 /** Imports `name` as the admin through the API, the way an operator would. */
@@ -45,18 +46,22 @@ export function diagnostics(file: string): { nodeFlags: string[]; env: Record<st
 }
 
 /**
- * keygate (memory keystore, one worker) with the bundle imported, and the two baselines serving its bytes.
+ * keygate (memory keystore, one worker, unless the run asks for more workers) with the bundle imported,
+ * and the two baselines serving its bytes.
  * `diag`: files keygate and the node baseline write their diagnostics to.
  */
 export async function startTrio(ctx: BenchContext, name: string, diag?: { keygate: string; node: string }): Promise<Trio> {
-  const kg = await keygate(ctx, `${name}-keygate`, diag ? (() => {
-    const d = diagnostics(diag.keygate);
-    return { nodeFlags: [...(ctx.settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.settings.tmp, 'profiles', `${name}-keygate`)}`] : []), ...d.nodeFlags], env: d.env };
-  })() : {});
+  const workers = ctx.settings.keygateWorkers;
+  const kg = await keygate(ctx, `${name}-keygate`, {
+    // Diagnostics follow one process: with several workers keygate is left out of them.
+    ...(diag && workers === 1 ? diagnostics(diag.keygate) : {}),
+    ...(workers !== 1 ? { workers, keystore: { fs: { path: join(ctx.settings.tmp, `${name}-keygate`, 'store') } } } : {}),
+  });
   await importBundle(ctx, kg, BUNDLE);
   const body = await fetchBytes(ctx, kg, BUNDLE_PATH);
   const routes: StaticRoute[] = [{ path: BUNDLE_PATH, body, contentType: 'application/json' }];
-  const node = ctx.use(await startNodeBaseline(join(ctx.settings.tmp, `${name}-node`), ctx.pki, routes, diag ? diagnostics(diag.node) : {}));
+  const nodeDiag = diag ? diagnostics(diag.node) : { nodeFlags: [] };
+  const node = ctx.use(await startNodeBaseline(join(ctx.settings.tmp, `${name}-node`), ctx.pki, routes, { ...nodeDiag, nodeFlags: [...ctx.settings.serverFlags, ...nodeDiag.nodeFlags] }));
   const nginx = ctx.use(await startNginx(join(ctx.settings.tmp, `${name}-nginx`), ctx.pki, routes));
   // nginx must really serve the same bytes, or the comparison means nothing.
   const viaNginx = await fetchBytes(ctx, nginx, BUNDLE_PATH);

@@ -64,7 +64,7 @@ export const latencyAtHalfLoad: Scenario = {
     for (const side of SIDES) {
       const rate = Math.round((max[side] ?? 0) / 2);
       const label = `d ${rate}/s (half of max) / ${side}`;
-      const r = await load(ctx, label, trio.servers[side], bundleRead(trio.body), { kind: 'rate', perSecond: rate }, { markWindow: diagFiles !== undefined && side !== 'nginx' });
+      const r = await load(ctx, label, trio.servers[side], bundleRead(trio.body), { kind: 'rate', perSecond: rate }, { markWindow: diagFiles !== undefined && (side === 'node' || (side === 'keygate' && ctx.settings.keygateWorkers === 1)) });
       out.measure({ label, load: r, values: { 'target rate /s': rate } });
       p50[side] = r.p50Ms;
       p99[side] = r.p99Ms;
