@@ -105,8 +105,15 @@ const WRITE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | co
 const READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** First read of an entry: most values (bundles, keys, records) fit, so a read is open, read, close. */
 const FIRST_READ = 16 * 1024;
-/** A synchronous read slower than this blocked the event loop for real: use the thread pool instead… */
+/** A synchronous read slower than this blocked the event loop… */
 const SLOW_READ_MS = 2;
+/**
+ * …and this many in a row is the disk, not chance: use the thread pool instead… (On a busy
+ * machine the process is now and then descheduled in the middle of a 20 µs read; switching
+ * on one such read kept a store that reads often on the thread pool most of the time, at
+ * three pool round trips per read.)
+ */
+const SLOW_READS_IN_A_ROW = 3;
 /** …for this long, then try again. */
 const POOL_READS_FOR_MS = 10_000;
 
@@ -115,8 +122,10 @@ export class FSKeyStore implements KeyStore {
   private closed = false;
   /** Tail of each name's queue of updates and deletes; absent when the name is idle. */
   private readonly locks = new Map<string, Promise<void>>();
-  /** Until when reads go through the thread pool (after a slow synchronous read). */
+  /** Until when reads go through the thread pool (after slow synchronous reads). */
   private poolReadsUntil = 0;
+  /** Synchronous reads in a row slower than SLOW_READ_MS. */
+  private slowReads = 0;
   /** The sorted names of the last folder read, valid while the folder's times are these. */
   private listing: { names: string[]; mtimeNs: bigint; ctimeNs: bigint } | undefined;
   /** Written into this store's lock files, so others can tell when its process is gone. */
@@ -301,11 +310,15 @@ export class FSKeyStore implements KeyStore {
     try {
       // Like nginx serving a static file: a read the page cache can answer costs a few
       // microseconds of system calls, far less than three round trips through the thread
-      // pool. Once one takes long (a cold cache, a slow disk), reads go to the pool for a while.
+      // pool. Once several in a row take long (a cold cache, a slow disk), reads go to the pool for a while.
       const now = performance.now();
       if (now >= this.poolReadsUntil) {
         const value = readWholeSync(this.path(name));
-        if (performance.now() - now > SLOW_READ_MS) this.poolReadsUntil = performance.now() + POOL_READS_FOR_MS;
+        this.slowReads = performance.now() - now > SLOW_READ_MS ? this.slowReads + 1 : 0;
+        if (this.slowReads >= SLOW_READS_IN_A_ROW) {
+          this.slowReads = 0;
+          this.poolReadsUntil = performance.now() + POOL_READS_FOR_MS;
+        }
         return value;
       }
       return await readWhole(this.path(name));

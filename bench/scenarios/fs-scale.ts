@@ -139,7 +139,8 @@ async function measureCase(ctx: BenchContext, out: ScenarioOutput, c: Case): Pro
   const after = await cacheCounters(ctx, kg);
   const hits = after.hits - before.hits;
   const misses = after.misses - before.misses;
-  out.measure({ label, load: r, values: { 'cache hit ratio (the load run with its warm-up)': hits + misses > 0 ? hits / (hits + misses) : null } });
+  const cpuPerRead = r.serverCores === null || r.perSecond === 0 ? null : (r.serverCores * 1000) / r.perSecond;
+  out.measure({ label, load: r, values: { 'cache hit ratio (the load run with its warm-up)': hits + misses > 0 ? hits / (hits + misses) : null, 'server CPU ms per read': cpuPerRead } });
   let listS: number | null = null;
   if (c.full) {
     const list = await listAll(ctx, kg);
