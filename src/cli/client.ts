@@ -30,7 +30,8 @@ function reword(err: unknown): never {
   if (!(err instanceof UnreachableError)) throw err;
   const { host, reason, errno, detail } = err;
   if (reason === 'refused') throw new UnreachableError(`${err.message} (is the server running?)`, reason, host, errno, detail);
-  if (reason === 'certificate') throw new UnreachableError(`cannot verify the server certificate of ${host} (${errno}): pass --ca FILE or --insecure`, reason, host, errno, detail);
+  if (reason === 'certificate')
+    throw new UnreachableError(`cannot verify the server certificate of ${host} (${errno}): pass --ca FILE or --insecure`, reason, host, errno, detail);
   if (reason === 'timeout') throw new UnreachableError('request timed out', reason, host);
   throw new UnreachableError(`cannot reach ${host}: ${detail ?? err.message}`, reason, host, errno, detail);
 }

@@ -123,7 +123,10 @@ export class HttpsClient {
     this.token = options.token ?? '';
     this.timeoutMs = options.timeoutMs;
     const { ca, cert, key } = options;
-    this.files = [cert, key, ca].filter((f) => f !== undefined).map((f) => `'${f}'`).join(', ');
+    this.files = [cert, key, ca]
+      .filter((f) => f !== undefined)
+      .map((f) => `'${f}'`)
+      .join(', ');
     this.agent = new https.Agent({
       keepAlive: options.keepAlive === true,
       ...(options.keepAlive === true ? { maxSockets: 8 } : {}),

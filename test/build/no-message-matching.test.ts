@@ -52,12 +52,14 @@ const ALLOWED: readonly Allowed[] = [
 ];
 
 function sources(dir: string): string[] {
-  return readdirSync(join(repoRoot, dir), { withFileTypes: true, recursive: true })
-    // The pages' scripts (the dashboard, the docs) are clients of the server too.
-    .filter((e) => e.isFile() && /\.(ts|js)$/.test(e.name) && !e.name.endsWith('.test.ts'))
-    .map((e) => relative(repoRoot, join(e.parentPath, e.name)))
-    // The keystore contract suite is test code that lives beside the adapters.
-    .filter((f) => f !== 'keystores/contract.ts');
+  return (
+    readdirSync(join(repoRoot, dir), { withFileTypes: true, recursive: true })
+      // The pages' scripts (the dashboard, the docs) are clients of the server too.
+      .filter((e) => e.isFile() && /\.(ts|js)$/.test(e.name) && !e.name.endsWith('.test.ts'))
+      .map((e) => relative(repoRoot, join(e.parentPath, e.name)))
+      // The keystore contract suite is test code that lives beside the adapters.
+      .filter((f) => f !== 'keystores/contract.ts')
+  );
 }
 
 /** Lines of code that match one of the shapes; comments are not code. */
@@ -78,14 +80,14 @@ describe('no code matches error message text', () => {
       "if (err.message === 'group does not exist') return null;",
       "if (err instanceof Error && err.message.includes('changed concurrently')) retry();",
       "return 'not found' === e.message;",
-      "if (/not found/.test(err.message)) skip();",
+      'if (/not found/.test(err.message)) skip();',
       "const gone = message === 'not found';",
       "if (res.errors.some((e) => e.includes('sealed'))) down();",
       "return err?.message?.startsWith('vault:');",
     ];
     for (const line of flagged) expect(findMatching('probe.ts', line), line).toHaveLength(1);
     const passed = [
-      "logger.error(`agent: ${(err as Error).message}`);",
+      'logger.error(`agent: ${(err as Error).message}`);',
       'return { status: err.status, message: err.message, code: err.code };',
       "if (typeof said === 'string') message = said;",
       "super(status, code ?? (message === undefined ? 'NOT_AUTHORIZED' : 'ACCESS_DENIED'));",

@@ -36,14 +36,17 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 class StandIn {
   handler: Handler = (_req, res) => res.end();
   readonly seen: Seen[] = [];
-  readonly server = https.createServer({ key: pki.server.keyPem, cert: pki.server.certPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      this.handler(req, res);
-    });
-  });
+  readonly server = https.createServer(
+    { key: pki.server.keyPem, cert: pki.server.certPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        this.handler(req, res);
+      });
+    },
+  );
 
   get url(): string {
     return `https://localhost:${(this.server.address() as AddressInfo).port}`;
@@ -132,7 +135,12 @@ describe("the server's refusal", () => {
     const err = await failure(make().call('GET', '/v1/cert/get/x'));
     expect(err).toBeInstanceOf(ServerError);
     const e = err as ServerError;
-    expect({ status: e.status, message: e.message, code: e.code, unknownRoute: e.unknownRoute }).toEqual({ status: 404, message: 'bundle does not exist', code: 'BUNDLE_NOT_FOUND', unknownRoute: false });
+    expect({ status: e.status, message: e.message, code: e.code, unknownRoute: e.unknownRoute }).toEqual({
+      status: 404,
+      message: 'bundle does not exist',
+      code: 'BUNDLE_NOT_FOUND',
+      unknownRoute: false,
+    });
     expect(e.is('BUNDLE_NOT_FOUND')).toBe(true);
     expect(e.is('GROUP_NOT_FOUND')).toBe(false);
   });
@@ -197,7 +205,10 @@ describe('no answer', () => {
     expect({ message: err.message, reason: err.reason }).toEqual({ message: `cannot connect to 127.0.0.1:${port}: connection refused`, reason: 'refused' });
     expect(err.message).not.toContain('kgn_secret-token');
     const cli = await failure(new Client({ server: `127.0.0.1:${port}` }).call('GET', '/x'));
-    expect({ type: cli.constructor.name, message: cli.message }).toEqual({ type: 'UnreachableError', message: `cannot connect to 127.0.0.1:${port}: connection refused (is the server running?)` });
+    expect({ type: cli.constructor.name, message: cli.message }).toEqual({
+      type: 'UnreachableError',
+      message: `cannot connect to 127.0.0.1:${port}: connection refused (is the server running?)`,
+    });
   });
 
   it("is a certificate failure when the server's certificate cannot be verified", async () => {

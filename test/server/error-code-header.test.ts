@@ -48,7 +48,11 @@ describe('the error writer', () => {
     for (const code of codes) {
       const message = errorMessage(code, ['a', 'b']);
       const json = await get(`/json/${code}`);
-      expect({ status: json.status, code: json.headers[HEADER], body: json.text }).toEqual({ status: ERROR_CODES[code].status, code, body: JSON.stringify({ message }) });
+      expect({ status: json.status, code: json.headers[HEADER], body: json.text }).toEqual({
+        status: ERROR_CODES[code].status,
+        code,
+        body: JSON.stringify({ message }),
+      });
       const text = await get(`/text/${code}`);
       expect({ status: text.status, code: text.headers[HEADER], body: text.text }).toEqual({ status: ERROR_CODES[code].status, code, body: message + '\n' });
     }
@@ -85,7 +89,12 @@ describe('a running server', () => {
       const r = await answer;
       // JSON's message, or RKS's text line.
       const message = (r.json as { message?: string } | undefined)?.message ?? r.text.trim();
-      expect({ what, status: r.status, code: r.headers[HEADER], message }).toEqual({ what, status: ERROR_CODES[code].status, code, message: expect.any(String) });
+      expect({ what, status: r.status, code: r.headers[HEADER], message }).toEqual({
+        what,
+        status: ERROR_CODES[code].status,
+        code,
+        message: expect.any(String),
+      });
     }
   });
 
