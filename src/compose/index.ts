@@ -21,6 +21,7 @@ import { openKeyStore, cacheStats } from './registry.js';
 import { buildLogger, buildState } from './state.js';
 import { Census } from '../core/census.js';
 import { Sweeper } from '../core/sweeper.js';
+import { BundleChanges } from '../core/bundles/changes.js';
 import { loadServerTLS } from './tls.js';
 
 export interface RunningServer {
@@ -66,10 +67,12 @@ interface Live {
   logger: Logger;
   store: KeyStore | undefined;
   holder: StateHolder | undefined;
+  /** Outlives reloads: a bundle watch started before one hears of a change made after it. */
+  readonly bundleChanges: BundleChanges;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const live: Live = { config, tls: loadServerTLS(config.tls), logger: options.logger ?? buildLogger(config.log), store: undefined, holder: undefined };
+  const live: Live = { config, tls: loadServerTLS(config.tls), logger: options.logger ?? buildLogger(config.log), store: undefined, holder: undefined, bundleChanges: new BundleChanges() };
   const census = new Census(() => (live.holder as StateHolder).current, {
     maxAgeMs: CENSUS_MAX_AGE_MS,
     firstWaitMs: 5_000,
@@ -85,7 +88,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const store = await openKeyStore(config.keystore, config.cache, metrics, storeLog, options.replicas);
   live.store = store;
   try {
-    const holder: StateHolder = new ReloadableState(await prepareState(config, store, live.logger));
+    const holder: StateHolder = new ReloadableState(await prepareState(config, store, live.logger, live.bundleChanges));
     live.holder = holder;
     const { host, port } = splitAddress(config.address);
     const listener = await listen({
@@ -172,7 +175,7 @@ class Server implements RunningServer {
     const nextLogger = options.logger ?? buildLogger(next.log);
     let nextState: State;
     try {
-      nextState = await prepareState(next, nextStore, nextLogger);
+      nextState = await prepareState(next, nextStore, nextLogger, live.bundleChanges);
     } catch (err) {
       if (!sameStore) await nextStore.close();
       if (nextLogger !== live.logger) await nextLogger.close();
@@ -259,8 +262,8 @@ async function sweepOnce(sweeper: Sweeper, holder: StateHolder, metrics: Metrics
 }
 
 /** Builds a State and creates the config's `keys:` that are missing. */
-async function prepareState(config: Config, store: KeyStore, logger: Logger): Promise<State> {
-  const state = buildState(config, store, logger);
+async function prepareState(config: Config, store: KeyStore, logger: Logger, bundleChanges: BundleChanges): Promise<State> {
+  const state = buildState(config, store, logger, bundleChanges);
   for (const { name } of config.keys) {
     if (await state.keys.ensure(name, state.adminName)) logger.info(`keys: created key '${name}'`);
   }

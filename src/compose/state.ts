@@ -3,6 +3,7 @@ import { Policy } from '../policy/index.js';
 import { isHexIdentity } from '../auth/identity.js';
 import { KeyService } from '../core/keys/service.js';
 import { BundleService } from '../core/bundles/service.js';
+import { BundleChanges } from '../core/bundles/changes.js';
 import { createFleet } from '../core/fleet/fleet.js';
 import { NotFoundError, BadRequestError } from '../errors.js';
 import type { Config } from '../config/schema.js';
@@ -12,7 +13,7 @@ import { Logger, openLogFile, parseLogSetting } from '../log/logger.js';
 import { rksSettings } from '../api/rks/settings.js';
 import { buildPki } from './pki.js';
 
-export function buildState(config: Config, store: KeyStore, logger: Logger): State {
+export function buildState(config: Config, store: KeyStore, logger: Logger, bundleChanges = new BundleChanges()): State {
   const policies = new Map<string, Policy>();
   const identities = new Map<string, Policy>();
   for (const [name, rules] of Object.entries(config.policy)) {
@@ -32,6 +33,7 @@ export function buildState(config: Config, store: KeyStore, logger: Logger): Sta
     store,
     keys: new KeyService(store),
     bundles,
+    bundleChanges,
     access: fleet.access,
     tokens: fleet.tokens,
     groups: fleet.groups,

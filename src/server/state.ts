@@ -7,6 +7,7 @@
 import type { Policy } from '../policy/index.js';
 import type { KeyService } from '../core/keys/service.js';
 import type { BundleService } from '../core/bundles/service.js';
+import type { BundleChanges } from '../core/bundles/changes.js';
 import type { BundleAccess } from '../core/access.js';
 import type { TokenService } from '../core/fleet/tokens.js';
 import type { GroupService } from '../core/fleet/groups.js';
@@ -28,6 +29,8 @@ export interface State {
   readonly keys: KeyService;
   /** Certificate bundles (`/v1/cert/...`). */
   readonly bundles: BundleService;
+  /** Bundle changes through this process, for watches; the same object in every snapshot of one server. */
+  readonly bundleChanges: BundleChanges;
   /** Who may read a bundle through a group (the grant of `/v1/cert/get/*` and lookup). */
   readonly access: BundleAccess;
   /** Group and node tokens (stored as hashes). */

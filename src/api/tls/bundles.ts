@@ -4,7 +4,6 @@
  * allow describing (`/v1/cert/describe/*`) without reading keys (`/v1/cert/get/*`).
  * Nodes of a group read through the `grant` of the get and lookup routes.
  */
-import { EventEmitter } from 'node:events';
 import { BadRequestError, coded } from '../../errors.js';
 import { MAX_CRYPTO_BODY, route, type GrantContext, type Reply, type RequestContext, type Route } from '../../server/route.js';
 import { allowedByPolicy } from '../../auth/caller.js';
@@ -12,9 +11,6 @@ import { BUNDLE_NAME, BUNDLE_PATTERN, SERVER_NAME } from '../params.js';
 import type { BundleDescription, BundleInput, BundleSecret, LookupMatch } from '../../core/bundles/service.js';
 import { jsonObject } from '../request.js';
 
-/** Local bundle changes, so a watch on this process answers at once; other replicas' changes are seen by polling. */
-const changes = new EventEmitter();
-changes.setMaxListeners(0);
 const MAX_WAIT_SECONDS = 60;
 const POLL_MS = 1000;
 
@@ -30,7 +26,7 @@ export const bundleRoutes: Route[] = [
       const { input, version } = importBody(jsonObject(body));
       const by = caller.principal;
       const r = version === undefined ? await state.bundles.import(resource, input, by) : await state.bundles.replace(resource, input, version, by);
-      changes.emit(resource);
+      state.bundleChanges.notify(resource);
       return { json: r.version === null ? { name: resource } : { name: resource, version: r.version } };
     },
   }),
@@ -70,7 +66,7 @@ export const bundleRoutes: Route[] = [
       const force = query.get('force');
       if (force !== null && force !== 'true' && force !== 'false') throw new BadRequestError("force must be 'true' or 'false'");
       await state.bundles.delete(resource, force === 'true');
-      changes.emit(resource);
+      state.bundleChanges.notify(resource);
     },
   }),
 
@@ -116,25 +112,10 @@ async function watchHandler({ state, resource, query, res, closing }: RequestCon
   const deadline = Date.now() + Math.min(Number(waitText), MAX_WAIT_SECONDS) * 1000;
   let current = await state.bundles.version(resource);
   while (current === known && Date.now() < deadline && !res.destroyed && !closing.aborted) {
-    await nextChange(resource, Math.min(POLL_MS, deadline - Date.now()), closing);
+    await state.bundleChanges.next(resource, Math.min(POLL_MS, deadline - Date.now()), closing);
     current = await state.bundles.version(resource);
   }
   return { json: { name: resource, version: current } };
-}
-
-/** Resolves on a local change of `name`, after `ms`, or at shutdown, whichever comes first. */
-function nextChange(name: string, ms: number, closing: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      changes.off(name, done);
-      closing.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    changes.on(name, done);
-    closing.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
