@@ -11,6 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ServerError, type Client } from './client.js';
+import { readFileOr } from '../files/read.js';
 
 export interface ImportSettings {
   ttl: number;
@@ -136,9 +137,5 @@ export function isCACertificateFile(path: string): boolean {
 
 /** Reads a PEM file, naming the file (not the errno text) when that fails. */
 export function read(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
-  }
+  return readFileOr(path, (code, cause) => new Error(`cannot read '${path}' (${code})`, { cause })).toString('utf8');
 }

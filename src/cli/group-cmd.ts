@@ -3,9 +3,9 @@
  * Connection flags, environment, `--json` and exit codes are those of `keygate key`.
  * Tokens are printed alone on stdout, so `TOKEN=$(keygate group create edge)` works.
  */
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { action, client, enc, listAll, listPattern, out, withConnection } from './connection.js';
+import { readFileOr } from '../files/read.js';
 
 const seconds = (v: string): number => {
   const n = Number(v);
@@ -59,11 +59,7 @@ function settingsOf(f: SettingsFlags): Record<string, unknown> {
 
 /** The file named by --callback-ca, or an error that names the flag and the file (not Node's errno text). */
 function readCA(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read --callback-ca '${file}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
-  }
+  return readFileOr(file, (code, cause) => new Error(`cannot read --callback-ca '${file}' (${code})`, { cause })).toString('utf8');
 }
 
 function printGroup(d: Record<string, unknown>): void {

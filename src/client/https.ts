@@ -11,8 +11,8 @@
  */
 import https from 'node:https';
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { ERROR_CODES, ERROR_CODE_HEADER, type ErrorCode } from '../error-codes.js';
+import { readFileOr } from '../files/read.js';
 
 export interface HttpsClientOptions {
   /** `https://host:port`; a bare `host:port` means https. */
@@ -102,11 +102,7 @@ const CODE_SHAPE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /** A PEM file's bytes; the error names the file and its errno, never what is in it. */
 export function readPem(what: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`cannot read ${what} '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
-  }
+  return readFileOr(path, (code, cause) => new Error(`cannot read ${what} '${path}' (${code})`, { cause }));
 }
 
 export class HttpsClient {

@@ -16,13 +16,10 @@ import { withinRole } from '../core/pki/within-role.js';
 import type { PkiConfig, VaultPkiConfig } from '../core/pki/config.js';
 import { VaultPkiIssuer } from '../pki/vault-pki.js';
 import { readCAs } from './tls.js';
+import { readFileOr } from '../files/read.js';
 
 function readPem(key: string, path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${key}: cannot read '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  return readFileOr(path, (code) => new ConfigError(`${key}: cannot read '${path}' (${code})`)).toString('utf8');
 }
 
 export function buildPki(config: Config, store: KeyStore, logger: Logger): PkiService {

@@ -3,7 +3,6 @@
  * configuration's keystore kind to a factory.
  */
 import { ConfigError } from '../errors.js';
-import { readFileSync } from 'node:fs';
 import type { Config, VaultConfig } from '../config/schema.js';
 import { VaultKeyStore } from '../../keystores/vault/index.js';
 import type { VaultOptions } from '../../keystores/vault/options.js';
@@ -17,6 +16,7 @@ import { GROUP_PREFIX } from '../core/fleet/groups.js';
 import { parseDuration } from '../config/duration.js';
 import { InstrumentedKeyStore } from '../../keystores/instrumented.js';
 import type { Metrics } from '../server/metrics.js';
+import { readFileOr } from '../files/read.js';
 
 export type StoreLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 type Factory = (config: Config['keystore'], log: StoreLog) => Promise<KeyStore>;
@@ -80,11 +80,7 @@ function vaultAuth(vault: VaultConfig): VaultOptions['auth'] {
 }
 
 function readKeyFile(key: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new ConfigError(`${key}: cannot read '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  return readFileOr(path, (code) => new ConfigError(`${key}: cannot read '${path}' (${code})`));
 }
 
 /**

@@ -2,12 +2,13 @@
  * Loads the server's TLS material from the configuration and checks it before
  * the listener exists, so a bad file is one clear start-up line, not a stack trace.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import type { ServerTls } from '../server/listener.js';
+import { readFileOr } from '../files/read.js';
 
 /** Environment variable through which cluster workers receive shared session-ticket keys. */
 export const TICKET_KEYS_ENV = 'KEYGATE_TICKET_KEYS';
@@ -20,11 +21,7 @@ function sharedTicketKeys(): Buffer | undefined {
 
 
 function readFile(what: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new ConfigError(`tls: cannot read ${what} '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  return readFileOr(path, (code) => new ConfigError(`tls: cannot read ${what} '${path}' (${code})`));
 }
 
 /** PEM CA certificates from a file, or from every file of a directory. */

@@ -3,12 +3,12 @@
  * after this sees a frozen, typed `Config`; every problem found here is reported
  * as a ConfigError naming the file, the line and the key.
  */
-import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, isMap, isSeq, type Document, type Node } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 import { checkConfig } from './checks.js';
+import { readFileOr } from '../files/read.js';
 
 // validateSchema off: checking our own schemas against the JSON Schema meta-schema on every
 // start costs a fifth of the start-up; test/config/schema-meta.test.ts checks them once.
@@ -31,12 +31,7 @@ export function compileConfigSchema(schema: object): () => ValidateFunction {
 
 /** Reads a configuration file; a ConfigError names the file when it cannot be read. */
 export function readConfigText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new ConfigError(`${file}: cannot read configuration file (${code})`);
-  }
+  return readFileOr(file, (code) => new ConfigError(`${file}: cannot read configuration file (${code})`)).toString('utf8');
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
