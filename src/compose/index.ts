@@ -22,7 +22,7 @@ import { buildLogger, buildState } from './state.js';
 import { Census } from '../core/census.js';
 import { Sweeper } from '../core/sweeper.js';
 import { BundleChanges } from '../core/bundles/changes.js';
-import { loadServerTLS } from './tls.js';
+import { loadServerTls } from './tls.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -72,7 +72,7 @@ interface Live {
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const live: Live = { config, tls: loadServerTLS(config.tls), logger: options.logger ?? buildLogger(config.log), store: undefined, holder: undefined, bundleChanges: new BundleChanges() };
+  const live: Live = { config, tls: loadServerTls(config.tls), logger: options.logger ?? buildLogger(config.log), store: undefined, holder: undefined, bundleChanges: new BundleChanges() };
   const census = new Census(() => (live.holder as StateHolder).current, {
     maxAgeMs: CENSUS_MAX_AGE_MS,
     firstWaitMs: 5_000,
@@ -137,7 +137,7 @@ class Server implements RunningServer {
   private readonly watched: string[];
   private readonly reloadTLS = (): void => {
     try {
-      this.live.tls = loadServerTLS(this.live.config.tls);
+      this.live.tls = loadServerTls(this.live.config.tls);
       this.listener.server.setSecureContext(this.live.tls);
       this.holder.current.logger.info('tls: server certificate reloaded');
     } catch (err) {
@@ -169,7 +169,7 @@ class Server implements RunningServer {
     if (next.address !== current.address || next.tls.auth !== current.tls.auth || next.tls.ca !== current.tls.ca) {
       holder.current.logger.info('reload: address and tls.auth/tls.ca changes take effect after a restart');
     }
-    const nextTLS = loadServerTLS(next.tls);
+    const nextTLS = loadServerTls(next.tls);
     const sameStore = isDeepStrictEqual(next.keystore, current.keystore) && isDeepStrictEqual(next.cache, current.cache);
     const nextStore = sameStore ? (live.store as KeyStore) : await openKeyStore(next.keystore, next.cache, metrics, this.storeLog, options.replicas);
     const nextLogger = options.logger ?? buildLogger(next.log);

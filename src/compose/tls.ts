@@ -44,7 +44,7 @@ export function readCAs(path: string): Buffer[] {
   return cas;
 }
 
-export function loadServerTLS(tls: Config['tls']): ServerTls {
+export function loadServerTls(tls: Config['tls']): ServerTls {
   const certPem = readFile('certificate', tls.cert);
   const keyPem = readFile('private key', tls.key);
   let cert: X509Certificate;
