@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     for (const e of list.getEntries()) {
       gc.count++;
       // detail.kind: 1 scavenge, 2 minor mark-compact, 4 mark-compact, 8 incremental marking step, 16 weak callbacks.
-      if (((e.detail as { kind?: number } | undefined)?.kind ?? 0) & 4) gc.major++;
+      if (((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0) & 4) gc.major++;
       gc.totalMs += e.duration;
       gc.maxMs = Math.max(gc.maxMs, e.duration);
       if (e.duration > 5) gc.over5++;
