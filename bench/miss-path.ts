@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { FSKeyStore } from '../keystores/fs.js';
 import { CachedKeyStore } from '../keystores/cache.js';
-import { BundleService, type BundleSecret } from '../src/core/bundles/service.js';
+import { BundleService } from '../src/core/bundles/service.js';
+import { secretBody } from '../src/api/tls/bundles.js';
 import { noGroupAccess } from '../src/core/access.js';
 import { createBenchPKI } from './pki.js';
 import { bundleName, fillLarge, importThroughService, type LargeStore } from './scenarios/fs-dataset.js';
@@ -48,16 +49,6 @@ async function dataset(): Promise<{ root: string; store: LargeStore }> {
   return { root, store };
 }
 
-/** What the get route sends, encoded once per BundleSecret object (as src/api/tls/bundles.ts does). */
-const encoded = new WeakMap<BundleSecret, Buffer>();
-function reply(b: BundleSecret): Buffer {
-  let body = encoded.get(b);
-  if (!body) {
-    body = Buffer.from(JSON.stringify({ name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() }));
-    encoded.set(b, body);
-  }
-  return body;
-}
 
 async function main(): Promise<void> {
   const { root, store: info } = await dataset();
@@ -65,7 +56,7 @@ async function main(): Promise<void> {
   const fs = new FSKeyStore(root);
   const cache = new CachedKeyStore(fs, { anyMs: 3_600_000, unusedMs: 3_600_000, offlineMs: 0, maxBytes, sweepIntervalMs: 0 });
   const service = new BundleService(cache, noGroupAccess);
-  const read = async (name: string): Promise<Buffer> => reply(service.peek(name) ?? (await service.get(name)));
+  const read = async (name: string): Promise<Buffer> => secretBody(service.peek(name) ?? (await service.get(name)));
   const warm = values.cache === 'tenth' ? Math.floor(bundles / 10) : bundles;
   let t = performance.now();
   for (let i = 0; i < warm; i++) await read(bundleName(i));

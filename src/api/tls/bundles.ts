@@ -85,13 +85,17 @@ export const bundleRoutes: Route[] = [
  * same few bundles, so this is the hot path's whole serialisation cost.
  */
 const encoded = new WeakMap<BundleSecret, Buffer>();
-function secretReply(b: BundleSecret): Reply {
+export function secretBody(b: BundleSecret): Buffer {
   let body = encoded.get(b);
   if (!body) {
     body = Buffer.from(JSON.stringify({ name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() }));
     encoded.set(b, body);
   }
-  return { body, contentType: 'application/json' };
+  return body;
+}
+
+function secretReply(b: BundleSecret): Reply {
+  return { body: secretBody(b), contentType: 'application/json' };
 }
 
 /** A node reads a bundle assigned to its group (the name was checked by the dispatcher). */
