@@ -42,11 +42,8 @@ format-check: deps
 	$(NODE_BIN)/prettier --check .
 
 ## check: what CI runs (.ci/run): the type check, the lint (import direction included), the format
-## check, then `make test`. Until the one repository-wide `make format` is committed, the format
-## check is left out: FORMAT_CHECK=0 below. Delete that line with the reformat's commit (meanwhile
-## `make check FORMAT_CHECK=1` runs it).
-FORMAT_CHECK ?= 0
-check: typecheck lint $(if $(filter 0,$(FORMAT_CHECK)),,format-check)
+## check, then `make test`.
+check: typecheck lint format-check
 	$(MAKE) test
 
 ## bench: keygate against a bare node:https server and nginx (issue 6); report in bench/results/. Not part of `make test`.

@@ -12,12 +12,32 @@ const root = path.dirname(fileURLToPath(import.meta.url));
 // own (a folder's pure files), the shared leaves, and what its row lists ('type:' = `import
 // type` only). A module with no row is an error, so a new folder must be given its row here. Paths are resolved, so '../server/x.js' from
 // src/core is caught however it is spelled. Tests (*.test.ts) are not checked.
-const shared = ['src/errors.ts', 'src/error-codes.ts', 'src/version.ts', 'src/files', 'src/concurrency.ts', 'src/config/duration.ts', 'src/config/schema-parts.ts'];
+const shared = [
+  'src/errors.ts',
+  'src/error-codes.ts',
+  'src/version.ts',
+  'src/files',
+  'src/concurrency.ts',
+  'src/config/duration.ts',
+  'src/config/schema-parts.ts',
+];
 export const layers = {
   // Leaves: everyone may import them; they import nothing of ours but each other.
   ...Object.fromEntries(shared.map((leaf) => [leaf, []])),
   // Entry points and the composition root.
-  'src/cli': ['src/compose', 'src/cluster', 'src/config', 'src/server', 'src/agent', 'src/client', 'src/migrate', 'src/pki', 'src/auth/identity.ts', 'keystores/keystore.ts', 'keystores/memory.ts'],
+  'src/cli': [
+    'src/compose',
+    'src/cluster',
+    'src/config',
+    'src/server',
+    'src/agent',
+    'src/client',
+    'src/migrate',
+    'src/pki',
+    'src/auth/identity.ts',
+    'keystores/keystore.ts',
+    'keystores/memory.ts',
+  ],
   'src/compose': ['src/api', 'src/server', 'src/auth', 'src/core', 'src/config', 'src/log', 'src/pki', 'src/policy', 'keystores'],
   // server.workers: forks the workers and relays cache drops, throttle counts, log lines and metrics between them.
   'src/cluster': ['src/compose/tls.ts', 'type:keystores/cache.ts', 'type:src/server/throttle.ts', 'type:src/log/streams.ts'],
@@ -46,7 +66,10 @@ export const layers = {
 };
 
 const within = (file, key) => file === key || file.startsWith(`${key}/`);
-const rowOf = (file) => Object.keys(layers).filter((key) => within(file, key)).sort((a, b) => b.length - a.length)[0];
+const rowOf = (file) =>
+  Object.keys(layers)
+    .filter((key) => within(file, key))
+    .sort((a, b) => b.length - a.length)[0];
 
 const importDirection = {
   meta: { type: 'problem', schema: [], docs: { description: 'imports flow one way (the layers table in eslint.config.js)' } },
@@ -73,7 +96,9 @@ const importDirection = {
       });
       if (!allowed) context.report({ node, message: `${row} may not import ${target}; see the layers in eslint.config.js` });
     };
-    const typeOnly = (node) => node.importKind === 'type' || node.exportKind === 'type' ||
+    const typeOnly = (node) =>
+      node.importKind === 'type' ||
+      node.exportKind === 'type' ||
       (node.specifiers?.length > 0 && node.specifiers.every((s) => s.importKind === 'type' || s.exportKind === 'type'));
     return {
       ImportDeclaration: (node) => check(node, node.source.value, typeOnly(node)),

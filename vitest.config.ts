@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // Issue 14: the Vault tests run a second time against a real Vault (test/helpers/real-vault.ts):
 // VAULT_BIN, else the workplace's Vault beside the checkout. A fresh clone has neither.
 const realVault = (process.env['VAULT_BIN'] ?? '') !== '' || existsSync(new URL('../shared/tools/vault', import.meta.url));
-if (!realVault) console.info('vitest: no VAULT_BIN and no ../shared/tools/vault: the project \'real Vault\' is left out');
+if (!realVault) console.info("vitest: no VAULT_BIN and no ../shared/tools/vault: the project 'real Vault' is left out");
 
 export default defineConfig({
   test: {
@@ -68,7 +68,14 @@ export default defineConfig({
               test: {
                 name: 'real Vault',
                 env: { KEYGATE_TEST_VAULT: 'real' },
-                include: ['keystores/vault/contract.test.ts', 'keystores/vault/vault.test.ts', 'keystores/vault/resilience.test.ts', 'test/vault/keygate-on-vault.test.ts', 'test/vault/namespaces.test.ts', 'test/vault/differential.test.ts'],
+                include: [
+                  'keystores/vault/contract.test.ts',
+                  'keystores/vault/vault.test.ts',
+                  'keystores/vault/resilience.test.ts',
+                  'test/vault/keygate-on-vault.test.ts',
+                  'test/vault/namespaces.test.ts',
+                  'test/vault/differential.test.ts',
+                ],
               },
             },
           ]

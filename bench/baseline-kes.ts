@@ -53,7 +53,9 @@ function seal(plaintext: Buffer, aad: Buffer): Buffer {
 function open(raw: Buffer, aad: Buffer): Buffer | undefined {
   if (raw.length < TAG + IV + NONCE) return undefined;
   const end = raw.length - IV - NONCE;
-  const subkey = createHmac('sha256', key).update(raw.subarray(end, end + IV)).digest();
+  const subkey = createHmac('sha256', key)
+    .update(raw.subarray(end, end + IV))
+    .digest();
   const decipher = createDecipheriv('aes-256-gcm', subkey, raw.subarray(end + IV), { authTagLength: TAG });
   decipher.setAuthTag(raw.subarray(end - TAG, end));
   decipher.setAAD(aad);
@@ -104,18 +106,26 @@ serveBaseline(config, (req, res, allowed) => {
   if (!allowed()) return send(res, 403, { message: 'not authorized' });
   if (url === paths.describe) return send(res, 200, config.description);
   if (url === paths.generate) {
-    return withBody(req, (doc) => {
-      const plaintext = randomBytes(32);
-      const ciphertext = seal(plaintext, field(doc, 'context'));
-      send(res, 200, { plaintext: plaintext.toString('base64'), ciphertext: ciphertext.toString('base64') });
-    }, res);
+    return withBody(
+      req,
+      (doc) => {
+        const plaintext = randomBytes(32);
+        const ciphertext = seal(plaintext, field(doc, 'context'));
+        send(res, 200, { plaintext: plaintext.toString('base64'), ciphertext: ciphertext.toString('base64') });
+      },
+      res,
+    );
   }
   if (url === paths.decrypt) {
-    return withBody(req, (doc) => {
-      const plaintext = open(field(doc, 'ciphertext'), field(doc, 'context'));
-      if (!plaintext) return send(res, 400, { message: 'decryption failed: ciphertext is not authentic' });
-      send(res, 200, { plaintext: plaintext.toString('base64') });
-    }, res);
+    return withBody(
+      req,
+      (doc) => {
+        const plaintext = open(field(doc, 'ciphertext'), field(doc, 'context'));
+        if (!plaintext) return send(res, 400, { message: 'decryption failed: ciphertext is not authentic' });
+        send(res, 200, { plaintext: plaintext.toString('base64') });
+      },
+      res,
+    );
   }
   send(res, 404, { message: 'not found' });
 });

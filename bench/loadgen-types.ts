@@ -11,10 +11,7 @@ export interface ClientIdentity {
  * - `rate`: open loop at a fixed total rate over the keep-alive connections (latency at a given load).
  * - `handshake`: `loops` connections at a time, a new TLS connection per request, with or without resumption.
  */
-export type LoadMode =
-  | { kind: 'closed'; inflight?: number }
-  | { kind: 'rate'; perSecond: number }
-  | { kind: 'handshake'; resume: boolean; loops: number };
+export type LoadMode = { kind: 'closed'; inflight?: number } | { kind: 'rate'; perSecond: number } | { kind: 'handshake'; resume: boolean; loops: number };
 
 export interface RequestSpec {
   method: 'GET' | 'PUT';

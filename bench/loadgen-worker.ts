@@ -242,7 +242,12 @@ function startHandshakes(run: Run, contexts: SecureContext[], loops: number, res
       s.destroy();
       setImmediate(() => loop(index, resume ? latest : undefined));
     };
-    const options: tls.ConnectionOptions = { host: HOST, port: spec.port, servername: spec.servername, secureContext: contexts[index % contexts.length] as SecureContext };
+    const options: tls.ConnectionOptions = {
+      host: HOST,
+      port: spec.port,
+      servername: spec.servername,
+      secureContext: contexts[index % contexts.length] as SecureContext,
+    };
     if (session) options.session = session;
     const s = tls.connect(options);
     s.setNoDelay(true);
@@ -286,7 +291,11 @@ async function main(spec: JobSpec): Promise<void> {
   run.running = true;
   const mode = spec.mode;
   const stop =
-    mode.kind === 'closed' ? startClosed(run, conns, mode.inflight ?? conns.length) : mode.kind === 'rate' ? startRate(run, conns, mode.perSecond) : startHandshakes(run, contexts, mode.loops, mode.resume);
+    mode.kind === 'closed'
+      ? startClosed(run, conns, mode.inflight ?? conns.length)
+      : mode.kind === 'rate'
+        ? startRate(run, conns, mode.perSecond)
+        : startHandshakes(run, contexts, mode.loops, mode.resume);
   await sleep(spec.warmupMs);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();

@@ -49,7 +49,6 @@ async function dataset(): Promise<{ root: string; store: LargeStore }> {
   return { root, store };
 }
 
-
 async function main(): Promise<void> {
   const { root, store: info } = await dataset();
   const maxBytes = values.cache === 'tenth' ? Math.floor(info.cacheBytes / 10) : Math.ceil(info.cacheBytes * 1.02) + (1 << 20);

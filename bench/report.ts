@@ -123,7 +123,7 @@ function targetsTable(targets: Target[]): string[] {
 
 function measurementsTable(scenarios: ScenarioReport[]): string[] {
   const lines = [
-    '| measurement | rate /s | p50 ms | p99 ms | p99.9 ms | errors | generator CPU | server CPU | other processes\' CPU | notes |',
+    "| measurement | rate /s | p50 ms | p99 ms | p99.9 ms | errors | generator CPU | server CPU | other processes' CPU | notes |",
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const s of scenarios) {
@@ -171,7 +171,14 @@ export function markdown(env: Environment, scenarios: ScenarioReport[], targets:
     '## Scenarios',
     '',
   ];
-  const tail = ['## For docs/performance.md', '', 'The rows of its figures table (between `<!-- bench-figures -->` and `<!-- /bench-figures -->`), from this run:', '', ...docTable(env, targets), ''];
+  const tail = [
+    '## For docs/performance.md',
+    '',
+    'The rows of its figures table (between `<!-- bench-figures -->` and `<!-- /bench-figures -->`), from this run:',
+    '',
+    ...docTable(env, targets),
+    '',
+  ];
   for (const s of scenarios) {
     out.push(`### ${s.id}: ${s.title} (${s.seconds.toFixed(0)} s)`, '');
     if (s.error) out.push(`**Failed:** ${s.error}`, '');

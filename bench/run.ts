@@ -89,7 +89,9 @@ function setupNotes(s: BenchSettings, clients: number): string[] {
       'used more than 0.3 cores is measured again (up to 3 attempts); waits and repeats share a 2-minute budget; the least disturbed attempt is kept. A generator near 1 core is flagged: that figure may be a lower bound.',
     `Every load run: ${s.warmupMs / 1000} s warm-up, then ${s.durationMs / 1000} s measured.`,
     ...(s.serverFlags.length > 0 ? [`keygate and the bare node baseline ran with the node flags \`${s.serverFlags.join(' ')}\`.`] : []),
-    ...(s.keygateWorkers !== 1 ? [`In scenarios a and d keygate ran with \`server.workers: ${s.keygateWorkers}\` and an fs keystore (workers cannot share a memory keystore).`] : []),
+    ...(s.keygateWorkers !== 1
+      ? [`In scenarios a and d keygate ran with \`server.workers: ${s.keygateWorkers}\` and an fs keystore (workers cannot share a memory keystore).`]
+      : []),
   ];
 }
 
@@ -145,7 +147,10 @@ async function main(): Promise<void> {
     const files = writeReports(join(repo, 'bench', 'results'), env, reports, targets, setup);
     if (s.profile && existsSync(join(s.tmp, 'profiles'))) cpSync(join(s.tmp, 'profiles'), join(repo, 'bench', 'results', 'profiles'), { recursive: true });
     process.stdout.write(readFileSync(join(repo, 'bench', 'results', 'latest.md'), 'utf8') + '\n');
-    for (const t of targets) log(`target ${t.informative ? 'info   ' : t.met ? 'met    ' : 'NOT met'}  ${t.title}: ${t.value === null ? '–' : t.value.toFixed(2)} (goal ${t.atLeast ? '≥' : '≤'} ${t.goal})`);
+    for (const t of targets)
+      log(
+        `target ${t.informative ? 'info   ' : t.met ? 'met    ' : 'NOT met'}  ${t.title}: ${t.value === null ? '–' : t.value.toFixed(2)} (goal ${t.atLeast ? '≥' : '≤'} ${t.goal})`,
+      );
     log(`bench: report in ${files.join(', ')}`);
     warnIfStale();
   } finally {
@@ -159,9 +164,17 @@ function warnIfStale(): void {
   const reasons = checkStaleFigures(repo);
   if (reasons === null || reasons.length === 0) return;
   const bar = '!'.repeat(78);
-  log(['', bar, `!! STALE FIGURES: ${FIGURES_DOC} does not describe the current hot path:`, ...reasons.map((r) => `!!   - ${r}`),
-    `!! Update its table (between <!-- bench-figures --> and <!-- /bench-figures -->) from a full run on a clean`,
-    '!! checkout: bench/results/latest.md ends with the rows to copy, each with its commit.', bar].join('\n'));
+  log(
+    [
+      '',
+      bar,
+      `!! STALE FIGURES: ${FIGURES_DOC} does not describe the current hot path:`,
+      ...reasons.map((r) => `!!   - ${r}`),
+      `!! Update its table (between <!-- bench-figures --> and <!-- /bench-figures -->) from a full run on a clean`,
+      '!! checkout: bench/results/latest.md ends with the rows to copy, each with its commit.',
+      bar,
+    ].join('\n'),
+  );
   process.exitCode = 3;
 }
 

@@ -134,7 +134,12 @@ export interface StaticRoute {
 }
 
 /** The bare node:https server (baseline-node.ts) serving `routes`. */
-export async function startNodeBaseline(dir: string, pki: BenchPKI, routes: StaticRoute[], extra: { nodeFlags?: string[]; env?: Record<string, string> } = {}): Promise<Server> {
+export async function startNodeBaseline(
+  dir: string,
+  pki: BenchPKI,
+  routes: StaticRoute[],
+  extra: { nodeFlags?: string[]; env?: Record<string, string> } = {},
+): Promise<Server> {
   mkdirSync(dir, { recursive: true });
   const config = {
     certFile: pki.serverCertFile,
@@ -155,7 +160,12 @@ export async function startNodeBaseline(dir: string, pki: BenchPKI, routes: Stat
 }
 
 /** Runs a baseline script (bench/baseline-server.ts) on its config file; resolves once it says which port it listens on. */
-async function launchBaseline(script: string, file: string, label: string, extra: { nodeFlags?: string[]; env?: Record<string, string> } = {}): Promise<Server> {
+async function launchBaseline(
+  script: string,
+  file: string,
+  label: string,
+  extra: { nodeFlags?: string[]; env?: Record<string, string> } = {},
+): Promise<Server> {
   const path = new URL(script, import.meta.url).pathname;
   const started = performance.now();
   const child = track(
@@ -169,7 +179,11 @@ async function launchBaseline(script: string, file: string, label: string, extra
 }
 
 /** The KES-equivalent baseline (baseline-kes.ts): KES's key API for one cached key, with node:crypto. */
-export async function startKesBaseline(dir: string, pki: BenchPKI, opts: { keyName: string; key: Buffer; description: unknown; version: unknown }): Promise<Server> {
+export async function startKesBaseline(
+  dir: string,
+  pki: BenchPKI,
+  opts: { keyName: string; key: Buffer; description: unknown; version: unknown },
+): Promise<Server> {
   mkdirSync(dir, { recursive: true });
   const config = {
     certFile: pki.serverCertFile,

@@ -39,15 +39,19 @@ interface Fixture {
 function call(f: Fixture, method: string, path: string, body?: unknown, token?: string): Promise<number> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const req = https.request(new URL(path, f.p.url), {
-      method,
-      agent: f.agent,
-      ca: f.p.pki.ca.certPem,
-      ...(token ? { headers: { Authorization: `Bearer ${token}` } } : { cert: f.p.admin.certPem, key: f.p.admin.keyPem }),
-    }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = https.request(
+      new URL(path, f.p.url),
+      {
+        method,
+        agent: f.agent,
+        ca: f.p.pki.ca.certPem,
+        ...(token ? { headers: { Authorization: `Bearer ${token}` } } : { cert: f.p.admin.certPem, key: f.p.admin.keyPem }),
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -91,14 +95,22 @@ async function setup(): Promise<Fixture> {
 
 function jsonOf(f: Fixture, method: string, path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const req = https.request(new URL(path, f.p.url), {
-      method, agent: f.agent, ca: f.p.pki.ca.certPem,
-      ...(token ? { headers: { Authorization: `Bearer ${token}` } } : { cert: f.p.admin.certPem, key: f.p.admin.keyPem }),
-    }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text) as Record<string, unknown>) : reject(new Error(`soak: ${path}: ${res.statusCode} ${text}`))));
-    });
+    const req = https.request(
+      new URL(path, f.p.url),
+      {
+        method,
+        agent: f.agent,
+        ca: f.p.pki.ca.certPem,
+        ...(token ? { headers: { Authorization: `Bearer ${token}` } } : { cert: f.p.admin.certPem, key: f.p.admin.keyPem }),
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(JSON.parse(text) as Record<string, unknown>) : reject(new Error(`soak: ${path}: ${res.statusCode} ${text}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(JSON.stringify(body));
   });
@@ -108,12 +120,14 @@ function jsonOf(f: Fixture, method: string, path: string, body: unknown, token?:
 async function calibrate(f: Fixture, seconds: number): Promise<number> {
   let done = 0;
   const until = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (performance.now() < until) {
-      await mixed(f).catch(() => false);
-      done++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < until) {
+        await mixed(f).catch(() => false);
+        done++;
+      }
+    }),
+  );
   return done / seconds;
 }
 
@@ -149,7 +163,10 @@ async function soak(f: Fixture, rate: number, minutes: number) {
       stats.sent++;
       const t0 = performance.now();
       const work = mixed(f)
-        .then((good) => void (good ? stats.ok++ : stats.failed++), () => void stats.failed++)
+        .then(
+          (good) => void (good ? stats.ok++ : stats.failed++),
+          () => void stats.failed++,
+        )
         .finally(() => {
           inFlight--;
           stats.latencies.push(performance.now() - t0);

@@ -33,7 +33,10 @@ export function figureRows(doc: string): FigureRow[] | null {
   for (const line of doc.slice(start + OPEN.length, end).split('\n')) {
     const t = line.trim();
     if (!t.startsWith('|') || /^\|[\s:|-]+\|$/.test(t)) continue; // not a row, or the separator
-    const cells = t.slice(1, t.endsWith('|') ? -1 : undefined).split('|').map((c) => c.trim());
+    const cells = t
+      .slice(1, t.endsWith('|') ? -1 : undefined)
+      .split('|')
+      .map((c) => c.trim());
     rows.push({ what: cells[0] ?? '', commit: /\b[0-9a-f]{7,40}\b/.exec(cells[cells.length - 1] ?? '')?.[0] ?? '' });
   }
   // The first row is the header.

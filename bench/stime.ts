@@ -106,10 +106,20 @@ export async function runSTime(job: STimeJob): Promise<LoadResult> {
   }
 }
 
-function summarise(job: STimeJob, children: Child[], codes: Array<number | null>, early: Child[], wallMs: number, cores: { generator: number; server: number; machine: number }): LoadResult {
+function summarise(
+  job: STimeJob,
+  children: Child[],
+  codes: Array<number | null>,
+  early: Child[],
+  wallMs: number,
+  cores: { generator: number; server: number; machine: number },
+): LoadResult {
   const completed = sum(children.map((c) => c.counted));
   const resumed = sum(children.map((c) => c.resumed));
-  const errorSamples: string[] = early.length > 0 ? [`${early.length} s_time processes ended before the measured window did (${early[0]!.output.replace(/[*r]{20,}/g, '…').slice(-300)})`] : [];
+  const errorSamples: string[] =
+    early.length > 0
+      ? [`${early.length} s_time processes ended before the measured window did (${early[0]!.output.replace(/[*r]{20,}/g, '…').slice(-300)})`]
+      : [];
   let errors = early.length;
   let mismatches = 0;
   children.forEach((c, i) => {

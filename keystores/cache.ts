@@ -19,15 +19,7 @@
  * With `only`, the cache keeps nothing but entries under those prefixes: every other
  * read goes to the backend (and `peek` answers undefined), as if there were no cache.
  */
-import {
-  StoreUnreachableError,
-  isRefusal,
-  type Entry,
-  type KeyStore,
-  type ListPage,
-  type Peekable,
-  type StoreStatus,
-} from './keystore.js';
+import { StoreUnreachableError, isRefusal, type Entry, type KeyStore, type ListPage, type Peekable, type StoreStatus } from './keystore.js';
 
 /**
  * The other caches in front of the same backend. A write returns only once they

@@ -460,7 +460,11 @@ export function keystoreContract(name: string, make: MakeStore, options: Contrac
       ])('listKind pages one kind past every other (%s): each name once, every cursor of the kind', async (_, skip) => {
         const isKey = (n: string) => n.startsWith('key-');
         const kind = { owns: isKey, ...(skip ? { skipTo: pastDottedBlock('') } : {}) };
-        for (const [prefix, limit] of [['', 7], ['', 1000], ['key-1', 100]] as const) {
+        for (const [prefix, limit] of [
+          ['', 7],
+          ['', 1000],
+          ['key-1', 100],
+        ] as const) {
           const seen: string[] = [];
           let cursor = '';
           do {

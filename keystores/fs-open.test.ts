@@ -26,7 +26,9 @@ describe('FSKeyStore.open', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keygate-fs-open-'));
     try {
       const root = join(dir, 'a', 'b', 'c');
-      await (await FSKeyStore.open(root)).swept;
+      await (
+        await FSKeyStore.open(root)
+      ).swept;
       expect(statSync(root).isDirectory()).toBe(true);
       expect(statSync(join(dir, 'a')).mode & 0o777).toBe(0o700);
       await FSKeyStore.open(root);

@@ -10,13 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { FSKeyStore, contentVersion } from './fs.js';
 import { keystoreContract } from './contract.js';
 import { spawnTracked } from '../test/helpers/processes.js';
-import {
-  EntryExistsError,
-  EntryNotFoundError,
-  InvalidEntryNameError,
-  StoreError,
-  StoreUnreachableError,
-} from './keystore.js';
+import { EntryExistsError, EntryNotFoundError, InvalidEntryNameError, StoreError, StoreUnreachableError } from './keystore.js';
 
 async function tempDir(): Promise<string> {
   return fsp.mkdtemp(join(tmpdir(), 'keygate-fs-'));
@@ -133,9 +127,7 @@ describe('FSKeyStore', () => {
       await expect(store.get(name)).rejects.toBeInstanceOf(InvalidEntryNameError);
       await expect(store.create(name, Buffer.from('evil'))).rejects.toBeInstanceOf(InvalidEntryNameError);
       await expect(store.delete(name)).rejects.toBeInstanceOf(InvalidEntryNameError);
-      await expect(store.update(name, Buffer.from('evil'), contentVersion(Buffer.from('outside')))).rejects.toBeInstanceOf(
-        InvalidEntryNameError,
-      );
+      await expect(store.update(name, Buffer.from('evil'), contentVersion(Buffer.from('outside')))).rejects.toBeInstanceOf(InvalidEntryNameError);
       await expect(store.list(name, '', 10)).rejects.toBeInstanceOf(InvalidEntryNameError);
     }
     expect(await fsp.readFile(join(dir, 'parent', 'x'), 'utf8')).toBe('outside');
@@ -300,8 +292,10 @@ describe('FSKeyStore', () => {
       const openSync = vi.spyOn(fs, 'openSync').mockImplementationOnce(() => {
         throw errnoError('EACCES', join(root, 'k'));
       });
-      const open = vi.spyOn(fs, 'open').mockImplementationOnce(((_path: fs.PathLike, _flags: unknown, cb: (err: NodeJS.ErrnoException) => void) =>
-        cb(errnoError('EACCES', join(root, 'k')))) as unknown as typeof fs.open);
+      const open = vi
+        .spyOn(fs, 'open')
+        .mockImplementationOnce(((_path: fs.PathLike, _flags: unknown, cb: (err: NodeJS.ErrnoException) => void) =>
+          cb(errnoError('EACCES', join(root, 'k')))) as unknown as typeof fs.open);
       reads.push(await store.get('k').catch((e: unknown) => e));
       openSync.mockRestore();
       open.mockRestore();
@@ -353,7 +347,13 @@ describe('FSKeyStore', () => {
       const { value } = await store.get(name);
       // Each value ends with the SHA-256 of what precedes it: a torn write cannot pass.
       const body = value.subarray(0, value.length - 32);
-      expect(createHash('sha256').update(body).digest().equals(value.subarray(value.length - 32)), name).toBe(true);
+      expect(
+        createHash('sha256')
+          .update(body)
+          .digest()
+          .equals(value.subarray(value.length - 32)),
+        name,
+      ).toBe(true);
     }
   });
 });
@@ -392,7 +392,10 @@ describe('several processes on one root', () => {
         store.update('shared', Buffer.from(`a${round}`), version),
         other.update('shared', Buffer.from(`b${round}`), version),
       ]);
-      expect(results.filter((r) => r.status === 'fulfilled'), `round ${round}`).toHaveLength(1);
+      expect(
+        results.filter((r) => r.status === 'fulfilled'),
+        `round ${round}`,
+      ).toHaveLength(1);
     }
     expect((await fsp.readdir(root)).filter((n) => n.startsWith('.lock-'))).toEqual([]);
   });

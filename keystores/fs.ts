@@ -77,7 +77,10 @@ async function acquireLockFile(path: string, name: string, owner: string): Promi
       } catch (err) {
         if (errno(err) !== 'EEXIST') throw failure('lock', name, err);
       }
-      const age = await fsp.stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
+      const age = await fsp.stat(path).then(
+        (st) => Date.now() - st.mtimeMs,
+        () => 0,
+      );
       if (age > STALE_MS || (await holderIsGone(path))) await removeQuietly(path);
       else if (attempt > 2000) throw new StoreError(`keystore: entry '${name}' is locked by another process`);
       else await new Promise((r) => setTimeout(r, 2 + Math.random() * 3));
@@ -176,7 +179,10 @@ export class FSKeyStore implements KeyStore {
     for (const name of await fsp.readdir(this.root)) {
       if (!name.startsWith(TMP_PREFIX) && !name.startsWith(LOCK_PREFIX)) continue;
       const path = join(this.root, name);
-      const age = await fsp.stat(path).then((st) => now - st.mtimeMs, () => 0);
+      const age = await fsp.stat(path).then(
+        (st) => now - st.mtimeMs,
+        () => 0,
+      );
       if (age > STALE_MS || (name.startsWith(LOCK_PREFIX) && (await holderIsGone(path)))) await removeQuietly(path);
     }
   }

@@ -2,19 +2,9 @@
  * A keystore decorator that reports the latency and failure of every operation
  * to an observer (the server's metrics), without the adapters knowing.
  */
-import {
-  isRefusal,
-  peekOf,
-  type Entry,
-  type KeyStore,
-  type ListPage,
-  type Peek,
-  type Peekable,
-  type StoreStatus,
-} from './keystore.js';
+import { isRefusal, peekOf, type Entry, type KeyStore, type ListPage, type Peek, type Peekable, type StoreStatus } from './keystore.js';
 
 export type StoreObserver = (op: string, seconds: number, failed: boolean) => void;
-
 
 export class InstrumentedKeyStore implements KeyStore, Peekable {
   private readonly peekInner: Peek;

@@ -127,7 +127,11 @@ export const ERROR_CODES = {
   RKS_NOT_INITIALIZED: spec(404, 'NotFound', 'RKS is not initialized'),
   RKS_GROUP_NOT_FOUND: spec(404, 'NotFound', 'Group not found'),
   RKS_GROUP_EXISTS: spec(409, 'Plain', 'Conflict, Group with this name already exists, unable to create group'),
-  RKS_GROUP_TOKEN_UNREADABLE: spec(410, 'Plain', 'the group token cannot be read back (keygate stores only its hash): rotate it with PUT /rks/v1/group/<group>/grouptoken'),
+  RKS_GROUP_TOKEN_UNREADABLE: spec(
+    410,
+    'Plain',
+    'the group token cannot be read back (keygate stores only its hash): rotate it with PUT /rks/v1/group/<group>/grouptoken',
+  ),
   RKS_SECRET_NOT_FOUND: spec(404, 'NotFound', '%s'),
   RKS_SECRET_EXISTS: spec(409, 'Plain', 'secret already exist'),
   RKS_SECRET_ASSOCIATED: spec(409, 'Plain', '%s already associated to %s'),

@@ -35,7 +35,25 @@ describe('listings over a keystore shared by every kind', () => {
   let store: KeyStore;
   let keys: KeyService;
   let groups: GroupService;
-  const keyNames = ['0-first', 'a', 'bundle', 'bundle-z', 'bundle0', 'group', 'group-a', 'group0', 'groupZ', 'groupa', 'node', 'san0', 'token', 'token-x', 'token0', 'tokenz', 'zz-last'];
+  const keyNames = [
+    '0-first',
+    'a',
+    'bundle',
+    'bundle-z',
+    'bundle0',
+    'group',
+    'group-a',
+    'group0',
+    'groupZ',
+    'groupa',
+    'node',
+    'san0',
+    'token',
+    'token-x',
+    'token0',
+    'tokenz',
+    'zz-last',
+  ];
   const groupNames = Array.from({ length: 1100 }, (_, i) => `g${String(i).padStart(4, '0')}`);
   const bundleNames = [
     ...Array.from({ length: 1100 }, (_, i) => `w${String(i).padStart(4, '0')}.example.com`),

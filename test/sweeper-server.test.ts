@@ -17,7 +17,10 @@ it('removes an expired token record in the background and says so in the log', a
   await store.create(`token.${hash}`, Buffer.from(JSON.stringify(record)));
   const live = createHash('sha256').update('kgn_live').digest('hex');
   await store.create(`token.${live}`, Buffer.from(JSON.stringify({ ...record, hash: live, expires_at: Date.now() + 3600_000 })));
-  await vi.waitFor(() => expect(s.logLines.some((l) => l.includes('housekeeping: removed 1 expired token records'))).toBe(true), { timeout: 20_000, interval: 50 });
+  await vi.waitFor(() => expect(s.logLines.some((l) => l.includes('housekeeping: removed 1 expired token records'))).toBe(true), {
+    timeout: 20_000,
+    interval: 50,
+  });
   await expect(store.get(`token.${hash}`)).rejects.toThrow(EntryNotFoundError);
   await expect(store.get(`token.${live}`)).resolves.toBeDefined();
   const metrics = await s.call(s.admin, '/v1/metrics/keygate');

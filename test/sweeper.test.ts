@@ -168,7 +168,11 @@ describe('sweeper', () => {
     expect(await b.runOnce()).not.toBeNull();
     expect(await a.runOnce()).not.toBeNull();
     // A replica that died holding the lease.
-    await store.update(LEASE_ENTRY, Buffer.from(JSON.stringify({ owner: 'replica-c', expires_at: clock.now() + 60_000, cursor: '' })), (await store.get(LEASE_ENTRY)).version);
+    await store.update(
+      LEASE_ENTRY,
+      Buffer.from(JSON.stringify({ owner: 'replica-c', expires_at: clock.now() + 60_000, cursor: '' })),
+      (await store.get(LEASE_ENTRY)).version,
+    );
     expect(await a.runOnce()).toBeNull();
     expect(await b.runOnce()).toBeNull();
     clock.advance(60_000);

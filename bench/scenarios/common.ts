@@ -61,7 +61,12 @@ export async function startTrio(ctx: BenchContext, name: string, diag?: { keygat
   const body = await fetchBytes(ctx, kg, BUNDLE_PATH);
   const routes: StaticRoute[] = [{ path: BUNDLE_PATH, body, contentType: 'application/json' }];
   const nodeDiag = diag ? diagnostics(diag.node) : { nodeFlags: [] };
-  const node = ctx.use(await startNodeBaseline(join(ctx.settings.tmp, `${name}-node`), ctx.pki, routes, { ...nodeDiag, nodeFlags: [...ctx.settings.serverFlags, ...nodeDiag.nodeFlags] }));
+  const node = ctx.use(
+    await startNodeBaseline(join(ctx.settings.tmp, `${name}-node`), ctx.pki, routes, {
+      ...nodeDiag,
+      nodeFlags: [...ctx.settings.serverFlags, ...nodeDiag.nodeFlags],
+    }),
+  );
   const nginx = ctx.use(await startNginx(join(ctx.settings.tmp, `${name}-nginx`), ctx.pki, routes));
   // nginx must really serve the same bytes, or the comparison means nothing.
   const viaNginx = await fetchBytes(ctx, nginx, BUNDLE_PATH);
@@ -94,7 +99,14 @@ const ATTEMPTS = 3;
  * than DISTURBED_CORES is run again (up to ATTEMPTS times, within the run's
  * retry budget), and the least disturbed attempt is kept.
  */
-export async function load(ctx: BenchContext, label: string, server: Server, request: RequestSpec, mode: LoadMode, opts: LoadOptions = {}): Promise<LoadResult> {
+export async function load(
+  ctx: BenchContext,
+  label: string,
+  server: Server,
+  request: RequestSpec,
+  mode: LoadMode,
+  opts: LoadOptions = {},
+): Promise<LoadResult> {
   let best: LoadResult | undefined;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     await waitForQuiet(ctx, label);

@@ -61,7 +61,9 @@ export const fsScale: Scenario = {
     t = performance.now();
     const large = await fillLarge(largeRoot, smallRoot, SMALL, LARGE);
     const fillS = (performance.now() - t) / 1000;
-    ctx.log(`  e: imported ${SMALL} bundles through the service in ${importS.toFixed(1)} s; wrote ${large.files} files for ${LARGE} bundles in ${fillS.toFixed(1)} s`);
+    ctx.log(
+      `  e: imported ${SMALL} bundles through the service in ${importS.toFixed(1)} s; wrote ${large.files} files for ${LARGE} bundles in ${fillS.toFixed(1)} s`,
+    );
     out.note(
       `Set-up: ${SMALL} bundles imported through the BundleService over the fs adapter (${importS.toFixed(1)} s); the ${LARGE}-bundle store is those plus ` +
         `${LARGE - SMALL} records of the same format written straight into the adapter's layout, each with its own SAN index entry ` +
@@ -72,8 +74,24 @@ export const fsScale: Scenario = {
     const tenthBytes = Math.floor(large.cacheBytes / 10);
     const cases: Case[] = [
       { key: '100', title: `${SMALL} bundles`, root: smallRoot, count: SMALL, warm: 0, full: true },
-      { key: '100k_full_cache', title: `${LARGE} bundles, cache holds all`, root: largeRoot, count: LARGE, cache: { max_bytes: fullBytes, expiry: LARGE_EXPIRY }, warm: LARGE, full: true },
-      { key: '100k_tenth_cache', title: `${LARGE} bundles, cache holds a tenth`, root: largeRoot, count: LARGE, cache: { max_bytes: tenthBytes, expiry: LARGE_EXPIRY }, warm: LARGE / 10, full: false },
+      {
+        key: '100k_full_cache',
+        title: `${LARGE} bundles, cache holds all`,
+        root: largeRoot,
+        count: LARGE,
+        cache: { max_bytes: fullBytes, expiry: LARGE_EXPIRY },
+        warm: LARGE,
+        full: true,
+      },
+      {
+        key: '100k_tenth_cache',
+        title: `${LARGE} bundles, cache holds a tenth`,
+        root: largeRoot,
+        count: LARGE,
+        cache: { max_bytes: tenthBytes, expiry: LARGE_EXPIRY },
+        warm: LARGE / 10,
+        full: false,
+      },
     ];
     const results = new Map<string, CaseResult>();
     try {
@@ -135,23 +153,43 @@ async function measureCase(ctx: BenchContext, out: ScenarioOutput, c: Case): Pro
   }
   const label = `e reads at ${READ_RATE}/s, ${c.title} / keygate`;
   const before = await cacheCounters(ctx, kg);
-  const r = await load(ctx, label, kg, { method: 'GET', path: '/v1/cert/get/host-{i}.bench.example', pathCount: c.count, expectStatus: 200 }, { kind: 'rate', perSecond: READ_RATE });
+  const r = await load(
+    ctx,
+    label,
+    kg,
+    { method: 'GET', path: '/v1/cert/get/host-{i}.bench.example', pathCount: c.count, expectStatus: 200 },
+    { kind: 'rate', perSecond: READ_RATE },
+  );
   const after = await cacheCounters(ctx, kg);
   const hits = after.hits - before.hits;
   const misses = after.misses - before.misses;
   const cpuPerRead = r.serverCores === null || r.perSecond === 0 ? null : (r.serverCores * 1000) / r.perSecond;
-  out.measure({ label, load: r, values: { 'cache hit ratio (the load run with its warm-up)': hits + misses > 0 ? hits / (hits + misses) : null, 'server CPU ms per read': cpuPerRead } });
+  out.measure({
+    label,
+    load: r,
+    values: { 'cache hit ratio (the load run with its warm-up)': hits + misses > 0 ? hits / (hits + misses) : null, 'server CPU ms per read': cpuPerRead },
+  });
   let listS: number | null = null;
   if (c.full) {
     const list = await listAll(ctx, kg);
-    if (list.names !== c.count) out.note(`${name}: the listing returned ${list.names} names in ${list.pages} pages, expected ${c.count}${list.complete ? '' : ' (stopped at the time limit)'}.`);
+    if (list.names !== c.count)
+      out.note(
+        `${name}: the listing returned ${list.names} names in ${list.pages} pages, expected ${c.count}${list.complete ? '' : ' (stopped at the time limit)'}.`,
+      );
     listS = list.complete ? list.seconds : null;
     ctx.log(`  ${name}: start-up ${startupS.toFixed(2)} s, list ${list.seconds.toFixed(2)} s (${list.pages} pages)`);
   }
   const mem = memoryMiB(kg.pid);
   out.measure({
     label: `e ${c.title} / keygate: start-up, listing, memory`,
-    values: { 'start-up s': startupS, 'filling the cache s': warmS, 'list s': listS, 'RSS after start MiB': rssStart, 'RSS MiB': mem.rss, 'peak RSS MiB': mem.peak },
+    values: {
+      'start-up s': startupS,
+      'filling the cache s': warmS,
+      'list s': listS,
+      'RSS after start MiB': rssStart,
+      'RSS MiB': mem.rss,
+      'peak RSS MiB': mem.peak,
+    },
   });
   ctx.log(`  ${name}: RSS ${mem.rss.toFixed(0)} MiB (peak ${mem.peak.toFixed(0)})`);
   await ctx.stop(kg);
@@ -184,7 +222,10 @@ async function listAll(ctx: BenchContext, kg: Server): Promise<{ seconds: number
   try {
     do {
       const path = '/v1/cert/list/' + (cursor ? `?continue_at=${encodeURIComponent(cursor)}` : '');
-      const page = (await callOK(kg.port, ctx.pki.caPem, ctx.pki.admin, path, { agent, timeoutMs: LIST_LIMIT_MS })).json() as { names: string[]; continue_at?: string };
+      const page = (await callOK(kg.port, ctx.pki.caPem, ctx.pki.admin, path, { agent, timeoutMs: LIST_LIMIT_MS })).json() as {
+        names: string[];
+        continue_at?: string;
+      };
       pages++;
       names += page.names.length;
       cursor = page.continue_at ?? '';

@@ -33,7 +33,10 @@ export const generateDataKeys: Scenario = {
     const client = ctx.pki.clients[0] as ClientIdentity;
     const context = Buffer.from('bucket=photos').toString('base64');
     const generateBody = JSON.stringify({ context });
-    const dek = (await callOK(kg.port, ctx.pki.caPem, client, `/v1/key/generate/${KEY}`, { method: 'PUT', body: { context } })).json() as { plaintext: string; ciphertext: string };
+    const dek = (await callOK(kg.port, ctx.pki.caPem, client, `/v1/key/generate/${KEY}`, { method: 'PUT', body: { context } })).json() as {
+      plaintext: string;
+      ciphertext: string;
+    };
     const decryptBody = JSON.stringify({ ciphertext: dek.ciphertext, context });
     const describe = (await callOK(kg.port, ctx.pki.caPem, client, `/v1/key/describe/${KEY}`)).body;
     const version = (await callOK(kg.port, ctx.pki.caPem, client, '/version')).body;
@@ -49,12 +52,21 @@ export const generateDataKeys: Scenario = {
     );
     // The baseline must really do the same crypto: it opens keygate's data key, and keygate opens the baseline's.
     const viaKes = await callOK(kes.port, ctx.pki.caPem, client, `/v1/key/decrypt/${KEY}`, { method: 'PUT', body: { ciphertext: dek.ciphertext, context } });
-    if (!viaKes.body.equals(decrypted)) throw new Error('the KES baseline does not open keygate\'s ciphertext');
-    const kesDek = (await callOK(kes.port, ctx.pki.caPem, client, `/v1/key/generate/${KEY}`, { method: 'PUT', body: { context } })).json() as { plaintext: string; ciphertext: string };
-    const back = (await callOK(kg.port, ctx.pki.caPem, client, `/v1/key/decrypt/${KEY}`, { method: 'PUT', body: { ciphertext: kesDek.ciphertext, context } })).json() as { plaintext: string };
-    if (back.plaintext !== kesDek.plaintext) throw new Error('keygate does not open the KES baseline\'s ciphertext');
-    for (const [path, bytes] of [[`/v1/key/describe/${KEY}`, describe], ['/version', version]] as const) {
-      if (!(await callOK(kes.port, ctx.pki.caPem, client, path)).body.equals(bytes)) throw new Error(`the KES baseline does not answer ${path} as keygate does`);
+    if (!viaKes.body.equals(decrypted)) throw new Error("the KES baseline does not open keygate's ciphertext");
+    const kesDek = (await callOK(kes.port, ctx.pki.caPem, client, `/v1/key/generate/${KEY}`, { method: 'PUT', body: { context } })).json() as {
+      plaintext: string;
+      ciphertext: string;
+    };
+    const back = (
+      await callOK(kg.port, ctx.pki.caPem, client, `/v1/key/decrypt/${KEY}`, { method: 'PUT', body: { ciphertext: kesDek.ciphertext, context } })
+    ).json() as { plaintext: string };
+    if (back.plaintext !== kesDek.plaintext) throw new Error("keygate does not open the KES baseline's ciphertext");
+    for (const [path, bytes] of [
+      [`/v1/key/describe/${KEY}`, describe],
+      ['/version', version],
+    ] as const) {
+      if (!(await callOK(kes.port, ctx.pki.caPem, client, path)).body.equals(bytes))
+        throw new Error(`the KES baseline does not answer ${path} as keygate does`);
     }
 
     const identities = ctx.pki.clients.slice(0, CONNECTIONS);
@@ -65,12 +77,19 @@ export const generateDataKeys: Scenario = {
         title: 'decrypt a data key',
         spec: { method: 'PUT', path: `/v1/key/decrypt/${KEY}`, body: decryptBody, expectStatus: 200, expectBodyB64: decrypted.toString('base64') },
       },
-      { op: 'describe', title: 'describe a key', spec: { method: 'GET', path: `/v1/key/describe/${KEY}`, expectStatus: 200, expectBodyB64: describe.toString('base64') } },
+      {
+        op: 'describe',
+        title: 'describe a key',
+        spec: { method: 'GET', path: `/v1/key/describe/${KEY}`, expectStatus: 200, expectBodyB64: describe.toString('base64') },
+      },
       { op: 'version', title: '/version', spec: { method: 'GET', path: '/version', expectStatus: 200, expectBodyB64: version.toString('base64') } },
     ];
     for (const { op, title, spec } of requests) {
       const results: Partial<Record<'keygate' | 'node', LoadResult>> = {};
-      for (const [side, server] of [['keygate', kg], ['node', kes]] as Array<['keygate' | 'node', Server]>) {
+      for (const [side, server] of [
+        ['keygate', kg],
+        ['node', kes],
+      ] as Array<['keygate' | 'node', Server]>) {
         const label = `c ${op} / ${side === 'node' ? 'KES baseline' : side}`;
         const r = await load(ctx, label, server, spec, { kind: 'closed' }, { identities });
         results[side] = r;
@@ -80,17 +99,37 @@ export const generateDataKeys: Scenario = {
       const k = results.keygate as LoadResult;
       const n = results.node as LoadResult;
       out.figure({ key: `c_${op}`, title, unit: 'req/s', keygate: k.perSecond, node: n.perSecond, nginx: null, higherIsBetter: true });
-      out.figure({ key: `c_${op}_cpu_per_request`, title: `${title}, server CPU per request`, unit: 'ms CPU', keygate: cpuPerRequestMs(k), node: cpuPerRequestMs(n), nginx: null, higherIsBetter: false });
-      for (const [p, name] of [['p50Ms', 'p50'], ['p99Ms', 'p99'], ['p999Ms', 'p99.9']] as const) {
-        out.figure({ key: `c_${op}_${name.replace('.', '')}`, title: `${title}, ${name} at maximum rate`, unit: 'ms', keygate: k[p], node: n[p], nginx: null, higherIsBetter: false });
+      out.figure({
+        key: `c_${op}_cpu_per_request`,
+        title: `${title}, server CPU per request`,
+        unit: 'ms CPU',
+        keygate: cpuPerRequestMs(k),
+        node: cpuPerRequestMs(n),
+        nginx: null,
+        higherIsBetter: false,
+      });
+      for (const [p, name] of [
+        ['p50Ms', 'p50'],
+        ['p99Ms', 'p99'],
+        ['p999Ms', 'p99.9'],
+      ] as const) {
+        out.figure({
+          key: `c_${op}_${name.replace('.', '')}`,
+          title: `${title}, ${name} at maximum rate`,
+          unit: 'ms',
+          keygate: k[p],
+          node: n[p],
+          nginx: null,
+          higherIsBetter: false,
+        });
       }
     }
     out.note(
       `Closed loop over ${CONNECTIONS} keep-alive connections (one identity each), as the KES comparison of issue 19 (wrk, 32 connections). ` +
         "In this scenario the node:https column is the KES-equivalent baseline (bench/baseline-kes.ts): KES's AES256 crypto " +
         '(HMAC-SHA256 subkey per IV, AES-256-GCM) with node:crypto on a key held in memory, JSON encoded per request, no policy, no audit log, no keystore. ' +
-        'Both servers hold the same imported key; each opens the other\'s ciphertexts (checked before the runs). ' +
-        'CPU per request is the server process\'s CPU time over the window divided by the requests answered in it.',
+        "Both servers hold the same imported key; each opens the other's ciphertexts (checked before the runs). " +
+        "CPU per request is the server process's CPU time over the window divided by the requests answered in it.",
     );
   },
 };

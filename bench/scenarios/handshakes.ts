@@ -31,9 +31,13 @@ export const handshakes: Scenario = {
         const r = native ? await nativeRun(ctx, label, trio, side, resume) : await nodeRun(ctx, label, trio, side, resume);
         // CPU per connection: on a shared machine the steadier figure of the two.
         const perConn = (cores: number | null) => (cores === null || r.perSecond === 0 ? null : (cores * 1000) / r.perSecond);
-        out.measure({ label, load: r, values: { 'server CPU ms per connection': perConn(r.serverCores), 'generator CPU ms per connection': perConn(r.generatorCores) } });
+        out.measure({
+          label,
+          load: r,
+          values: { 'server CPU ms per connection': perConn(r.serverCores), 'generator CPU ms per connection': perConn(r.generatorCores) },
+        });
         figures[kind][side] = r.perSecond;
-        if (resume && (r.resumedShare ?? 0) < 0.95) out.note(`${side}: only ${(((r.resumedShare ?? 0) * 100) | 0)} % of the connections were resumed.`);
+        if (resume && (r.resumedShare ?? 0) < 0.95) out.note(`${side}: only ${((r.resumedShare ?? 0) * 100) | 0} % of the connections were resumed.`);
         if (r.generatorCores > 0.8) out.note(`${label}: the generator used ${r.generatorCores.toFixed(2)} cores: the figure may be a bound on the generator.`);
       }
     }
@@ -42,8 +46,8 @@ export const handshakes: Scenario = {
         ? `Generator: ${STIME_PROCESSES} \`openssl s_time\` processes (${STIME_PROCESSES} connections in flight), each: TLS handshake with a P-256 client certificate ` +
             `(\`-cert -key\`; the server's certificate verified, \`-CAfile -verify\`), \`GET ${BUNDLE_PATH} HTTP/1.0\` (\`-www\`), read the answer to the server's close, ` +
             'close; `-new` offers no session, `-reuse` offers the session the process holds (TLS 1.3: the latest ticket, a PSK resumption with ECDHE, no certificates ' +
-            'signed or verified). Connections are counted over the measured window from s_time\'s progress characters (`r` = resumed); every process must have read ' +
-            'at least the bundle\'s bytes per connection. s_time measures no latencies. Generator CPU = all s_time processes over the window.'
+            "signed or verified). Connections are counted over the measured window from s_time's progress characters (`r` = resumed); every process must have read " +
+            "at least the bundle's bytes per connection. s_time measures no latencies. Generator CPU = all s_time processes over the window."
         : `${LOOPS} connections in flight (Node generator), each: TLS handshake with a P-256 client certificate, GET ${BUNDLE_PATH} with Connection: close, read the answer, close. ` +
             'Resumption uses TLS 1.3 session tickets.',
     );
@@ -64,7 +68,14 @@ export const handshakes: Scenario = {
 };
 
 function nodeRun(ctx: BenchContext, label: string, trio: Trio, side: Side, resume: boolean): Promise<LoadResult> {
-  return load(ctx, label, trio.servers[side], bundleRead(trio.body), { kind: 'handshake', resume, loops: LOOPS }, { identities: ctx.pki.clients.slice(0, LOOPS) });
+  return load(
+    ctx,
+    label,
+    trio.servers[side],
+    bundleRead(trio.body),
+    { kind: 'handshake', resume, loops: LOOPS },
+    { identities: ctx.pki.clients.slice(0, LOOPS) },
+  );
 }
 
 async function nativeRun(ctx: BenchContext, label: string, trio: Trio, side: Side, resume: boolean): Promise<LoadResult> {

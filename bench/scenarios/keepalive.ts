@@ -27,10 +27,30 @@ export const keepAliveReads: Scenario = {
       results[side] = r;
     }
     ctx.shared.maxRate = rates;
-    out.figure({ key: 'a_keepalive_reads', title: 'keep-alive bundle reads', unit: 'req/s', keygate: rates.keygate ?? null, node: rates.node ?? null, nginx: rates.nginx ?? null, higherIsBetter: true });
-    for (const [p, name] of [['p50Ms', 'p50'], ['p99Ms', 'p99'], ['p999Ms', 'p99.9']] as const) {
+    out.figure({
+      key: 'a_keepalive_reads',
+      title: 'keep-alive bundle reads',
+      unit: 'req/s',
+      keygate: rates.keygate ?? null,
+      node: rates.node ?? null,
+      nginx: rates.nginx ?? null,
+      higherIsBetter: true,
+    });
+    for (const [p, name] of [
+      ['p50Ms', 'p50'],
+      ['p99Ms', 'p99'],
+      ['p999Ms', 'p99.9'],
+    ] as const) {
       const at = (side: Side): number | null => results[side]?.[p] ?? null;
-      out.figure({ key: `a_keepalive_${name.replace('.', '')}`, title: `keep-alive bundle reads, ${name} at the maximum rate`, unit: 'ms', keygate: at('keygate'), node: at('node'), nginx: at('nginx'), higherIsBetter: false });
+      out.figure({
+        key: `a_keepalive_${name.replace('.', '')}`,
+        title: `keep-alive bundle reads, ${name} at the maximum rate`,
+        unit: 'ms',
+        keygate: at('keygate'),
+        node: at('node'),
+        nginx: at('nginx'),
+        higherIsBetter: false,
+      });
     }
     await ctx.stopAll();
 
@@ -41,7 +61,15 @@ export const keepAliveReads: Scenario = {
     const body2 = await fetchBytes(ctx, kg2, BUNDLE_PATH); // the fs keystore's version string differs from the memory one's
     const r2 = await load(ctx, 'a keep-alive reads / keygate, 2 workers', kg2, bundleRead(body2), { kind: 'closed' });
     out.measure({ label: 'a keep-alive reads / keygate, server.workers: 2', load: r2 });
-    out.figure({ key: 'a_keepalive_reads_2_workers', title: 'keep-alive bundle reads, keygate with 2 workers (not a target)', unit: 'req/s', keygate: r2.perSecond, node: null, nginx: null, higherIsBetter: true });
+    out.figure({
+      key: 'a_keepalive_reads_2_workers',
+      title: 'keep-alive bundle reads, keygate with 2 workers (not a target)',
+      unit: 'req/s',
+      keygate: r2.perSecond,
+      node: null,
+      nginx: null,
+      higherIsBetter: true,
+    });
     out.note('The 2-worker figure is informative only: server and generator then compete for the same 2 cores.');
   },
 };
@@ -50,7 +78,9 @@ export const latencyAtHalfLoad: Scenario = {
   id: 'd',
   title: 'p50/p99 latency at 50 % of the maximum rate (open loop)',
   async run(ctx, out) {
-    const diagFiles = ctx.settings.diagnose ? { keygate: join(ctx.settings.tmp, 'd-diag-keygate.json'), node: join(ctx.settings.tmp, 'd-diag-node.json') } : undefined;
+    const diagFiles = ctx.settings.diagnose
+      ? { keygate: join(ctx.settings.tmp, 'd-diag-keygate.json'), node: join(ctx.settings.tmp, 'd-diag-node.json') }
+      : undefined;
     const trio = await startTrio(ctx, 'd', diagFiles);
     let max = ctx.shared.maxRate;
     if (!max) {
@@ -64,7 +94,14 @@ export const latencyAtHalfLoad: Scenario = {
     for (const side of SIDES) {
       const rate = Math.round((max[side] ?? 0) / 2);
       const label = `d ${rate}/s (half of max) / ${side}`;
-      const r = await load(ctx, label, trio.servers[side], bundleRead(trio.body), { kind: 'rate', perSecond: rate }, { markWindow: diagFiles !== undefined && (side === 'node' || (side === 'keygate' && ctx.settings.keygateWorkers === 1)) });
+      const r = await load(
+        ctx,
+        label,
+        trio.servers[side],
+        bundleRead(trio.body),
+        { kind: 'rate', perSecond: rate },
+        { markWindow: diagFiles !== undefined && (side === 'node' || (side === 'keygate' && ctx.settings.keygateWorkers === 1)) },
+      );
       out.measure({ label, load: r, values: { 'target rate /s': rate } });
       p50[side] = r.p50Ms;
       p99[side] = r.p99Ms;
@@ -77,15 +114,47 @@ export const latencyAtHalfLoad: Scenario = {
       const label = `d ${kgRate}/s (keygate's half) / nginx: the generator's own tail`;
       const r = await load(ctx, label, trio.servers.nginx, bundleRead(trio.body), { kind: 'rate', perSecond: kgRate });
       out.measure({ label, load: r, values: { 'target rate /s': kgRate } });
-      out.figure({ key: 'd_generator_p99_at_keygate_rate', title: "p99 of nginx at keygate's half rate (bounds the generator's own tail)", unit: 'ms', keygate: null, node: null, nginx: r.p99Ms, higherIsBetter: false });
+      out.figure({
+        key: 'd_generator_p99_at_keygate_rate',
+        title: "p99 of nginx at keygate's half rate (bounds the generator's own tail)",
+        unit: 'ms',
+        keygate: null,
+        node: null,
+        nginx: r.p99Ms,
+        higherIsBetter: false,
+      });
     }
     out.note(
       'Each server runs at half of its own maximum from (a). Requests are sent on a 1 ms timer over the 1000 keep-alive connections; ' +
         'latency is measured from sending to the last byte of the answer (from the scheduled time when no connection was free).',
     );
-    out.figure({ key: 'd_latency_p50_at_half_load', title: 'p50 latency at 50 % of max rate', unit: 'ms', keygate: p50.keygate ?? null, node: p50.node ?? null, nginx: p50.nginx ?? null, higherIsBetter: false });
-    out.figure({ key: 'd_latency_p99_at_half_load', title: 'p99 latency at 50 % of max rate', unit: 'ms', keygate: p99.keygate ?? null, node: p99.node ?? null, nginx: p99.nginx ?? null, higherIsBetter: false });
-    out.figure({ key: 'd_latency_p999_at_half_load', title: 'p99.9 latency at 50 % of max rate', unit: 'ms', keygate: p999.keygate ?? null, node: p999.node ?? null, nginx: p999.nginx ?? null, higherIsBetter: false });
+    out.figure({
+      key: 'd_latency_p50_at_half_load',
+      title: 'p50 latency at 50 % of max rate',
+      unit: 'ms',
+      keygate: p50.keygate ?? null,
+      node: p50.node ?? null,
+      nginx: p50.nginx ?? null,
+      higherIsBetter: false,
+    });
+    out.figure({
+      key: 'd_latency_p99_at_half_load',
+      title: 'p99 latency at 50 % of max rate',
+      unit: 'ms',
+      keygate: p99.keygate ?? null,
+      node: p99.node ?? null,
+      nginx: p99.nginx ?? null,
+      higherIsBetter: false,
+    });
+    out.figure({
+      key: 'd_latency_p999_at_half_load',
+      title: 'p99.9 latency at 50 % of max rate',
+      unit: 'ms',
+      keygate: p999.keygate ?? null,
+      node: p999.node ?? null,
+      nginx: p999.nginx ?? null,
+      higherIsBetter: false,
+    });
     if (diagFiles) {
       await ctx.stopAll(); // the diagnostics are written as each server exits
       for (const side of ['keygate', 'node'] as const) {
@@ -108,13 +177,17 @@ export const latencyAtHalfLoad: Scenario = {
             'GC max ms': w.gc.maxMs,
             'GC > 5 ms': w.gc.over5ms,
             'GC > 20 ms': w.gc.over20ms,
-            'GC kinds': Object.entries(w.gc.byKind).map(([k, n]) => `${k} ${n}`).join(' '),
+            'GC kinds': Object.entries(w.gc.byKind)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(' '),
             'RSS MiB': w.memory.rssMiB,
             'heap used MiB': w.memory.heapUsedMiB,
           },
         });
       }
-      out.note('--diagnose: event-loop delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution) and GC pauses (PerformanceObserver gc entries) of keygate and the node baseline over their measured window (bench/diag-preload.mjs).');
+      out.note(
+        '--diagnose: event-loop delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution) and GC pauses (PerformanceObserver gc entries) of keygate and the node baseline over their measured window (bench/diag-preload.mjs).',
+      );
     }
   },
 };

@@ -24,7 +24,11 @@ export const migration: Scenario = {
     const source = await FSKeyStore.open(join(ctx.settings.tmp, 'migrate-source'));
     await migrate(memory, source);
     const v = ctx.use(await startVault(ctx.settings.repo, ROOT));
-    const res = await fetch(`${v.url}/v1/sys/mounts/keygate`, { method: 'POST', headers: { 'X-Vault-Token': ROOT }, body: JSON.stringify({ type: 'kv', options: { version: '2' } }) });
+    const res = await fetch(`${v.url}/v1/sys/mounts/keygate`, {
+      method: 'POST',
+      headers: { 'X-Vault-Token': ROOT },
+      body: JSON.stringify({ type: 'kv', options: { version: '2' } }),
+    });
     if (res.status >= 300) throw new Error(`vault mount: ${res.status} ${await res.text()}`);
     const target = await VaultKeyStore.connect({ endpoint: v.url, engine: 'keygate', version: 'v2', prefix: 'bench', auth: { kind: 'token', token: ROOT } });
     try {
@@ -39,9 +43,33 @@ export const migration: Scenario = {
       const againSeconds = (performance.now() - again0) / 1000;
       if (second.copied !== 0) throw new Error(`migrate: the second run copied ${second.copied} entries`);
       const rate = (n: number, s: number) => (s > 0 ? Math.round(n / s) : null);
-      out.figure({ key: 'm_migrate_total', title: 'migrate fs → Vault test server, whole run (plan, copy, verify)', unit: 'entries/s', keygate: rate(first.copied, total), node: null, nginx: null, higherIsBetter: true });
-      out.figure({ key: 'm_migrate_copy', title: 'migrate fs → Vault test server, copy pass', unit: 'entries/s', keygate: rate(first.copied, copySeconds), node: null, nginx: null, higherIsBetter: true });
-      out.figure({ key: 'm_migrate_again', title: 'migrate again (nothing to copy: plan and verify)', unit: 'entries/s', keygate: rate(second.unchanged, againSeconds), node: null, nginx: null, higherIsBetter: true });
+      out.figure({
+        key: 'm_migrate_total',
+        title: 'migrate fs → Vault test server, whole run (plan, copy, verify)',
+        unit: 'entries/s',
+        keygate: rate(first.copied, total),
+        node: null,
+        nginx: null,
+        higherIsBetter: true,
+      });
+      out.figure({
+        key: 'm_migrate_copy',
+        title: 'migrate fs → Vault test server, copy pass',
+        unit: 'entries/s',
+        keygate: rate(first.copied, copySeconds),
+        node: null,
+        nginx: null,
+        higherIsBetter: true,
+      });
+      out.figure({
+        key: 'm_migrate_again',
+        title: 'migrate again (nothing to copy: plan and verify)',
+        unit: 'entries/s',
+        keygate: rate(second.unchanged, againSeconds),
+        node: null,
+        nginx: null,
+        higherIsBetter: true,
+      });
       out.note(
         `${first.copied} entries (1000 keys, 1000 bundles and their SAN index, 10 groups, 500 nodes and their tokens) from an fs keystore to the ` +
           `Vault test server (KV v2 over loopback HTTP, root token), ${total.toFixed(1)} s in all, 16 entries at a time. The whole run reads every ` +

@@ -34,7 +34,15 @@ export const nodeFetch: Scenario = {
       const group = (await callOK(kg.port, ctx.pki.caPem, admin, `/v1/group/create/${GROUP}`, { method: 'PUT', body: {} })).json() as { group_token: string };
       await callOK(kg.port, ctx.pki.caPem, admin, `/v1/group/assign/${GROUP}/${BUNDLE}`, { method: 'PUT' });
       const register = async (nodeId: string): Promise<string> =>
-        ((await callOK(kg.port, ctx.pki.caPem, admin, `/v1/node/register/${GROUP}`, { method: 'PUT', body: { node_id: nodeId }, headers: { Authorization: `Bearer ${group.group_token}` } })).json() as { node_token: string }).node_token;
+        (
+          (
+            await callOK(kg.port, ctx.pki.caPem, admin, `/v1/node/register/${GROUP}`, {
+              method: 'PUT',
+              body: { node_id: nodeId },
+              headers: { Authorization: `Bearer ${group.group_token}` },
+            })
+          ).json() as { node_token: string }
+        ).node_token;
       const token = await register('n1');
       const client = ctx.pki.clients[0] as ClientIdentity;
       const headers = { Authorization: `Bearer ${token}` };
@@ -44,12 +52,51 @@ export const nodeFetch: Scenario = {
 
       const keep = await load(ctx, 'n node fetch, cache off, keep-alive / keygate', kg, spec, { kind: 'closed' }, { identities });
       out.measure({ label: `n node fetch by node token, cache off, ${v.kind}, keep-alive`, load: keep });
-      const close = await load(ctx, 'n node fetch, cache off, Connection: close / keygate', kg, spec, { kind: 'handshake', resume: true, loops: CONNECTIONS }, { identities });
+      const close = await load(
+        ctx,
+        'n node fetch, cache off, Connection: close / keygate',
+        kg,
+        spec,
+        { kind: 'handshake', resume: true, loops: CONNECTIONS },
+        { identities },
+      );
       out.measure({ label: `n node fetch by node token, cache off, ${v.kind}, Connection: close (sessions resumed)`, load: close });
-      out.figure({ key: 'n_node_fetch_cache_off_keepalive', title: 'node fetch by node token, cache off, Vault, keep-alive', unit: 'req/s', keygate: keep.perSecond, node: null, nginx: null, higherIsBetter: true });
-      out.figure({ key: 'n_node_fetch_cache_off_keepalive_p99', title: 'p99 of those', unit: 'ms', keygate: keep.p99Ms, node: null, nginx: null, higherIsBetter: false });
-      out.figure({ key: 'n_node_fetch_cache_off_close', title: 'node fetch by node token, cache off, Vault, Connection: close', unit: 'req/s', keygate: close.perSecond, node: null, nginx: null, higherIsBetter: true });
-      out.figure({ key: 'n_node_fetch_cache_off_close_p99', title: 'p99 of those', unit: 'ms', keygate: close.p99Ms, node: null, nginx: null, higherIsBetter: false });
+      out.figure({
+        key: 'n_node_fetch_cache_off_keepalive',
+        title: 'node fetch by node token, cache off, Vault, keep-alive',
+        unit: 'req/s',
+        keygate: keep.perSecond,
+        node: null,
+        nginx: null,
+        higherIsBetter: true,
+      });
+      out.figure({
+        key: 'n_node_fetch_cache_off_keepalive_p99',
+        title: 'p99 of those',
+        unit: 'ms',
+        keygate: keep.p99Ms,
+        node: null,
+        nginx: null,
+        higherIsBetter: false,
+      });
+      out.figure({
+        key: 'n_node_fetch_cache_off_close',
+        title: 'node fetch by node token, cache off, Vault, Connection: close',
+        unit: 'req/s',
+        keygate: close.perSecond,
+        node: null,
+        nginx: null,
+        higherIsBetter: true,
+      });
+      out.figure({
+        key: 'n_node_fetch_cache_off_close_p99',
+        title: 'p99 of those',
+        unit: 'ms',
+        keygate: close.p99Ms,
+        node: null,
+        nginx: null,
+        higherIsBetter: false,
+      });
 
       // Revocation across replicas: a second replica with the default cache reads with a token, the first revokes it.
       const other = await keygate(ctx, 'n-keygate-replica', { keystore, allow });
@@ -66,8 +113,19 @@ export const nodeFetch: Scenario = {
         }
         await sleep(100);
       }
-      out.measure({ label: 'n revoked node token refused by the other replica after', values: { seconds: seconds === null ? 'not within 60 s' : Number(seconds.toFixed(2)) } });
-      out.figure({ key: 'n_revocation_across_replicas_s', title: 'a node token revoked on one replica, refused by another after (default cache.expiry.credentials 10 s)', unit: 's', keygate: seconds, node: null, nginx: null, higherIsBetter: false });
+      out.measure({
+        label: 'n revoked node token refused by the other replica after',
+        values: { seconds: seconds === null ? 'not within 60 s' : Number(seconds.toFixed(2)) },
+      });
+      out.figure({
+        key: 'n_revocation_across_replicas_s',
+        title: 'a node token revoked on one replica, refused by another after (default cache.expiry.credentials 10 s)',
+        unit: 's',
+        keygate: seconds,
+        node: null,
+        nginx: null,
+        higherIsBetter: false,
+      });
       out.note(
         `${v.kind}, KV v2 at secret/, root token. One node token on ${CONNECTIONS} connections (one client certificate each, whose policy does not allow the read). ` +
           'Connection: close runs 32 loops of one request per new TLS connection, TLS sessions resumed. The revocation figure polls the other replica every 100 ms.',

@@ -35,14 +35,20 @@ export async function startAnyVault(ctx: BenchContext): Promise<VaultTarget> {
   const binary = process.env['VAULT_BIN'] || (existsSync(bundled) ? bundled : '');
   if (binary === '') {
     const v = ctx.use(await startVault(ctx.settings.repo, ROOT));
-    return { url: v.url, kind: 'the Vault test server (Node, keygate\'s own signing code)', stop: () => ctx.stop(v) };
+    return { url: v.url, kind: "the Vault test server (Node, keygate's own signing code)", stop: () => ctx.stop(v) };
   }
   const port = await freePort();
   const home = mkdtempSync(join(ctx.settings.tmp, 'vault-home-'));
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
   delete env['VAULT_ADDR'];
   delete env['VAULT_TOKEN'];
-  const child = track(spawn(binary, ['server', '-dev', `-dev-root-token-id=${ROOT}`, `-dev-listen-address=127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+  const child = track(
+    spawn(binary, ['server', '-dev', `-dev-root-token-id=${ROOT}`, `-dev-listen-address=127.0.0.1:${port}`], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`vault dev server did not start: ${seen.slice(-500)}`)), 30_000);
@@ -79,10 +85,24 @@ export const pkiSigning: Scenario = {
     const rates: Record<string, number | null> = {};
     for (const t of TYPES) {
       const body = JSON.stringify({ csr: csrOf(t), ttl: '1h' });
-      const r = await load(ctx, `g sign ${t}, built-in / keygate`, builtin, { method: 'PUT', path: `/v1/pki/sign/bench-${t}`, body, expectStatus: 200 }, { kind: 'closed' });
+      const r = await load(
+        ctx,
+        `g sign ${t}, built-in / keygate`,
+        builtin,
+        { method: 'PUT', path: `/v1/pki/sign/bench-${t}`, body, expectStatus: 200 },
+        { kind: 'closed' },
+      );
       out.measure({ label: `g sign ${t}, built-in / keygate`, load: r });
       rates[`builtin ${t}`] = r.perSecond;
-      out.figure({ key: `g_sign_builtin_${t}`, title: `certificates signed, built-in CA, ${t}`, unit: 'certs/s', keygate: r.perSecond, node: null, nginx: null, higherIsBetter: true });
+      out.figure({
+        key: `g_sign_builtin_${t}`,
+        title: `certificates signed, built-in CA, ${t}`,
+        unit: 'certs/s',
+        keygate: r.perSecond,
+        node: null,
+        nginx: null,
+        higherIsBetter: true,
+      });
     }
     await ctx.stop(builtin);
 
@@ -103,13 +123,35 @@ export const pkiSigning: Scenario = {
       });
       for (const t of TYPES) {
         if (!vaultTypes.includes(t)) {
-          out.figure({ key: `g_sign_vault_${t}`, title: `certificates signed, Vault PKI, ${t}`, unit: 'certs/s', keygate: null, node: null, nginx: null, higherIsBetter: true });
+          out.figure({
+            key: `g_sign_vault_${t}`,
+            title: `certificates signed, Vault PKI, ${t}`,
+            unit: 'certs/s',
+            keygate: null,
+            node: null,
+            nginx: null,
+            higherIsBetter: true,
+          });
           continue;
         }
         const body = JSON.stringify({ csr: csrOf(t), ttl: '1h' });
-        const r = await load(ctx, `g sign ${t}, Vault PKI / keygate`, viaVault, { method: 'PUT', path: `/v1/pki/sign/bench-${t}`, body, expectStatus: 200 }, { kind: 'closed' });
+        const r = await load(
+          ctx,
+          `g sign ${t}, Vault PKI / keygate`,
+          viaVault,
+          { method: 'PUT', path: `/v1/pki/sign/bench-${t}`, body, expectStatus: 200 },
+          { kind: 'closed' },
+        );
         out.measure({ label: `g sign ${t}, Vault PKI / keygate`, load: r });
-        out.figure({ key: `g_sign_vault_${t}`, title: `certificates signed, Vault PKI, ${t}`, unit: 'certs/s', keygate: r.perSecond, node: null, nginx: null, higherIsBetter: true });
+        out.figure({
+          key: `g_sign_vault_${t}`,
+          title: `certificates signed, Vault PKI, ${t}`,
+          unit: 'certs/s',
+          keygate: r.perSecond,
+          node: null,
+          nginx: null,
+          higherIsBetter: true,
+        });
       }
       out.note(
         `PUT /v1/pki/sign/bench-<type> with one CSR of that type (the same for every request: each answer is a new certificate with a new serial, ` +

@@ -149,7 +149,10 @@ export class VaultAuthenticator {
       }
     }
     if (!this.canLogin) {
-      this.log(live ? 'warn' : 'error', `vault: the configured token ${live ? 'cannot be renewed and expires' : 'has expired'}; requests will fail once it is gone`);
+      this.log(
+        live ? 'warn' : 'error',
+        `vault: the configured token ${live ? 'cannot be renewed and expires' : 'has expired'}; requests will fail once it is gone`,
+      );
       return;
     }
     try {
@@ -175,7 +178,13 @@ export class VaultAuthenticator {
     const namespace = auth.namespace === undefined ? this.namespace : namespacePath(auth.namespace);
     let req: VaultRequest;
     if (auth.kind === 'approle') {
-      req = { method: 'POST', path: `auth/${auth.engine}/login`, namespace, body: { role_id: auth.roleId, secret_id: auth.secretId }, secrets: [auth.roleId, auth.secretId] };
+      req = {
+        method: 'POST',
+        path: `auth/${auth.engine}/login`,
+        namespace,
+        body: { role_id: auth.roleId, secret_id: auth.secretId },
+        secrets: [auth.roleId, auth.secretId],
+      };
     } else {
       const jwt = await this.serviceAccountJWT(auth.jwt);
       req = { method: 'POST', path: `auth/${auth.engine}/login`, namespace, body: { role: auth.role, jwt }, secrets: [jwt] };

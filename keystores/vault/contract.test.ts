@@ -68,7 +68,11 @@ function vaultStore(setup: Setup): MakeStore {
         auth = { kind: 'approle', engine: 'approle', ...(await admin.appRole('approle', policy, [policy])) };
         break;
       case 'kubernetes': {
-        await admin.ok('POST', `auth/k8s/role/${policy}`, { bound_service_account_names: ['keygate'], bound_service_account_namespaces: ['keygate-system'], token_policies: [policy] });
+        await admin.ok('POST', `auth/k8s/role/${policy}`, {
+          bound_service_account_names: ['keygate'],
+          bound_service_account_namespaces: ['keygate-system'],
+          token_policies: [policy],
+        });
         const file = join(dir, `token-${n}`);
         await writeFile(file, issuer.jwt('keygate-system', 'keygate'));
         auth = { kind: 'kubernetes', engine: 'k8s', role: policy, jwt: file };

@@ -107,7 +107,9 @@ describe('requests with several endpoints', () => {
     const client = new VaultHTTP([a.url, await dead()], {}, 5_000);
     const err = await client.send(PUT).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreUnreachableError);
-    expect((err as Error).message).toMatch(/^vault: PUT kv\/data\/a: no Vault node could serve \(127\.0\.0\.1:\d+: 307 standby without an active node; 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    expect((err as Error).message).toMatch(
+      /^vault: PUT kv\/data\/a: no Vault node could serve \(127\.0\.0\.1:\d+: 307 standby without an active node; 127\.0\.0\.1:\d+: .*ECONNREFUSED/,
+    );
     expect((err as Error).message).not.toContain('tok');
     client.close();
   });

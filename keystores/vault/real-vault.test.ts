@@ -18,7 +18,7 @@ import { VaultAdmin } from './testing.js';
 
 const given = process.env['VAULT_ADDR']?.replace(/\/+$/, '') ?? '';
 const enabled = given !== '' && (process.env['VAULT_TOKEN'] ?? '') !== '';
-if (!enabled) console.info('vault: no VAULT_ADDR/VAULT_TOKEN: the contract against your own Vault is skipped (the project \'real Vault\' runs the Vault tests)');
+if (!enabled) console.info("vault: no VAULT_ADDR/VAULT_TOKEN: the contract against your own Vault is skipped (the project 'real Vault' runs the Vault tests)");
 
 (enabled ? describe : describe.skip)('real Vault', () => {
   const target = { addr: given, token: process.env['VAULT_TOKEN'] ?? '', namespace: process.env['VAULT_NAMESPACE'] ?? '' };

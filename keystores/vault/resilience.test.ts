@@ -63,7 +63,11 @@ async function connect(auth: VaultOptions['auth'], extra: Partial<VaultOptions> 
 }
 
 /** A store logged in through a new AppRole role whose tokens live `ttl` (at most `maxTTL`). */
-async function appRoleStore(ttl = '1h', maxTTL = '24h', extra: Partial<VaultOptions> = {}): Promise<{ store: VaultKeyStore; roleId: string; secretId: string }> {
+async function appRoleStore(
+  ttl = '1h',
+  maxTTL = '24h',
+  extra: Partial<VaultOptions> = {},
+): Promise<{ store: VaultKeyStore; roleId: string; secretId: string }> {
   const role = `keygate-${++roles}`;
   await root.ok('POST', `auth/approle/role/${role}`, { token_policies: ['keygate'], token_ttl: ttl, token_max_ttl: maxTTL });
   const roleId = (await root.ok('GET', `auth/approle/role/${role}/role-id`)).data.role_id as string;
@@ -274,18 +278,21 @@ describe('faults', () => {
     }
   });
 
-  testServerOnly('drops connections')('survives dropped connections: idempotent reads retry once, writes fail cleanly and do not poison later calls', async () => {
-    const { store } = await appRoleStore();
-    await store.create('k', Buffer.from('v'));
-    server.faults.dropNext(1);
-    expect((await store.get('k')).value.toString()).toBe('v');
-    server.faults.dropNext(2);
-    await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnreachableError);
-    server.faults.dropNext(1);
-    await expect(store.create('dropped', Buffer.from('v'))).rejects.toBeInstanceOf(StoreUnreachableError);
-    await store.create('dropped', Buffer.from('v'));
-    expect((await store.get('dropped')).value.toString()).toBe('v');
-  });
+  testServerOnly('drops connections')(
+    'survives dropped connections: idempotent reads retry once, writes fail cleanly and do not poison later calls',
+    async () => {
+      const { store } = await appRoleStore();
+      await store.create('k', Buffer.from('v'));
+      server.faults.dropNext(1);
+      expect((await store.get('k')).value.toString()).toBe('v');
+      server.faults.dropNext(2);
+      await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnreachableError);
+      server.faults.dropNext(1);
+      await expect(store.create('dropped', Buffer.from('v'))).rejects.toBeInstanceOf(StoreUnreachableError);
+      await store.create('dropped', Buffer.from('v'));
+      expect((await store.get('dropped')).value.toString()).toBe('v');
+    },
+  );
 
   testServerOnly('injects latency')('gives up after timeoutMs when Vault is slow, fails fast meanwhile, and recovers', async () => {
     const { store } = await appRoleStore('1h', '24h', { timeoutMs: 200 });
@@ -321,7 +328,11 @@ describe('secret hygiene', () => {
     const token = await root.createToken(['keygate']);
     const secrets = [token, vault.rootToken];
     const errors: unknown[] = [];
-    const collect = (p: Promise<unknown>): Promise<void> => p.then(() => undefined, (e: unknown) => void errors.push(e));
+    const collect = (p: Promise<unknown>): Promise<void> =>
+      p.then(
+        () => undefined,
+        (e: unknown) => void errors.push(e),
+      );
 
     const store = await connect({ kind: 'token', token });
     // A proxy (or a buggy Vault) echoing the token back must not leak it either.
@@ -335,10 +346,22 @@ describe('secret hygiene', () => {
 
     const approle = await appRoleStore();
     secrets.push(approle.roleId, approle.secretId);
-    await collect(VaultKeyStore.connect({ endpoint: vault.url, version: 'v2', auth: { kind: 'approle', engine: 'approle', roleId: approle.roleId, secretId: `${approle.secretId}x` } }));
+    await collect(
+      VaultKeyStore.connect({
+        endpoint: vault.url,
+        version: 'v2',
+        auth: { kind: 'approle', engine: 'approle', roleId: approle.roleId, secretId: `${approle.secretId}x` },
+      }),
+    );
     secrets.push(`${approle.secretId}x`);
     server.faults.failNext(1, 400, `invalid secret ${approle.secretId}x`);
-    await collect(VaultKeyStore.connect({ endpoint: vault.url, version: 'v2', auth: { kind: 'approle', engine: 'approle', roleId: approle.roleId, secretId: `${approle.secretId}x` } }));
+    await collect(
+      VaultKeyStore.connect({
+        endpoint: vault.url,
+        version: 'v2',
+        auth: { kind: 'approle', engine: 'approle', roleId: approle.roleId, secretId: `${approle.secretId}x` },
+      }),
+    );
     const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
     secrets.push(jwt);
     server.faults.failNext(1, 403, `bad jwt ${jwt}`);
@@ -381,37 +404,46 @@ describe('renewal on a controlled clock', () => {
     expect(done()).toBe(true);
   }
 
-  testServerOnly('runs the server on a fake clock')('renews an hour-long token at 48 minutes, and uses a background login only after min(remaining / 2, 30 s)', async () => {
-    const creds = await admin.appRole('approle', 'hourly', ['keygate'], '1h');
-    await admin.ok('POST', 'auth/approle/role/hourly', { token_max_ttl: '1h' });
-    const tokens: Array<string | undefined> = [];
-    const send = VaultHTTP.prototype.send;
-    vi.spyOn(VaultHTTP.prototype, 'send').mockImplementation(function (this: VaultHTTP, req) {
-      if (req.path.startsWith('secret/')) tokens.push(req.token);
-      return send.call(this, req);
-    });
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    const since = clocked.requests.length;
-    const calls = (path: string): RecordedRequest[] => clocked.requests.slice(since).filter((r) => r.path === path);
-    const store = await VaultKeyStore.connect({ endpoint: clocked.url, version: 'v2', engine: 'secret', pingIntervalMs: 3_600_000, auth: { kind: 'approle', engine: 'approle', ...creds } });
-    open.push(store);
-    await store.create('k', Buffer.from('v'));
+  testServerOnly('runs the server on a fake clock')(
+    'renews an hour-long token at 48 minutes, and uses a background login only after min(remaining / 2, 30 s)',
+    async () => {
+      const creds = await admin.appRole('approle', 'hourly', ['keygate'], '1h');
+      await admin.ok('POST', 'auth/approle/role/hourly', { token_max_ttl: '1h' });
+      const tokens: Array<string | undefined> = [];
+      const send = VaultHTTP.prototype.send;
+      vi.spyOn(VaultHTTP.prototype, 'send').mockImplementation(function (this: VaultHTTP, req) {
+        if (req.path.startsWith('secret/')) tokens.push(req.token);
+        return send.call(this, req);
+      });
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      const since = clocked.requests.length;
+      const calls = (path: string): RecordedRequest[] => clocked.requests.slice(since).filter((r) => r.path === path);
+      const store = await VaultKeyStore.connect({
+        endpoint: clocked.url,
+        version: 'v2',
+        engine: 'secret',
+        pingIntervalMs: 3_600_000,
+        auth: { kind: 'approle', engine: 'approle', ...creds },
+      });
+      open.push(store);
+      await store.create('k', Buffer.from('v'));
 
-    await vi.advanceTimersByTimeAsync(48 * 60_000 - 1_000);
-    expect(calls('/v1/auth/token/renew-self')).toHaveLength(0);
-    await vi.advanceTimersByTimeAsync(1_000);
-    // renew-self cannot pass the 1 h max TTL, so keygate logs in again in the background.
-    await until(() => calls('/v1/auth/approle/login').length === 2);
-    expect(calls('/v1/auth/token/renew-self')).toHaveLength(1);
-    const first = tokens[0];
-    await store.get('k');
-    expect(tokens.at(-1)).toBe(first);
-    await vi.advanceTimersByTimeAsync(29_000);
-    await store.get('k');
-    expect(tokens.at(-1)).toBe(first);
-    await vi.advanceTimersByTimeAsync(1_000);
-    await store.get('k');
-    expect(tokens.at(-1)).not.toBe(first);
-    expect(clocked.requests.slice(since).every((r) => r.status !== 403)).toBe(true);
-  });
+      await vi.advanceTimersByTimeAsync(48 * 60_000 - 1_000);
+      expect(calls('/v1/auth/token/renew-self')).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1_000);
+      // renew-self cannot pass the 1 h max TTL, so keygate logs in again in the background.
+      await until(() => calls('/v1/auth/approle/login').length === 2);
+      expect(calls('/v1/auth/token/renew-self')).toHaveLength(1);
+      const first = tokens[0];
+      await store.get('k');
+      expect(tokens.at(-1)).toBe(first);
+      await vi.advanceTimersByTimeAsync(29_000);
+      await store.get('k');
+      expect(tokens.at(-1)).toBe(first);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await store.get('k');
+      expect(tokens.at(-1)).not.toBe(first);
+      expect(clocked.requests.slice(since).every((r) => r.status !== 403)).toBe(true);
+    },
+  );
 });

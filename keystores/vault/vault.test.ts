@@ -52,7 +52,10 @@ async function connect(options: Omit<VaultOptions, 'endpoint'> & { endpoint?: st
 }
 
 /** A fresh mount with keygate's minimal policy and a token holding only that policy. */
-async function tenant(version: 'v1' | 'v2', opts: { engine?: string; prefix?: string; admin?: VaultAdmin } = {}): Promise<{ engine: string; token: string; store: VaultKeyStore }> {
+async function tenant(
+  version: 'v1' | 'v2',
+  opts: { engine?: string; prefix?: string; admin?: VaultAdmin } = {},
+): Promise<{ engine: string; token: string; store: VaultKeyStore }> {
   const admin = opts.admin ?? root;
   const engine = opts.engine ?? unique('kv');
   if (opts.engine === undefined) await admin.mountKV(engine, version);
@@ -120,7 +123,10 @@ describe('KES layout', () => {
   it('refuses a secret that is not in the layout without echoing its content', async () => {
     const { engine, store } = await tenant('v2');
     await root.ok('PUT', `${engine}/data/odd`, { data: { other: 'sensitive-content' } });
-    const err = await store.get('odd').then(() => undefined, (e: unknown) => e as Error);
+    const err = await store.get('odd').then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(err).toBeInstanceOf(StoreError);
     expect(err?.message).toMatch(/^vault: .*data\/odd is not a keygate entry: no field 'odd'/);
     expect(err?.message).not.toContain('sensitive-content');
@@ -135,7 +141,7 @@ describe('KES layout', () => {
     expect(await store.list('', '', 10)).toEqual({ names: ['real'], continueAt: '' });
   });
 
-  it('reports a KV version mismatch with Vault\'s explanation', async () => {
+  it("reports a KV version mismatch with Vault's explanation", async () => {
     const engine = unique('kv');
     await root.mountKV(engine, 'v2');
     const store = await connect({ engine, version: 'v1', auth: { kind: 'token', token: vault.rootToken } });
@@ -156,7 +162,9 @@ describe('permissions', () => {
     const err = await store.status().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreAccessDeniedError);
     expect((err as Error).message).toBe(why);
-    expect(lines.filter((l) => l.startsWith('error vault: permission denied'))).toEqual([`error ${why}; keygate is not ready until the token's policies grant it`]);
+    expect(lines.filter((l) => l.startsWith('error vault: permission denied'))).toEqual([
+      `error ${why}; keygate is not ready until the token's policies grant it`,
+    ]);
     // Without Vault's default policy the token may not ask sys/capabilities-self: a LIST decides.
     const bare = (await root.ok('POST', 'auth/token/create', { policies: [policy], no_default_policy: true })).auth.client_token as string;
     const listed = await connect({ engine, version: 'v2', prefix: 'mine', auth: { kind: 'token', token: bare } });
@@ -205,7 +213,6 @@ describe('KV v2 versions', () => {
     await expect(store.update('k', Buffer.from('x'), '2')).rejects.toThrow(/changed concurrently/);
     expect((await store.get('k')).value.toString()).toBe('updated');
   });
-
 
   it('delete removes the metadata and every version, so no old value survives', async () => {
     const { engine, store } = await tenant('v2', { prefix: 'p' });
@@ -264,8 +271,20 @@ describe('multi-tenancy', () => {
     const asA = new VaultAdmin(vault.url, a.token);
     const paths =
       version === 'v1'
-        ? { own: `${engine}/tenant-a/only-a`, read: `${engine}/tenant-b/only-b`, list: `${engine}/tenant-b/`, root: `${engine}/`, del: `${engine}/tenant-b/only-b` }
-        : { own: `${engine}/data/tenant-a/only-a`, read: `${engine}/data/tenant-b/only-b`, list: `${engine}/metadata/tenant-b/`, root: `${engine}/metadata/`, del: `${engine}/metadata/tenant-b/only-b` };
+        ? {
+            own: `${engine}/tenant-a/only-a`,
+            read: `${engine}/tenant-b/only-b`,
+            list: `${engine}/tenant-b/`,
+            root: `${engine}/`,
+            del: `${engine}/tenant-b/only-b`,
+          }
+        : {
+            own: `${engine}/data/tenant-a/only-a`,
+            read: `${engine}/data/tenant-b/only-b`,
+            list: `${engine}/metadata/tenant-b/`,
+            root: `${engine}/metadata/`,
+            del: `${engine}/metadata/tenant-b/only-b`,
+          };
     expect((await asA.request('GET', paths.own)).status).toBe(200);
     expect((await asA.request('GET', paths.read)).status).toBe(403);
     expect((await asA.request('PUT', paths.read, version === 'v1' ? { x: 'y' } : { data: { x: 'y' } })).status).toBe(403);
@@ -330,7 +349,13 @@ describe('authentication', () => {
     await root.keygatePolicy('cross', { version: 'v2', engine: `${ns}/kv`, prefix: 'app' });
     const creds = await root.appRole('approle', unique('cross-'), ['cross']);
     server.requests.length = 0;
-    const store = await connect({ engine: 'kv', version: 'v2', namespace: ns, prefix: 'app', auth: { kind: 'approle', engine: 'approle', namespace: '/', ...creds } });
+    const store = await connect({
+      engine: 'kv',
+      version: 'v2',
+      namespace: ns,
+      prefix: 'app',
+      auth: { kind: 'approle', engine: 'approle', namespace: '/', ...creds },
+    });
     await store.create('k', Buffer.from('v'));
     expect((await store.get('k')).value.toString()).toBe('v');
     const login = server.requests.find((r) => r.path === '/v1/auth/approle/login');
@@ -352,7 +377,12 @@ describe('authentication', () => {
     const second = new ServiceAccountIssuer();
     const api = await vault.kubernetesAPI();
     api.trust(second.publicKeyPem);
-    await root.ok('POST', `auth/${mount}/config`, { kubernetes_host: api.url, kubernetes_ca_cert: api.caPem, pem_keys: [second.publicKeyPem], disable_iss_validation: true });
+    await root.ok('POST', `auth/${mount}/config`, {
+      kubernetes_host: api.url,
+      kubernetes_ca_cert: api.caPem,
+      pem_keys: [second.publicKeyPem],
+      disable_iss_validation: true,
+    });
     await writeFile(file, second.jwt('infra', 'keygate'));
     server.faults.expireAllTokens();
     expect((await store.get('k')).value.toString()).toBe('v');
@@ -363,17 +393,28 @@ describe('authentication', () => {
     await root.enableAuth(mount, 'kubernetes');
     await root.keygatePolicy('k8s-literal', { version: 'v2', engine: 'secret', prefix: 'lit' });
     const issuer = await root.kubernetes(mount, 'keygate', ['k8s-literal'], 'keygate', 'infra');
-    const store = await connect({ engine: 'secret', version: 'v2', prefix: 'lit', auth: { kind: 'kubernetes', engine: mount, role: 'keygate', jwt: issuer.jwt('infra', 'keygate') } });
+    const store = await connect({
+      engine: 'secret',
+      version: 'v2',
+      prefix: 'lit',
+      auth: { kind: 'kubernetes', engine: mount, role: 'keygate', jwt: issuer.jwt('infra', 'keygate') },
+    });
     await store.create('k', Buffer.from('v'));
   });
 
   it('fails to connect with a clear StoreError when Vault refuses the credentials', async () => {
     const creds = await root.appRole('approle', unique('bad-'), ['default']);
-    const err = await VaultKeyStore.connect({ endpoint: vault.url, version: 'v2', auth: { kind: 'approle', engine: 'approle', roleId: creds.roleId, secretId: 'wrong-secret-id' } }).catch((e: Error) => e);
+    const err = await VaultKeyStore.connect({
+      endpoint: vault.url,
+      version: 'v2',
+      auth: { kind: 'approle', engine: 'approle', roleId: creds.roleId, secretId: 'wrong-secret-id' },
+    }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect(err).not.toBeInstanceOf(StoreUnreachableError);
     // Vault 1.4 words it "invalid secret id", current Vault (and the test server) "invalid role or secret ID".
-    expect((err as Error).message).toMatch(/^vault: cannot connect to http:\/\/127\.0\.0\.1:\d+: approle login failed: .*400 (invalid role or secret ID|invalid secret id)/);
+    expect((err as Error).message).toMatch(
+      /^vault: cannot connect to http:\/\/127\.0\.0\.1:\d+: approle login failed: .*400 (invalid role or secret ID|invalid secret id)/,
+    );
     const bad = await VaultKeyStore.connect({ endpoint: vault.url, version: 'v2', auth: { kind: 'token', token: 'hvs.not-a-token' } }).catch((e: Error) => e);
     expect((bad as Error).message).toMatch(/^vault: cannot connect to .*: the configured token is invalid or expired$/);
   });
@@ -390,7 +431,7 @@ describe('TLS', () => {
     await secure?.close();
   });
 
-  testServerOnly('Vault 1.4\'s dev server has no TLS listener')('talks HTTPS to Vault with the configured CA, and refuses an untrusted server', async () => {
+  testServerOnly("Vault 1.4's dev server has no TLS listener")('talks HTTPS to Vault with the configured CA, and refuses an untrusted server', async () => {
     const base = { endpoint: secure.url, version: 'v2', engine: 'secret', auth: { kind: 'token', token: secure.rootToken } } as const;
     const store = await connect({ ...base, tls: { ca: [Buffer.from(pki.ca.certPem)] } });
     await store.create('k', Buffer.from('v'));
@@ -431,7 +472,9 @@ describe('options', () => {
 
 describe('minimalPolicy', () => {
   it('grants KV v1 everything under the prefix folder', () => {
-    expect(minimalPolicy({ version: 'v1', prefix: 'keygate' })).toBe('path "kv/keygate/*" {\n  capabilities = ["create", "read", "update", "delete", "list"]\n}\n');
+    expect(minimalPolicy({ version: 'v1', prefix: 'keygate' })).toBe(
+      'path "kv/keygate/*" {\n  capabilities = ["create", "read", "update", "delete", "list"]\n}\n',
+    );
   });
 
   it('grants KV v2 data and metadata separately, and the mount root without a prefix', () => {

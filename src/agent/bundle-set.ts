@@ -223,7 +223,15 @@ export class BundleSet {
     t.version = b.version;
     t.due = now + refreshDelay(b.ttl, settings.refresh.jitter, this.deps.random);
     const status = board.bundle(t.name);
-    Object.assign(status, { state: 'ok', version: b.version, notAfter: b.notAfter, ttl: b.ttl, lastRefresh: new Date(now), nextRefresh: new Date(t.due), lastError: null });
+    Object.assign(status, {
+      state: 'ok',
+      version: b.version,
+      notAfter: b.notAfter,
+      ttl: b.ttl,
+      lastRefresh: new Date(now),
+      nextRefresh: new Date(t.due),
+      lastError: null,
+    });
     board.refreshes.inc({ result: written ? 'changed' : 'unchanged' });
     if (!written) return null;
     status.lastChange = new Date(now);

@@ -84,7 +84,11 @@ log: { level: debug }
     ['a certificate without its key', minimal.replace('  key: /etc/keygate/node.key\n', ''), 'tls: cert and key must be given together'],
     ['no credential at all', 'server: https://a:1\nbundles: all\noutput: {dir: x}\n', 'no credential: set tls.cert and tls.key'],
     ['registration without a node id', 'server: https://a:1\nnode: {group: g, group_token: t}\nbundles: all\noutput: {dir: x}\n', 'node.id is required'],
-    ['enrollment without a certificate', 'server: https://a:1\nnode: {group: g, group_token: t, enroll: true}\nbundles: all\noutput: {dir: x}\n', 'set tls.cert and tls.key'],
+    [
+      'enrollment without a certificate',
+      'server: https://a:1\nnode: {group: g, group_token: t, enroll: true}\nbundles: all\noutput: {dir: x}\n',
+      'set tls.cert and tls.key',
+    ],
     ['a bad duration', minimal + 'reload: {timeout: 5 minutes}\n', "reload.timeout: invalid duration '5 minutes'"],
     ['a zero duration', minimal + 'refresh: {timeout: "0"}\n', 'refresh.timeout: must be longer than 0'],
     ['retry_min above retry_max', minimal + 'refresh: {retry_min: 10m, retry_max: 1m}\n', 'refresh.retry_min: must not exceed refresh.retry_max'],

@@ -209,7 +209,8 @@ function checkCertificates(c: AgentConfig, where: Where): void {
   const outputDir = resolve(c.output.dir);
   c.certificates.forEach((cert, i) => {
     const at = (...path: Array<string | number>) => where(['certificates', i, ...path]);
-    if (!isValidBundleName(cert.name) || cert.name.startsWith('*.')) throw new ConfigError(`${at('name')}: invalid file name '${cert.name.slice(0, 100)}' (letters, digits, '.', '_', '-')`);
+    if (!isValidBundleName(cert.name) || cert.name.startsWith('*.'))
+      throw new ConfigError(`${at('name')}: invalid file name '${cert.name.slice(0, 100)}' (letters, digits, '.', '_', '-')`);
     const dir = resolve(cert.dir ?? c.output.dir);
     if (names.has(cert.name)) throw new ConfigError(`${at('name')}: certificate '${cert.name}' is listed twice`);
     names.add(cert.name);

@@ -31,14 +31,22 @@ export function createAgent(settings: AgentSettings, options: { logger?: Logger;
   const board = new StatusBoard();
   const reloader = new Reloader(settings.reload.command, settings.reload.timeoutMs);
   const agent = new Agent({
-    settings, client, writer, reloader, board, logger,
+    settings,
+    client,
+    writer,
+    reloader,
+    board,
+    logger,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.random ? { random: options.random } : {}),
   });
   let status: StatusServer | null = null;
   let started = false;
   return {
-    agent, board, writer, client,
+    agent,
+    board,
+    writer,
+    client,
     get statusPort() {
       return status?.port ?? 0;
     },

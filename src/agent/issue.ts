@@ -144,14 +144,18 @@ export class CertificateSet {
   async refresh(until = Infinity): Promise<IssueFailure[]> {
     const failures: IssueFailure[] = [];
     const due = this.entries.filter((e) => e.due <= until);
-    await forEachLimited(due, async (e) => {
-      try {
-        await this.issue(e);
-      } catch (err) {
-        this.failed(e, err as Error);
-        failures.push({ name: e.spec.name, error: err as Error });
-      }
-    }, CONCURRENCY);
+    await forEachLimited(
+      due,
+      async (e) => {
+        try {
+          await this.issue(e);
+        } catch (err) {
+          this.failed(e, err as Error);
+          failures.push({ name: e.spec.name, error: err as Error });
+        }
+      },
+      CONCURRENCY,
+    );
     return failures;
   }
 
@@ -173,23 +177,30 @@ export class CertificateSet {
       return;
     }
     const revoked = new Map<string, string[]>();
-    await forEachLimited(serials, async ({ name, serial }) => {
-      try {
-        await client.revokeCertificate(serial);
-        revoked.set(name, [...(revoked.get(name) ?? []), normalSerial(serial)]);
-        board.issuances.inc({ result: 'revoked' });
-        logger.info(`agent: certificate '${name}': revoked serial ${serial} on exit`);
-      } catch (err) {
-        board.issuances.inc({ result: 'revoke_failed' });
-        logger.error(`agent: certificate '${name}': cannot revoke serial ${serial} on exit: ${(err as Error).message}`);
-      }
-    }, CONCURRENCY);
+    await forEachLimited(
+      serials,
+      async ({ name, serial }) => {
+        try {
+          await client.revokeCertificate(serial);
+          revoked.set(name, [...(revoked.get(name) ?? []), normalSerial(serial)]);
+          board.issuances.inc({ result: 'revoked' });
+          logger.info(`agent: certificate '${name}': revoked serial ${serial} on exit`);
+        } catch (err) {
+          board.issuances.inc({ result: 'revoke_failed' });
+          logger.error(`agent: certificate '${name}': cannot revoke serial ${serial} on exit: ${(err as Error).message}`);
+        }
+      },
+      CONCURRENCY,
+    );
     for (const e of this.entries) {
       if (!e.spec.revokeOnExit) continue;
       e.issued = [];
       const done = revoked.get(e.spec.name);
       // Losing this note costs one early renewal at the next start, never a revoked pair served on.
-      if (done) await writeFile(this.revokedFile(e), done.join('\n') + '\n', { mode: 0o644 }).catch((err: Error) => logger.error(`agent: certificate '${e.spec.name}': ${err.message}`));
+      if (done)
+        await writeFile(this.revokedFile(e), done.join('\n') + '\n', { mode: 0o644 }).catch((err: Error) =>
+          logger.error(`agent: certificate '${e.spec.name}': ${err.message}`),
+        );
     }
   }
 
@@ -218,11 +229,18 @@ export class CertificateSet {
     const { board } = this.deps;
     board.serverReachable = true;
     Object.assign(board.certificate(spec.name), {
-      state: 'ok', serial: signed.serial, notAfter: signed.notAfter, lastIssued: new Date(now), nextRenewal: new Date(e.due), lastError: null,
+      state: 'ok',
+      serial: signed.serial,
+      notAfter: signed.notAfter,
+      lastIssued: new Date(now),
+      nextRenewal: new Date(e.due),
+      lastError: null,
     });
     board.issuances.inc({ result: 'issued' });
     if (written) this.deps.reloads.add(spec.name);
-    this.deps.logger.info(`agent: certificate '${spec.name}': issued serial ${signed.serial} by role '${spec.role}' (not after ${signed.notAfter.toISOString()}), renewal at ${new Date(e.due).toISOString()}`);
+    this.deps.logger.info(
+      `agent: certificate '${spec.name}': issued serial ${signed.serial} by role '${spec.role}' (not after ${signed.notAfter.toISOString()}), renewal at ${new Date(e.due).toISOString()}`,
+    );
   }
 
   /** Signs, re-establishing the credential once when the server refuses it. */
@@ -268,7 +286,12 @@ export class CertificateSet {
 function sanIp(ip: string): string {
   if (!ip.includes(':')) return ip;
   const bytes = ipAddressBytes(ip);
-  return Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16).toUpperCase()).join(':');
+  return Array.from({ length: 8 }, (_, i) =>
+    bytes
+      .readUInt16BE(i * 2)
+      .toString(16)
+      .toUpperCase(),
+  ).join(':');
 }
 
 /** Whether `key` is of the configured type (a changed `key_type` is not served from an old pair). */

@@ -13,11 +13,16 @@ describe('refreshDelay', () => {
 
   it('always lands in [ttl·(1−jitter), ttl] and never below the floor', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 31_536_000 }), fc.double({ min: 0, max: 0.5, noNaN: true }), fc.double({ min: 0, max: 0.9999999, noNaN: true }), (ttl, jitter, r) => {
-        const d = refreshDelay(ttl, jitter, () => r);
-        expect(d).toBeGreaterThanOrEqual(Math.max(MIN_REFRESH_MS, Math.floor(ttl * 1000 * (1 - jitter))));
-        expect(d).toBeLessThanOrEqual(Math.max(MIN_REFRESH_MS, ttl * 1000));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 31_536_000 }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.double({ min: 0, max: 0.9999999, noNaN: true }),
+        (ttl, jitter, r) => {
+          const d = refreshDelay(ttl, jitter, () => r);
+          expect(d).toBeGreaterThanOrEqual(Math.max(MIN_REFRESH_MS, Math.floor(ttl * 1000 * (1 - jitter))));
+          expect(d).toBeLessThanOrEqual(Math.max(MIN_REFRESH_MS, ttl * 1000));
+        },
+      ),
     );
   });
 
@@ -35,14 +40,20 @@ describe('backoffDelay', () => {
 
   it('draws from [ceiling/2, ceiling] (equal jitter) and stays capped for any attempt', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 0, max: 1_000_000 }), fc.double({ min: 0, max: 0.9999999, noNaN: true }), (attempt, min, extra, r) => {
-        const max = min + extra;
-        const ceiling = Math.min(max, min * 2 ** Math.min(attempt - 1, 52));
-        const d = backoffDelay(attempt, min, max, () => r);
-        expect(d).toBeGreaterThanOrEqual(Math.floor(ceiling / 2));
-        expect(d).toBeLessThanOrEqual(Math.ceil(ceiling));
-        expect(d).toBeLessThanOrEqual(max);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        fc.double({ min: 0, max: 0.9999999, noNaN: true }),
+        (attempt, min, extra, r) => {
+          const max = min + extra;
+          const ceiling = Math.min(max, min * 2 ** Math.min(attempt - 1, 52));
+          const d = backoffDelay(attempt, min, max, () => r);
+          expect(d).toBeGreaterThanOrEqual(Math.floor(ceiling / 2));
+          expect(d).toBeLessThanOrEqual(Math.ceil(ceiling));
+          expect(d).toBeLessThanOrEqual(max);
+        },
+      ),
     );
   });
 

@@ -61,25 +61,33 @@ export class StatusBoard {
   tokenExpiresAt: Date | null = null;
 
   readonly refreshes = new Counter({
-    name: 'keygate_agent_refreshes_total', help: 'Bundle fetches by result: changed, unchanged, failed, removed.',
-    labelNames: ['result'], registers: [this.registry],
+    name: 'keygate_agent_refreshes_total',
+    help: 'Bundle fetches by result: changed, unchanged, failed, removed.',
+    labelNames: ['result'],
+    registers: [this.registry],
   });
   readonly reloads = new Counter({
-    name: 'keygate_agent_reloads_total', help: 'Reload command runs by result: ok, failed, timeout.',
-    labelNames: ['result'], registers: [this.registry],
+    name: 'keygate_agent_reloads_total',
+    help: 'Reload command runs by result: ok, failed, timeout.',
+    labelNames: ['result'],
+    registers: [this.registry],
   });
 
   readonly issuances = new Counter({
-    name: 'keygate_agent_certificate_issuances_total', help: 'Certificates issued for the agent (certificates:), by result: issued, reused, failed; revocations at exit: revoked, revoke_failed.',
-    labelNames: ['result'], registers: [this.registry],
+    name: 'keygate_agent_certificate_issuances_total',
+    help: 'Certificates issued for the agent (certificates:), by result: issued, reused, failed; revocations at exit: revoked, revoke_failed.',
+    labelNames: ['result'],
+    registers: [this.registry],
   });
 
   constructor() {
     const bundles = this.bundles;
     const certificates = this.certificates;
     new Gauge({
-      name: 'keygate_agent_certificate_not_after_seconds', help: 'Expiry of the issued certificate on disk (Unix time).',
-      labelNames: ['certificate'], registers: [this.registry],
+      name: 'keygate_agent_certificate_not_after_seconds',
+      help: 'Expiry of the issued certificate on disk (Unix time).',
+      labelNames: ['certificate'],
+      registers: [this.registry],
       collect() {
         this.reset();
         for (const c of certificates.values()) if (c.notAfter) this.set({ certificate: c.name }, c.notAfter.getTime() / 1000);
@@ -87,7 +95,10 @@ export class StatusBoard {
     });
     const perBundle = (name: string, help: string, value: (b: BundleStatus) => number | null) =>
       new Gauge({
-        name, help, labelNames: ['bundle'], registers: [this.registry],
+        name,
+        help,
+        labelNames: ['bundle'],
+        registers: [this.registry],
         collect() {
           this.reset();
           for (const b of bundles.values()) {
@@ -102,14 +113,18 @@ export class StatusBoard {
     perBundle('keygate_agent_bundle_ok', '1 when the last fetch succeeded, else 0.', (b) => (b.state === 'removed' ? null : b.state === 'ok' ? 1 : 0));
     const single = (name: string, help: string, value: () => number | null) =>
       new Gauge({
-        name, help, registers: [this.registry],
+        name,
+        help,
+        registers: [this.registry],
         collect() {
           const v = value();
           if (v !== null) this.set(v);
         },
       });
     single('keygate_agent_server_reachable', '1 when the last request reached the server.', () => (this.serverReachable ? 1 : 0));
-    single('keygate_agent_node_token_expiry_seconds', 'Expiry of the node token (Unix time), when registered with a group token.', () => seconds(this.tokenExpiresAt));
+    single('keygate_agent_node_token_expiry_seconds', 'Expiry of the node token (Unix time), when registered with a group token.', () =>
+      seconds(this.tokenExpiresAt),
+    );
   }
 
   /** The status of `name`, created as pending on first use. */
@@ -144,7 +159,9 @@ export class StatusBoard {
 
   /** Whether every bundle the agent serves has files on disk. */
   healthy(): boolean {
-    return [...this.bundles.values()].every((b) => b.state === 'removed' || b.version !== null) && [...this.certificates.values()].every((c) => c.serial !== null);
+    return (
+      [...this.bundles.values()].every((b) => b.state === 'removed' || b.version !== null) && [...this.certificates.values()].every((c) => c.serial !== null)
+    );
   }
 
   toJSON() {
@@ -152,19 +169,37 @@ export class StatusBoard {
     return {
       server_reachable: this.serverReachable,
       node_token_expires_at: iso(this.tokenExpiresAt),
-      last_reload: this.lastReload && { at: iso(this.lastReload.at), ok: this.lastReload.ok, exit_code: this.lastReload.exitCode, error: this.lastReload.error },
+      last_reload: this.lastReload && {
+        at: iso(this.lastReload.at),
+        ok: this.lastReload.ok,
+        exit_code: this.lastReload.exitCode,
+        error: this.lastReload.error,
+      },
       bundles: [...this.bundles.values()]
         .sort((a, b) => (a.name < b.name ? -1 : 1))
         .map((b) => ({
-          name: b.name, state: b.state, version: b.version, not_after: iso(b.notAfter), ttl: b.ttl,
-          last_refresh: iso(b.lastRefresh), last_change: iso(b.lastChange), next_refresh: iso(b.nextRefresh), last_error: b.lastError,
+          name: b.name,
+          state: b.state,
+          version: b.version,
+          not_after: iso(b.notAfter),
+          ttl: b.ttl,
+          last_refresh: iso(b.lastRefresh),
+          last_change: iso(b.lastChange),
+          next_refresh: iso(b.nextRefresh),
+          last_error: b.lastError,
         })),
       refused_names: [...this.refused],
       certificates: [...this.certificates.values()]
         .sort((a, b) => (a.name < b.name ? -1 : 1))
         .map((c) => ({
-          name: c.name, role: c.role, state: c.state, serial: c.serial, not_after: iso(c.notAfter),
-          last_issued: iso(c.lastIssued), next_renewal: iso(c.nextRenewal), last_error: c.lastError,
+          name: c.name,
+          role: c.role,
+          state: c.state,
+          serial: c.serial,
+          not_after: iso(c.notAfter),
+          last_issued: iso(c.lastIssued),
+          next_renewal: iso(c.nextRenewal),
+          last_error: c.lastError,
         })),
     };
   }

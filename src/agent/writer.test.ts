@@ -171,7 +171,7 @@ describe('BundleWriter containment (issue 11)', () => {
     expect(tree(root)).toEqual(before);
   });
 
-  it('replaces and removes only its own links: a file or a foreign link at a bundle\'s path is left alone', async () => {
+  it("replaces and removes only its own links: a file or a foreign link at a bundle's path is left alone", async () => {
     const dir = outDir();
     const w = new BundleWriter(dir, true);
     await w.init();
@@ -207,7 +207,7 @@ describe('BundleWriter containment (issue 11)', () => {
     expect(readdirSync(dir)).toEqual(['.keygate']);
   });
 
-  it('writes through an output.dir that is itself a symlink (the operator\'s choice), inside its target', async () => {
+  it("writes through an output.dir that is itself a symlink (the operator's choice), inside its target", async () => {
     const root = outDir();
     mkdirSync(join(root, 'real'));
     symlinkSync('real', join(root, 'out'));

@@ -185,7 +185,10 @@ export class BundleWriter {
 
   /** Names of the bundles currently on disk (entries that do not spell a valid name are not bundles). */
   async bundlesOnDisk(): Promise<string[]> {
-    const entries = await this.roots().then(({ state }) => readdir(state), () => [] as string[]);
+    const entries = await this.roots().then(
+      ({ state }) => readdir(state),
+      () => [] as string[],
+    );
     return entries
       .filter((e) => e.endsWith(LIVE))
       .map((e) => e.slice(0, -LIVE.length))

@@ -27,7 +27,10 @@ describe('nesting depth', () => {
   it('accepts 64 levels and refuses 65, of arrays, objects and both', () => {
     const arrays = (d: number) => '['.repeat(d) + ']'.repeat(d);
     const objects = (d: number) => '{"a":'.repeat(d) + '1' + '}'.repeat(d);
-    const mixed = (d: number) => Array.from({ length: d }, (_, i) => (i % 2 ? '{"k":' : '[')).join('') + 'null' + Array.from({ length: d }, (_, i) => ((d - 1 - i) % 2 ? '}' : ']')).join('');
+    const mixed = (d: number) =>
+      Array.from({ length: d }, (_, i) => (i % 2 ? '{"k":' : '[')).join('') +
+      'null' +
+      Array.from({ length: d }, (_, i) => ((d - 1 - i) % 2 ? '}' : ']')).join('');
     for (const make of [arrays, objects, mixed]) {
       expect(() => parseJSONBody(make(MAX_JSON_DEPTH))).not.toThrow();
       expect(refusal(() => parseJSONBody(make(MAX_JSON_DEPTH + 1))).message).toBe(DEPTH);

@@ -19,9 +19,11 @@ interface ApiKeyVector {
   identity?: string;
   reason?: string;
 }
-const vectors = JSON.parse(
-  readFileSync(new URL('../../test/vectors/kes/identity.json', import.meta.url), 'utf8'),
-) as { ed25519_spki_prefix_hex: string; certificates: CertVector[]; api_keys: ApiKeyVector[] };
+const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/kes/identity.json', import.meta.url), 'utf8')) as {
+  ed25519_spki_prefix_hex: string;
+  certificates: CertVector[];
+  api_keys: ApiKeyVector[];
+};
 
 /**
  * Certificates made with openssl 3.0 for the cases the vectors lack. Expected

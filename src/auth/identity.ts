@@ -121,7 +121,7 @@ function parseCertificate(der: Uint8Array): ParsedCertificate {
 
 function basicConstraintsCA(der: Uint8Array, wrapper: Tlv): boolean {
   const list = expectTag(readTlv(der, wrapper.body, wrapper.end, 'extensions'), SEQUENCE, 'extensions SEQUENCE');
-  for (let pos = list.body; pos < list.end; ) {
+  for (let pos = list.body; pos < list.end;) {
     const ext = expectTag(readTlv(der, pos, list.end, 'extension'), SEQUENCE, 'extension SEQUENCE');
     pos = ext.end;
     const oid = expectTag(readTlv(der, ext.body, ext.end, 'extension id'), OID, 'extension OID');

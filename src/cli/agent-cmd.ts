@@ -9,7 +9,7 @@ interface AgentFlags {
 
 export function agentCommand(): Command {
   return new Command('agent')
-    .description('fetch this node\'s certificate bundles, write them atomically for a web server and reload it')
+    .description("fetch this node's certificate bundles, write them atomically for a web server and reload it")
     .requiredOption('--config <file>', 'agent configuration (YAML)')
     .option('--once', 'fetch and write every bundle once, then exit (no reload command); non-zero when any bundle failed')
     .action(async (flags: AgentFlags) => {

@@ -65,14 +65,28 @@ export function certCommand(): Command {
       const d = (await client(f).call('GET', `/v1/cert/describe/${enc(name)}`)) as Record<string, unknown>;
       if (f.json) return out(JSON.stringify(d));
       const rows: Array<[string, unknown]> = [
-        ['Name', d['name']], ['Subject', d['subject']], ['Issuer', d['issuer']],
-        ['DNS names', (d['dns_names'] as string[]).join(', ')], ['IP addresses', (d['ip_addresses'] as string[]).join(', ')],
-        ['Serial', d['serial']], ['Not before', d['not_before']], ['Not after', d['not_after']],
-        ['SHA-256', d['fingerprint_sha256']], ['Key', `${String(d['key_type'])} ${String(d['key_size'])}`],
-        ['Chain', `${String(d['chain_length'])} certificate(s)`], ['TTL', `${String(d['ttl'])}s`],
-        ['Labels', Object.entries(d['labels'] as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ')],
-        ['Groups', (d['groups'] as string[]).join(', ')], ['Version', d['version']],
-        ['Created', `${String(d['created_at'])} by ${String(d['created_by'])}`], ['Updated', `${String(d['updated_at'])} by ${String(d['updated_by'])}`],
+        ['Name', d['name']],
+        ['Subject', d['subject']],
+        ['Issuer', d['issuer']],
+        ['DNS names', (d['dns_names'] as string[]).join(', ')],
+        ['IP addresses', (d['ip_addresses'] as string[]).join(', ')],
+        ['Serial', d['serial']],
+        ['Not before', d['not_before']],
+        ['Not after', d['not_after']],
+        ['SHA-256', d['fingerprint_sha256']],
+        ['Key', `${String(d['key_type'])} ${String(d['key_size'])}`],
+        ['Chain', `${String(d['chain_length'])} certificate(s)`],
+        ['TTL', `${String(d['ttl'])}s`],
+        [
+          'Labels',
+          Object.entries(d['labels'] as Record<string, string>)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', '),
+        ],
+        ['Groups', (d['groups'] as string[]).join(', ')],
+        ['Version', d['version']],
+        ['Created', `${String(d['created_at'])} by ${String(d['created_by'])}`],
+        ['Updated', `${String(d['updated_at'])} by ${String(d['updated_by'])}`],
       ];
       for (const [k, v] of rows) out(`${k.padEnd(13)}${String(v)}`);
     },
@@ -105,13 +119,13 @@ export function certCommand(): Command {
     },
   );
 
-  withConnection(cert.command('lookup').argument('<server-name>', 'SNI host name or IP address').description('find the bundles whose certificate names a host')).action(
-    async (sni: string, f: CertFlags) => {
-      const r = (await client(f).call('GET', `/v1/cert/lookup/${enc(sni)}`)) as { bundles: Array<Record<string, string>> };
-      if (f.json) return out(JSON.stringify(r));
-      for (const b of r.bundles) out(`${b['name'] ?? ''}\t${b['match'] ?? ''}\t${b['key_type'] ?? ''}\t${b['not_after'] ?? ''}`);
-    },
-  );
+  withConnection(
+    cert.command('lookup').argument('<server-name>', 'SNI host name or IP address').description('find the bundles whose certificate names a host'),
+  ).action(async (sni: string, f: CertFlags) => {
+    const r = (await client(f).call('GET', `/v1/cert/lookup/${enc(sni)}`)) as { bundles: Array<Record<string, string>> };
+    if (f.json) return out(JSON.stringify(r));
+    for (const b of r.bundles) out(`${b['name'] ?? ''}\t${b['match'] ?? ''}\t${b['key_type'] ?? ''}\t${b['not_after'] ?? ''}`);
+  });
   // Usage mistakes in subcommands reach main() as CommanderErrors (exit code 2), not process.exit(1).
   for (const sub of cert.commands) sub.exitOverride();
   return cert;
@@ -158,7 +172,13 @@ function importSettings(f: ImportFlags, command: Command): ImportSettings {
     if (eq <= 0) command.error(`error: --label must be key=value, not '${l}'`);
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
-  return { ttl: Number(f.ttl), labels: f.label.length ? labels : undefined, replace: f.replace === true, allowExpired: f.allowExpired === true, allowCaLeaf: f.allowCaLeaf === true };
+  return {
+    ttl: Number(f.ttl),
+    labels: f.label.length ? labels : undefined,
+    replace: f.replace === true,
+    allowExpired: f.allowExpired === true,
+    allowCaLeaf: f.allowCaLeaf === true,
+  };
 }
 
 function isDirectory(path: string): boolean {

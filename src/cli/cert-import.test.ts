@@ -12,7 +12,9 @@ const settings: ImportSettings = { ttl: 300, labels: undefined, replace: false, 
 
 function fakeClient() {
   const calls: Array<{ method: string; path: string; body: Record<string, unknown> }> = [];
-  const client = { call: async (method: string, path: string, body?: unknown) => (calls.push({ method, path, body: body as Record<string, unknown> }), { version: 'v1' }) };
+  const client = {
+    call: async (method: string, path: string, body?: unknown) => (calls.push({ method, path, body: body as Record<string, unknown> }), { version: 'v1' }),
+  };
   return { client: client as unknown as Client, calls };
 }
 

@@ -49,13 +49,17 @@ export function ensureDevCertificates(dir: string): DevCertificates {
     const ca = createCA('keygate development CA', { notAfter });
     writeFileSync(join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
     writeFileSync(paths.ca, ca.certPem, { mode: 0o644 });
-    write(dir, 'server', issueCertificate(ca, {
-      commonName: 'localhost',
-      dnsNames: ['localhost'],
-      ipAddresses: ['127.0.0.1', '::1'],
-      extKeyUsage: ['serverAuth'],
-      notAfter,
-    }));
+    write(
+      dir,
+      'server',
+      issueCertificate(ca, {
+        commonName: 'localhost',
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1', '::1'],
+        extKeyUsage: ['serverAuth'],
+        notAfter,
+      }),
+    );
     write(dir, 'admin', issueCertificate(ca, { commonName: 'admin', extKeyUsage: ['clientAuth'], notAfter }));
     write(dir, 'app', issueCertificate(ca, { commonName: 'app', extKeyUsage: ['clientAuth'], notAfter }));
   }

@@ -23,8 +23,8 @@ function withSettings(cmd: Command): Command {
     .addOption(new Option('--oauth-client-secret <secret>', 'OAuth client secret').env('KEYGATE_OAUTH_CLIENT_SECRET'))
     .addOption(new Option('--oauth-mode <mode>', "'form' (RFC 6749) or 'rks' (credentials in the query, as RKS)").choices(['rks', 'form']))
     .option('--callback-ca <file>', 'PEM CA certificates trusted for the group manager')
-    .option('--callback-insecure', 'do not verify the group manager\'s TLS certificate')
-    .option('--no-callback-insecure', 'verify the group manager\'s TLS certificate (default)')
+    .option('--callback-insecure', "do not verify the group manager's TLS certificate")
+    .option('--no-callback-insecure', "verify the group manager's TLS certificate (default)")
     .option('--callback-timeout <seconds>', 'time the OAuth request and the callback may take together (default 5)', seconds);
 }
 
@@ -67,7 +67,12 @@ function printGroup(d: Record<string, unknown>): void {
     ['Name', d['name']],
     ['Token TTL', `${String(d['token_ttl'])}s`],
     ['Callback', d['callback_url'] || '(none)'],
-    ['OAuth', d['oauth_url'] ? `${String(d['oauth_url'])} (${String(d['oauth_mode'])}, client ${String(d['oauth_client_id'])}, secret ${d['oauth_client_secret_set'] ? 'set' : 'not set'})` : '(none)'],
+    [
+      'OAuth',
+      d['oauth_url']
+        ? `${String(d['oauth_url'])} (${String(d['oauth_mode'])}, client ${String(d['oauth_client_id'])}, secret ${d['oauth_client_secret_set'] ? 'set' : 'not set'})`
+        : '(none)',
+    ],
     ['TLS', d['callback_insecure'] ? 'NOT VERIFIED (callback_insecure)' : d['callback_ca'] ? 'verified with the group CA' : 'verified with the system roots'],
     ['Timeout', `${String(d['callback_timeout'])}s`],
     ['Bundles', (d['bundles'] as string[]).join(', ') || '(none)'],
@@ -136,8 +141,17 @@ export function groupCommand(): Command {
     }),
   );
 
-  for (const [verb, method, what] of [['assign', 'PUT', 'assigned'], ['unassign', 'DELETE', 'unassigned']] as const) {
-    withConnection(group.command(verb).argument('<group>').argument('<bundle>').description(`${verb} a certificate bundle ${verb === 'assign' ? 'to' : 'from'} a group`)).action(
+  for (const [verb, method, what] of [
+    ['assign', 'PUT', 'assigned'],
+    ['unassign', 'DELETE', 'unassigned'],
+  ] as const) {
+    withConnection(
+      group
+        .command(verb)
+        .argument('<group>')
+        .argument('<bundle>')
+        .description(`${verb} a certificate bundle ${verb === 'assign' ? 'to' : 'from'} a group`),
+    ).action(
       action(async (f, name, bundle) => {
         await client(f).call(method, `/v1/group/${verb}/${enc(name ?? '')}/${enc(bundle ?? '')}`);
         out(f.json ? '{}' : `${what} ${bundle ?? ''} ${verb === 'assign' ? 'to' : 'from'} ${name ?? ''}`);

@@ -17,7 +17,7 @@ interface NewFlags {
 }
 
 export function identityCommand(): Command {
-  const identity = new Command('identity').description('client identities (SHA-256 of a certificate\'s public key)');
+  const identity = new Command('identity').description("client identities (SHA-256 of a certificate's public key)");
 
   identity
     .command('new')
@@ -47,16 +47,22 @@ export function identityCommand(): Command {
       // Loaded on use: certificate generation pulls in node-forge.
       const { generateKeyPair, createCertificate, privateKeyToPem } = await import('../pki/index.js');
       const { privateKey, publicKey } = generateKeyPair('ed25519');
-      const spkiId = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+      const spkiId = createHash('sha256')
+        .update(publicKey.export({ type: 'spki', format: 'der' }))
+        .digest('hex');
       const now = Date.now();
-      const certPem = createCertificate(publicKey, {
-        commonName: subject ?? spkiId,
-        ipAddresses: flags.ip,
-        dnsNames: flags.dns,
-        notBefore: new Date(now - 60_000),
-        notAfter: new Date(now + lifetime),
-        extKeyUsage: ['clientAuth', 'serverAuth'],
-      }, { privateKey });
+      const certPem = createCertificate(
+        publicKey,
+        {
+          commonName: subject ?? spkiId,
+          ipAddresses: flags.ip,
+          dnsNames: flags.dns,
+          notBefore: new Date(now - 60_000),
+          notAfter: new Date(now + lifetime),
+          extKeyUsage: ['clientAuth', 'serverAuth'],
+        },
+        { privateKey },
+      );
       writeFileSync(flags.key, privateKeyToPem(privateKey), { mode: 0o600, flag: flags.force ? 'w' : 'wx' });
       writeFileSync(flags.cert, certPem, { mode: 0o644, flag: flags.force ? 'w' : 'wx' });
       const id = identityOfCertificate(certPem);

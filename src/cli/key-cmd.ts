@@ -56,7 +56,7 @@ function addLifecycle(key: Command): void {
     }),
   );
 
-  withConnection(key.command('describe').alias('info').argument('<name>').description('show a key\'s metadata and versions')).action(
+  withConnection(key.command('describe').alias('info').argument('<name>').description("show a key's metadata and versions")).action(
     action(async (f, name) => {
       const d = (await client(f).call('GET', `/v1/key/describe/${enc(name ?? '')}`)) as KeyDescription;
       if (f.json) return out(JSON.stringify(d));
@@ -83,10 +83,7 @@ function addLifecycle(key: Command): void {
 /** rotate, rewrap, config: key versions. */
 function addVersions(key: Command): void {
   withConnection(
-    key
-      .command('rotate')
-      .argument('<name>')
-      .description('add a new version of a key: encryption uses it from now on, older versions keep decrypting'),
+    key.command('rotate').argument('<name>').description('add a new version of a key: encryption uses it from now on, older versions keep decrypting'),
   ).action(
     action(async (f, name) => {
       const d = (await client(f).call('PUT', `/v1/key/rotate/${enc(name ?? '')}`)) as KeyDescription;
@@ -100,7 +97,7 @@ function addVersions(key: Command): void {
       .argument('<name>')
       .argument('<ciphertext>', 'base64')
       .option('--context <text>', 'associated data (the one it was encrypted with)')
-      .description('re-encrypt a ciphertext under the key\'s latest version (the plaintext is never shown)'),
+      .description("re-encrypt a ciphertext under the key's latest version (the plaintext is never shown)"),
   ).action(
     action(async (f, name, ciphertext) => {
       const o = f as ConnectionFlags & { context?: string };
@@ -116,7 +113,7 @@ function addVersions(key: Command): void {
       .command('config')
       .argument('<name>')
       .requiredOption('--min-decryption-version <n>', 'refuse ciphertexts of older versions (1 allows all)')
-      .description('set a key\'s min_decryption_version'),
+      .description("set a key's min_decryption_version"),
   ).action(
     action(async (f, name) => {
       const min = Number((f as ConnectionFlags & { minDecryptionVersion: string }).minDecryptionVersion);
@@ -128,9 +125,7 @@ function addVersions(key: Command): void {
 
 /** dek, encrypt, decrypt, hmac. */
 function addCryptography(key: Command): void {
-  withConnection(
-    key.command('dek').argument('<name>').option('--context <text>', 'associated data').description('generate a data encryption key'),
-  ).action(
+  withConnection(key.command('dek').argument('<name>').option('--context <text>', 'associated data').description('generate a data encryption key')).action(
     action(async (f, name) => {
       const ctx = (f as ConnectionFlags & { context?: string }).context;
       const body = ctx === undefined ? {} : { context: b64(ctx) };
@@ -182,4 +177,3 @@ function addCryptography(key: Command): void {
     }),
   );
 }
-

@@ -71,7 +71,9 @@ function printCopy(r: MigrateReport, json: boolean): void {
   const lines: string[] = [];
   const skipped = `${r.expired} expired token${r.expired === 1 ? '' : 's'} skipped`;
   if (r.dryRun) {
-    lines.push(`dry run: ${r.considered} entries; would copy ${r.copied}, merge ${r.merged}; ${r.unchanged} already there; ${skipped}; ${r.conflicts.length} conflicts; ${r.foreign} other entries in the target`);
+    lines.push(
+      `dry run: ${r.considered} entries; would copy ${r.copied}, merge ${r.merged}; ${r.unchanged} already there; ${skipped}; ${r.conflicts.length} conflicts; ${r.foreign} other entries in the target`,
+    );
   } else {
     lines.push(`copied ${r.copied} of ${r.considered} entries; ${r.unchanged} already there; ${r.merged} merged; ${skipped}`);
     lines.push(`verified ${r.verified} entries${r.mismatched.length > 0 ? `; ${r.mismatched.length} differ` : ''}`);
@@ -99,12 +101,19 @@ async function run(f: Flags): Promise<void> {
   const target = await open(f.to);
   try {
     if (f.fromRks !== undefined) {
-      if (f.vaultToken === undefined || f.vaultToken === '') throw new Error('migrate: --from-rks needs a Vault token that may read the RKS mount (--vault-token or VAULT_TOKEN)');
+      if (f.vaultToken === undefined || f.vaultToken === '')
+        throw new Error('migrate: --from-rks needs a Vault token that may read the RKS mount (--vault-token or VAULT_TOKEN)');
       const tls = f.vaultCa !== undefined ? { ca: [readFileSync(f.vaultCa)] } : undefined;
       // A dry run imports into memory: everything is read and validated, nothing is written.
       const into = f.dryRun === true ? new MemoryKeyStore() : target.store;
       const report = await importFromRks(
-        { endpoint: f.fromRks, token: f.vaultToken, mount: f.rksMount, ...(f.vaultNamespace !== undefined && { namespace: f.vaultNamespace }), ...(tls && { tls }) },
+        {
+          endpoint: f.fromRks,
+          token: f.vaultToken,
+          mount: f.rksMount,
+          ...(f.vaultNamespace !== undefined && { namespace: f.vaultNamespace }),
+          ...(tls && { tls }),
+        },
         into,
       );
       printRks(report, f.dryRun === true, f.json === true);
@@ -144,7 +153,12 @@ export function migrateCommand(): Command {
     .option('--dry-run', 'count, compare and validate; write nothing')
     .option('--merge', 'add to a target that already holds other entries (conflicting ones are listed and left alone)')
     .option('--filter <glob...>', 'only entries whose name matches (* and ?), e.g. "bundle.*"; repeatable')
-    .addOption(new Option('--vault-token <token>', 'with --from-rks: a Vault token that may list and read the RKS mount (prefer VAULT_TOKEN: arguments show in the process list)').env('VAULT_TOKEN'))
+    .addOption(
+      new Option(
+        '--vault-token <token>',
+        'with --from-rks: a Vault token that may list and read the RKS mount (prefer VAULT_TOKEN: arguments show in the process list)',
+      ).env('VAULT_TOKEN'),
+    )
     .option('--vault-ca <file>', "with --from-rks: PEM CA certificates of Vault's server certificate")
     .option('--vault-namespace <ns>', 'with --from-rks: Vault namespace of the RKS mount')
     .option('--rks-mount <path>', 'with --from-rks: the KV v2 mount RKS uses', 'rks')

@@ -128,14 +128,20 @@ function addIssuing(pki: Command): void {
 
 /** ca, crl (public) and ls. */
 function addReading(pki: Command): void {
-  withConnection(pki.command('ca').option('--issuer <name>', 'an issuer other than the default').description("print the issuing CA's certificate and chain (PEM)")).action(
+  withConnection(
+    pki.command('ca').option('--issuer <name>', 'an issuer other than the default').description("print the issuing CA's certificate and chain (PEM)"),
+  ).action(
     action(async (f) => {
       process.stdout.write(await getPublic(flagsOf(f), `/v1/pki/ca${issuerQuery(flagsOf(f))}`));
     }),
   );
 
   withConnection(
-    pki.command('crl').option('--issuer <name>', 'an issuer other than the default').option('--pem', 'PEM instead of DER').description('print the certificate revocation list (DER, or PEM)'),
+    pki
+      .command('crl')
+      .option('--issuer <name>', 'an issuer other than the default')
+      .option('--pem', 'PEM instead of DER')
+      .description('print the certificate revocation list (DER, or PEM)'),
   ).action(
     action(async (f) => {
       const flags = flagsOf(f);
@@ -149,11 +155,23 @@ function addReading(pki: Command): void {
         certificates: Array<{ serial: string; role: string; names: string[]; caller: string; not_after: string; revoked_at: string | null }>;
       };
       if (f.json) return out(JSON.stringify(r));
-      const rows = r.certificates.map((c) => [c.serial, c.role, c.names.join(','), c.caller.length > 20 ? `${c.caller.slice(0, 17)}...` : c.caller, c.not_after, c.revoked_at ?? '-']);
+      const rows = r.certificates.map((c) => [
+        c.serial,
+        c.role,
+        c.names.join(','),
+        c.caller.length > 20 ? `${c.caller.slice(0, 17)}...` : c.caller,
+        c.not_after,
+        c.revoked_at ?? '-',
+      ]);
       const header = ['SERIAL', 'ROLE', 'NAMES', 'CALLER', 'NOT AFTER', 'REVOKED'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-      for (const row of [header, ...rows]) out(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] as number) + 2))).join('').trimEnd());
+      for (const row of [header, ...rows])
+        out(
+          row
+            .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] as number) + 2)))
+            .join('')
+            .trimEnd(),
+        );
     }),
   );
 }
-

@@ -28,7 +28,7 @@ export function serverCommand(): Command {
     .description('run the keygate server')
     .option('--config <file>', 'configuration file (YAML)')
     .option('--dev', 'development mode: in-memory keystore, fresh certificates, nothing to configure')
-    .option('--addr <host:port>', 'listen address (overrides the config\'s address)')
+    .option('--addr <host:port>', "listen address (overrides the config's address)")
     .action(async (flags: ServerFlags) => {
       keepRunningOnClosedPipe();
       if (flags.dev && flags.config) throw new Error('--dev and --config cannot be combined');
@@ -44,12 +44,19 @@ export function serverCommand(): Command {
       const config = withAddress(loadConfigFile(file), flags.addr);
       const workers = workerCount(config.server.workers);
       if (workers > 1 && cluster.isPrimary) {
-        runPrimary(workers, (url) => say(`keygate listening on ${url} with ${workers} workers\n  dashboard:      ${dashboardLine(url, config.rks?.admin?.login)}`), say);
+        runPrimary(
+          workers,
+          (url) => say(`keygate listening on ${url} with ${workers} workers\n  dashboard:      ${dashboardLine(url, config.rks?.admin?.login)}`),
+          say,
+        );
         return;
       }
       const port = cluster.isWorker ? processPort() : undefined;
       const stopper = stopOnSignals(['SIGINT', 'SIGTERM']);
-      const running = await startServer(config, port ? { replicas: new WorkerCacheReplicas(port), throttlePeers: new WorkerThrottlePeers(port), logPeers: new WorkerLogPeers(port) } : {});
+      const running = await startServer(
+        config,
+        port ? { replicas: new WorkerCacheReplicas(port), throttlePeers: new WorkerThrottlePeers(port), logPeers: new WorkerLogPeers(port) } : {},
+      );
       // Any worker answers a scrape for the whole server.
       if (cluster.isWorker) running.metrics.scrapeCluster(clusterScraper);
       if (cluster.isWorker) process.send?.({ kind: 'listening', url: running.url });

@@ -33,16 +33,17 @@ function cluster(count: number, timeoutMs = 5_000) {
   return { relay, workers };
 }
 
-const turns = (n = 10) => new Promise<void>((resolve) => {
-  const step = (left: number) => (left === 0 ? resolve() : setImmediate(() => step(left - 1)));
-  step(n);
-});
+const turns = (n = 10) =>
+  new Promise<void>((resolve) => {
+    const step = (left: number) => (left === 0 ? resolve() : setImmediate(() => step(left - 1)));
+    step(n);
+  });
 
 describe('cache relay', () => {
   it('answers a write once every other worker dropped the name, and not the writer itself', async () => {
     const { workers } = cluster(3);
     await turns();
-    const [a, b, c] = workers as [typeof workers[0], typeof workers[0], typeof workers[0]];
+    const [a, b, c] = workers as [(typeof workers)[0], (typeof workers)[0], (typeof workers)[0]];
     await a.replicas.wrote('bundle.www');
     expect(a.dropped).toEqual([]);
     expect(b.dropped).toEqual(['bundle.www']);
@@ -58,7 +59,7 @@ describe('cache relay', () => {
   it('stops waiting for a worker that exits, or whose channel is closed', async () => {
     const { relay, workers } = cluster(3);
     await turns();
-    const [a, b, c] = workers as [typeof workers[0], typeof workers[0], typeof workers[0]];
+    const [a, b, c] = workers as [(typeof workers)[0], (typeof workers)[0], (typeof workers)[0]];
     b.state.silent = true; // b receives the drop but never answers
     let done = false;
     const write = a.replicas.wrote('k').then(() => (done = true));
@@ -75,7 +76,7 @@ describe('cache relay', () => {
   it('gives up after its timeout when the primary does not answer', async () => {
     const { workers } = cluster(2, 50);
     await turns();
-    const [a] = workers as [typeof workers[0]];
+    const [a] = workers as [(typeof workers)[0]];
     a.state.silent = true; // the primary never hears of the write
     await a.replicas.wrote('k');
   });
@@ -104,7 +105,7 @@ describe('throttle relay', () => {
       peers.subscribe('rks', (a) => seen.push(`rks ${a}`));
       return { ...c, peers, seen };
     });
-    const [a, b, c] = workers as [typeof workers[0], typeof workers[0], typeof workers[0]];
+    const [a, b, c] = workers as [(typeof workers)[0], (typeof workers)[0], (typeof workers)[0]];
     a.peers.publish('http', '10.0.0.1');
     b.peers.publish('rks', '10.0.0.2');
     await turns();
@@ -133,7 +134,7 @@ describe('log relay', () => {
       };
       return { ...c, streams, sent };
     });
-    const [a, b, c] = workers as [typeof workers[0], typeof workers[0], typeof workers[0]];
+    const [a, b, c] = workers as [(typeof workers)[0], (typeof workers)[0], (typeof workers)[0]];
     a.streams.logged('audit', 'nobody listens');
     await turns();
     expect(a.sent.filter((m) => m.kind === 'log-lines')).toEqual([]);

@@ -67,8 +67,13 @@ function isThrottleMessage(m: unknown): m is ThrottleMessage {
 
 function isLogMessage(m: unknown): m is LogMessage {
   const l = m as Partial<LogMessage> | null;
-  return typeof l === 'object' && l !== null && (l.log === 'audit' || l.log === 'error') &&
-    ((l.kind === 'log-lines' && Array.isArray((l as { lines?: unknown }).lines)) || ((l.kind === 'log-want' || l.kind === 'log-wanted') && typeof (l as { wanted?: unknown }).wanted === 'boolean'));
+  return (
+    typeof l === 'object' &&
+    l !== null &&
+    (l.log === 'audit' || l.log === 'error') &&
+    ((l.kind === 'log-lines' && Array.isArray((l as { lines?: unknown }).lines)) ||
+      ((l.kind === 'log-want' || l.kind === 'log-wanted') && typeof (l as { wanted?: unknown }).wanted === 'boolean'))
+  );
 }
 
 /** The worker's `process` as a port, or undefined when this process has no IPC channel. */

@@ -72,7 +72,14 @@ interface Live {
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const live: Live = { config, tls: loadServerTls(config.tls), logger: options.logger ?? buildLogger(config.log), store: undefined, holder: undefined, bundleChanges: new BundleChanges() };
+  const live: Live = {
+    config,
+    tls: loadServerTls(config.tls),
+    logger: options.logger ?? buildLogger(config.log),
+    store: undefined,
+    holder: undefined,
+    bundleChanges: new BundleChanges(),
+  };
   const census = new Census(() => (live.holder as StateHolder).current, {
     maxAgeMs: CENSUS_MAX_AGE_MS,
     firstWaitMs: 5_000,
@@ -214,9 +221,12 @@ class Server implements RunningServer {
  * them and waits for a sweep in progress.
  */
 function startBackground(config: Config, holder: StateHolder, metrics: Metrics): () => Promise<void> {
-  const tidy = setInterval(() => {
-    holder.current.pki.tidy().catch((err: unknown) => holder.current.logger.error(`pki: tidy failed: ${(err as Error).message}`));
-  }, parseDuration(config.pki?.tidy_interval ?? '1h'));
+  const tidy = setInterval(
+    () => {
+      holder.current.pki.tidy().catch((err: unknown) => holder.current.logger.error(`pki: tidy failed: ${(err as Error).message}`));
+    },
+    parseDuration(config.pki?.tidy_interval ?? '1h'),
+  );
   tidy.unref();
   const sweeper = new Sweeper(() => holder.current.store, {
     batch: config.housekeeping?.batch ?? 1000,

@@ -33,7 +33,10 @@ export function buildPki(config: Config, store: KeyStore, logger: Logger): PkiSe
     if (!b) throw new ConfigError(`pki.issuers.${name}: not a builtin issuer`);
     let imported: { cert: string; key: string } | undefined;
     if (b.import) {
-      imported = { cert: readPem(`pki.issuers.${name}.builtin.import.cert`, b.import.cert), key: readPem(`pki.issuers.${name}.builtin.import.key`, b.import.key) };
+      imported = {
+        cert: readPem(`pki.issuers.${name}.builtin.import.cert`, b.import.cert),
+        key: readPem(`pki.issuers.${name}.builtin.import.key`, b.import.key),
+      };
       try {
         checkImportedCA(imported.cert, imported.key);
       } catch (err) {
@@ -66,16 +69,34 @@ function vaultIssuer(name: string, v: VaultPkiConfig, keystoreVault: VaultConfig
   const timeoutMs = parseDuration(v.timeout);
   if (v.endpoint !== undefined) {
     const auth: VaultAuth = v.approle
-      ? { kind: 'approle', engine: v.approle.engine, roleId: v.approle.id, secretId: v.approle.secret, ...(v.approle.namespace !== undefined ? { namespace: v.approle.namespace } : {}) }
+      ? {
+          kind: 'approle',
+          engine: v.approle.engine,
+          roleId: v.approle.id,
+          secretId: v.approle.secret,
+          ...(v.approle.namespace !== undefined ? { namespace: v.approle.namespace } : {}),
+        }
       : { kind: 'token', token: v.token as string };
     const tls = { ...(v.tls?.ca !== undefined ? { ca: readCAs(v.tls.ca) } : {}), ...(v.tls?.insecure ? { insecure: true } : {}) };
     return new VaultPkiIssuer({ endpoint: v.endpoint, mount: v.mount, namespace: v.namespace ?? '', auth, tls, timeoutMs, log });
   }
   const k = keystoreVault as VaultConfig;
   const auth: VaultAuth = k.approle
-    ? { kind: 'approle', engine: k.approle.engine, roleId: k.approle.id, secretId: k.approle.secret, ...(k.approle.namespace !== undefined ? { namespace: k.approle.namespace } : {}) }
+    ? {
+        kind: 'approle',
+        engine: k.approle.engine,
+        roleId: k.approle.id,
+        secretId: k.approle.secret,
+        ...(k.approle.namespace !== undefined ? { namespace: k.approle.namespace } : {}),
+      }
     : k.kubernetes
-      ? { kind: 'kubernetes', engine: k.kubernetes.engine, role: k.kubernetes.role, jwt: k.kubernetes.jwt, ...(k.kubernetes.namespace !== undefined ? { namespace: k.kubernetes.namespace } : {}) }
+      ? {
+          kind: 'kubernetes',
+          engine: k.kubernetes.engine,
+          role: k.kubernetes.role,
+          jwt: k.kubernetes.jwt,
+          ...(k.kubernetes.namespace !== undefined ? { namespace: k.kubernetes.namespace } : {}),
+        }
       : { kind: 'token', token: k.token as string };
   const tls = {
     ...(k.tls?.ca !== undefined ? { ca: readCAs(k.tls.ca) } : {}),

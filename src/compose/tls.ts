@@ -19,7 +19,6 @@ function sharedTicketKeys(): Buffer | undefined {
   return hex && hex.length === 96 ? Buffer.from(hex, 'hex') : undefined;
 }
 
-
 function readFile(what: string, path: string): Buffer {
   return readFileOr(path, (code) => new ConfigError(`tls: cannot read ${what} '${path}' (${code})`));
 }
@@ -32,7 +31,11 @@ export function readCAs(path: string): Buffer[] {
   } catch (err) {
     throw new ConfigError(`tls: cannot read CA '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  const files = isDir ? readdirSync(path).filter((f) => !f.startsWith('.')).map((f) => join(path, f)) : [path];
+  const files = isDir
+    ? readdirSync(path)
+        .filter((f) => !f.startsWith('.'))
+        .map((f) => join(path, f))
+    : [path];
   const cas = files.map((f) => readFile('CA certificate', f));
   for (const [i, pem] of cas.entries()) {
     try {

@@ -87,7 +87,14 @@ export function parseYamlConfig<T>(
   return deepFreeze(config);
 }
 
-type Schema = { type?: string | string[]; anyOf?: Schema[]; oneOf?: Schema[]; properties?: Record<string, Schema>; additionalProperties?: boolean | Schema; items?: Schema };
+type Schema = {
+  type?: string | string[];
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  properties?: Record<string, Schema>;
+  additionalProperties?: boolean | Schema;
+  items?: Schema;
+};
 
 /** The schema of `key` inside an object or array schema (undefined where the schema says nothing). */
 function childSchema(schema: Schema | undefined, key: string | number): Schema | undefined {

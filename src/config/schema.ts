@@ -146,7 +146,13 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 256 }, { type: 'string', const: 'auto' }], default: 1 },
+        workers: {
+          anyOf: [
+            { type: 'integer', minimum: 1, maximum: 256 },
+            { type: 'string', const: 'auto' },
+          ],
+          default: 1,
+        },
       },
     },
     limits: {

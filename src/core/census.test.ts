@@ -27,7 +27,12 @@ describe('countFleet', () => {
     await f.nodes.register(core, 'c1');
     await f.nodes.enroll(edge, 'a'.repeat(64), { nodeId: 'e1' });
     const ttl = 3600;
-    for (const [name, days] of [['soon', 10], ['later', 60], ['gone', -2], ['edge-of-horizon', 29]] as const) {
+    for (const [name, days] of [
+      ['soon', 10],
+      ['later', 60],
+      ['gone', -2],
+      ['edge-of-horizon', 29],
+    ] as const) {
       const b = certs.expiringIn(days);
       await f.bundles.import(name, { chainPem: b.chainPem, keyPem: b.keyPem, ttl, allowExpired: days < 0 }, 'admin');
     }
@@ -57,7 +62,7 @@ describe('Census', () => {
     const errors: unknown[] = [];
     let fail = false;
     const census = new Census(
-      () => ({ ...f, groups: fail ? { ...f.groups, all: () => Promise.reject(new Error('keystore down')) } as unknown as typeof f.groups : f.groups }),
+      () => ({ ...f, groups: fail ? ({ ...f.groups, all: () => Promise.reject(new Error('keystore down')) } as unknown as typeof f.groups) : f.groups }),
       { maxAgeMs: 1000, firstWaitMs: 5000, now: () => t, onError: (e) => errors.push(e) },
     );
     expect(await census.get()).toEqual({ tokens: { group: 0, node: 0, admin: 0 }, nodes: 0, bundlesExpiring: 0 });

@@ -68,7 +68,11 @@ describe('DecodeMemo', () => {
     memo.forget('x');
     expect(memo.decode('x', e, () => 'again')).toBe('again');
     const bad = entry('bad');
-    expect(() => memo.decode('y', bad, () => { throw new Error('malformed'); })).toThrow('malformed');
+    expect(() =>
+      memo.decode('y', bad, () => {
+        throw new Error('malformed');
+      }),
+    ).toThrow('malformed');
     expect(memo.decode('y', bad, () => 'fixed')).toBe('fixed');
   });
 });

@@ -11,9 +11,7 @@ interface Vector {
   under_current_rules_derived?: boolean;
 }
 type Section = { names: Vector[]; patterns?: Vector[] };
-const vectors = JSON.parse(
-  readFileSync(new URL('../../test/vectors/kes/names.json', import.meta.url), 'utf8'),
-) as {
+const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/kes/names.json', import.meta.url), 'utf8')) as {
   current: Required<Section>;
   legacy_v0_19_to_v0_22: Required<Section>;
   fs_keystore: Section;
@@ -26,9 +24,7 @@ const label = (v: Vector) => [JSON.stringify(v.value), v] as const;
 function checkVector(v: Vector): void {
   if (v.length !== undefined) expect(Buffer.byteLength(v.value, 'utf8')).toBe(v.length);
   if (v.codepoints !== undefined) {
-    expect([...v.value].map((c) => `U+${(c.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`)).toEqual(
-      v.codepoints,
-    );
+    expect([...v.value].map((c) => `U+${(c.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`)).toEqual(v.codepoints);
   }
 }
 

@@ -3,12 +3,7 @@
  * edge so handlers only ever see KeygateErrors with stable messages.
  */
 import { KeygateError, UnavailableError, coded, type ErrorCode } from '../errors.js';
-import {
-  EntryExistsError,
-  EntryNotFoundError,
-  InvalidEntryNameError,
-  StoreUnreachableError,
-} from '../../keystores/keystore.js';
+import { EntryExistsError, EntryNotFoundError, InvalidEntryNameError, StoreUnreachableError } from '../../keystores/keystore.js';
 
 export interface StoreErrorTexts {
   /** The catalogue's code for an existing entry, e.g. 'KEY_EXISTS' (400 on KES routes, 409 elsewhere). */

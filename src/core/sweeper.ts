@@ -192,7 +192,9 @@ export class Sweeper {
     if (!(await this.groupGone(group, record.value.r.incarnation, deadGroups))) return 0;
     // No conditional delete: read again just before, so a record rewritten meanwhile (a group of
     // that name created again and the node registered into it) is left alone.
-    const again = await this.backend().get(name).catch(() => null);
+    const again = await this.backend()
+      .get(name)
+      .catch(() => null);
     if (again === null || again.version !== record.version) return 0;
     return (await remove(store, name)) ? 1 : 0;
   }

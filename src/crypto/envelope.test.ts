@@ -10,9 +10,7 @@ interface DecryptVector {
   failure?: string;
   envelope_fields?: { ciphertext_and_tag: string; iv: string; nonce: string; aead_name?: string; key_id?: string };
 }
-const vectors = JSON.parse(
-  readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
-) as { decrypt: DecryptVector[] };
+const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8')) as { decrypt: DecryptVector[] };
 
 const b64 = (s: string) => Buffer.from(s, 'base64');
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -40,9 +38,7 @@ describe('structured envelopes in the vectors', () => {
     expect(hexOf(toRawCiphertext(ct))).toBe(hexOf(Buffer.concat([b64(f.ciphertext_and_tag), b64(f.iv), b64(f.nonce)])));
   });
 
-  const rejected = vectors.decrypt.filter(
-    (v) => v.envelope === 'json' && v.failure !== undefined && v.failure !== 'ciphertext not authentic',
-  );
+  const rejected = vectors.decrypt.filter((v) => v.envelope === 'json' && v.failure !== undefined && v.failure !== 'ciphertext not authentic');
   it.each(rejected.map((v) => [v.id, v.failure, v] as const))('%s (%s) is not a valid JSON envelope', (_id, _f, v) => {
     const ct = b64(v.ciphertext);
     expect(parseJSONEnvelope(ct)).toBeUndefined();
@@ -50,9 +46,7 @@ describe('structured envelopes in the vectors', () => {
   });
 
   it('covers every kind of JSON rejection the vectors name', () => {
-    expect(new Set(rejected.map((v) => v.failure))).toEqual(
-      new Set(['Invalid algorithm', 'invalid IV length', 'invalid nonce length', 'invalid JSON']),
-    );
+    expect(new Set(rejected.map((v) => v.failure))).toEqual(new Set(['Invalid algorithm', 'invalid IV length', 'invalid nonce length', 'invalid JSON']));
   });
 });
 

@@ -8,9 +8,7 @@ describe('hchacha20', () => {
   it('matches draft-irtf-cfrg-xchacha §2.2.1', () => {
     const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
     const nonce = hex('000000090000004a0000000031415927');
-    expect(hchacha20(key, nonce).toString('hex')).toBe(
-      '82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc',
-    );
+    expect(hchacha20(key, nonce).toString('hex')).toBe('82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc');
   });
 
   // XChaCha20-Poly1305 is HChaCha20 plus node's ChaCha20-Poly1305 with the
@@ -20,9 +18,7 @@ describe('hchacha20', () => {
     const key = hex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
     const nonce24 = hex('404142434445464748494a4b4c4d4e4f5051525354555657');
     const aad = hex('50515253c0c1c2c3c4c5c6c7');
-    const plaintext = Buffer.from(
-      "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
-    );
+    const plaintext = Buffer.from("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
     const expected = hex(`
       bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb
       731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452

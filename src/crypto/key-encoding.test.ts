@@ -18,9 +18,9 @@ interface KeyVector {
   failure?: string;
   verified: boolean;
 }
-const vectors = JSON.parse(
-  readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
-) as { key_encodings: { vectors: KeyVector[] } };
+const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8')) as {
+  key_encodings: { vectors: KeyVector[] };
+};
 const keyVectors = vectors.key_encodings.vectors;
 
 const b64 = (s: string) => Buffer.from(s, 'base64');
@@ -50,32 +50,29 @@ describe('KES key_encodings vectors', () => {
     expect(keyVectors.every((v) => v.verified)).toBe(true);
   });
 
-  it.each(keyVectors.map((v, i) => [i, v.expect, v.failure ?? v.format, v] as const))(
-    '#%i %s (%s)',
-    (_i, _e, _f, v) => {
-      const input = Buffer.from(v.stored, 'utf8');
-      if (v.expect === 'error') {
-        expectEncodingError(() => decodeKey(input));
-        return;
-      }
-      const got = decodeKey(input);
-      expect(got.key.algorithm).toBe(v.algorithm);
-      const m = material(got.key);
-      expect(m.key.toString('base64')).toBe(v.key);
-      if (v.hmac_key === null) {
-        expect(got.key.hasHMAC).toBe(false);
-        expect(m.hmacKey).toBeUndefined();
-      } else {
-        expect(got.key.hasHMAC).toBe(true);
-        expect(m.hmacKey!.toString('base64')).toBe(v.hmac_key);
-      }
-      if (v.created_at === null) expect(got.createdAt).toBeUndefined();
-      // A Date holds milliseconds; the protobuf vector has microseconds.
-      else expect(got.createdAt!.getTime()).toBe(Math.floor(Date.parse(v.created_at!)));
-      if (v.created_by === null) expect(got.createdBy).toBeUndefined();
-      else expect(got.createdBy).toBe(v.created_by);
-    },
-  );
+  it.each(keyVectors.map((v, i) => [i, v.expect, v.failure ?? v.format, v] as const))('#%i %s (%s)', (_i, _e, _f, v) => {
+    const input = Buffer.from(v.stored, 'utf8');
+    if (v.expect === 'error') {
+      expectEncodingError(() => decodeKey(input));
+      return;
+    }
+    const got = decodeKey(input);
+    expect(got.key.algorithm).toBe(v.algorithm);
+    const m = material(got.key);
+    expect(m.key.toString('base64')).toBe(v.key);
+    if (v.hmac_key === null) {
+      expect(got.key.hasHMAC).toBe(false);
+      expect(m.hmacKey).toBeUndefined();
+    } else {
+      expect(got.key.hasHMAC).toBe(true);
+      expect(m.hmacKey!.toString('base64')).toBe(v.hmac_key);
+    }
+    if (v.created_at === null) expect(got.createdAt).toBeUndefined();
+    // A Date holds milliseconds; the protobuf vector has microseconds.
+    else expect(got.createdAt!.getTime()).toBe(Math.floor(Date.parse(v.created_at!)));
+    if (v.created_by === null) expect(got.createdBy).toBeUndefined();
+    else expect(got.createdBy).toBe(v.created_by);
+  });
 
   it('the protobuf vector loses only sub-millisecond precision', () => {
     expect(decodeKey(Buffer.from(PROTO_VECTOR.stored)).createdAt!.toISOString()).toBe('2024-01-12T10:39:20.886Z');
@@ -110,9 +107,17 @@ describe('encodeKey', () => {
     const key = new SecretKey('ChaCha20', Buffer.alloc(32, 1), Buffer.alloc(32, 2));
     const proto = b64(encodeKey({ key }).toString('latin1'));
     const expectedHex =
-      '0a24' + '0a20' + '01'.repeat(32) + '1002' + // SecretKey, type 2
-      '1224' + '0a20' + '02'.repeat(32) + '1001' + // HMACKey, SHA256
-      '1a0b' + '08' + '8092b8c398feffffff01'; // seconds = -62135596800
+      '0a24' +
+      '0a20' +
+      '01'.repeat(32) +
+      '1002' + // SecretKey, type 2
+      '1224' +
+      '0a20' +
+      '02'.repeat(32) +
+      '1001' + // HMACKey, SHA256
+      '1a0b' +
+      '08' +
+      '8092b8c398feffffff01'; // seconds = -62135596800
     expect(proto.toString('hex')).toBe(expectedHex);
     const back = decodeKey(stored(proto));
     expect(back.createdAt).toBeUndefined();

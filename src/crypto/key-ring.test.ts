@@ -173,7 +173,11 @@ describe('stored form', () => {
   });
 
   it('refuses a malformed ring without quoting key material', () => {
-    const good = JSON.parse(encodeKeyRing(rotate(KeyRing.of(fresh()), 1)).toString('utf8').split('\n')[1]!);
+    const good = JSON.parse(
+      encodeKeyRing(rotate(KeyRing.of(fresh()), 1))
+        .toString('utf8')
+        .split('\n')[1]!,
+    );
     const secret = good.versions[0] as string;
     const cases: unknown[] = [
       'not json',

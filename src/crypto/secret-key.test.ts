@@ -31,9 +31,7 @@ interface ShapeVector {
   plaintext_len: number;
   context: string | null;
 }
-const vectors = JSON.parse(
-  readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8'),
-) as {
+const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/kes/ciphertexts.json', import.meta.url), 'utf8')) as {
   decrypt: DecryptVector[];
   encrypt_roundtrip: { vectors: RoundTripVector[] };
   wrap_roundtrip_shapes: { vectors: ShapeVector[] };
@@ -123,17 +121,14 @@ describe('KES decrypt vectors', () => {
 });
 
 describe('encrypt', () => {
-  it.each(vectors.encrypt_roundtrip.vectors.map((v, i) => [i, v.algorithm, v] as const))(
-    'encrypt_roundtrip #%i (%s)',
-    (_i, _alg, v) => {
-      const key = new SecretKey(v.algorithm, b64(v.master_key));
-      const plaintext = b64(v.plaintext);
-      const ct = key.encrypt(plaintext, ctx(v.context));
-      expect(ct.length).toBe(plaintext.length + 44);
-      expect(key.decrypt(ct, ctx(v.context)).equals(plaintext)).toBe(true);
-      expectDecryptionError(() => key.decrypt(ct, Buffer.concat([ctx(v.context) ?? Buffer.alloc(0), Buffer.from('x')])));
-    },
-  );
+  it.each(vectors.encrypt_roundtrip.vectors.map((v, i) => [i, v.algorithm, v] as const))('encrypt_roundtrip #%i (%s)', (_i, _alg, v) => {
+    const key = new SecretKey(v.algorithm, b64(v.master_key));
+    const plaintext = b64(v.plaintext);
+    const ct = key.encrypt(plaintext, ctx(v.context));
+    expect(ct.length).toBe(plaintext.length + 44);
+    expect(key.decrypt(ct, ctx(v.context)).equals(plaintext)).toBe(true);
+    expectDecryptionError(() => key.decrypt(ct, Buffer.concat([ctx(v.context) ?? Buffer.alloc(0), Buffer.from('x')])));
+  });
 
   const shapes = vectors.wrap_roundtrip_shapes.vectors;
   it('has the expected shapes', () => {
@@ -141,23 +136,20 @@ describe('encrypt', () => {
     for (const s of shapes) expect(b64(s.plaintext).length).toBe(s.plaintext_len);
   });
 
-  it.each(ALGORITHMS.flatMap((alg) => shapes.map((s) => [alg, s.plaintext_len, s] as const)))(
-    'wrap_roundtrip_shapes %s, %i-byte plaintext',
-    (alg, _len, s) => {
-      const key = SecretKey.generate(alg);
-      const plaintext = b64(s.plaintext);
-      const ct = key.encrypt(plaintext, ctx(s.context));
-      expect(ct.length).toBe(plaintext.length + 44);
-      expect(key.decrypt(ct, ctx(s.context)).equals(plaintext)).toBe(true);
-      // null and "" are the same (empty) associated data.
-      if (s.context === null || s.context === '') {
-        expect(key.decrypt(ct, Buffer.alloc(0)).equals(plaintext)).toBe(true);
-        expect(key.decrypt(ct).equals(plaintext)).toBe(true);
-      } else {
-        expectDecryptionError(() => key.decrypt(ct));
-      }
-    },
-  );
+  it.each(ALGORITHMS.flatMap((alg) => shapes.map((s) => [alg, s.plaintext_len, s] as const)))('wrap_roundtrip_shapes %s, %i-byte plaintext', (alg, _len, s) => {
+    const key = SecretKey.generate(alg);
+    const plaintext = b64(s.plaintext);
+    const ct = key.encrypt(plaintext, ctx(s.context));
+    expect(ct.length).toBe(plaintext.length + 44);
+    expect(key.decrypt(ct, ctx(s.context)).equals(plaintext)).toBe(true);
+    // null and "" are the same (empty) associated data.
+    if (s.context === null || s.context === '') {
+      expect(key.decrypt(ct, Buffer.alloc(0)).equals(plaintext)).toBe(true);
+      expect(key.decrypt(ct).equals(plaintext)).toBe(true);
+    } else {
+      expectDecryptionError(() => key.decrypt(ct));
+    }
+  });
 
   it.each(ALGORITHMS)('%s: tampering any single byte of a raw ciphertext fails', (alg) => {
     const key = SecretKey.generate(alg);

@@ -11,7 +11,11 @@ import { dirname } from 'node:path';
 const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 
 export async function mkdirAll(path: string, mode: number): Promise<void> {
-  const isDir = () => fsp.stat(path).then((st) => st.isDirectory(), () => false);
+  const isDir = () =>
+    fsp.stat(path).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
   try {
     await fsp.mkdir(path, { mode });
     return;

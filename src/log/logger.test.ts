@@ -117,7 +117,11 @@ describe('log files', () => {
       for (let i = 0; i < 10; i++) log.audit({ ip: '', identity: '', method: 'GET', path: `/t/${turnNo}/${i}`, status: 200, latencyMs: 0 });
       await turn();
     }
-    const paths = () => (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l).path as string);
+    const paths = () =>
+      (existsSync(file) ? readFileSync(file, 'utf8') : '')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).path as string);
     while (paths().length < 50) await new Promise((r) => setTimeout(r, 5)); // waits for the file, however slow the disk
     expect(paths()).toEqual(Array.from({ length: 50 }, (_, i) => `/t/${Math.floor(i / 10)}/${i % 10}`));
     await log.close();

@@ -129,9 +129,7 @@ export class Logger {
     this.auditOut?.flush();
     this.errorOut?.flush();
     await Promise.all(
-      [this.options.audit, this.options.error].map((s) =>
-        s && s !== process.stdout && s !== process.stderr ? new Promise<void>((r) => s.end(r)) : undefined,
-      ),
+      [this.options.audit, this.options.error].map((s) => (s && s !== process.stdout && s !== process.stderr ? new Promise<void>((r) => s.end(r)) : undefined)),
     );
   }
 }

@@ -88,7 +88,10 @@ const digest = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 
 /** A glob over entry names: `*` any run of characters, `?` one character, everything else literal. */
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -198,7 +201,18 @@ export async function migrate(source: KeyStore, target: KeyStore, options: Migra
     now: options.now ?? Date.now,
     concurrency: options.concurrency ?? 16,
     progress: options.onProgress ?? (() => {}),
-    report: { considered: 0, copied: 0, unchanged: 0, merged: 0, expired: 0, conflicts: [], foreign: 0, verified: 0, mismatched: [], dryRun: options.dryRun === true },
+    report: {
+      considered: 0,
+      copied: 0,
+      unchanged: 0,
+      merged: 0,
+      expired: 0,
+      conflicts: [],
+      foreign: 0,
+      verified: 0,
+      mismatched: [],
+      dryRun: options.dryRun === true,
+    },
     plan: new Map(),
   };
   const { report, plan } = run;

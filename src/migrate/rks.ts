@@ -109,9 +109,10 @@ export async function importFromRks(source: RksSource, target: KeyStore, onItem:
   try {
     const top = await vault.list('');
     report.initialized = top.includes('config');
-    if (report.initialized) await target.create(INIT_ENTRY, Buffer.from(JSON.stringify({ initialized_at: new Date().toISOString(), imported_from: 'rks' }))).catch((err: unknown) => {
-      if (!(err instanceof EntryExistsError)) throw err;
-    });
+    if (report.initialized)
+      await target.create(INIT_ENTRY, Buffer.from(JSON.stringify({ initialized_at: new Date().toISOString(), imported_from: 'rks' }))).catch((err: unknown) => {
+        if (!(err instanceof EntryExistsError)) throw err;
+      });
 
     // Secrets: every key at the root but RKS's own config and the groups folder.
     for (const fqdn of top.filter((k) => !k.endsWith('/') && k !== 'config').sort()) {
@@ -123,7 +124,12 @@ export async function importFromRks(source: RksSource, target: KeyStore, onItem:
       }
     }
 
-    const groups = top.includes('groups/') ? (await vault.list('groups')).filter((k) => k.endsWith('/')).map((k) => k.slice(0, -1)).sort() : [];
+    const groups = top.includes('groups/')
+      ? (await vault.list('groups'))
+          .filter((k) => k.endsWith('/'))
+          .map((k) => k.slice(0, -1))
+          .sort()
+      : [];
     for (const g of groups) {
       onItem(`group ${g}`);
       let ok = false;
@@ -155,7 +161,8 @@ async function importSecret(vault: RksVault, bundles: BundleService, fqdn: strin
   if (data === null) throw new Error('no current version (deleted)');
   const meta = (data['meta'] ?? {}) as Record<string, unknown>;
   const ttl = typeof meta['ttl'] === 'number' ? meta['ttl'] : 0;
-  if (!Number.isInteger(ttl) || ttl < TTL_RANGE.min || ttl > TTL_RANGE.max) throw new Error(`meta.ttl must be a whole number of seconds from ${TTL_RANGE.min} to ${TTL_RANGE.max}`);
+  if (!Number.isInteger(ttl) || ttl < TTL_RANGE.min || ttl > TTL_RANGE.max)
+    throw new Error(`meta.ttl must be a whole number of seconds from ${TTL_RANGE.min} to ${TTL_RANGE.max}`);
   const input = { chainPem: str(data, 'certificate'), keyPem: str(data, 'private_key'), ttl };
   if (input.chainPem === '') throw new Error('certificate is missing');
   if (input.keyPem === '') throw new Error('private_key is missing');
@@ -169,7 +176,8 @@ async function importSecret(vault: RksVault, bundles: BundleService, fqdn: strin
   if (!exists) report.bundles.imported++;
   else {
     const have = await bundles.get(fqdn);
-    if (have.chainPem.trim() !== input.chainPem.trim() || have.keyPem.trim() !== input.keyPem.trim() || have.ttl !== ttl) throw new Error('a different bundle of that name already exists in the target');
+    if (have.chainPem.trim() !== input.chainPem.trim() || have.keyPem.trim() !== input.keyPem.trim() || have.ttl !== ttl)
+      throw new Error('a different bundle of that name already exists in the target');
     report.bundles.unchanged++;
   }
 }

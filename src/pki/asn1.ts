@@ -12,8 +12,7 @@ const bin = (bytes: Buffer): string => bytes.toString('latin1');
 
 export const seq = (...items: Node[]): Node => forge.asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, items);
 export const set = (...items: Node[]): Node => forge.asn1.create(Class.UNIVERSAL, Type.SET, true, items);
-export const oid = (dotted: string): Node =>
-  forge.asn1.create(Class.UNIVERSAL, Type.OID, false, forge.asn1.oidToDer(dotted).getBytes());
+export const oid = (dotted: string): Node => forge.asn1.create(Class.UNIVERSAL, Type.OID, false, forge.asn1.oidToDer(dotted).getBytes());
 export const octets = (bytes: Buffer): Node => forge.asn1.create(Class.UNIVERSAL, Type.OCTETSTRING, false, bin(bytes));
 export const utf8 = (text: string): Node => forge.asn1.create(Class.UNIVERSAL, Type.UTF8, false, bin(Buffer.from(text, 'utf8')));
 export const boolTrue = (): Node => forge.asn1.create(Class.UNIVERSAL, Type.BOOLEAN, false, '\xff');
@@ -23,12 +22,10 @@ export const nul = (): Node => forge.asn1.create(Class.UNIVERSAL, Type.NULL, fal
 export const bits = (bytes: Buffer): Node => forge.asn1.create(Class.UNIVERSAL, Type.BITSTRING, false, '\x00' + bin(bytes));
 
 /** [tag] IMPLICIT, primitive: the universal tag is replaced, the content kept. */
-export const implicit = (tag: number, bytes: Buffer): Node =>
-  forge.asn1.create(Class.CONTEXT_SPECIFIC, tag as forge.asn1.Type, false, bin(bytes));
+export const implicit = (tag: number, bytes: Buffer): Node => forge.asn1.create(Class.CONTEXT_SPECIFIC, tag as forge.asn1.Type, false, bin(bytes));
 
 /** [tag] EXPLICIT: a constructed wrapper around one value. */
-export const explicit = (tag: number, inner: Node): Node =>
-  forge.asn1.create(Class.CONTEXT_SPECIFIC, tag as forge.asn1.Type, true, [inner]);
+export const explicit = (tag: number, inner: Node): Node => forge.asn1.create(Class.CONTEXT_SPECIFIC, tag as forge.asn1.Type, true, [inner]);
 
 /**
  * A non-negative INTEGER from its big-endian magnitude, minimally encoded.
@@ -96,5 +93,4 @@ export function content(node: Node): Buffer {
 
 export const oidOf = (node: Node): string => forge.asn1.derToOid(bin(content(node)));
 
-export const isContext = (node: Node | undefined, tag: number): boolean =>
-  node !== undefined && node.tagClass === Class.CONTEXT_SPECIFIC && node.type === tag;
+export const isContext = (node: Node | undefined, tag: number): boolean => node !== undefined && node.tagClass === Class.CONTEXT_SPECIFIC && node.type === tag;

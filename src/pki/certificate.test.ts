@@ -33,13 +33,11 @@ function openssl(...args: string[]): { ok: boolean; out: string } {
   }
 }
 
-const verify = (ca: string, leaf: string, purpose: string) =>
-  openssl('verify', '-x509_strict', '-purpose', purpose, '-CAfile', save(ca), save(leaf));
+const verify = (ca: string, leaf: string, purpose: string) => openssl('verify', '-x509_strict', '-purpose', purpose, '-CAfile', save(ca), save(leaf));
 const text = (pem: string) => openssl('x509', '-noout', '-text', '-in', save(pem)).out;
 const keyUsageDer = (pem: string) =>
   /Key Usage\n.*BOOLEAN.*\n.*OCTET STRING\s+\[HEX DUMP\]:(\w+)/.exec(openssl('asn1parse', '-in', save(pem)).out)?.[1]?.toLowerCase();
-const hexId = (output: string, label: string) =>
-  new RegExp(`${label}:\\s*\\n\\s*(?:keyid:)?([0-9A-F:]+)`).exec(output)?.[1]?.replaceAll(':', '');
+const hexId = (output: string, label: string) => new RegExp(`${label}:\\s*\\n\\s*(?:keyid:)?([0-9A-F:]+)`).exec(output)?.[1]?.replaceAll(':', '');
 
 /** The subjectPublicKey bits, rebuilt from other export formats than the SPKI the module hashes. */
 function keyBits(key: KeyObject): Buffer {
@@ -57,7 +55,7 @@ function keyTypeOf(key: KeyObject): string {
 }
 
 const SIGNATURE_TEXT: Record<KeyType, string> = {
-  'ed25519': 'ED25519',
+  ed25519: 'ED25519',
   'ecdsa-p256': 'ecdsa-with-SHA256',
   'ecdsa-p384': 'ecdsa-with-SHA384',
   'rsa-2048': 'sha256WithRSAEncryption',
@@ -103,7 +101,11 @@ describe('every key type', () => {
   it.each(keyTypes)('%s: a CA, a server and a client certificate that node, openssl and TLS accept', async (type) => {
     const ca = createCA(`CA ${type}`, { keyType: type });
     const server = issueCertificate(ca, {
-      commonName: 'localhost', dnsNames: ['localhost', '*.svc.test'], ipAddresses: ['127.0.0.1', '::1'], extKeyUsage: ['serverAuth'], keyType: type,
+      commonName: 'localhost',
+      dnsNames: ['localhost', '*.svc.test'],
+      ipAddresses: ['127.0.0.1', '::1'],
+      extKeyUsage: ['serverAuth'],
+      keyType: type,
     });
     const client = issueCertificate(ca, { commonName: 'client', extKeyUsage: ['clientAuth'], keyType: type });
     const caCert = new X509Certificate(ca.certPem);
@@ -160,7 +162,11 @@ describe('every key type', () => {
 
 describe('createCertificate', () => {
   it('signs with the issuer key algorithm and sets key usage from the subject key', () => {
-    for (const [caType, leafType] of [['rsa-2048', 'ed25519'], ['ed25519', 'rsa-2048'], ['ecdsa-p384', 'ecdsa-p256']] as const) {
+    for (const [caType, leafType] of [
+      ['rsa-2048', 'ed25519'],
+      ['ed25519', 'rsa-2048'],
+      ['ecdsa-p384', 'ecdsa-p256'],
+    ] as const) {
       const ca = createCA('mixed CA', { keyType: caType });
       const leaf = issueCertificate(ca, { commonName: 'mixed', organization: 'Zürich AG', keyType: leafType });
       const out = text(leaf.certPem);
@@ -173,15 +179,42 @@ describe('createCertificate', () => {
   });
 
   it('copies the issuer name and key identifier from a CA that openssl made', () => {
-    writeFileSync(join(dir, 'ca.cnf'), [
-      '[req]', 'distinguished_name = dn', 'x509_extensions = ext', 'prompt = no',
-      '[dn]', 'C = DE', 'O = Example', 'CN = OpenSSL Root',
-      '[ext]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign',
-      // A literal identifier: the leaf's AKI can only match it by copying, not by recomputing.
-      'subjectKeyIdentifier = 0102030405060708090A0B0C0D0E0F1011121314', '',
-    ].join('\n'));
-    const made = openssl('req', '-x509', '-config', 'ca.cnf', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-      '-nodes', '-keyout', 'ossl-ca.key', '-out', 'ossl-ca.pem', '-days', '2');
+    writeFileSync(
+      join(dir, 'ca.cnf'),
+      [
+        '[req]',
+        'distinguished_name = dn',
+        'x509_extensions = ext',
+        'prompt = no',
+        '[dn]',
+        'C = DE',
+        'O = Example',
+        'CN = OpenSSL Root',
+        '[ext]',
+        'basicConstraints = critical,CA:TRUE',
+        'keyUsage = critical,keyCertSign,cRLSign',
+        // A literal identifier: the leaf's AKI can only match it by copying, not by recomputing.
+        'subjectKeyIdentifier = 0102030405060708090A0B0C0D0E0F1011121314',
+        '',
+      ].join('\n'),
+    );
+    const made = openssl(
+      'req',
+      '-x509',
+      '-config',
+      'ca.cnf',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ossl-ca.key',
+      '-out',
+      'ossl-ca.pem',
+      '-days',
+      '2',
+    );
     expect(made).toMatchObject({ ok: true });
     const caPem = readFileSync(join(dir, 'ossl-ca.pem'), 'utf8');
     const certificate = new X509Certificate(caPem);
@@ -190,7 +223,8 @@ describe('createCertificate', () => {
     const leafPem = createCertificate(publicKey, { commonName: 'leaf', dnsNames: ['leaf.test'] }, { privateKey, certificate });
 
     // dump_der prints each attribute's DER, string type included (C is a PrintableString here).
-    const names = (which: string, pem: string) => openssl('x509', '-noout', which, '-nameopt', 'RFC2253,dump_all,dump_der', '-in', save(pem)).out.replace(/^\w+=/, '');
+    const names = (which: string, pem: string) =>
+      openssl('x509', '-noout', which, '-nameopt', 'RFC2253,dump_all,dump_der', '-in', save(pem)).out.replace(/^\w+=/, '');
     expect(names('-subject', caPem)).toContain('C=#1302');
     expect(names('-issuer', leafPem)).toBe(names('-subject', caPem));
     expect(new X509Certificate(leafPem).checkIssued(certificate)).toBe(true);

@@ -119,14 +119,17 @@ export function createCertificate(key: KeyObject, options: CertificateOptions, i
     seq(time(notBefore), time(notAfter)),
     subject,
     subjectPublicKeyInfo(subjectKey),
-    explicit(3, extensions({
-      isCA,
-      subjectKey,
-      authorityKeyId,
-      dnsNames: options.dnsNames ?? [],
-      ipAddresses: options.ipAddresses ?? [],
-      extKeyUsage: options.extKeyUsage ?? (isCA ? [] : ['serverAuth', 'clientAuth']),
-    })),
+    explicit(
+      3,
+      extensions({
+        isCA,
+        subjectKey,
+        authorityKeyId,
+        dnsNames: options.dnsNames ?? [],
+        ipAddresses: options.ipAddresses ?? [],
+        extKeyUsage: options.extKeyUsage ?? (isCA ? [] : ['serverAuth', 'clientAuth']),
+      }),
+    ),
   );
   const tbsDer = der(tbs);
   const certificate = der(seq(tbs, signer.identifier, bits(signer.sign(tbsDer))));

@@ -6,7 +6,25 @@
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { child, children, content, der, explicit, implicit, octets, oid, oidOf, parse, seq, set, unsignedInteger, utf8, isContext, bits, type Node } from './asn1.js';
+import {
+  child,
+  children,
+  content,
+  der,
+  explicit,
+  implicit,
+  octets,
+  oid,
+  oidOf,
+  parse,
+  seq,
+  set,
+  unsignedInteger,
+  utf8,
+  isContext,
+  bits,
+  type Node,
+} from './asn1.js';
 import { ipAddressBytes, subjectPublicKeyInfo } from './extensions.js';
 import { signerFor } from './keys.js';
 
@@ -99,7 +117,8 @@ export function parseCsr(pem: string): ParsedCsr {
     if (!version || !subject || !spki || content(version).toString('hex') !== '00') throw new CsrError('csr: not a version 1 certificate request');
     const algorithmId = oidOf(child(algorithm, 0));
     const digest = DIGESTS[algorithmId];
-    if (digest === undefined) throw new CsrError(`csr: signature algorithm ${algorithmId} is not supported (use RSA PKCS#1 v1.5, ECDSA or Ed25519 with SHA-256 or better)`);
+    if (digest === undefined)
+      throw new CsrError(`csr: signature algorithm ${algorithmId} is not supported (use RSA PKCS#1 v1.5, ECDSA or Ed25519 with SHA-256 or better)`);
     let publicKey: KeyObject;
     try {
       publicKey = createPublicKey({ key: der(spki), format: 'der', type: 'spki' });

@@ -83,7 +83,9 @@ export function extensions(inputs: ExtensionInputs): Node {
   const usage = isCA
     ? [KEY_CERT_SIGN, CRL_SIGN]
     : // TLS 1.2 RSA key exchange encrypts to the certificate's key.
-      subjectKey.asymmetricKeyType === 'rsa' ? [DIGITAL_SIGNATURE, KEY_ENCIPHERMENT] : [DIGITAL_SIGNATURE];
+      subjectKey.asymmetricKeyType === 'rsa'
+      ? [DIGITAL_SIGNATURE, KEY_ENCIPHERMENT]
+      : [DIGITAL_SIGNATURE];
   const list = [
     extension('2.5.29.19', true, isCA ? seq(boolTrue()) : seq()),
     extension('2.5.29.15', true, namedBits(usage)),

@@ -290,7 +290,7 @@ function goMatcher(tokens: readonly Token[]): PathMatcher {
       }
       if (star) {
         // Let the star eat one more character at a time, never a '/'.
-        for (let i = pos; i < path.length; ) {
+        for (let i = pos; i < path.length;) {
           const cp = path.codePointAt(i) as number;
           if (cp === SLASH) break;
           i += cpWidth(cp);
@@ -343,7 +343,7 @@ function simulate(tokens: readonly Token[]): PathMatcher {
   return (path) => {
     bump();
     let curCount = add(cur, 0, 0);
-    for (let i = 0; i < path.length; ) {
+    for (let i = 0; i < path.length;) {
       const cp = path.codePointAt(i) as number;
       i += cpWidth(cp);
       bump();

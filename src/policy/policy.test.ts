@@ -20,9 +20,7 @@ interface Vectors {
   };
 }
 
-const vectors = JSON.parse(
-  readFileSync(new URL('../../test/vectors/kes/policy.json', import.meta.url), 'utf8'),
-) as Vectors;
+const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/kes/policy.json', import.meta.url), 'utf8')) as Vectors;
 
 const decide = (p: Policy, path: string): 'allow' | 'deny' => (p.verify(path) ? 'allow' : 'deny');
 

@@ -24,8 +24,7 @@ export class Policy {
   constructor(name: string, rules: { allow: string[]; deny: string[] }, mode: MatchMode) {
     this.name = name;
     this.mode = mode;
-    const keep = (patterns: readonly string[]): string[] =>
-      mode === 'glob' ? patterns.filter((p) => p !== '') : [...patterns];
+    const keep = (patterns: readonly string[]): string[] => (mode === 'glob' ? patterns.filter((p) => p !== '') : [...patterns]);
     this.allow = Object.freeze(keep(rules.allow));
     this.deny = Object.freeze(keep(rules.deny));
     this.#allow = compileAll(name, 'allow', this.allow, mode);

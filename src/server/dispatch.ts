@@ -12,13 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import {
-  BodyDecodeError,
-  KeygateError,
-  MethodNotAllowedError,
-  PayloadTooLargeError,
-  coded,
-} from '../errors.js';
+import { BodyDecodeError, KeygateError, MethodNotAllowedError, PayloadTooLargeError, coded } from '../errors.js';
 import { ANONYMOUS, authenticate, callerAllows, countsAsFailure, type Caller } from '../auth/caller.js';
 import { readBody, readBodyThen } from './body.js';
 import { canonicalize } from './canonical.js';
@@ -217,7 +211,14 @@ class Exchange {
     // Counted before the answer leaves, so the client's next try finds it counted (in every worker).
     // A body that does not decode on a route anyone may call is as much a probe as a bad credential.
     const probe = this.route?.auth === 'none' && err instanceof BodyDecodeError;
-    if (probe || (!this.isAuthenticated && this.route !== undefined && this.route.auth !== 'none' && (status === 400 || status === 401 || status === 403) && countsAsFailure(err))) {
+    if (
+      probe ||
+      (!this.isAuthenticated &&
+        this.route !== undefined &&
+        this.route.auth !== 'none' &&
+        (status === 400 || status === 401 || status === 403) &&
+        countsAsFailure(err))
+    ) {
       const byCertificate = this.route?.auth === 'policy' || this.route?.auth === 'identify';
       this.metrics.authFailed(!byCertificate ? 'bad_token' : status === 400 ? 'no_certificate' : 'forbidden');
       this.throttle.fail(this.ip);

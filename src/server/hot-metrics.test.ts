@@ -11,7 +11,13 @@ describe('HotHistogram and HotCounter', () => {
     const routes = ['/v1/cert/get/', '/v1/key/create/', 'unmatched'];
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ route: fc.constantFrom(...routes), seconds: fc.oneof(fc.constantFrom(0, 0.001, 0.01, 1, 5), fc.double({ min: 0, max: 10, noNaN: true })) }), { maxLength: 60 }),
+        fc.array(
+          fc.record({
+            route: fc.constantFrom(...routes),
+            seconds: fc.oneof(fc.constantFrom(0, 0.001, 0.01, 1, 5), fc.double({ min: 0, max: 10, noNaN: true })),
+          }),
+          { maxLength: 60 },
+        ),
         async (events) => {
           const ours = new Registry();
           const theirs = new Registry();

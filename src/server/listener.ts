@@ -16,7 +16,6 @@ import type { StateHolder } from './state.js';
 import type { Metrics } from './metrics.js';
 import { AuthThrottle, type ThrottleOptions } from './throttle.js';
 
-
 /** The listener's TLS settings (loaded and checked from the configuration by compose/tls.ts). */
 export interface ServerTls extends SecureContextOptions {
   requestCert: true;
@@ -58,7 +57,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  socket.end(rawError(err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_READ_TIMEOUT' : 'MALFORMED_REQUEST'));
+  socket.end(
+    rawError(err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_READ_TIMEOUT' : 'MALFORMED_REQUEST'),
+  );
 }
 
 /** An error answer for a raw socket, as the dispatcher writes errors: `{"message"}` and the code's header. */

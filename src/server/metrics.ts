@@ -41,8 +41,11 @@ export class Metrics {
   private readonly auditEvents = new HotCounter('kes_log_audit_events', 'Audit log events.', this.registry);
   private readonly errorEvents = new HotCounter('kes_log_error_events', 'Error log events.', this.registry);
   private readonly storeLatency = new Histogram({
-    name: 'keygate_keystore_latency_seconds', help: 'Keystore operation latency.', labelNames: ['op'],
-    buckets: LATENCY_BUCKETS, registers: [this.registry],
+    name: 'keygate_keystore_latency_seconds',
+    help: 'Keystore operation latency.',
+    labelNames: ['op'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
   });
   private readonly storeErrors = this.counter('keygate_keystore_errors_total', 'Failed keystore operations (not-found and exists excluded).', ['op']);
   private readonly housekeeping = this.counter('keygate_housekeeping_removed_total', 'Entries the housekeeping sweeper removed, by kind.', ['kind']);
@@ -55,7 +58,10 @@ export class Metrics {
     // `aggregator`: how the primary merges the workers' values with `server.workers` (default: their sum).
     const gauge = (name: string, help: string, read: () => number | undefined | Promise<number | undefined>, aggregator: Aggregator = 'sum') =>
       new Gauge({
-        name, help, registers: [this.registry], aggregator,
+        name,
+        help,
+        registers: [this.registry],
+        aggregator,
         async collect() {
           const v = await read();
           if (v !== undefined) this.set(v);
@@ -75,15 +81,23 @@ export class Metrics {
     gauge('keygate_cache_hits', 'Keystore cache hits.', () => cache?.()?.hits);
     gauge('keygate_cache_misses', 'Keystore cache misses.', () => cache?.()?.misses);
     gauge('keygate_cache_evictions', 'Keystore cache evictions.', () => cache?.()?.evictions);
-    gauge('keygate_cache_hit_ratio', 'Hits / (hits + misses) since start.', () => {
-      const c = cache?.();
-      return c && c.hits + c.misses > 0 ? c.hits / (c.hits + c.misses) : undefined;
-    }, 'average');
+    gauge(
+      'keygate_cache_hit_ratio',
+      'Hits / (hits + misses) since start.',
+      () => {
+        const c = cache?.();
+        return c && c.hits + c.misses > 0 ? c.hits / (c.hits + c.misses) : undefined;
+      },
+      'average',
+    );
     const fleet = sources.fleet;
     if (fleet) {
       new Gauge({
-        name: 'keygate_tokens_active', help: 'Live group, node and admin tokens (unexpired, of their group\'s current generation).',
-        labelNames: ['kind'], registers: [this.registry], aggregator: 'first',
+        name: 'keygate_tokens_active',
+        help: "Live group, node and admin tokens (unexpired, of their group's current generation).",
+        labelNames: ['kind'],
+        registers: [this.registry],
+        aggregator: 'first',
         async collect() {
           const f = await fleet();
           if (f) for (const [kind, n] of Object.entries(f.tokens)) this.set({ kind }, n);
@@ -91,7 +105,12 @@ export class Metrics {
       });
       // Every worker counts the same keystore: one worker's count is the server's.
       gauge('keygate_nodes_registered', 'Nodes registered or enrolled in their group and not revoked.', async () => (await fleet())?.nodes, 'first');
-      gauge('keygate_bundles_expiring_30d', 'Certificate bundles whose leaf expires within 30 days (expired ones included).', async () => (await fleet())?.bundlesExpiring, 'first');
+      gauge(
+        'keygate_bundles_expiring_30d',
+        'Certificate bundles whose leaf expires within 30 days (expired ones included).',
+        async () => (await fleet())?.bundlesExpiring,
+        'first',
+      );
     }
   }
 

@@ -3,7 +3,13 @@ import { Router, WrongMethod, type Param, type Route } from './route.js';
 
 const name: Param = { kind: 'name', canonical: (s) => s };
 const r = (path: string, extra: Partial<Route> = {}): Route => ({
-  method: 'GET', path, maxBody: 0, timeoutMs: 1000, auth: 'none', handler: () => undefined, ...extra,
+  method: 'GET',
+  path,
+  maxBody: 0,
+  timeoutMs: 1000,
+  auth: 'none',
+  handler: () => undefined,
+  ...extra,
 });
 
 describe('Router', () => {

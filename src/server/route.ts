@@ -32,18 +32,7 @@ export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE' | '*';
  * - `none`: no credential at all (e.g. `/version`).
  */
 export type AuthMode =
-  | 'policy'
-  | 'identify'
-  | 'group-token'
-  | 'node-token'
-  | 'node'
-  | 'rks-admin'
-  | 'rks-init'
-  | 'rks-login'
-  | 'rks-reader'
-  | 'rks-renew'
-  | 'rks-revoke'
-  | 'none';
+  'policy' | 'identify' | 'group-token' | 'node-token' | 'node' | 'rks-admin' | 'rks-init' | 'rks-login' | 'rks-reader' | 'rks-renew' | 'rks-revoke' | 'none';
 
 /**
  * One name in a route's path. The dispatcher decodes the segment and refuses the
@@ -170,7 +159,8 @@ export const ROUTE_DEFAULTS = { maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth:
  */
 export function route(spec: RouteSpec): Route {
   const r: Route = { ...ROUTE_DEFAULTS, ...spec };
-  if (r.grant && r.auth !== 'policy' && r.auth !== 'rks-reader') throw new Error(`route ${r.method} ${r.path}: a grant applies only to auth 'policy' and 'rks-reader'`);
+  if (r.grant && r.auth !== 'policy' && r.auth !== 'rks-reader')
+    throw new Error(`route ${r.method} ${r.path}: a grant applies only to auth 'policy' and 'rks-reader'`);
   if ((r.login !== undefined) !== (r.auth === 'rks-login')) throw new Error(`route ${r.method} ${r.path}: auth 'rks-login' and a login decoder go together`);
   return r;
 }
@@ -271,6 +261,8 @@ export class Router {
 }
 
 function pick(routes: Route[], method: string, raw: string[]): RouteMatch | WrongMethod {
-  const r = routes.find((o) => o.method === method || o.method === '*') ?? (routes.length === 1 && routes[0]?.method === 'PUT' && method === 'POST' ? routes[0] : undefined);
+  const r =
+    routes.find((o) => o.method === method || o.method === '*') ??
+    (routes.length === 1 && routes[0]?.method === 'PUT' && method === 'POST' ? routes[0] : undefined);
   return r ? { route: r, raw } : new WrongMethod(routes[0] as Route);
 }

@@ -110,7 +110,13 @@ describe('agent with a client certificate (policy identity)', () => {
     expect(fingerprintOnDisk(a.dir, 'down.test')).toBe(fingerprint(b.chainPem));
 
     // A second agent on the same output directory, whose server is unreachable.
-    const offline = testAgent(baseSettings(s, a.dir, { server: 'https://127.0.0.1:1', tls: { ca: s.pki.caFile, cert: reader.certFile, key: reader.keyFile, insecure: false }, bundles: ['down.test'] }));
+    const offline = testAgent(
+      baseSettings(s, a.dir, {
+        server: 'https://127.0.0.1:1',
+        tls: { ca: s.pki.caFile, cert: reader.certFile, key: reader.keyFile, insecure: false },
+        bundles: ['down.test'],
+      }),
+    );
     agents.push(Object.assign(offline, { reloadsFile: a.reloadsFile }));
     await offline.started();
     const delays: number[] = [];
@@ -184,7 +190,7 @@ describe('agent with a client certificate (policy identity)', () => {
     expect((await down.agent.once()).failures).toEqual(['once.test: cannot connect to 127.0.0.1:1: connection refused']);
   });
 
-  it('uses the server\'s change feed: a replacement is written at once, without waiting for the TTL', async () => {
+  it("uses the server's change feed: a replacement is written at once, without waiting for the TTL", async () => {
     await imported('feed.test', 3600);
     const a = agent({ bundles: ['feed.test'] });
     await a.started();
@@ -193,10 +199,13 @@ describe('agent with a client certificate (policy identity)', () => {
     await putBundle(s, 'feed.test', next, 3600);
     // The agent's clock moves by a millisecond at a time, far from the hour-long TTL: only the watch can bring the new version.
     await expect
-      .poll(async () => {
-        await a.advance(1);
-        return fingerprintOnDisk(a.dir, 'feed.test');
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          await a.advance(1);
+          return fingerprintOnDisk(a.dir, 'feed.test');
+        },
+        { timeout: 10_000 },
+      )
       .toBe(fingerprint(next.chainPem));
     expect(a.logLines.filter((l) => l.includes('offers no change notifications'))).toEqual([]);
   });

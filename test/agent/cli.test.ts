@@ -72,7 +72,10 @@ describe('keygate agent', { timeout: 120_000 }, () => {
   it('runs until SIGTERM: writes, serves its status on loopback, refreshes everything on SIGHUP', async () => {
     const out = join(work, 'daemon');
     const reloads = join(work, 'daemon.reloads');
-    const file = config('daemon', `bundles: [site.test]\noutput: {dir: ${out}, combined: true}\nreload: {command: "echo $KEYGATE_CHANGED >> ${reloads}"}\nstatus: {address: "127.0.0.1:0"}\n`);
+    const file = config(
+      'daemon',
+      `bundles: [site.test]\noutput: {dir: ${out}, combined: true}\nreload: {command: "echo $KEYGATE_CHANGED >> ${reloads}"}\nstatus: {address: "127.0.0.1:0"}\n`,
+    );
     const agent = spawnTracked(run[0], [...run.slice(1), 'agent', '--config', file], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     // What the agent said is the first thing to read when this fails (or times out).
     onTestFailed(() => console.error(`agent stderr:\n${agent.stderr()}`));
@@ -81,11 +84,13 @@ describe('keygate agent', { timeout: 120_000 }, () => {
     await agent.waitFor(/agent: reload command succeeded for site\.test"/);
     expect(readFileSync(reloads, 'utf8')).toBe('site.test\n');
     const status = await new Promise<string>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path: '/status' }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        res.on('end', () => resolve(text));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port, path: '/status' }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+          res.on('end', () => resolve(text));
+        })
+        .on('error', reject);
     });
     expect(JSON.parse(status).bundles[0]).toMatchObject({ name: 'site.test', state: 'ok' });
 

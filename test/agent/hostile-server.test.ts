@@ -99,10 +99,10 @@ afterEach(async () => {
 function workspace(): { root: string; out: string } {
   const r = tempDir('keygate-hostile-');
   dirs.push(r);
-  writeFileSync(join(r, 'x.key'), 'the operator\'s own key\n', { mode: 0o600 });
-  writeFileSync(join(r, 'x.crt'), 'the operator\'s own certificate\n');
+  writeFileSync(join(r, 'x.key'), "the operator's own key\n", { mode: 0o600 });
+  writeFileSync(join(r, 'x.crt'), "the operator's own certificate\n");
   mkdirSync(join(r, 'sibling'));
-  writeFileSync(join(r, 'sibling', 'x.key'), 'a neighbour\'s key\n', { mode: 0o600 });
+  writeFileSync(join(r, 'sibling', 'x.key'), "a neighbour's key\n", { mode: 0o600 });
   mkdirSync(join(r, 'escape'));
   return { root: r, out: join(r, 'out') };
 }
@@ -128,7 +128,13 @@ function snapshot(dir: string, skip: string): Record<string, string> {
 }
 
 function agent(out: string, overrides: Partial<AgentSettings> = {}): TestAgent {
-  const a = testAgent(baseSettings({ url: fake.url, pki }, out, { bundles: 'all', refresh: { jitter: 0.1, retryMinMs: 1000, retryMaxMs: 16_000, timeoutMs: 5000, listIntervalMs: 30_000, watch: false }, ...overrides }));
+  const a = testAgent(
+    baseSettings({ url: fake.url, pki }, out, {
+      bundles: 'all',
+      refresh: { jitter: 0.1, retryMinMs: 1000, retryMaxMs: 16_000, timeoutMs: 5000, listIntervalMs: 30_000, watch: false },
+      ...overrides,
+    }),
+  );
   agents.push(a);
   return a;
 }
@@ -144,8 +150,8 @@ describe('an agent fed hostile bundle names', () => {
     const result = await a.agent.once();
 
     expect(snapshot(r, out)).toEqual(before);
-    expect(readFileSync(join(r, 'x.key'), 'utf8')).toBe('the operator\'s own key\n');
-    expect(readFileSync(join(r, 'sibling', 'x.key'), 'utf8')).toBe('a neighbour\'s key\n');
+    expect(readFileSync(join(r, 'x.key'), 'utf8')).toBe("the operator's own key\n");
+    expect(readFileSync(join(r, 'sibling', 'x.key'), 'utf8')).toBe("a neighbour's key\n");
     // Refused before any request: the server was never even asked for them.
     expect(fake.requested.sort()).toEqual(['also.good.test', 'good.test']);
     expect(readdirSync(out).sort()).toEqual(['.keygate', 'also.good.test.crt', 'also.good.test.key', 'good.test.crt', 'good.test.key']);
@@ -182,12 +188,20 @@ describe('an agent fed hostile bundle names', () => {
     fake.names = ['good.test', '../x'];
     const client = pki.client({ commonName: 'node' });
     const file = join(r, 'agent.yml');
-    writeFileSync(file, `server: ${fake.url}\ntls: {ca: ${pki.caFile}, cert: ${client.certFile}, key: ${client.keyFile}}\nbundles: all\noutput: {dir: ${out}}\n`);
+    writeFileSync(
+      file,
+      `server: ${fake.url}\ntls: {ca: ${pki.caFile}, cert: ${client.certFile}, key: ${client.keyFile}}\nbundles: all\noutput: {dir: ${out}}\n`,
+    );
     const r1 = await new Promise<{ code: number; stderr: string }>((resolve) => {
       // execFile kills the child at the timeout, so it cannot outlive a failing test.
-      execFile(process.execPath, ['--import', 'tsx', join(root, 'test/agent/cli-entry.ts'), 'agent', '--config', file, '--once'], { cwd: root, timeout: 20_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
-      });
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', join(root, 'test/agent/cli-entry.ts'), 'agent', '--config', file, '--once'],
+        { cwd: root, timeout: 20_000, killSignal: 'SIGKILL' },
+        (err, _stdout, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
+        },
+      );
     });
     expect(r1.stderr).toContain('"../x": not a valid bundle name, skipped');
     expect(r1.code).not.toBe(0);
@@ -197,18 +211,18 @@ describe('an agent fed hostile bundle names', () => {
   });
 });
 
-describe('what is in output.dir and not the agent\'s', () => {
+describe("what is in output.dir and not the agent's", () => {
   it('is never replaced: the write fails, --once fails, the status and log say why', async () => {
     const { out } = workspace();
     mkdirSync(out);
-    writeFileSync(join(out, 'good.test.key'), 'someone else\'s key\n', { mode: 0o600 });
+    writeFileSync(join(out, 'good.test.key'), "someone else's key\n", { mode: 0o600 });
     symlinkSync('../x.crt', join(out, 'good.test.crt'));
     fake.names = ['good.test', 'other.test'];
     const a = agent(out);
     const result = await a.agent.once();
     expect(result.ok).toBe(false);
     expect(result.failures).toEqual([expect.stringMatching(/^good\.test: cannot write the files: .*good\.test\.(crt|key).* not the agent's/)]);
-    expect(readFileSync(join(out, 'good.test.key'), 'utf8')).toBe('someone else\'s key\n');
+    expect(readFileSync(join(out, 'good.test.key'), 'utf8')).toBe("someone else's key\n");
     expect(readlinkSync(join(out, 'good.test.crt'))).toBe('../x.crt');
     expect(fingerprintOnDisk(out, 'other.test')).toBe(fingerprint(fake.bundle.chainPem));
     expect(a.board.bundle('good.test')).toMatchObject({ state: 'error', version: null });

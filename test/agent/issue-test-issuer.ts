@@ -51,7 +51,11 @@ export class TestIssuer {
     private readonly opts: { groupToken: string; now: () => number },
   ) {
     const { privateKey } = generateKeyPair('ecdsa-p256');
-    const certPem = createCertificate(privateKey, { commonName: 'agent test issuing CA', isCA: true }, { privateKey: this.root.key, certificate: this.root.cert });
+    const certPem = createCertificate(
+      privateKey,
+      { commonName: 'agent test issuing CA', isCA: true },
+      { privateKey: this.root.key, certificate: this.root.cert },
+    );
     this.intermediate = { key: privateKey, keyPem: '', certPem, cert: new X509Certificate(certPem) };
   }
 
@@ -66,19 +70,22 @@ export class TestIssuer {
 
   /** Listens on `port` (0: a free one, kept across restarts). */
   async start(port = this.port): Promise<void> {
-    const server = https.createServer({ key: this.pki.server.keyPem, cert: this.pki.server.certPem, requestCert: true, rejectUnauthorized: false, ca: this.pki.ca.certPem }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        const seen = { method: req.method ?? '', path: req.url ?? '', body, authorization: req.headers.authorization ?? '' };
-        this.seen.push(seen);
-        const [status, answer] = this.answer(seen, req.socket as import('node:tls').TLSSocket);
-        const text = typeof answer === 'string' ? answer : JSON.stringify(answer);
-        res.writeHead(status, { 'Content-Type': typeof answer === 'string' ? 'application/x-pem-file' : 'application/json' });
-        res.end(text);
-      });
-    });
+    const server = https.createServer(
+      { key: this.pki.server.keyPem, cert: this.pki.server.certPem, requestCert: true, rejectUnauthorized: false, ca: this.pki.ca.certPem },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          const seen = { method: req.method ?? '', path: req.url ?? '', body, authorization: req.headers.authorization ?? '' };
+          this.seen.push(seen);
+          const [status, answer] = this.answer(seen, req.socket as import('node:tls').TLSSocket);
+          const text = typeof answer === 'string' ? answer : JSON.stringify(answer);
+          res.writeHead(status, { 'Content-Type': typeof answer === 'string' ? 'application/x-pem-file' : 'application/json' });
+          res.end(text);
+        });
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => resolve());
@@ -167,7 +174,14 @@ export class TestIssuer {
     serialBytes[0] = ((serialBytes[0] ?? 0) & 0x7f) | 0x10; // no leading zero nibble: every spelling of it agrees
     const certificate = createCertificate(
       subjectKey,
-      { commonName: csr.commonName, dnsNames: csr.dnsNames, notBefore: new Date(notAfter.getTime() - Math.min(ttlMs, role.maxTtlMs) - 1000), notAfter, serialNumber: serialBytes, extKeyUsage: ['serverAuth'] },
+      {
+        commonName: csr.commonName,
+        dnsNames: csr.dnsNames,
+        notBefore: new Date(notAfter.getTime() - Math.min(ttlMs, role.maxTtlMs) - 1000),
+        notAfter,
+        serialNumber: serialBytes,
+        extKeyUsage: ['serverAuth'],
+      },
       { privateKey: this.intermediate.key, certificate: this.intermediate.cert },
     );
     const serial = this.fault === 'wrong-serial' ? 'ff' + serialBytes.toString('hex') : serialBytes.toString('hex').replace(/(..)(?!$)/g, '$1:');

@@ -85,7 +85,11 @@ describe('certificates: issued by the agent', () => {
     expect(blocks).toHaveLength(3);
     expect(files.leaf.verify(issuer.intermediate.cert.publicKey)).toBe(true);
     const [request] = issuer.signRequests();
-    expect(request).toMatchObject({ role: 'edge', ttl: '1h', csr: { commonName: 'edge-1.edge.example', dnsNames: ['edge-1.edge.example', 'www.edge-1.edge.example'] } });
+    expect(request).toMatchObject({
+      role: 'edge',
+      ttl: '1h',
+      csr: { commonName: 'edge-1.edge.example', dnsNames: ['edge-1.edge.example', 'www.edge-1.edge.example'] },
+    });
     expect(request?.csr.publicKey.equals(files.leaf.publicKey)).toBe(true);
     for (const s of issuer.seen) expect(s.body).not.toContain('PRIVATE KEY');
     expect(a.reloads()).toEqual(['web']);
@@ -100,7 +104,10 @@ describe('certificates: issued by the agent', () => {
   });
 
   it('renews at two-thirds of the lifetime (less jitter) with a new key, reloading once per batch', async () => {
-    const a = agentFor([cert(), cert({ name: 'api', commonName: 'api.edge-1.edge.example', dnsNames: ['api.edge-1.edge.example'], keyType: 'ed25519', ttl: '1h' })]);
+    const a = agentFor([
+      cert(),
+      cert({ name: 'api', commonName: 'api.edge-1.edge.example', dnsNames: ['api.edge-1.edge.example'], keyType: 'ed25519', ttl: '1h' }),
+    ]);
     const signed = issuer.signed.size;
     await a.started();
     expect(a.reloads()).toEqual(['api,web']); // both written in the first batch: one reload
@@ -165,7 +172,7 @@ describe('certificates: issued by the agent', () => {
     }
   });
 
-  it('refused by the role: the message is the server\'s, retried with backoff', async () => {
+  it("refused by the role: the message is the server's, retried with backoff", async () => {
     const a = agentFor([cert({ commonName: 'edge-1.other.example', dnsNames: ['edge-1.other.example'] })]);
     const r = await a.agent.once();
     expect(r).toEqual({ ok: false, failures: ["certificate 'web': 'edge-1.other.example' is not allowed by role 'edge': names must end in '.edge.example'"] });

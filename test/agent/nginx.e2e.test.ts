@@ -87,7 +87,9 @@ describe.skipIf(!existsSync(NGINX))('agent + nginx, end to end', () => {
     expect(clients.errors).toEqual([]);
     expect([...new Set(clients.seen)].sort()).toEqual([fp1, fp2].sort());
     expect(await opensslFingerprint(n.port)).toBe(fp2);
-    console.info(`e2e: ${clients.ok} handshakes across the switch ${fp1} → ${fp2} (certificate changes seen: ${clients.seen.length - 1}), ${clients.errors.length} failed`);
+    console.info(
+      `e2e: ${clients.ok} handshakes across the switch ${fp1} → ${fp2} (certificate changes seen: ${clients.seen.length - 1}), ${clients.errors.length} failed`,
+    );
   });
 
   it('with the server stopped, the files stay and nginx keeps serving', async () => {

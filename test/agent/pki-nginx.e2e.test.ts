@@ -66,7 +66,18 @@ describe.skipIf(!existsSync(NGINX))('agent + built-in CA + nginx: short-lived ce
         auth: { mode: 'register', group: 'edge', groupToken, nodeId: 'edge-1' },
         bundles: [],
         certificates: [
-          { name: 'edge', role: 'edge', commonName: NAME, dnsNames: [NAME], ipAddresses: [], keyType: 'ecdsa-p256', ttl: '1h', ttlMs: HOUR, dir: out, revokeOnExit: true },
+          {
+            name: 'edge',
+            role: 'edge',
+            commonName: NAME,
+            dnsNames: [NAME],
+            ipAddresses: [],
+            keyType: 'ecdsa-p256',
+            ttl: '1h',
+            ttlMs: HOUR,
+            dir: out,
+            revokeOnExit: true,
+          },
         ],
         reload: { command: setup.reloadCommand, timeoutMs: 10_000 },
         refresh: { jitter: 0.1, retryMinMs: 1000, retryMaxMs: 8000, timeoutMs: 5000, listIntervalMs: 60_000, watch: false },
@@ -103,7 +114,10 @@ describe.skipIf(!existsSync(NGINX))('agent + built-in CA + nginx: short-lived ce
     expect(after.serialNumber).not.toBe(before.serialNumber);
     expect(new Date(after.validTo).getTime()).toBeGreaterThan(new Date(before.validTo).getTime() - 1000);
     expect(a.board.lastReload).toMatchObject({ ok: true, exitCode: 0 });
-    await eventually(() => clients.recent.length === 20 && clients.recent.every((f) => f === after.fingerprint256), 'nginx to serve only the renewed certificate');
+    await eventually(
+      () => clients.recent.length === 20 && clients.recent.every((f) => f === after.fingerprint256),
+      'nginx to serve only the renewed certificate',
+    );
     await clients.stop();
     expect(clients.errors).toEqual([]);
     expect([...new Set(clients.seen)].sort()).toEqual([before.fingerprint256, after.fingerprint256].sort());

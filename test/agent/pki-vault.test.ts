@@ -52,13 +52,30 @@ describe.skipIf(!hasVault)('agent + keygate + Vault PKI engine (real Vault 1.4)'
     vault = await startDevVault();
     await vaultCall('sys/mounts/pki', { type: 'pki', config: { max_lease_ttl: '87600h' } });
     await vaultCall('pki/root/generate/internal', { common_name: 'Vault Edge CA', ttl: '87600h', key_type: 'ec', key_bits: 256 });
-    await vaultCall('pki/roles/edge', { allowed_domains: 'edge.example', allow_subdomains: true, max_ttl: '1h', key_type: 'any', server_flag: true, client_flag: false });
+    await vaultCall('pki/roles/edge', {
+      allowed_domains: 'edge.example',
+      allow_subdomains: true,
+      max_ttl: '1h',
+      key_type: 'any',
+      server_flag: true,
+      client_flag: false,
+    });
     server = await startTestServer({
       pki,
       config: {
         pki: {
           issuers: { vault: { vault_pki: { mount: 'pki', endpoint: vault.addr, token: vault.rootToken } } },
-          roles: { edge: { issuer: 'vault', vault_role: 'edge', allowed_names: ['{{node_id}}.edge.example'], usage: ['server'], groups: ['edge'], ttl: '1h', max_ttl: '1h' } },
+          roles: {
+            edge: {
+              issuer: 'vault',
+              vault_role: 'edge',
+              allowed_names: ['{{node_id}}.edge.example'],
+              usage: ['server'],
+              groups: ['edge'],
+              ttl: '1h',
+              max_ttl: '1h',
+            },
+          },
         },
       },
     });
@@ -72,7 +89,20 @@ describe.skipIf(!hasVault)('agent + keygate + Vault PKI engine (real Vault 1.4)'
         server: `https://localhost:${s.port}`,
         auth: { mode: 'register', group: 'edge', groupToken, nodeId: 'edge-1' },
         bundles: [],
-        certificates: [{ name: 'edge', role: 'edge', commonName: NAME, dnsNames: [NAME], ipAddresses: [], keyType: 'ecdsa-p256', ttl: '1h', ttlMs: HOUR, dir: out, revokeOnExit: true }],
+        certificates: [
+          {
+            name: 'edge',
+            role: 'edge',
+            commonName: NAME,
+            dnsNames: [NAME],
+            ipAddresses: [],
+            keyType: 'ecdsa-p256',
+            ttl: '1h',
+            ttlMs: HOUR,
+            dir: out,
+            revokeOnExit: true,
+          },
+        ],
         refresh: { jitter: 0.1, retryMinMs: 1000, retryMaxMs: 8000, timeoutMs: 10_000, listIntervalMs: 60_000, watch: false },
       }),
     );

@@ -29,7 +29,9 @@ class FeedServer {
   /** While set, bundle reads wait here until released (a batch held in flight). */
   heldGets: Array<() => void> | null = null;
   private waiting: Array<() => void> = [];
-  readonly server = https.createServer({ key: pki.server.keyPem, cert: pki.server.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => this.handle(req, res));
+  readonly server = https.createServer({ key: pki.server.keyPem, cert: pki.server.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) =>
+    this.handle(req, res),
+  );
 
   replace(): void {
     this.bundle = certs.bundle({ dnsNames: ['site.test'], keyType: 'ecdsa-p256' });
@@ -136,11 +138,13 @@ describe('change feed', () => {
 describe('status endpoint', () => {
   const get = (port: number, path: string) =>
     new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), text }));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port, path }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), text }));
+        })
+        .on('error', reject);
     });
 
   it('serves the state of each bundle, Prometheus metrics and a health check on loopback', async () => {
@@ -153,7 +157,14 @@ describe('status endpoint', () => {
     const body = JSON.parse(status.text);
     expect(body).toMatchObject({ server_reachable: true, node_token_expires_at: null, last_reload: null });
     expect(body.bundles).toEqual([
-      expect.objectContaining({ name: 'site.test', state: 'ok', version: feed.version, ttl: 3600, last_error: null, not_after: new Date(feed.bundle.leaf.cert.validTo).toISOString() }),
+      expect.objectContaining({
+        name: 'site.test',
+        state: 'ok',
+        version: feed.version,
+        ttl: 3600,
+        last_error: null,
+        not_after: new Date(feed.bundle.leaf.cert.validTo).toISOString(),
+      }),
     ]);
     expect(status.text).not.toContain('PRIVATE KEY');
 

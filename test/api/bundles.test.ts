@@ -106,7 +106,14 @@ describe('import, describe, get, delete', () => {
 
     const g = await s.call(reader, '/v1/cert/get/one.example.org');
     expect(g.status).toBe(200);
-    expect(g.json).toEqual({ name: 'one.example.org', certificate: b.chainPem, private_key: b.keyPem, ttl: 600, version: r.json.version, not_after: d.json.not_after });
+    expect(g.json).toEqual({
+      name: 'one.example.org',
+      certificate: b.chainPem,
+      private_key: b.keyPem,
+      ttl: 600,
+      version: r.json.version,
+      not_after: d.json.not_after,
+    });
 
     expect((await s.call(s.admin, '/v1/cert/delete/one.example.org', { method: 'DELETE' })).status).toBe(200);
     for (const path of ['/v1/cert/describe/one.example.org', '/v1/cert/get/one.example.org']) {
@@ -268,10 +275,13 @@ describe.skipIf(workerMode)('group grants (nodes)', () => {
 
 /** Resolves once the server has `n` requests in flight (the scrape asking counts as one). */
 async function inFlight(n: number): Promise<void> {
-  await vi.waitFor(async () => {
-    const text = (await s.call(s.admin, '/v1/metrics')).text;
-    expect(Number(/^kes_http_request_active (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(n);
-  }, { timeout: 20_000, interval: 50 });
+  await vi.waitFor(
+    async () => {
+      const text = (await s.call(s.admin, '/v1/metrics')).text;
+      expect(Number(/^kes_http_request_active (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(n);
+    },
+    { timeout: 20_000, interval: 50 },
+  );
 }
 
 describe('watch (long-poll for agents)', () => {
@@ -332,7 +342,9 @@ describe('lookup by server name', () => {
     const one = await s.call(describer, '/v1/cert/lookup/example.com');
     expect(one.json).toEqual({
       server_name: 'example.com',
-      bundles: [{ name: 'www.example.com', match: 'exact', key_type: 'ECDSA', not_after: new Date(www.leaf.cert.validTo).toISOString(), version: expect.any(String) }],
+      bundles: [
+        { name: 'www.example.com', match: 'exact', key_type: 'ECDSA', not_after: new Date(www.leaf.cert.validTo).toISOString(), version: expect.any(String) },
+      ],
     });
   });
 });

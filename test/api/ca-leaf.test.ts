@@ -20,10 +20,14 @@ describe('PUT /v1/cert/import with a CA certificate as the leaf', () => {
     const r = await s.call(s.admin, '/v1/cert/import/www.example.com', { method: 'PUT', body });
     expect(r.status).toBe(400);
     expect(r.json).toEqual({
-      message: 'certificate: the leaf certificate (the first of the chain) is a CA certificate (basicConstraints CA:TRUE): set allow_ca_leaf to import it anyway',
+      message:
+        'certificate: the leaf certificate (the first of the chain) is a CA certificate (basicConstraints CA:TRUE): set allow_ca_leaf to import it anyway',
     });
     expect((await s.call(s.admin, '/v1/cert/describe/www.example.com')).status).toBe(404);
-    const root = await s.call(s.admin, '/v1/cert/import/root', { method: 'PUT', body: { certificate: certs.root.certPem, private_key: certs.root.keyPem, ttl: 3600 } });
+    const root = await s.call(s.admin, '/v1/cert/import/root', {
+      method: 'PUT',
+      body: { certificate: certs.root.certPem, private_key: certs.root.keyPem, ttl: 3600 },
+    });
     expect(root.status).toBe(400);
   });
 

@@ -15,7 +15,14 @@ const SECRET_REQUIRED = (field: string) =>
   `changing ${field} requires oauth_client_secret in the same request: it decides where the group's OAuth secret or access token is sent`;
 
 function managerSettings(m: GroupManager) {
-  return { callback_url: m.callbackUrl, oauth_url: m.oauthUrl, oauth_client_id: m.clientId, oauth_client_secret: m.clientSecret, oauth_mode: 'rks', callback_ca: m.caPem };
+  return {
+    callback_url: m.callbackUrl,
+    oauth_url: m.oauthUrl,
+    oauth_client_id: m.clientId,
+    oauth_client_secret: m.clientSecret,
+    oauth_mode: 'rks',
+    callback_ca: m.caPem,
+  };
 }
 
 async function createGroup(name: string, body: Record<string, unknown>): Promise<string> {
@@ -75,7 +82,13 @@ describe('/v1/group/update: where the OAuth secret goes', () => {
 describe('dot-segment node ids', () => {
   it('are refused on /v1/node/register and /rks/v1/node; the manager never sees its collection or parent', async () => {
     const token = await createGroup('dots', managerSettings(gm));
-    const rksToken = (await rks.call('/rks/v1/group/dots-rks', { method: 'POST', token: rksAdmin, body: { callbackURL: gm.callbackUrl, oauthURL: gm.oauthUrl, oauthClientID: gm.clientId, oauthClientSecret: gm.clientSecret } })).json.groupToken as string;
+    const rksToken = (
+      await rks.call('/rks/v1/group/dots-rks', {
+        method: 'POST',
+        token: rksAdmin,
+        body: { callbackURL: gm.callbackUrl, oauthURL: gm.oauthUrl, oauthClientID: gm.clientId, oauthClientSecret: gm.clientSecret },
+      })
+    ).json.groupToken as string;
     expect((await update('dots-rks', { callback_ca: gm.caPem, oauth_client_secret: gm.clientSecret })).status).toBe(200);
     const before = gm.requests.length;
     for (const id of ['.', '..', '%2e%2e', '%2E.', '.%2e']) {
@@ -88,7 +101,10 @@ describe('dot-segment node ids', () => {
     expect(gm.requests.slice(before)).toEqual([]);
     // A valid id with dots is one segment, and only that segment is asked about.
     expect((await register('dots', token, '..n1')).status).toBe(200);
-    const asked = gm.requests.slice(before).filter((r) => r.method === 'GET').map((r) => r.target);
+    const asked = gm.requests
+      .slice(before)
+      .filter((r) => r.method === 'GET')
+      .map((r) => r.target);
     expect(asked).toEqual(['/callback/nodes/..n1']);
     for (const target of gm.requests.map((r) => r.target)) expect(target).not.toMatch(/^\/callback\/nodes\/?$|^\/callback\/?$/);
   });
@@ -134,7 +150,11 @@ describe('callbacks.allow_loopback (off by default)', () => {
         });
         expect(c.status, c.text).toBe(200);
         const before = gm.callbacks.length + gm.oauthRequests.length;
-        const r = await strict.s.call(null, `/v1/node/register/${name}`, { method: 'PUT', body: { node_id: 'n1' }, headers: { Authorization: `Bearer ${c.json.group_token}` } });
+        const r = await strict.s.call(null, `/v1/node/register/${name}`, {
+          method: 'PUT',
+          body: { node_id: 'n1' },
+          headers: { Authorization: `Bearer ${c.json.group_token}` },
+        });
         expect(r.status, host).toBeGreaterThanOrEqual(500);
         expect(r.json.message).toMatch(/^callback: (group manager|OAuth server) unreachable$/);
         expect(gm.callbacks.length + gm.oauthRequests.length, host).toBe(before);

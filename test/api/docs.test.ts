@@ -71,7 +71,10 @@ describe('GET /docs and its assets', () => {
 
   it('serves the script and style sheet with their types; only the versioned link is cached for good', async () => {
     const page = (await s.call(null, '/docs')).text;
-    for (const [name, type] of [['app.js', 'text/javascript; charset=utf-8'], ['style.css', 'text/css; charset=utf-8']] as const) {
+    for (const [name, type] of [
+      ['app.js', 'text/javascript; charset=utf-8'],
+      ['style.css', 'text/css; charset=utf-8'],
+    ] as const) {
       const link = new RegExp(`/docs/${name.replace('.', '\\.')}\\?v=[0-9a-f]+`).exec(page)?.[0] as string;
       const versioned = await s.call(null, link);
       expect(versioned.status).toBe(200);
@@ -123,7 +126,10 @@ describe('files found from the package root', () => {
     const head = 'openapi: 3.1.0\ninfo: {title: t, version: "0"}\nx-keygate-parts: [a.yaml, b.yaml]\npaths: {}\n';
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{ 'openapi.yaml': head, 'a.yaml': 'paths: {/x: {}}\n', 'b.yaml': 'paths: {/x: {}}\n' }, /b\.yaml: path '\/x' is defined twice/],
-      [{ 'openapi.yaml': head, 'a.yaml': 'components: {schemas: {A: {}}}\n', 'b.yaml': 'components: {schemas: {A: {}}}\n' }, /components\.schemas 'A' is defined twice/],
+      [
+        { 'openapi.yaml': head, 'a.yaml': 'components: {schemas: {A: {}}}\n', 'b.yaml': 'components: {schemas: {A: {}}}\n' },
+        /components\.schemas 'A' is defined twice/,
+      ],
       [{ 'openapi.yaml': head, 'a.yaml': 'info: {}\n', 'b.yaml': '{}\n' }, /a\.yaml: unexpected top-level key 'info'/],
       [{ 'openapi.yaml': head, 'a.yaml': 'paths: [\n', 'b.yaml': '{}\n' }, /a\.yaml: /],
       [{ 'openapi.yaml': head, 'a.yaml': '{}\n' }, /b\.yaml/],
@@ -173,24 +179,21 @@ async function dumpDOM(url: string): Promise<string> {
   try {
     // Chromium starts helper processes of its own: a group of its own (test/helpers/processes.ts)
     // is killed whole when the test ends, where a timeout would kill the browser process alone.
-    const r = await runToEnd(
-      CHROMIUM,
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--user-data-dir=${profile}`,
-        '--ignore-certificate-errors',
-        '--virtual-time-budget=10000',
-        '--dump-dom',
-        url,
-      ],
-    );
+    const r = await runToEnd(CHROMIUM, [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${profile}`,
+      '--ignore-certificate-errors',
+      '--virtual-time-budget=10000',
+      '--dump-dom',
+      url,
+    ]);
     if (r.code !== 0) throw new Error(`chromium exited with ${r.code ?? r.signal}: ${r.stderr}`);
     return r.stdout;
   } finally {

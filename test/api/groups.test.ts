@@ -34,7 +34,10 @@ beforeAll(async () => {
         policy: {
           // May see every group, and manage assignments of group "edge" only.
           // Assigning hands a bundle's key to the group's nodes: it needs the right to read it.
-          operator: { allow: ['/v1/group/describe/*', '/v1/group/list/*', '/v1/group/assign/edge/*', '/v1/group/unassign/edge/*', '/v1/cert/get/api.example.com'], identities: [operator.identity] },
+          operator: {
+            allow: ['/v1/group/describe/*', '/v1/group/list/*', '/v1/group/assign/edge/*', '/v1/group/unassign/edge/*', '/v1/cert/get/api.example.com'],
+            identities: [operator.identity],
+          },
         },
       };
     },
@@ -109,7 +112,9 @@ describe('group lifecycle', () => {
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.json).toEqual({ message });
     }
-    expect((await s.call(s.admin, '/v1/group/create/g1', { method: 'PUT', raw: '{"token_ttl":' })).json).toEqual({ message: 'invalid request body: unexpected end of input at position 13' });
+    expect((await s.call(s.admin, '/v1/group/create/g1', { method: 'PUT', raw: '{"token_ttl":' })).json).toEqual({
+      message: 'invalid request body: unexpected end of input at position 13',
+    });
     expect((await s.call(s.admin, '/v1/group/describe/g1')).status).toBe(404);
     expect((await s.call(s.admin, '/v1/group/describe/bad.name')).status).toBe(400);
   });
@@ -238,7 +243,9 @@ describe('who may call', () => {
     let checked = 0;
     for (const r of routes) {
       if (r.path.includes('{')) r.path = r.path.replace('{groupname}', 'tok').replace(/\{\w+\}/g, 'www.example.com');
-      const path = r.path.endsWith('/') ? r.path + (twoSegments.test(r.path) ? 'tok/www.example.com' : r.path.startsWith('/v1/cert/') ? 'www.example.com' : 'tok') : r.path;
+      const path = r.path.endsWith('/')
+        ? r.path + (twoSegments.test(r.path) ? 'tok/www.example.com' : r.path.startsWith('/v1/cert/') ? 'www.example.com' : 'tok')
+        : r.path;
       const method = r.method === '*' ? 'GET' : r.method;
       // Public routes (/version, the API document and its assets) do not refuse the anonymous: skip them.
       if (![400, 403].includes((await s.call(null, path, { method })).status)) continue;

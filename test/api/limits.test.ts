@@ -70,7 +70,14 @@ describe.skipIf(workerMode)('connections', () => {
   it('are capped by limits.max_connections', async () => {
     const s = await start({ max_connections: 2 });
     const open = async () => {
-      const socket = tls.connect({ host: '127.0.0.1', port: s.port, ca: s.pki.ca.certPem, servername: 'localhost', cert: s.admin.certPem, key: s.admin.keyPem });
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: s.port,
+        ca: s.pki.ca.certPem,
+        servername: 'localhost',
+        cert: s.admin.certPem,
+        key: s.admin.keyPem,
+      });
       return new Promise<tls.TLSSocket | null>((resolve) => {
         socket.once('secureConnect', () => resolve(socket));
         socket.once('error', () => resolve(null));

@@ -64,7 +64,9 @@ beforeAll(async () => {
   if (!workerMode) await useClock(s.running, clock);
   for (const name of ['www.example.com', 'api.example.com']) {
     const b = certs.bundle({ dnsNames: [name] });
-    expect((await s.call(s.admin, `/v1/cert/import/${name}`, { method: 'PUT', body: { certificate: b.chainPem, private_key: b.keyPem, ttl: 3600 } })).status).toBe(200);
+    expect(
+      (await s.call(s.admin, `/v1/cert/import/${name}`, { method: 'PUT', body: { certificate: b.chainPem, private_key: b.keyPem, ttl: 3600 } })).status,
+    ).toBe(200);
   }
 });
 afterAll(async () => {
@@ -86,7 +88,12 @@ describe('registration', () => {
     expect((await read(r.json.node_token, 'api.example.com')).status).toBe(403);
     const audit = s.logLines.map((l) => JSON.parse(l)).filter((l) => l.path === '/v1/node/register/plain' && l.status === 200);
     expect(audit.at(-1)).toMatchObject({ identity: 'node:plain/node-1', method: 'PUT' });
-    expect(s.logLines.map((l) => JSON.parse(l)).filter((l) => l.path === '/v1/cert/get/www.example.com' && l.status === 200).at(-1).identity).toBe('node:plain/node-1');
+    expect(
+      s.logLines
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.path === '/v1/cert/get/www.example.com' && l.status === 200)
+        .at(-1).identity,
+    ).toBe('node:plain/node-1');
   });
 
   it('refuses missing, malformed, foreign and node tokens, and bad bodies', async () => {
@@ -180,7 +187,7 @@ describe('callback', () => {
 
   it('allows, refuses (403 and 404), and fails on other answers and silence', async () => {
     const gt = await createGroup('cb', settings());
-    gm.behaviour = (id) => ({ good: 'allow', bad: 'refuse', ghost: 'unknown', boom: 500, slow: 'hang' } as const)[id as 'good'] ?? 'unknown';
+    gm.behaviour = (id) => (({ good: 'allow', bad: 'refuse', ghost: 'unknown', boom: 500, slow: 'hang' }) as const)[id as 'good'] ?? 'unknown';
     expect((await register('cb', gt, 'good')).status).toBe(200);
     expect(await register('cb', gt, 'bad')).toMatchObject({ status: 403, json: { message: 'not authorized: node refused by the group manager' } });
     expect(await register('cb', gt, 'ghost')).toMatchObject({ status: 403, json: { message: 'not authorized: node unknown to the group manager' } });
@@ -191,8 +198,16 @@ describe('callback', () => {
     expect(listed.json.nodes.map((n: { node_id: string }) => n.node_id)).toEqual(['good']);
   });
 
-  it('verifies the manager\'s TLS certificate by default; callback_insecure opts out', async () => {
-    const base = { ...settings(), callback_url: selfSigned.callbackUrl, oauth_url: selfSigned.oauthUrl, oauth_client_id: selfSigned.clientId, oauth_client_secret: selfSigned.clientSecret, oauth_mode: 'form', callback_ca: '' };
+  it("verifies the manager's TLS certificate by default; callback_insecure opts out", async () => {
+    const base = {
+      ...settings(),
+      callback_url: selfSigned.callbackUrl,
+      oauth_url: selfSigned.oauthUrl,
+      oauth_client_id: selfSigned.clientId,
+      oauth_client_secret: selfSigned.clientSecret,
+      oauth_mode: 'form',
+      callback_ca: '',
+    };
     const gt = await createGroup('cb-tls', base);
     const r = await register('cb-tls', gt, 'n1');
     expect(r.status).toBe(502);
@@ -200,7 +215,10 @@ describe('callback', () => {
       message: 'callback: OAuth server unreachable',
     });
     expect(selfSigned.oauthRequests).toHaveLength(0);
-    expect((await s.call(s.admin, '/v1/group/update/cb-tls', { method: 'PUT', body: { callback_insecure: true, oauth_client_secret: selfSigned.clientSecret } })).status).toBe(200);
+    expect(
+      (await s.call(s.admin, '/v1/group/update/cb-tls', { method: 'PUT', body: { callback_insecure: true, oauth_client_secret: selfSigned.clientSecret } }))
+        .status,
+    ).toBe(200);
     expect((await register('cb-tls', gt, 'n1')).status).toBe(200);
     expect(selfSigned.callbacks.at(-1)?.nodeId).toBe('n1');
   });
@@ -271,13 +289,26 @@ describe('mTLS enrollment', () => {
     expect(e.json).toEqual({ group: 'mtls', node_id: 'edge-42', identity: nodeCert.identity });
     const got = await read('', 'www.example.com', nodeCert);
     expect(got.status).toBe(200);
-    expect(s.logLines.map((l) => JSON.parse(l)).filter((l) => l.path === '/v1/cert/get/www.example.com').at(-1).identity).toBe('node:mtls/edge-42');
+    expect(
+      s.logLines
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.path === '/v1/cert/get/www.example.com')
+        .at(-1).identity,
+    ).toBe('node:mtls/edge-42');
     expect((await read('', 'api.example.com', nodeCert)).status).toBe(403);
     expect((await read('', 'www.example.com', otherCert)).status).toBe(403);
 
     const nodes = await s.call(s.admin, '/v1/group/nodes/mtls');
     expect(nodes.json.nodes).toEqual([
-      { node_id: 'edge-42', identity: nodeCert.identity, registered_at: expect.any(String), last_seen: expect.any(String), token_expires_at: null, enrolled_at: expect.any(String), revoked_at: null },
+      {
+        node_id: 'edge-42',
+        identity: nodeCert.identity,
+        registered_at: expect.any(String),
+        last_seen: expect.any(String),
+        token_expires_at: null,
+        enrolled_at: expect.any(String),
+        revoked_at: null,
+      },
     ]);
 
     // Rotation ends the enrollment too; enrolling again with the new token restores it.
@@ -296,7 +327,7 @@ describe('mTLS enrollment', () => {
 });
 
 describe('what a node may read', () => {
-  it('lists the bundles of the node\'s group, by node token or enrolled certificate', async () => {
+  it("lists the bundles of the node's group, by node token or enrolled certificate", async () => {
     const gt = await createGroup('lister');
     await assign('lister', 'www.example.com');
     await assign('lister', 'api.example.com');
@@ -304,7 +335,12 @@ describe('what a node may read', () => {
     const byToken = await s.call(null, '/v1/node/bundles', { headers: bearer(n.json.node_token) });
     expect(byToken.status).toBe(200);
     expect(byToken.json).toEqual({ names: ['api.example.com', 'www.example.com'] });
-    expect(s.logLines.map((l) => JSON.parse(l)).filter((l) => l.path === '/v1/node/bundles').at(-1).identity).toBe('node:lister/lister-1');
+    expect(
+      s.logLines
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.path === '/v1/node/bundles')
+        .at(-1).identity,
+    ).toBe('node:lister/lister-1');
     await s.call(s.admin, '/v1/group/unassign/lister/api.example.com', { method: 'DELETE' });
     expect((await s.call(null, '/v1/node/bundles', { headers: bearer(n.json.node_token) })).json.names).toEqual(['www.example.com']);
 
@@ -353,7 +389,8 @@ describe('secret hygiene', () => {
     expect(secrets.length).toBeGreaterThan(20);
     const all = [...secrets, ...gm.issued, ...selfSigned.issued];
     for (const line of s.logLines) for (const secret of all) expect(line.includes(secret), `log line leaks a secret: ${line}`).toBe(false);
-    for (const g of workerMode ? ['cb', 'cb-tls'] : ['cb', 'cb-cache', 'cb-tls']) { // worker mode skips cb-cache's test
+    for (const g of workerMode ? ['cb', 'cb-tls'] : ['cb', 'cb-cache', 'cb-tls']) {
+      // worker mode skips cb-cache's test
       const d = await s.call(s.admin, `/v1/group/describe/${g}`);
       expect(d.json.oauth_client_secret_set).toBe(true);
       for (const secret of all) expect(d.text.includes(secret)).toBe(false);

@@ -253,9 +253,14 @@ describe('TLS-distribution responses match the document', () => {
     expect((await call(s.admin, '/v1/cert/import/www.example.com', { method: 'PUT', body: importBody(www) })).status).toBe(409);
     expect((await call(s.admin, '/v1/cert/import/bad.example.com', { method: 'PUT', body: importBody(www, { private_key: 'nope' }) })).status).toBe(400);
     expect((await call(s.admin, '/v1/cert/import/missing.example.com', { method: 'PUT', body: importBody(www, { version: 'v1' }) })).status).toBe(404);
-    const replaced = await call(s.admin, '/v1/cert/import/www.example.com', { method: 'PUT', body: importBody(www, { version: created.json.version, ttl: 900 }) });
+    const replaced = await call(s.admin, '/v1/cert/import/www.example.com', {
+      method: 'PUT',
+      body: importBody(www, { version: created.json.version, ttl: 900 }),
+    });
     expect(replaced.status).toBe(200);
-    expect((await call(s.admin, '/v1/cert/import/www.example.com', { method: 'PUT', body: importBody(www, { version: created.json.version }) })).status).toBe(409);
+    expect((await call(s.admin, '/v1/cert/import/www.example.com', { method: 'PUT', body: importBody(www, { version: created.json.version }) })).status).toBe(
+      409,
+    );
     const d = await call(s.admin, '/v1/cert/describe/www.example.com');
     expect(d.json).toMatchObject({ name: 'www.example.com', key_type: 'ECDSA', key_size: 256, ttl: 900, labels: { env: 'test' } });
     expect((await call(s.admin, '/v1/cert/describe/nope.example.com')).status).toBe(404);
@@ -355,7 +360,13 @@ describe('expectMatchesSpec', () => {
     fails('GET', '/v1/key/describe/k', 200, describeBody, 'text/plain');
     fails('GET', '/v1/log/audit', 200, '{"time":"2025-01-02T03:04:05.678Z"}\n', 'application/x-ndjson');
     // keygate's flat audit line is not what the stream promises (KES's nested event).
-    fails('GET', '/v1/log/audit', 200, '{"time":"2025-01-02T03:04:05.678Z","ip":"::1","identity":"","method":"GET","path":"/version","status":200,"latency_ms":1}\n', 'application/x-ndjson');
+    fails(
+      'GET',
+      '/v1/log/audit',
+      200,
+      '{"time":"2025-01-02T03:04:05.678Z","ip":"::1","identity":"","method":"GET","path":"/version","status":200,"latency_ms":1}\n',
+      'application/x-ndjson',
+    );
   });
 });
 
@@ -368,7 +379,10 @@ function missingSuccesses(tags: string[]): string[] {
 }
 
 /** Opens a log stream, triggers a line, and returns the first one with the response's status and headers. */
-function firstLine(path: string, trigger: () => Promise<unknown>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: undefined }> {
+function firstLine(
+  path: string,
+  trigger: () => Promise<unknown>,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: undefined }> {
   return new Promise((resolve, reject) => {
     const req = https.request(new URL(path, s.url), { ca: s.pki.ca.certPem, cert: s.admin.certPem, key: s.admin.keyPem, agent: false }, (res) => {
       let buf = '';

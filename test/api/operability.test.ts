@@ -43,7 +43,17 @@ describe('metrics', () => {
     const r = await s.call(s.admin, '/v1/metrics/keygate');
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toMatch(/^text\/plain/);
-    for (const name of ['kes_http_request_success', 'kes_http_request_error', 'kes_http_request_active', 'kes_http_response_time_bucket', 'kes_system_up_time', 'kes_system_num_cpu', 'kes_system_mem_heap_used', 'keygate_http_request_duration_seconds_bucket', 'keygate_keystore_latency_seconds_bucket']) {
+    for (const name of [
+      'kes_http_request_success',
+      'kes_http_request_error',
+      'kes_http_request_active',
+      'kes_http_response_time_bucket',
+      'kes_system_up_time',
+      'kes_system_num_cpu',
+      'kes_system_mem_heap_used',
+      'keygate_http_request_duration_seconds_bucket',
+      'keygate_keystore_latency_seconds_bucket',
+    ]) {
       expect(r.text, name).toContain(name);
     }
     expect(metricValue(r.text, 'kes_http_request_success{code="200"}')).toBeGreaterThanOrEqual(1);
@@ -65,12 +75,21 @@ describe('metrics', () => {
     const group = await s.call(s.admin, '/v1/group/create/edge', { method: 'PUT', body: {} });
     expect(group.status).toBe(200);
     for (const node of ['n1', 'n2']) {
-      const r = await s.call(null, '/v1/node/register/edge', { method: 'PUT', body: { node_id: node }, headers: { Authorization: `Bearer ${group.json.group_token}` } });
+      const r = await s.call(null, '/v1/node/register/edge', {
+        method: 'PUT',
+        body: { node_id: node },
+        headers: { Authorization: `Bearer ${group.json.group_token}` },
+      });
       expect(r.status).toBe(200);
     }
-    for (const [name, days] of [['soon', 5], ['later', 90]] as const) {
+    for (const [name, days] of [
+      ['soon', 5],
+      ['later', 90],
+    ] as const) {
       const b = bundleCerts.expiringIn(days);
-      expect((await s.call(s.admin, `/v1/cert/import/${name}`, { method: 'PUT', body: { certificate: b.chainPem, private_key: b.keyPem, ttl: 60 } })).status).toBe(200);
+      expect(
+        (await s.call(s.admin, `/v1/cert/import/${name}`, { method: 'PUT', body: { certificate: b.chainPem, private_key: b.keyPem, ttl: 60 } })).status,
+      ).toBe(200);
     }
     const r = await s.call(s.admin, '/v1/metrics/keygate');
     expect(metricValue(r.text, 'keygate_tokens_active{kind="group"}')).toBe(1);
@@ -194,11 +213,17 @@ describe.skipIf(workerMode)('the server process', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keygate-op-'));
     const file = join(dir, 'config.yml');
     const write = (more: Record<string, unknown>) =>
-      writeFileSync(file, stringify({
-        address: '127.0.0.1:0', admin: { identity: admin },
-        tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
-        keystore: { fs: { path: join(dir, 'data') } }, log: { audit: 'off' }, ...more,
-      }));
+      writeFileSync(
+        file,
+        stringify({
+          address: '127.0.0.1:0',
+          admin: { identity: admin },
+          tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
+          keystore: { fs: { path: join(dir, 'data') } },
+          log: { audit: 'off' },
+          ...more,
+        }),
+      );
     write(extra);
     return file;
   }
@@ -209,8 +234,7 @@ describe.skipIf(workerMode)('the server process', () => {
     const app = pki.client();
     const file = configFile(pki, admin.identity);
     const { child, url, stderr } = await spawnServer(file);
-    const call = (who: typeof app, path: string) =>
-      import('../helpers/http.js').then(({ request }) => request(url, pki.ca.certPem, who, path));
+    const call = (who: typeof app, path: string) => import('../helpers/http.js').then(({ request }) => request(url, pki.ca.certPem, who, path));
     expect((await call(app, '/v1/key/list/*')).status).toBe(403);
 
     const { readFileSync } = await import('node:fs');
@@ -235,13 +259,21 @@ describe.skipIf(workerMode)('the server process', () => {
     // Ordered by events, not delays: `100 Continue` proves the server has the request in
     // flight; the body follows only once the server says it is shutting down.
     const done = new Promise<{ status: number }>((resolve, reject) => {
-      const req = https.request(new URL('/v1/key/import/late', url), {
-        method: 'PUT', ca: pki.ca.certPem, cert: admin.certPem, key: admin.keyPem, agent: false,
-        headers: { 'Content-Length': String(body.length), Expect: '100-continue' },
-      }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
-      });
+      const req = https.request(
+        new URL('/v1/key/import/late', url),
+        {
+          method: 'PUT',
+          ca: pki.ca.certPem,
+          cert: admin.certPem,
+          key: admin.keyPem,
+          agent: false,
+          headers: { 'Content-Length': String(body.length), Expect: '100-continue' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+        },
+      );
       req.on('error', reject);
       req.once('continue', () => {
         req.write(body.slice(0, 10));

@@ -57,8 +57,27 @@ describe('the route table', () => {
     expect(new Set(table.map(key)).size).toBe(table.length);
     // route() always sets `errors`: a row written as a bare object literal would lack it.
     expect(table.filter((r) => r.errors === undefined).map(key)).toEqual([]);
-    const surfaces = ['/v1/key/', '/v1/policy/', '/v1/identity/', '/v1/api', '/v1/metrics', '/v1/log/', '/v1/cert/', '/v1/group/', '/v1/node/', '/v1/pki/', '/rks/v1/', '/healthz', '/docs', '/ui'];
-    for (const s of surfaces) expect(table.some((r) => r.path.startsWith(s)), s).toBe(true);
+    const surfaces = [
+      '/v1/key/',
+      '/v1/policy/',
+      '/v1/identity/',
+      '/v1/api',
+      '/v1/metrics',
+      '/v1/log/',
+      '/v1/cert/',
+      '/v1/group/',
+      '/v1/node/',
+      '/v1/pki/',
+      '/rks/v1/',
+      '/healthz',
+      '/docs',
+      '/ui',
+    ];
+    for (const s of surfaces)
+      expect(
+        table.some((r) => r.path.startsWith(s)),
+        s,
+      ).toBe(true);
   });
 
   it("keeps RKS's catch-all as the fallback only: after every RKS endpoint, the one subtree", () => {
@@ -96,7 +115,9 @@ describe('the route table and the OpenAPI document', () => {
   });
 
   it('serves every documented operation by a route of its own (not only through a fallback)', () => {
-    const unserved = ops.filter((o) => !table.some((r) => !r.path.endsWith('/**') && servedBy(r).includes(o))).map((o) => `${o.method.toUpperCase()} ${o.path}`);
+    const unserved = ops
+      .filter((o) => !table.some((r) => !r.path.endsWith('/**') && servedBy(r).includes(o)))
+      .map((o) => `${o.method.toUpperCase()} ${o.path}`);
     expect(unserved).toEqual([]);
   });
 
@@ -135,7 +156,10 @@ describe('the route table and docs/api.md', () => {
 
 /** docs/api.md's table of every route, one row per route in the table's order. */
 function markdownTable(routes: readonly Route[]): string {
-  const rows = routes.map((r) => `| ${r.method === '*' ? 'any' : r.method} | \`${shownPath(r)}\` | ${r.auth}${r.grant ? (r.auth === 'policy' ? ' or grant' : ' + grant') : ''}${r.certificate ? ' + certificate' : ''} | ${size(r.maxBody)} | ${r.timeoutMs === 0 ? 'none' : `${r.timeoutMs / 1000} s`} |`);
+  const rows = routes.map(
+    (r) =>
+      `| ${r.method === '*' ? 'any' : r.method} | \`${shownPath(r)}\` | ${r.auth}${r.grant ? (r.auth === 'policy' ? ' or grant' : ' + grant') : ''}${r.certificate ? ' + certificate' : ''} | ${size(r.maxBody)} | ${r.timeoutMs === 0 ? 'none' : `${r.timeoutMs / 1000} s`} |`,
+  );
   return ['| method | path | auth | body limit | timeout |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 

@@ -27,13 +27,33 @@ describe('tls.auth off (default)', () => {
   it('works with curl --cert/--key', async () => {
     const s = await start();
     const { stdout } = await run('curl', [
-      '-sS', '--cacert', s.pki.caFile, '--cert', s.admin.certFile, '--key', s.admin.keyFile,
-      '-X', 'PUT', '-w', '%{http_code}', `${s.url}/v1/key/create/curl-key`,
+      '-sS',
+      '--cacert',
+      s.pki.caFile,
+      '--cert',
+      s.admin.certFile,
+      '--key',
+      s.admin.keyFile,
+      '-X',
+      'PUT',
+      '-w',
+      '%{http_code}',
+      `${s.url}/v1/key/create/curl-key`,
     ]);
     expect(stdout).toBe('200');
     const gen = await run('curl', [
-      '-sS', '--cacert', s.pki.caFile, '--cert', s.admin.certFile, '--key', s.admin.keyFile,
-      '-X', 'PUT', '--data', '{}', `${s.url}/v1/key/generate/curl-key`,
+      '-sS',
+      '--cacert',
+      s.pki.caFile,
+      '--cert',
+      s.admin.certFile,
+      '--key',
+      s.admin.keyFile,
+      '-X',
+      'PUT',
+      '--data',
+      '{}',
+      `${s.url}/v1/key/generate/curl-key`,
     ]);
     expect(Buffer.from(JSON.parse(gen.stdout).plaintext, 'base64')).toHaveLength(32);
   });
@@ -70,7 +90,10 @@ describe('admin', () => {
     const s = await start({ pki, config: { admin: { identity: 'disabled' } } });
     const r = await s.call(s.admin, '/v1/key/create/x', { method: 'PUT' });
     expect(r.status).toBe(403);
-    const ids = await start({ pki, config: { admin: { identity: 'disabled' }, policy: { all: { allow: ['/v1/identity/list/*'], identities: [s.admin.identity] } } } });
+    const ids = await start({
+      pki,
+      config: { admin: { identity: 'disabled' }, policy: { all: { allow: ['/v1/identity/list/*'], identities: [s.admin.identity] } } },
+    });
     const list = await ids.call(s.admin, '/v1/identity/list/*');
     expect(list.json.identities).toContain('disabled');
   });

@@ -27,18 +27,22 @@ const file = join(dir, 'config.yml');
 let child: Spawned;
 let url = '';
 
-const call = (who: TestClient, path: string, method = 'GET', body?: unknown) => request(url, pki.ca.certPem, who, path, body === undefined ? { method } : { method, body });
+const call = (who: TestClient, path: string, method = 'GET', body?: unknown) =>
+  request(url, pki.ca.certPem, who, path, body === undefined ? { method } : { method, body });
 
 beforeAll(async () => {
   ensureBuilt();
-  writeFileSync(file, stringify({
-    address: '127.0.0.1:0',
-    admin: { identity: admin.identity },
-    tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
-    keystore: { fs: { path: join(dir, 'data') } },
-    server: { workers: 2 },
-    log: { audit: 'off' },
-  }));
+  writeFileSync(
+    file,
+    stringify({
+      address: '127.0.0.1:0',
+      admin: { identity: admin.identity },
+      tls: { key: pki.serverKeyFile, cert: pki.serverCertFile },
+      keystore: { fs: { path: join(dir, 'data') } },
+      server: { workers: 2 },
+      log: { audit: 'off' },
+    }),
+  );
   // Its own process group: killing it reaches the workers too (test/helpers/processes.ts).
   child = spawnTracked(process.execPath, [join(root, 'bin/keygate.js'), 'server', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   // The primary says so once both workers listen.
@@ -49,15 +53,21 @@ afterAll(() => child.killGroup());
 
 /** Resolves once the server has `n` requests in flight, both workers summed (the scrape asking counts as one). */
 async function inFlight(n: number): Promise<void> {
-  await vi.waitFor(async () => {
-    const text = (await call(admin, '/v1/metrics')).text;
-    expect(Number(/^kes_http_request_active (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(n);
-  }, { timeout: 20_000, interval: 50 });
+  await vi.waitFor(
+    async () => {
+      const text = (await call(admin, '/v1/metrics')).text;
+      expect(Number(/^kes_http_request_active (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(n);
+    },
+    { timeout: 20_000, interval: 50 },
+  );
 }
 
 describe('two workers', () => {
   it('runs two worker processes under one primary', () => {
-    const kids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)]).toString().trim().split('\n');
+    const kids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)])
+      .toString()
+      .trim()
+      .split('\n');
     expect(kids).toHaveLength(2);
   });
 
@@ -130,7 +140,13 @@ describe('two workers', () => {
   });
 
   it('answers a metrics scrape through any worker for the whole server', async () => {
-    const metric = (text: string, line: string) => Number(text.split('\n').find((l) => l.startsWith(line + ' '))?.slice(line.length + 1) ?? NaN);
+    const metric = (text: string, line: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(line + ' '))
+          ?.slice(line.length + 1) ?? NaN,
+      );
     const before = await call(admin, '/v1/metrics/keygate');
     const counted = (text: string) => metric(text, 'keygate_http_requests_total{route="/version",method="GET",status="200"}') || 0;
     const start = counted(before.text);

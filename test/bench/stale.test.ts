@@ -6,7 +6,20 @@ import { describe, expect, it } from 'vitest';
 import { figureRows, staleReasons } from '../../bench/stale.js';
 
 const doc = (rows: string[]): string =>
-  ['# Performance', '', '| other | table |', '| --- | --- |', '| x | y |', '', '<!-- bench-figures -->', '| target | measured | goal | met | commit |', '| --- | ---: | ---: | :---: | --- |', ...rows, '<!-- /bench-figures -->', ''].join('\n');
+  [
+    '# Performance',
+    '',
+    '| other | table |',
+    '| --- | --- |',
+    '| x | y |',
+    '',
+    '<!-- bench-figures -->',
+    '| target | measured | goal | met | commit |',
+    '| --- | ---: | ---: | :---: | --- |',
+    ...rows,
+    '<!-- /bench-figures -->',
+    '',
+  ].join('\n');
 
 /** A history a → b → c (hot path last touched in b); `zzz…` is unknown. */
 const order = ['aaaaaaa', 'bbbbbbb', 'ccccccc'];
@@ -30,7 +43,9 @@ describe('bench stale-figure check', () => {
   });
 
   it('names each row that is older, names no commit, or names an unknown one', () => {
-    const rows = figureRows(doc(['| old | 1 | ≥ 1 | met | aaaaaaa |', '| none | 1 | ≥ 1 | met | – |', '| unknown | 1 | ≥ 1 | met | 1234567 |', '| new | 1 | ≥ 1 | met | ccccccc |']));
+    const rows = figureRows(
+      doc(['| old | 1 | ≥ 1 | met | aaaaaaa |', '| none | 1 | ≥ 1 | met | – |', '| unknown | 1 | ≥ 1 | met | 1234567 |', '| new | 1 | ≥ 1 | met | ccccccc |']),
+    );
     const reasons = staleReasons(rows, 'bbbbbbb', contains);
     expect(reasons).toHaveLength(3);
     expect(reasons[0]).toMatch(/'old' is from aaaaaaa, older than bbbbbbb/);

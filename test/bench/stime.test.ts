@@ -21,9 +21,12 @@ describe.skipIf(!available)('openssl s_time generator', () => {
   let port = 0;
 
   beforeAll(async () => {
-    server = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-      res.end(req.url === '/bundle' ? BODY : 'no');
-    });
+    server = https.createServer(
+      { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        res.end(req.url === '/bundle' ? BODY : 'no');
+      },
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   });

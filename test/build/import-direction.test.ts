@@ -33,28 +33,39 @@ describe('import direction', () => {
   });
 
   it('reports a service importing the server, and an adapter importing a service', async () => {
-    expect(await arrows('src/core/probe.ts', "import type { State } from '../server/state.js';\nexport type S = State;\n"))
-      .toEqual(['src/core may not import src/server/state.ts; see the layers in eslint.config.js']);
-    expect(await arrows('keystores/probe.ts', "import { BundleService } from '../src/core/bundles/service.js';\nexport const B = BundleService;\n"))
-      .toEqual(['keystores may not import src/core/bundles/service.ts; see the layers in eslint.config.js']);
-    expect(await arrows('src/server/probe.ts', "import { ServerTls } from '../compose/tls.js';\nexport const T = ServerTls;\n"))
-      .toEqual(['src/server may not import src/compose/tls.ts; see the layers in eslint.config.js']);
+    expect(await arrows('src/core/probe.ts', "import type { State } from '../server/state.js';\nexport type S = State;\n")).toEqual([
+      'src/core may not import src/server/state.ts; see the layers in eslint.config.js',
+    ]);
+    expect(await arrows('keystores/probe.ts', "import { BundleService } from '../src/core/bundles/service.js';\nexport const B = BundleService;\n")).toEqual([
+      'keystores may not import src/core/bundles/service.ts; see the layers in eslint.config.js',
+    ]);
+    expect(await arrows('src/server/probe.ts', "import { ServerTls } from '../compose/tls.js';\nexport const T = ServerTls;\n")).toEqual([
+      'src/server may not import src/compose/tls.ts; see the layers in eslint.config.js',
+    ]);
   });
 
   it("allows a 'type:' entry only as import type", async () => {
     expect(await arrows('src/server/probe.ts', "import type { KeyService } from '../core/keys/service.js';\nexport type K = KeyService;\n")).toEqual([]);
-    expect(await arrows('src/server/probe.ts', "import { KeyService } from '../core/keys/service.js';\nexport const K = KeyService;\n"))
-      .toEqual(['src/server may not import src/core/keys/service.ts; see the layers in eslint.config.js']);
+    expect(await arrows('src/server/probe.ts', "import { KeyService } from '../core/keys/service.js';\nexport const K = KeyService;\n")).toEqual([
+      'src/server may not import src/core/keys/service.ts; see the layers in eslint.config.js',
+    ]);
   });
 
   it('allows the arrows down, the leaves and a folder to itself', async () => {
-    expect(await arrows('src/api/probe.ts', "import { KeyService } from '../core/keys/service.js';\nimport { NotFoundError } from '../errors.js';\nimport * as params from './params.js';\nexport const all = [KeyService, NotFoundError, params];\n")).toEqual([]);
+    expect(
+      await arrows(
+        'src/api/probe.ts',
+        "import { KeyService } from '../core/keys/service.js';\nimport { NotFoundError } from '../errors.js';\nimport * as params from './params.js';\nexport const all = [KeyService, NotFoundError, params];\n",
+      ),
+    ).toEqual([]);
   });
 
   it('reports a new folder without a row, and source importing tests', async () => {
-    expect(await arrows('src/newfolder/probe.ts', "import { NotFoundError } from '../core/keys/service.js';\nexport const E = NotFoundError;\n"))
-      .toEqual(['src/newfolder/probe.ts has no row in the import table (layers in eslint.config.js)']);
-    expect(await arrows('src/core/probe.ts', "import { certs } from '../../test/helpers/certs.js';\nexport const C = certs;\n"))
-      .toEqual(['src/core/probe.ts must not import test or bench code (test/helpers/certs.ts)']);
+    expect(await arrows('src/newfolder/probe.ts', "import { NotFoundError } from '../core/keys/service.js';\nexport const E = NotFoundError;\n")).toEqual([
+      'src/newfolder/probe.ts has no row in the import table (layers in eslint.config.js)',
+    ]);
+    expect(await arrows('src/core/probe.ts', "import { certs } from '../../test/helpers/certs.js';\nexport const C = certs;\n")).toEqual([
+      'src/core/probe.ts must not import test or bench code (test/helpers/certs.ts)',
+    ]);
   });
 });

@@ -25,7 +25,16 @@ describe.skipIf(!hasMake())('Makefile', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keygate-make-'));
     try {
       copyFileSync(join(repoRoot, 'Makefile'), join(dir, 'Makefile'));
-      const files = ['package.json', 'package-lock.json', 'node_modules/.package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/a.ts', 'keystores/b.ts', 'dist/.built'];
+      const files = [
+        'package.json',
+        'package-lock.json',
+        'node_modules/.package-lock.json',
+        'tsconfig.json',
+        'tsconfig.build.json',
+        'src/a.ts',
+        'keystores/b.ts',
+        'dist/.built',
+      ];
       // Oldest first: each file is newer than everything it depends on.
       const t0 = Date.now() / 1000 - 1000;
       files.forEach((f, i) => {

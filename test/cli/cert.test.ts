@@ -16,7 +16,6 @@ const bin = join(root, 'bin/keygate.js');
 const dir = mkdtempSync(join(tmpdir(), 'keygate-cert-cli-'));
 const certs = new BundleCerts();
 
-
 /** Writes a bundle's chain and key as `<base>.<certExt>` and `<base>.key` in `into`. */
 function files(b: TestBundle, base: string, into = dir, certExt = 'crt'): [string, string] {
   const cert = join(into, `${base}.${certExt}`);
@@ -157,7 +156,10 @@ describe('keygate cert', () => {
     const otherKey = join(dir, 'other.key');
     const otherCert = join(dir, 'other.crt');
     expect((await keygate(['identity', 'new', '--key', otherKey, '--cert', otherCert, 'other'])).code).toBe(0);
-    const denied = await keygate(['cert', 'import', 'u', '--cert', cert, '--key', key, '--ttl', '60', '--client-cert', otherCert, '--client-key', otherKey], env);
+    const denied = await keygate(
+      ['cert', 'import', 'u', '--cert', cert, '--key', key, '--ttl', '60', '--client-cert', otherCert, '--client-key', otherKey],
+      env,
+    );
     expect(denied).toMatchObject({ code: 3, stderr: 'keygate: not authorized: insufficient permissions\n' });
     expect((await keygate(['cert', 'ls', ...conn.slice(0, 4), '--client-cert', otherCert, '--client-key', otherKey])).code).toBe(3);
 

@@ -12,7 +12,6 @@ import { createServer } from 'node:net';
 
 const dir = mkdtempSync(join(tmpdir(), 'keygate-cli-'));
 
-
 let dev: DevServer | undefined;
 let url = '';
 let conn: string[] = [];
@@ -23,7 +22,16 @@ beforeAll(async () => {
   banner = dev.banner;
   url = dev.url;
   const field = dev.field;
-  conn = ['--server', url.replace('127.0.0.1', 'localhost'), '--ca', field('CA certificate'), '--cert', field('admin certificate'), '--key', field('admin key')];
+  conn = [
+    '--server',
+    url.replace('127.0.0.1', 'localhost'),
+    '--ca',
+    field('CA certificate'),
+    '--cert',
+    field('admin certificate'),
+    '--key',
+    field('admin key'),
+  ];
 }, 60_000);
 
 // SIGTERM, so the dev server removes its temporary folder; its group goes with it.
@@ -70,7 +78,7 @@ describe('keygate key', () => {
     expect(missing.stderr).toBe('keygate: key does not exist\n');
   });
 
-  it('exits 3 with the server\'s message when the identity is not allowed', async () => {
+  it("exits 3 with the server's message when the identity is not allowed", async () => {
     const key = join(dir, 'other.key');
     const cert = join(dir, 'other.crt');
     expect((await keygate(['identity', 'new', '--key', key, '--cert', cert, 'other'])).code).toBe(0);

@@ -49,10 +49,13 @@ describe('keygate errors', { timeout: 120_000 }, () => {
     // Each request writes an audit line to the closed stdout.
     for (const name of ['a', 'b', 'c']) {
       const status = await new Promise<number>((resolve, reject) => {
-        https.request(`${url}/v1/key/create/${name}`, { method: 'PUT', ...tls, agent: false }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        }).on('error', reject).end();
+        https
+          .request(`${url}/v1/key/create/${name}`, { method: 'PUT', ...tls, agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          })
+          .on('error', reject)
+          .end();
       });
       expect(status).toBe(200);
     }
@@ -61,8 +64,11 @@ describe('keygate errors', { timeout: 120_000 }, () => {
     expect(await server.exited).toEqual({ code: 0, signal: null });
   });
 
-  it('--addr with a port out of range says the range, not Node\'s option name', async () => {
-    for (const args of [['server', '--dev', '--addr', '127.0.0.1:99999'], ['server', '--config', unstartable('keystore: {memory: {}}\n'), '--addr', '127.0.0.1:99999']]) {
+  it("--addr with a port out of range says the range, not Node's option name", async () => {
+    for (const args of [
+      ['server', '--dev', '--addr', '127.0.0.1:99999'],
+      ['server', '--config', unstartable('keystore: {memory: {}}\n'), '--addr', '127.0.0.1:99999'],
+    ]) {
       const r = await keygate(args);
       expect(r.stderr).toBe('keygate: --addr: port 99999 is out of range: use 1-65535, or 0 for any free port\n');
       expect(r.code).toBe(1);
@@ -76,7 +82,10 @@ describe('keygate errors', { timeout: 120_000 }, () => {
     const file = join(work, 'proc.yml');
     // Certificates that exist, so start-up reaches the keystore.
     await keygate(['dev-certs', '--dir', join(work, 'certs')]);
-    writeFileSync(file, `address: 127.0.0.1:0\nadmin: {identity: ${'a'.repeat(64)}}\ntls: {key: ${work}/certs/server.key, cert: ${work}/certs/server.crt}\nkeystore: {fs: {path: /proc/nope/data}}\n`);
+    writeFileSync(
+      file,
+      `address: 127.0.0.1:0\nadmin: {identity: ${'a'.repeat(64)}}\ntls: {key: ${work}/certs/server.key, cert: ${work}/certs/server.crt}\nkeystore: {fs: {path: /proc/nope/data}}\n`,
+    );
     const r = await keygate(['server', '--config', file]);
     expect(r.stderr).toBe("keygate: keystore.fs.path: cannot use '/proc/nope/data': keystore: cannot create the root: ENOENT\n");
     expect(r.code).toBe(1);
@@ -91,9 +100,19 @@ describe('keygate errors', { timeout: 120_000 }, () => {
 
   it.each([
     ['a client command without a certificate', 1, ['key', 'ls', '--server', 'https://127.0.0.1:1'], /a client certificate is required/],
-    ['an unreadable client certificate', 1, ['key', 'ls', '--server', 'https://127.0.0.1:1', '--cert', 'c', '--key', 'k'], /cannot read client certificate 'c' \(ENOENT\)/],
+    [
+      'an unreadable client certificate',
+      1,
+      ['key', 'ls', '--server', 'https://127.0.0.1:1', '--cert', 'c', '--key', 'k'],
+      /cannot read client certificate 'c' \(ENOENT\)/,
+    ],
     ['an unreadable certificate', 1, ['identity', 'of', 'missing.pem'], /cannot read 'missing\.pem' \(ENOENT\)/],
-    ['an unreadable --callback-ca', 1, ['group', 'create', 'g', '--callback-ca', 'missing-ca.pem', '--cert', 'package.json', '--key', 'package.json'], /^keygate: cannot read --callback-ca 'missing-ca\.pem' \(ENOENT\)\n$/],
+    [
+      'an unreadable --callback-ca',
+      1,
+      ['group', 'create', 'g', '--callback-ca', 'missing-ca.pem', '--cert', 'package.json', '--key', 'package.json'],
+      /^keygate: cannot read --callback-ca 'missing-ca\.pem' \(ENOENT\)\n$/,
+    ],
     ['server without a mode', 1, ['server'], /pass --config FILE, or --dev/],
     ['a missing configuration file', 1, ['server', '--config', 'nope.yml'], /nope\.yml: cannot read configuration file \(ENOENT\)/],
     ['dev-certs in a folder that cannot exist', 1, ['dev-certs', '--dir', '/proc/nope/certs'], /cannot create '\/proc\/nope' \(ENOENT\)/],

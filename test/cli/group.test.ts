@@ -116,7 +116,9 @@ describe('keygate node', () => {
 
     const nodes = JSON.parse((await keygate(['group', 'nodes', 'fleet', '--json'], env)).stdout).nodes;
     expect(nodes.map((n: { node_id: string }) => n.node_id).sort()).toEqual(['n1', 'n2']);
-    expect((await keygate(['group', 'nodes', 'fleet'], env)).stdout.split('\n')[0]).toBe('NODE\tIDENTITY\tREGISTERED\tLAST SEEN\tTOKEN EXPIRES\tENROLLED\tREVOKED');
+    expect((await keygate(['group', 'nodes', 'fleet'], env)).stdout.split('\n')[0]).toBe(
+      'NODE\tIDENTITY\tREGISTERED\tLAST SEEN\tTOKEN EXPIRES\tENROLLED\tREVOKED',
+    );
 
     expect((await keygate(['node', 'revoke', 'fleet', 'n1'], env)).stdout).toBe('revoked n1 in fleet\n');
     const dead = await keygate(['node', 'renew', '--token', nodeToken], nodeEnv);

@@ -25,7 +25,7 @@ describe('keygate rks revoke-admin-tokens', () => {
     expect(again).toMatchObject({ code: 0, stdout: 'revoked 0 admin tokens\n' });
   });
 
-  it('fails with the server\'s words and a non-zero status for a credential that is not an admin\'s', async () => {
+  it("fails with the server's words and a non-zero status for a credential that is not an admin's", async () => {
     const r = await keygate(['rks', 'revoke-admin-tokens', '--token', 'not-the-init-token'], env);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toBe('keygate: permission denied\n');

@@ -37,8 +37,9 @@ describe('a typo names the nearest known key at that level', () => {
     expect(nearestKey('zzz', ['address', 'admin'])).toBeUndefined();
   });
 
-  it('works for every file read through the same loader (the agent\'s)', () => {
-    const agent = 'server: https://127.0.0.1:7373\ntls:\n  ca: ca.pem\n  cert: c.pem\n  key: k.pem\nbundles: [a.test]\noutput: {dir: x}\nreload: {comand: nginx}\n';
+  it("works for every file read through the same loader (the agent's)", () => {
+    const agent =
+      'server: https://127.0.0.1:7373\ntls:\n  ca: ca.pem\n  cert: c.pem\n  key: k.pem\nbundles: [a.test]\noutput: {dir: x}\nreload: {comand: nginx}\n';
     expect(() => parseAgentConfig(agent, 'agent.yml', {})).toThrow("reload.comand: unknown key (did you mean 'command'?)");
   });
 });

@@ -88,7 +88,10 @@ describe('invalid configurations name the file, line and key', () => {
   it('bad address', () => fails(minimal + 'address: localhost\n', /address: invalid value/));
   it('unset variables', () => fails(minimal.replace(ID, '${NOPE}'), /admin\.identity: environment variable 'NOPE' is not set/));
   it('an identity in two policies', () =>
-    fails(minimal + `policy:\n  a:\n    identities: [${ID2}]\n  b:\n    identities: [${ID2}]\n`, /policy\.b\.identities\[0\]: identity already has a policy \('a'\)/));
+    fails(
+      minimal + `policy:\n  a:\n    identities: [${ID2}]\n  b:\n    identities: [${ID2}]\n`,
+      /policy\.b\.identities\[0\]: identity already has a policy \('a'\)/,
+    ));
   it('the admin in a policy', () => fails(minimal + `policy:\n  a:\n    identities: [${ID}]\n`, /admin identity cannot be assigned/));
   it('malformed glob patterns', () => fails(minimal + 'policy:\n  a:\n    allow: ["/v1/key/[a-"]\n', /cfg\.yml:\d+: policy\.a\.allow\[0\]: /));
   it('invalid policy names', () => fails(minimal + 'policy:\n  "a b": {}\n', /invalid name 'a b'/));

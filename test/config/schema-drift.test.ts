@@ -21,7 +21,9 @@ interface SchemaNode {
 function drift(checker: ts.TypeChecker, at: ts.Node, schema: SchemaNode, type: ts.Type, path: string): string[] {
   const t = checker.getNonNullableType(type);
   if (schema.items !== undefined) {
-    return checker.isArrayType(t) ? drift(checker, at, schema.items, checker.getTypeArguments(t as ts.TypeReference)[0] as ts.Type, `${path}[]`) : [`${path}: an array in the schema, not in the type`];
+    return checker.isArrayType(t)
+      ? drift(checker, at, schema.items, checker.getTypeArguments(t as ts.TypeReference)[0] as ts.Type, `${path}[]`)
+      : [`${path}: an array in the schema, not in the type`];
   }
   if (schema.properties === undefined) return [];
   const props = new Map(checker.getPropertiesOfType(t).map((p) => [p.name, p]));
@@ -29,7 +31,8 @@ function drift(checker: ts.TypeChecker, at: ts.Node, schema: SchemaNode, type: t
   const out: string[] = [];
   const onlySchema = keys.filter((k) => !props.has(k));
   const onlyType = [...props.keys()].filter((k) => !keys.includes(k));
-  if (onlySchema.length > 0 || onlyType.length > 0) out.push(`${path || '(top)'}: ${[...onlySchema.map((k) => `+${k}`), ...onlyType.map((k) => `-${k}`)].join(' ')}`);
+  if (onlySchema.length > 0 || onlyType.length > 0)
+    out.push(`${path || '(top)'}: ${[...onlySchema.map((k) => `+${k}`), ...onlyType.map((k) => `-${k}`)].join(' ')}`);
   for (const key of keys) {
     const prop = props.get(key);
     if (prop) out.push(...drift(checker, at, schema.properties[key] as SchemaNode, checker.getTypeOfSymbolAtLocation(prop, at), path ? `${path}.${key}` : key));

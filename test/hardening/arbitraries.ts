@@ -13,8 +13,25 @@ const word = fc.string({ unit: nameChar, minLength: 1, maxLength: 12 }).map((w) 
 
 /** Percent-encodings of code points that no name anywhere may contain. */
 const BAD_ENCODED = [
-  '%00', '%0A', '%0D%0A', '%09', '%20', '%7F', '%FF', '%C0%AF', '%C0%AE', '%E2%80%AE', '%E2%80%8B', '%EF%BC%8F',
-  'k%D0%B5y', 'p%D0%B0ypal', '%F0%9F%94%91', '%ZZ', '%%', '%2G', '%u002e',
+  '%00',
+  '%0A',
+  '%0D%0A',
+  '%09',
+  '%20',
+  '%7F',
+  '%FF',
+  '%C0%AF',
+  '%C0%AE',
+  '%E2%80%AE',
+  '%E2%80%8B',
+  '%EF%BC%8F',
+  'k%D0%B5y',
+  'p%D0%B0ypal',
+  '%F0%9F%94%91',
+  '%ZZ',
+  '%%',
+  '%2G',
+  '%u002e',
 ];
 
 /**
@@ -29,8 +46,33 @@ export const universallyBadSegment: fc.Arbitrary<string> = fc.oneof(
 
 /** Tricks that only the first segment of a route may get (node ids, decoded, may hold '/' and '..'); valid anywhere in a name. */
 const INNER_TRICKS = [
-  '..', '..%2F..%2Fetc%2Fpasswd', '%2e%2e', '%2E%2E%2F', '%2F', '%5C', '\\', ';', ':', '~', '*a', '%2A', ',', '@', '+',
-  '%25', '%252F', '%23', "'", '"', '<b>', '|', '!', '$', '(', '&', '=',
+  '..',
+  '..%2F..%2Fetc%2Fpasswd',
+  '%2e%2e',
+  '%2E%2E%2F',
+  '%2F',
+  '%5C',
+  '\\',
+  ';',
+  ':',
+  '~',
+  '*a',
+  '%2A',
+  ',',
+  '@',
+  '+',
+  '%25',
+  '%252F',
+  '%23',
+  "'",
+  '"',
+  '<b>',
+  '|',
+  '!',
+  '$',
+  '(',
+  '&',
+  '=',
 ];
 /** Tricks that are only wrong at the start of a name ('.hidden' is fine inside a bundle name). */
 // ('*.*' alone is not here: on /v1/cert/list it is the valid pattern for every wildcard bundle.)
@@ -38,7 +80,10 @@ const LEADING_TRICKS = ['.', '..', '...', '.hidden', '**', '*.**', '_.'];
 
 export const firstSegmentTrick: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: universallyBadSegment },
-  { weight: 3, arbitrary: fc.tuple(fc.option(word, { nil: '' }), fc.constantFrom(...INNER_TRICKS), fc.option(word, { nil: '' })).map(([a, t, b]) => a + t + b) },
+  {
+    weight: 3,
+    arbitrary: fc.tuple(fc.option(word, { nil: '' }), fc.constantFrom(...INNER_TRICKS), fc.option(word, { nil: '' })).map(([a, t, b]) => a + t + b),
+  },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...LEADING_TRICKS), fc.option(word, { nil: '' })).map(([t, b]) => t + b) },
 );
 
@@ -101,10 +146,32 @@ export const invalidBase64: fc.Arbitrary<string> = fc.oneof(
 
 /** A JSON text that does not parse. */
 export const malformedJSON: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('{', '{"a":', '{"a" 1}', "{'a':1}", '{"a":1,}', '[1,]', 'nul', 'tru', '{"a":01}', '{"a":NaN}', '\uFEFF{}', '{"a":"\u0000"', '{}{}', '{"a":1}garbage', '/*c*/{}'),
-  fc.json().filter((j) => j.length > 1).map((j) => j.slice(0, -1)),
+  fc.constantFrom(
+    '{',
+    '{"a":',
+    '{"a" 1}',
+    "{'a':1}",
+    '{"a":1,}',
+    '[1,]',
+    'nul',
+    'tru',
+    '{"a":01}',
+    '{"a":NaN}',
+    '\uFEFF{}',
+    '{"a":"\u0000"',
+    '{}{}',
+    '{"a":1}garbage',
+    '/*c*/{}',
+  ),
+  fc
+    .json()
+    .filter((j) => j.length > 1)
+    .map((j) => j.slice(0, -1)),
   fc.string({ minLength: 1, maxLength: 200 }).filter((s) => !parses(s)),
-  fc.uint8Array({ minLength: 1, maxLength: 512 }).map((b) => Buffer.from(b).toString('latin1')).filter((s) => !parses(s)),
+  fc
+    .uint8Array({ minLength: 1, maxLength: 512 })
+    .map((b) => Buffer.from(b).toString('latin1'))
+    .filter((s) => !parses(s)),
   fc.integer({ min: 1000, max: 200_000 }).map((d) => '{"a":'.repeat(d)),
 );
 
@@ -119,7 +186,10 @@ function parses(s: string): boolean {
 
 /** A JSON text whose top level is not an object. */
 export const nonObjectJSON: fc.Arbitrary<string> = fc.oneof(
-  fc.jsonValue().filter((v) => v === null || typeof v !== 'object' || Array.isArray(v)).map((v) => JSON.stringify(v)),
+  fc
+    .jsonValue()
+    .filter((v) => v === null || typeof v !== 'object' || Array.isArray(v))
+    .map((v) => JSON.stringify(v)),
   fc.integer({ min: 1000, max: 400_000 }).map((d) => '['.repeat(d) + ']'.repeat(d)),
 );
 
@@ -129,7 +199,11 @@ export function poisonedObject(fields: readonly string[]): fc.Arbitrary<string> 
   return fc
     .tuple(
       fc.array(wrongValue, { minLength: all.length, maxLength: all.length }),
-      fc.dictionary(fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty')), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
+      fc.dictionary(
+        fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty')),
+        fc.jsonValue({ maxDepth: 3 }),
+        { maxKeys: 4 },
+      ),
     )
     .map(([values, extra]) => {
       const obj: Record<string, unknown> = {};

@@ -27,7 +27,21 @@ import { SESSION_POLICY } from '../../src/auth/session.js';
  * dashboard's page, its "who am I" and its logout (which ends a session only for a session),
  * and the PKI's CA certificates and CRL (public, as Vault's are).
  */
-const PUBLIC = new Set(['/version', '/docs', '/docs/{p0}', '/v1/openapi.json', '/healthz', '/metrics', '/', '/ui', '/ui/{p0}', '/ui/session', '/ui/logout', '/v1/pki/ca', '/v1/pki/crl']);
+const PUBLIC = new Set([
+  '/version',
+  '/docs',
+  '/docs/{p0}',
+  '/v1/openapi.json',
+  '/healthz',
+  '/metrics',
+  '/',
+  '/ui',
+  '/ui/{p0}',
+  '/ui/session',
+  '/ui/logout',
+  '/v1/pki/ca',
+  '/v1/pki/crl',
+]);
 
 let seeded: Seeded;
 let targets: Target[];
@@ -41,14 +55,22 @@ beforeAll(async () => {
   targets = (await discoverRoutes(seeded.peer)).flatMap(targetsOf);
 });
 afterAll(async () => {
-  recordFigure('auth-matrix', { cells: tally.cells, unauthorisedSuccesses: tally.unauthorisedSuccesses.length, allowedSuccesses: tally.allowedSuccesses, serverErrors: tally.serverErrors.length });
+  recordFigure('auth-matrix', {
+    cells: tally.cells,
+    unauthorisedSuccesses: tally.unauthorisedSuccesses.length,
+    allowedSuccesses: tally.allowedSuccesses,
+    serverErrors: tally.serverErrors.length,
+  });
   await seeded.s.close();
 });
 
 /** A request that would succeed for a caller allowed to make it: fresh names where it creates, a plausible body. */
 function requestFor(t: Target): { path: string; body: string | undefined } {
-  const creates = /\/(create|import)\/\{p0\}$/.test(t.template) || (t.method === 'POST' && /^\/rks\/v1\/(group\/\{groupname\}|secret\/\{fqdn\})$/.test(t.template));
-  const path = fillWith(t, (p, i) => (creates && i === 0 ? `mx-${++fresh}${t.template.includes('cert') || t.template.includes('secret') ? '.example.com' : ''}` : seedValue(p, t.template, i)));
+  const creates =
+    /\/(create|import)\/\{p0\}$/.test(t.template) || (t.method === 'POST' && /^\/rks\/v1\/(group\/\{groupname\}|secret\/\{fqdn\})$/.test(t.template));
+  const path = fillWith(t, (p, i) =>
+    creates && i === 0 ? `mx-${++fresh}${t.template.includes('cert') || t.template.includes('secret') ? '.example.com' : ''}` : seedValue(p, t.template, i),
+  );
   const b = seeded.bundle;
   const b64 = randomBytes(32).toString('base64');
   const bodies: Array<[RegExp, unknown]> = [
@@ -84,7 +106,11 @@ async function cell(who: string, peer: Peer, t: Target, headers: Record<string, 
   else tally.unauthorisedSuccesses.push(where);
 }
 
-const peerOf = (s: TestServer, who: TestClient | null): Peer => ({ port: s.port, ca: s.pki.ca.certPem, ...(who ? { cert: who.certPem, key: who.keyPem } : {}) });
+const peerOf = (s: TestServer, who: TestClient | null): Peer => ({
+  port: s.port,
+  ca: s.pki.ca.certPem,
+  ...(who ? { cert: who.certPem, key: who.keyPem } : {}),
+});
 
 describe('certificates', () => {
   it('no certificate, unknown, policy-less, and a policy holder off its paths get nothing', async () => {
@@ -117,7 +143,11 @@ describe('certificates', () => {
 describe('tokens', () => {
   /** Registers `node` in `group` with the group token; returns the node token. */
   async function register(group: string, groupToken: string, node: string): Promise<string> {
-    const r = await seeded.s.call(null, `/v1/node/register/${group}`, { method: 'PUT', body: { node_id: node }, headers: { Authorization: `Bearer ${groupToken}` } });
+    const r = await seeded.s.call(null, `/v1/node/register/${group}`, {
+      method: 'PUT',
+      body: { node_id: node },
+      headers: { Authorization: `Bearer ${groupToken}` },
+    });
     expect(r.status, r.text).toBe(200);
     return r.json.node_token as string;
   }
@@ -146,7 +176,9 @@ describe('tokens', () => {
     const g2Node = await register('g2', g2, 'n2');
 
     const nodeMay = (bundles: string[]) => (p: string) =>
-      /^\/v1\/node\/(bundles|renew)$/.test(p) || p === '/rks/v1/auth/token/renew-self' || p === '/rks/v1/auth/token/revoke-self' ||
+      /^\/v1\/node\/(bundles|renew)$/.test(p) ||
+      p === '/rks/v1/auth/token/renew-self' ||
+      p === '/rks/v1/auth/token/revoke-self' ||
       bundles.some((b) => [`/v1/cert/get/${b}`, `/v1/cert/lookup/${b}`, `/v1/cert/watch/${b}`, `/rks/v1/secret/${b}`].includes(p));
     const groupMay = (group: string) => (p: string) =>
       [`/v1/node/register/${group}`, `/v1/node/enroll/${group}`, '/rks/v1/node', '/rks/v1/auth/token/renew-self'].includes(p);
@@ -180,17 +212,34 @@ describe('tokens', () => {
     expect((await s.call(null, `/v1/cert/get/${SEED.bundle}`, { headers: { Authorization: `Bearer ${seeded.nodeToken}` } })).status).toBe(200);
     expect((await register('g2', g2, 'n2-again')).length).toBeGreaterThan(0);
     // A banned node cannot register again either.
-    expect((await s.call(null, `/v1/node/register/${SEED.group}`, { method: 'PUT', body: { node_id: 'n-ban' }, headers: { Authorization: `Bearer ${edge}` } })).status).toBe(403);
+    expect(
+      (await s.call(null, `/v1/node/register/${SEED.group}`, { method: 'PUT', body: { node_id: 'n-ban' }, headers: { Authorization: `Bearer ${edge}` } }))
+        .status,
+    ).toBe(403);
   }, 60_000);
 });
 
 describe('denied paths in other spellings, over raw sockets', () => {
   const spellings = (name: string) => [
-    `/v1/key/describe/${name}`, `//v1/key/describe/${name}`, `/v1/key//describe/${name}`, `/v1/key/describe//${name}`,
-    `/v1/key/describe/./${name}`, `/v1/key/describe/../describe/${name}`, `/v1/key/%64escribe/${name}`, `/v1/key/describe/%6B1`,
-    `/v1/key/describe/${name}/`, `/v1/key/describe/${name}%00`, `/v1/key/describe/${name}%2F`, `/v1/key/describe/${name}?x=/v1/key/describe/k2`,
-    `/v1/%6Bey/describe/${name}`, `/v1/key/DESCRIBE/${name}`, `/v1/key/describe/${name}#frag`, `/v1/key/describe\\${name}`,
-    `/v1/key/create/../describe/${name}`, `/v1/key/describe/../create/mx-evil`, `/v1/key/describe/*/../../create/mx-evil`,
+    `/v1/key/describe/${name}`,
+    `//v1/key/describe/${name}`,
+    `/v1/key//describe/${name}`,
+    `/v1/key/describe//${name}`,
+    `/v1/key/describe/./${name}`,
+    `/v1/key/describe/../describe/${name}`,
+    `/v1/key/%64escribe/${name}`,
+    `/v1/key/describe/%6B1`,
+    `/v1/key/describe/${name}/`,
+    `/v1/key/describe/${name}%00`,
+    `/v1/key/describe/${name}%2F`,
+    `/v1/key/describe/${name}?x=/v1/key/describe/k2`,
+    `/v1/%6Bey/describe/${name}`,
+    `/v1/key/DESCRIBE/${name}`,
+    `/v1/key/describe/${name}#frag`,
+    `/v1/key/describe\\${name}`,
+    `/v1/key/create/../describe/${name}`,
+    `/v1/key/describe/../create/mx-evil`,
+    `/v1/key/describe/*/../../create/mx-evil`,
   ];
 
   for (const match of ['glob', 'prefix'] as const) {
@@ -239,7 +288,13 @@ describe('dashboard sessions', () => {
     const foreign = await session();
     for (const t of targets) {
       await cell('session without its CSRF token', anonymous, t, { Cookie: plain.cookie }, (p) => t.method === 'GET' && policy(p));
-      await cell('session from another origin', anonymous, t, { Cookie: foreign.cookie, 'X-Keygate-CSRF': foreign.csrf, Origin: 'https://evil.example' }, nothing);
+      await cell(
+        'session from another origin',
+        anonymous,
+        t,
+        { Cookie: foreign.cookie, 'X-Keygate-CSRF': foreign.csrf, Origin: 'https://evil.example' },
+        nothing,
+      );
       await cell('logged-out session', anonymous, t, { Cookie: dead.cookie, 'X-Keygate-CSRF': dead.csrf }, nothing);
     }
     const live = await session();
@@ -248,7 +303,9 @@ describe('dashboard sessions', () => {
     const fresh = await session();
     expect((await s.call(null, `/v1/group/describe/${SEED.group}`, { headers: { Cookie: fresh.cookie } })).status).toBe(200);
     expect((await s.call(null, `/v1/key/describe/${SEED.key}`, { headers: { Cookie: fresh.cookie } })).status).toBe(200);
-    expect((await s.call(null, `/v1/key/generate/${SEED.key}`, { method: 'PUT', body: {}, headers: { Cookie: fresh.cookie, 'X-Keygate-CSRF': fresh.csrf } })).status).toBe(403);
+    expect(
+      (await s.call(null, `/v1/key/generate/${SEED.key}`, { method: 'PUT', body: {}, headers: { Cookie: fresh.cookie, 'X-Keygate-CSRF': fresh.csrf } })).status,
+    ).toBe(403);
   }, 180_000);
 });
 

@@ -33,10 +33,17 @@ beforeAll(async () => {
   const login = await s.call(null, '/rks/v1/admin/login', { method: 'POST', body: RKS.admin, headers: { 'Content-Type': 'application/json' } });
   expect(login.status).toBe(200);
   rksToken = login.json.adminToken as string;
-  good = [certs.bundle({ dnsNames: ['a.example.com'] }), certs.bundle({ dnsNames: ['b.example.com'], keyType: 'ed25519' }), certs.bundle({ dnsNames: ['c.example.com'], keyType: 'rsa-2048' })];
+  good = [
+    certs.bundle({ dnsNames: ['a.example.com'] }),
+    certs.bundle({ dnsNames: ['b.example.com'], keyType: 'ed25519' }),
+    certs.bundle({ dnsNames: ['c.example.com'], keyType: 'rsa-2048' }),
+  ];
   // Something to protect: a bundle that a bad replace must not touch.
   const first = good[0] as TestBundle;
-  expect((await s.call(s.admin, '/v1/cert/import/a.example.com', { method: 'PUT', body: { certificate: first.chainPem, private_key: first.keyPem, ttl: 60 } })).status).toBe(200);
+  expect(
+    (await s.call(s.admin, '/v1/cert/import/a.example.com', { method: 'PUT', body: { certificate: first.chainPem, private_key: first.keyPem, ttl: 60 } }))
+      .status,
+  ).toBe(200);
   // Not vacuous: RKS takes a good secret.
   const ok = await s.call(null, '/rks/v1/secret/rks-ok.example.com', {
     method: 'POST',
@@ -67,7 +74,11 @@ async function refused(body: Record<string, unknown>, name = 'new.example.com'):
 async function refusedByRks(body: Record<string, unknown>): Promise<void> {
   cases++;
   const secret = { data: { certificate: body['certificate'], private_key: body['private_key'], meta: { ttl: body['ttl'] } } };
-  const r = await s.call(null, '/rks/v1/secret/new.example.com', { method: 'POST', body: secret, headers: { 'X-Vault-Token': rksToken, 'Content-Type': 'application/json' } });
+  const r = await s.call(null, '/rks/v1/secret/new.example.com', {
+    method: 'POST',
+    body: secret,
+    headers: { 'X-Vault-Token': rksToken, 'Content-Type': 'application/json' },
+  });
   await expectUnchanged(s.running.holder.current.store, baseline, `RKS secret → ${r.status} ${r.text}`);
   expect(r.status, r.text).toBe(400);
   expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');
@@ -97,7 +108,12 @@ async function refusedOrWorking(b: Record<string, unknown>): Promise<void> {
 }
 
 const bundleOf = () => fc.integer({ min: 0, max: 2 }).map((i) => good[i] as TestBundle);
-const body = (b: { chainPem: string; keyPem: string }, extra: Record<string, unknown> = {}) => ({ certificate: b.chainPem, private_key: b.keyPem, ttl: 3600, ...extra });
+const body = (b: { chainPem: string; keyPem: string }, extra: Record<string, unknown> = {}) => ({
+  certificate: b.chainPem,
+  private_key: b.keyPem,
+  ttl: 3600,
+  ...extra,
+});
 
 /** [start, end) of each block's inside: after its BEGIN line, up to the last character of its END line. */
 function blockInsides(pem: string): Array<[number, number]> {
@@ -125,18 +141,24 @@ describe('broken PEM', () => {
 
   it('one base64 character of the leaf or the key changed', async () => {
     await fc.assert(
-      fc.asyncProperty(bundleOf(), fc.boolean(), fc.nat(), fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('')), async (b, inKey, at, c) => {
-        const text = inKey ? b.keyPem : b.chainPem;
-        const [start, end] = blockInsides(text)[0] as [number, number];
-        const positions = [...text.slice(start, end).matchAll(/[A-Za-z0-9+/]/g)].map((m) => start + (m.index as number));
-        const pos = positions[at % positions.length] as number;
-        const changed = text.slice(0, pos) + c + text.slice(pos + 1);
-        // The change must alter the DER (the last character before padding has spare bits).
-        const der = (t: string) => Buffer.from(t.slice(start, end).replace(/-.*$/s, ''), 'base64');
-        fc.pre(!der(changed).equals(der(text)));
-        if (inKey) await refusedOrWorking(body({ chainPem: b.chainPem, keyPem: changed }));
-        else await refused(body({ chainPem: changed, keyPem: b.keyPem }));
-      }),
+      fc.asyncProperty(
+        bundleOf(),
+        fc.boolean(),
+        fc.nat(),
+        fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('')),
+        async (b, inKey, at, c) => {
+          const text = inKey ? b.keyPem : b.chainPem;
+          const [start, end] = blockInsides(text)[0] as [number, number];
+          const positions = [...text.slice(start, end).matchAll(/[A-Za-z0-9+/]/g)].map((m) => start + (m.index as number));
+          const pos = positions[at % positions.length] as number;
+          const changed = text.slice(0, pos) + c + text.slice(pos + 1);
+          // The change must alter the DER (the last character before padding has spare bits).
+          const der = (t: string) => Buffer.from(t.slice(start, end).replace(/-.*$/s, ''), 'base64');
+          fc.pre(!der(changed).equals(der(text)));
+          if (inKey) await refusedOrWorking(body({ chainPem: b.chainPem, keyPem: changed }));
+          else await refused(body({ chainPem: changed, keyPem: b.keyPem }));
+        },
+      ),
       { numRuns: 80 },
     );
   });
@@ -160,9 +182,15 @@ describe('broken PEM', () => {
       { chainPem: b.chainPem.replace(/=*\n-----END/, '====\n-----END'), keyPem: b.keyPem },
       { chainPem: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n', keyPem: b.keyPem },
       { chainPem: b.chainPem + '-----BEGIN CERTIFICATE-----\nAAAA\n', keyPem: b.keyPem },
-      { chainPem: b.chainPem, keyPem: `-----BEGIN PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n${der(b.keyPem)}\n-----END PRIVATE KEY-----\n` },
+      {
+        chainPem: b.chainPem,
+        keyPem: `-----BEGIN PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n${der(b.keyPem)}\n-----END PRIVATE KEY-----\n`,
+      },
     );
-    await fc.assert(fc.asyncProperty(variants, async (v) => void (await refused(body(v)))), { numRuns: 30 });
+    await fc.assert(
+      fc.asyncProperty(variants, async (v) => void (await refused(body(v)))),
+      { numRuns: 30 },
+    );
   });
 });
 
@@ -179,7 +207,10 @@ describe('certificates that do not make a bundle', () => {
       { chainPem: a.leaf.certPem + a.leaf.certPem, keyPem: a.keyPem },
       { chainPem: a.chainPem + (certs.intermediate.certPem + a.leaf.certPem).repeat(5), keyPem: a.keyPem },
     );
-    await fc.assert(fc.asyncProperty(variants, async (v) => void (await refused(body(v)))), { numRuns: 20 });
+    await fc.assert(
+      fc.asyncProperty(variants, async (v) => void (await refused(body(v)))),
+      { numRuns: 20 },
+    );
   });
 
   it('absurd validity: centuries long, not yet valid, expired (without allow_expired)', async () => {
@@ -205,18 +236,44 @@ describe('certificates that do not make a bundle', () => {
 describe('fields out of range or of the wrong type', () => {
   it('ttl, labels, allow_expired, version and unknown fields', async () => {
     const bad = fc.oneof(
-      fc.oneof(fc.integer({ max: 0 }), fc.integer({ min: 31_536_001 }), fc.double({ noInteger: true, noNaN: true, min: 1, max: 1e6 }), fc.constantFrom(1e308, -0.5, '3600', null, true, [3600], { s: 1 })).map((ttl) => ({ ttl })),
-      fc.oneof(
-        fc.constantFrom([], 'env=prod', 7, { env: 7 }, { env: null }, { 'bad key': 'v' }, { '': 'v' }, { k: 'x'.repeat(257) }, { k: 'line\nbreak' }, JSON.parse('{"__proto__":"x"}') as unknown),
-        fc.integer({ min: 33, max: 200 }).map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']))),
-        fc.string({ minLength: 64, maxLength: 100, unit: fc.constantFrom('a', 'b') }).map((k) => ({ [k]: 'v' })),
-      ).map((labels) => ({ labels })),
+      fc
+        .oneof(
+          fc.integer({ max: 0 }),
+          fc.integer({ min: 31_536_001 }),
+          fc.double({ noInteger: true, noNaN: true, min: 1, max: 1e6 }),
+          fc.constantFrom(1e308, -0.5, '3600', null, true, [3600], { s: 1 }),
+        )
+        .map((ttl) => ({ ttl })),
+      fc
+        .oneof(
+          fc.constantFrom(
+            [],
+            'env=prod',
+            7,
+            { env: 7 },
+            { env: null },
+            { 'bad key': 'v' },
+            { '': 'v' },
+            { k: 'x'.repeat(257) },
+            { k: 'line\nbreak' },
+            JSON.parse('{"__proto__":"x"}') as unknown,
+          ),
+          fc.integer({ min: 33, max: 200 }).map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']))),
+          fc.string({ minLength: 64, maxLength: 100, unit: fc.constantFrom('a', 'b') }).map((k) => ({ [k]: 'v' })),
+        )
+        .map((labels) => ({ labels })),
       fc.constantFrom('true', 1, 0, null, [], {}).map((allow_expired) => ({ allow_expired })),
       fc.constantFrom('', 7, null, [], {}).map((version) => ({ version })),
-      fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !['certificate', 'private_key', 'ttl', 'labels', 'allow_expired', 'version'].includes(k)).map((k) => ({ [k]: 1 })),
+      fc
+        .string({ minLength: 1, maxLength: 20 })
+        .filter((k) => !['certificate', 'private_key', 'ttl', 'labels', 'allow_expired', 'version'].includes(k))
+        .map((k) => ({ [k]: 1 })),
       fc.constantFrom({ certificate: 7 }, { private_key: [] }, { certificate: null }, { private_key: '' }),
     );
-    await fc.assert(fc.asyncProperty(bundleOf(), bad, async (b, extra) => void (await refused(body(b, extra)))), { numRuns: 120 });
+    await fc.assert(
+      fc.asyncProperty(bundleOf(), bad, async (b, extra) => void (await refused(body(b, extra)))),
+      { numRuns: 120 },
+    );
   });
 
   it('a replace that names a version that never existed, or changes nothing valid, leaves the bundle as it was', async () => {
@@ -224,7 +281,10 @@ describe('fields out of range or of the wrong type', () => {
     const current = (await s.call(s.admin, '/v1/cert/describe/a.example.com')).json.version as string;
     // A wrong version is a 409 (conflict), not a 400: checked separately, and it must not write either.
     cases++;
-    const stale = await s.call(s.admin, '/v1/cert/import/a.example.com', { method: 'PUT', body: body(a, { version: current.replace(/.$/, (c) => (c === '0' ? '1' : '0')) }) });
+    const stale = await s.call(s.admin, '/v1/cert/import/a.example.com', {
+      method: 'PUT',
+      body: body(a, { version: current.replace(/.$/, (c) => (c === '0' ? '1' : '0')) }),
+    });
     await expectUnchanged(s.running.holder.current.store, baseline, 'a stale replace');
     expect(stale.status).toBe(409);
     await refused(body({ chainPem: a.chainPem, keyPem: (good[1] as TestBundle).keyPem }, { version: current }), 'a.example.com');

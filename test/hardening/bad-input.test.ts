@@ -56,7 +56,8 @@ async function attack(kind: string, t: Target, request: Buffer | string, opts: {
   // Plain-text errors only where the sent path still lies under the route (a spoiled prefix matches nothing: JSON 404).
   const sentPath = String(request).split(' ')[1] ?? '';
   const textErrors = t.route.textErrors && sentPath.startsWith(t.route.root);
-  const problem = method === 'HEAD' ? (r.status >= 400 && r.status < 500 ? null : `status ${r.status}`) : compatible(t, method, r) ? null : unsafeAnswer({ textErrors }, r);
+  const problem =
+    method === 'HEAD' ? (r.status >= 400 && r.status < 500 ? null : `status ${r.status}`) : compatible(t, method, r) ? null : unsafeAnswer({ textErrors }, r);
   expect(problem, `${shown} → ${r.status} ${r.body.slice(0, 200)}`).toBeNull();
   await expectUnchanged(seeded.s.running.holder.current.store, baseline, `${shown} → ${r.status}`);
   return r;
@@ -129,7 +130,13 @@ describe('hostile names and targets, sent raw over TLS', () => {
 
 describe('hostile bodies', () => {
   // RKS tolerates (ignores) a body where its operation takes none: those get bodies only past the limit.
-  const bodyTargets = () => fc.constantFrom(...targets.filter((t) => t.method !== 'GET' && t.method !== 'DELETE' && (t.route.textErrors ? takesBody(t, fill(t)) : t.route.kind !== 'subtree' || takesBody(t, fill(t)))));
+  const bodyTargets = () =>
+    fc.constantFrom(
+      ...targets.filter(
+        (t) =>
+          t.method !== 'GET' && t.method !== 'DELETE' && (t.route.textErrors ? takesBody(t, fill(t)) : t.route.kind !== 'subtree' || takesBody(t, fill(t))),
+      ),
+    );
 
   it('malformed JSON, non-objects and deep nesting get a 4xx', async () => {
     await fc.assert(
@@ -166,7 +173,9 @@ describe('hostile bodies', () => {
         const body = Buffer.alloc(size, '{');
         const path = fill(t);
         const r = chunked
-          ? await attack('oversize', t, head(t.method, path, { 'Transfer-Encoding': 'chunked', ...auth(t) }), { body: Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]) })
+          ? await attack('oversize', t, head(t.method, path, { 'Transfer-Encoding': 'chunked', ...auth(t) }), {
+              body: Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]),
+            })
           : await attack('oversize', t, head(t.method, path, { 'Content-Length': String(size), ...auth(t) }), { body });
         // A route whose token is not presented refuses (403) before it reads any body.
         if (t.method !== 'HEAD') expect([413, 404, 405, 403], path).toContain(r.status);
@@ -224,8 +233,14 @@ describe('hostile methods, headers and queries', () => {
     const taking = (param: string) => targets.filter((t) => queryParams(t, fill(t)).includes(param));
     expect(taking('continue_at').length).toBeGreaterThanOrEqual(4);
     const query = fc.oneof(
-      fc.tuple(fc.constantFrom(...taking('continue_at')), arb.firstSegmentTrick.map((c) => `continue_at=${encodeURIComponent(c)}`)),
-      fc.tuple(fc.constantFrom(...taking('expiring_within_days')), fc.constantFrom('-1', '1e3', 'abc', '9999999', '1.5', '%00').map((d) => `expiring_within_days=${d}`)),
+      fc.tuple(
+        fc.constantFrom(...taking('continue_at')),
+        arb.firstSegmentTrick.map((c) => `continue_at=${encodeURIComponent(c)}`),
+      ),
+      fc.tuple(
+        fc.constantFrom(...taking('expiring_within_days')),
+        fc.constantFrom('-1', '1e3', 'abc', '9999999', '1.5', '%00').map((d) => `expiring_within_days=${d}`),
+      ),
     );
     await fc.assert(
       fc.asyncProperty(query, async ([t, q]) => {

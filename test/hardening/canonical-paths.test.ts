@@ -134,7 +134,9 @@ function somethingElse(t: Target, how: number, at: number): string {
       // A name that smuggles a separator: '/' encoded into a name, or a name that decodes to a dot segment.
       const name = t.parts.findIndex((p) => !('literal' in p));
       if (name < 0) return path + '%2F..';
-      return t.parts.map((p, i) => ('literal' in p ? p.literal : i === name ? (at % 2 ? '%2E%2E' : encodeName(p.value) + '%2Fx') : encodeName(p.value))).join('');
+      return t.parts
+        .map((p, i) => ('literal' in p ? p.literal : i === name ? (at % 2 ? '%2E%2E' : encodeName(p.value) + '%2Fx') : encodeName(p.value)))
+        .join('');
     }
   }
 }
@@ -234,7 +236,9 @@ it.skipIf(workerMode)('the encoded spellings of the issue are the canonical name
     parseConfig(
       stringify({
         ...base,
-        policy: { caller: { allow: ['/v1/**'], deny: ['/v1/group/assign/edge/www.example.com', '/v1/cert/lookup/www.example.com'], identities: [caller.identity] } },
+        policy: {
+          caller: { allow: ['/v1/**'], deny: ['/v1/group/assign/edge/www.example.com', '/v1/cert/lookup/www.example.com'], identities: [caller.identity] },
+        },
       }),
       'canonical.yml',
     ),
@@ -268,10 +272,13 @@ it.skipIf(workerMode)('answers every spelling of a path as its canonical path, u
         const path = canonical(t);
         const anyName = t.parts.map((p) => ('literal' in p ? p.literal : '*')).join('');
         const rules =
-          kind === 'allow-exact' ? { allow: [path] }
-          : kind === 'allow-any-name' ? { allow: [anyName] }
-          : kind === 'deny-exact' ? { allow: ['/**'], deny: [path] }
-          : { allow: ['/**'], deny: [anyName] };
+          kind === 'allow-exact'
+            ? { allow: [path] }
+            : kind === 'allow-any-name'
+              ? { allow: [anyName] }
+              : kind === 'deny-exact'
+                ? { allow: ['/**'], deny: [path] }
+                : { allow: ['/**'], deny: [anyName] };
         await s.running.reload(parseConfig(stringify({ ...base, policy: { caller: { ...rules, identities: [caller.identity] } } }), 'canonical.yml'));
         reloads++;
         const spelled = equivalent ? sameThing(t, choices) : somethingElse(t, how, at);
@@ -291,37 +298,52 @@ it.skipIf(workerMode)('answers every spelling of a path as its canonical path, u
     { numRuns: 300 },
   );
   expect(reloads).toBe(300);
-  recordFigure('canonical-paths', { routes: new Set(targets.map((t) => `${t.method} ${(t.parts[0] as { literal: string }).literal}`)).size, targets: targets.length, cases: reloads, requests: reloads * 2 });
+  recordFigure('canonical-paths', {
+    routes: new Set(targets.map((t) => `${t.method} ${(t.parts[0] as { literal: string }).literal}`)).size,
+    targets: targets.length,
+    cases: reloads,
+    requests: reloads * 2,
+  });
 });
 
 // The other kind of caller decided by path: a dashboard session (cookie and CSRF token, no certificate).
-it.skipIf(workerMode)('answers a dashboard session every spelling of a path as its canonical path, and never beyond the session policy', { timeout: 120_000 }, async () => {
-  const login = await s.call(null, '/ui/login', { method: 'POST', body: RKS_ADMIN, headers: { 'Content-Type': 'application/json' } });
-  expect(login.status, login.text).toBe(200);
-  const cookie = String(([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]).split(';')[0] as string;
-  const session = { Cookie: cookie, 'X-Keygate-CSRF': login.json.csrf_token as string };
-  const peer = { port: s.port, ca: s.pki.ca.certPem };
-  const query = (p: string) => (p.startsWith('/v1/cert/watch/') ? '?wait=0' : '');
-  let allowedInPolicy = 0;
-  await fc.assert(
-    fc.asyncProperty(fc.nat(targets.length - 1), fc.array(fc.nat(), { minLength: 1, maxLength: 12 }), fc.boolean(), fc.nat(), fc.nat(), async (i, choices, equivalent, how, at) => {
-      const t = targets[i] as Target;
-      const path = canonical(t);
-      const spelled = equivalent ? sameThing(t, choices) : somethingElse(t, how, at);
-      const want = await rawRequest(peer, head(t.method, path + query(path), session));
-      const got = await rawRequest(peer, head(t.method, spelled + query(spelled), session));
-      const what = `session: ${t.method} ${spelled} (canonical ${path})`;
-      if (equivalent || ![400, 404, 405].includes(got.status)) expect(decision(got), what).toBe(decision(want));
-      if (decision(want) === 'not refused' && !SESSION_POLICY.verify(path)) {
-        // Beyond the session policy only what anybody may call, without any credential.
-        const nobody = await rawRequest(peer, head(t.method, path + query(path)));
-        expect(decision(nobody), `${what}: allowed to the session, outside its policy`).toBe('not refused');
-      } else if (decision(want) === 'not refused') allowedInPolicy++;
-    }),
-    { numRuns: 300 },
-  );
-  // Not vacuous: the session was allowed what its policy allows.
-  expect(allowedInPolicy).toBeGreaterThan(10);
-  recordFigure('canonical-paths-session', { cases: 300, allowedByPolicy: allowedInPolicy });
-});
-
+it.skipIf(workerMode)(
+  'answers a dashboard session every spelling of a path as its canonical path, and never beyond the session policy',
+  { timeout: 120_000 },
+  async () => {
+    const login = await s.call(null, '/ui/login', { method: 'POST', body: RKS_ADMIN, headers: { 'Content-Type': 'application/json' } });
+    expect(login.status, login.text).toBe(200);
+    const cookie = String(([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]).split(';')[0] as string;
+    const session = { Cookie: cookie, 'X-Keygate-CSRF': login.json.csrf_token as string };
+    const peer = { port: s.port, ca: s.pki.ca.certPem };
+    const query = (p: string) => (p.startsWith('/v1/cert/watch/') ? '?wait=0' : '');
+    let allowedInPolicy = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat(targets.length - 1),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 12 }),
+        fc.boolean(),
+        fc.nat(),
+        fc.nat(),
+        async (i, choices, equivalent, how, at) => {
+          const t = targets[i] as Target;
+          const path = canonical(t);
+          const spelled = equivalent ? sameThing(t, choices) : somethingElse(t, how, at);
+          const want = await rawRequest(peer, head(t.method, path + query(path), session));
+          const got = await rawRequest(peer, head(t.method, spelled + query(spelled), session));
+          const what = `session: ${t.method} ${spelled} (canonical ${path})`;
+          if (equivalent || ![400, 404, 405].includes(got.status)) expect(decision(got), what).toBe(decision(want));
+          if (decision(want) === 'not refused' && !SESSION_POLICY.verify(path)) {
+            // Beyond the session policy only what anybody may call, without any credential.
+            const nobody = await rawRequest(peer, head(t.method, path + query(path)));
+            expect(decision(nobody), `${what}: allowed to the session, outside its policy`).toBe('not refused');
+          } else if (decision(want) === 'not refused') allowedInPolicy++;
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // Not vacuous: the session was allowed what its policy allows.
+    expect(allowedInPolicy).toBeGreaterThan(10);
+    recordFigure('canonical-paths-session', { cases: 300, allowedByPolicy: allowedInPolicy });
+  },
+);

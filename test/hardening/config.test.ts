@@ -28,13 +28,36 @@ afterAll(() => recordFigure('config', { cases }));
 
 /** A valid configuration using every section, with the keystore the path needs. */
 function baseFor(path: Path): JSONObject {
-  const vault: JSONObject = { endpoint: 'https://127.0.0.1:8200', endpoints: ['https://127.0.0.2:8200'], tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' }, status: { ping: '10s' }, timeout: '10s', namespace: 'ns', prefix: 'p' };
-  const auth = path[2] === 'approle' ? { approle: { id: 'i', secret: 's', engine: 'approle', namespace: 'n' } } : path[2] === 'kubernetes' ? { kubernetes: { role: 'r', jwt: 'j', engine: 'kubernetes', namespace: 'n' } } : { token: 't' };
+  const vault: JSONObject = {
+    endpoint: 'https://127.0.0.1:8200',
+    endpoints: ['https://127.0.0.2:8200'],
+    tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' },
+    status: { ping: '10s' },
+    timeout: '10s',
+    namespace: 'ns',
+    prefix: 'p',
+  };
+  const auth =
+    path[2] === 'approle'
+      ? { approle: { id: 'i', secret: 's', engine: 'approle', namespace: 'n' } }
+      : path[2] === 'kubernetes'
+        ? { kubernetes: { role: 'r', jwt: 'j', engine: 'kubernetes', namespace: 'n' } }
+        : { token: 't' };
   // One issuer of the kind the path is in (an issuer has exactly one), with one auth method.
   const pkiAuth = path[4] === 'approle' ? { approle: { id: 'i', secret: 's', engine: 'approle', namespace: 'n' } } : { token: 't' };
   const pkiIssuer =
     path[0] === 'pki' && path[3] === 'vault_pki'
-      ? { vault_pki: { mount: 'pki', role: 'r', endpoint: 'https://127.0.0.1:8200', namespace: 'ns', tls: { ca: 'ca.pem', insecure: false }, timeout: '10s', ...pkiAuth } }
+      ? {
+          vault_pki: {
+            mount: 'pki',
+            role: 'r',
+            endpoint: 'https://127.0.0.1:8200',
+            namespace: 'ns',
+            tls: { ca: 'ca.pem', insecure: false },
+            timeout: '10s',
+            ...pkiAuth,
+          },
+        }
       : { builtin: { common_name: 'CA', key_type: 'ecdsa-p256', ttl: '8760h', import: { cert: 'c.pem', key: 'k.pem' } } };
   const keystore = path[1] === 'fs' ? { fs: { path: './data' } } : path[1] === 'vault' ? { vault: { ...vault, ...auth } } : { memory: {} };
   return {
@@ -48,11 +71,32 @@ function baseFor(path: Path): JSONObject {
     log: { error: 'on', audit: 'on', error_file: 'e.log', audit_file: 'a.log' },
     keys: [{ name: 'k1' }],
     server: { workers: 1 },
-    limits: { header_timeout: '5s', request_timeout: '15s', idle_timeout: '90s', max_header_bytes: 16384, max_connections: 10, auth_failures: 5, auth_failure_window: '1m' },
+    limits: {
+      header_timeout: '5s',
+      request_timeout: '15s',
+      idle_timeout: '90s',
+      max_header_bytes: 16384,
+      max_connections: 10,
+      auth_failures: 5,
+      auth_failure_window: '1m',
+    },
     rks: { init_token: 'it', admin: { login: 'l', password: 'p' }, admin_token_ttl: '1h' },
     pki: {
       issuers: { p: pkiIssuer },
-      roles: { p: { issuer: 'p', allowed_names: ['*.example.com'], key_types: ['ecdsa-p256'], ttl: '1h', max_ttl: '24h', usage: ['server'], allow_ip_sans: false, groups: ['g'], same_key: false, vault_role: 'r' } },
+      roles: {
+        p: {
+          issuer: 'p',
+          allowed_names: ['*.example.com'],
+          key_types: ['ecdsa-p256'],
+          ttl: '1h',
+          max_ttl: '24h',
+          usage: ['server'],
+          allow_ip_sans: false,
+          groups: ['g'],
+          same_key: false,
+          vault_role: 'r',
+        },
+      },
       default_issuer: 'p',
       tidy_interval: '1h',
       crl_ttl: '72h',
@@ -120,7 +164,13 @@ const all = leaves(configSchema as unknown as JSONObject);
 
 describe('every key of the schema', () => {
   it('the base configurations are valid', () => {
-    for (const ks of [['keystore', 'memory'], ['keystore', 'fs'], ['keystore', 'vault', 'token'], ['keystore', 'vault', 'approle'], ['keystore', 'vault', 'kubernetes']]) {
+    for (const ks of [
+      ['keystore', 'memory'],
+      ['keystore', 'fs'],
+      ['keystore', 'vault', 'token'],
+      ['keystore', 'vault', 'approle'],
+      ['keystore', 'vault', 'kubernetes'],
+    ]) {
       expect(() => parseConfig(stringify(baseFor(ks)), 'cfg.yml', {})).not.toThrow();
     }
     expect(all.length).toBeGreaterThan(60);
@@ -154,12 +204,28 @@ describe('every key of the schema', () => {
 
 describe('cross-field rules', () => {
   const cases: Array<[string, (d: JSONObject) => void, RegExp]> = [
-    ['header timeout past the request timeout', (d) => setAt(d, ['limits', 'header_timeout'], '30s'), /limits\.header_timeout: must not be longer than limits\.request_timeout/],
+    [
+      'header timeout past the request timeout',
+      (d) => setAt(d, ['limits', 'header_timeout'], '30s'),
+      /limits\.header_timeout: must not be longer than limits\.request_timeout/,
+    ],
     ['vault ping of 0', (d) => setAt(d, ['keystore', 'vault', 'status', 'ping'], '0'), /keystore\.vault\.status\.ping: must be between/],
     ['vault timeout past a timer', (d) => setAt(d, ['keystore', 'vault', 'timeout'], '600h'), /keystore\.vault\.timeout: must be between/],
-    ['two vault auth methods', (d) => setAt(d, ['keystore', 'vault', 'approle'], { id: 'i', secret: 's' }), /keystore\.vault: exactly one authentication method/],
-    ['vault client cert without key', (d) => setAt(d, ['keystore', 'vault', 'tls'], { cert: 'c.pem' }), /keystore\.vault\.tls: cert and key must be given together/],
-    ['workers on the memory keystore', (d) => ((d['keystore'] = { memory: {} }), setAt(d, ['server', 'workers'], 2)), /server\.workers: the memory keystore cannot be shared/],
+    [
+      'two vault auth methods',
+      (d) => setAt(d, ['keystore', 'vault', 'approle'], { id: 'i', secret: 's' }),
+      /keystore\.vault: exactly one authentication method/,
+    ],
+    [
+      'vault client cert without key',
+      (d) => setAt(d, ['keystore', 'vault', 'tls'], { cert: 'c.pem' }),
+      /keystore\.vault\.tls: cert and key must be given together/,
+    ],
+    [
+      'workers on the memory keystore',
+      (d) => ((d['keystore'] = { memory: {} }), setAt(d, ['server', 'workers'], 2)),
+      /server\.workers: the memory keystore cannot be shared/,
+    ],
     ['an invalid key name', (d) => setAt(d, ['keys'], [{ name: 'a.b' }]), /keys\[0\]\.name: invalid key name/],
     ['a key listed twice', (d) => setAt(d, ['keys'], [{ name: 'k' }, { name: 'k' }]), /keys\[1\]\.name: key 'k' is listed twice/],
     ['an empty identity', (d) => setAt(d, ['policy', 'p', 'identities'], ['']), /policy\.p\.identities\[0\]: empty identity/],
@@ -175,7 +241,8 @@ describe('cross-field rules', () => {
 describe('hostile documents', () => {
   it('YAML tricks: billion laughs, __proto__ keys, deep nesting, odd keys, other top levels', () => {
     const base = stringify(baseFor(['keystore']));
-    const laughs = 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n';
+    const laughs =
+      'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n';
     expect(refusal(laughs + base)).toMatch(/^cfg\.yml: invalid YAML: Excessive alias count/);
     expect(refusal(base + '__proto__:\n  x: 1\n')).toMatch(/: __proto__: unknown key$/);
     // A `__proto__` key must not smuggle a known key in through the prototype either.
@@ -194,7 +261,9 @@ describe('hostile documents', () => {
         return stringify(doc);
       }),
       fc.string({ maxLength: 300 }),
-      fc.tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 40 })).map(([k, v]) => stringify(baseFor([])) + `${JSON.stringify(k)}: ${JSON.stringify(v)}\n`),
+      fc
+        .tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 40 }))
+        .map(([k, v]) => stringify(baseFor([])) + `${JSON.stringify(k)}: ${JSON.stringify(v)}\n`),
     );
     fc.assert(
       fc.property(anything, (text) => {
@@ -203,7 +272,8 @@ describe('hostile documents', () => {
           parseConfig(text, 'cfg.yml', {});
         } catch (err) {
           if (!(err instanceof ConfigError)) throw err;
-          for (const line of err.message.split('\n')) if (!/^cfg\.yml(:\d+)?: ./.test(line)) throw new Error(`a message line without the file: ${line}`, { cause: err });
+          for (const line of err.message.split('\n'))
+            if (!/^cfg\.yml(:\d+)?: ./.test(line)) throw new Error(`a message line without the file: ${line}`, { cause: err });
         }
       }),
       { numRuns: 1000 },

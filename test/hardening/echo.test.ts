@@ -21,7 +21,9 @@ beforeAll(async () => {
   seeded = await seededServer();
   const routes = await discoverRoutes(seeded.peer);
   const fill = (t: Target) => fillWith(t, (p, i) => seedValue(p, t.template, i));
-  targets = routes.flatMap(targetsOf).filter((t) => t.method !== 'GET' && t.method !== 'DELETE' && t.route.maxBody > 0 && (t.route.kind !== 'subtree' || takesBody(t, fill(t))));
+  targets = routes
+    .flatMap(targetsOf)
+    .filter((t) => t.method !== 'GET' && t.method !== 'DELETE' && t.route.maxBody > 0 && (t.route.kind !== 'subtree' || takesBody(t, fill(t))));
   fields = bodyFieldNames();
   expect(targets.length).toBeGreaterThan(20);
 });
@@ -32,7 +34,13 @@ const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxL
 const secretLike = fc.oneof(
   bytes(48, 48).map((b) => b.toString('base64')),
   bytes(32, 32).map((b) => `kgn_${b.toString('base64url')}`),
-  bytes(18, 18).map((b) => `s.${b.toString('base64').replace(/[^A-Za-z0-9]/g, 'x').slice(0, 24)}`),
+  bytes(18, 18).map(
+    (b) =>
+      `s.${b
+        .toString('base64')
+        .replace(/[^A-Za-z0-9]/g, 'x')
+        .slice(0, 24)}`,
+  ),
   bytes(32, 32).map((b) => b.toString('hex')),
   bytes(32, 32).map((b) => `-----BEGIN PRIVATE KEY-----\n${b.toString('base64')}\n-----END PRIVATE KEY-----\n`),
 );
@@ -45,10 +53,13 @@ it('no error answer or log line quotes a secret-looking value sent in any docume
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...targets), fc.constantFrom(...fields), fc.constantFrom(...PLACES), secretLike, async (t, field, place, secret) => {
       const body =
-        place === 'one field' ? { [field]: secret }
-        : place === 'every field' ? Object.fromEntries(fields.map((f) => [f, secret]))
-        : place === 'nested' ? { [field]: { private_key: secret, certificate: secret, meta: { ttl: secret } } }
-        : { [field]: [secret] };
+        place === 'one field'
+          ? { [field]: secret }
+          : place === 'every field'
+            ? Object.fromEntries(fields.map((f) => [f, secret]))
+            : place === 'nested'
+              ? { [field]: { private_key: secret, certificate: secret, meta: { ttl: secret } } }
+              : { [field]: [secret] };
       const path = fillWith(t, (p, i) => seedValue(p, t.template, i));
       const auth = t.template.startsWith('/rks/') ? { 'X-Vault-Token': seeded.rks.adminToken } : {};
       const r = await rawRequest(seeded.peer, withBody(t.method, path, JSON.stringify(body), auth));

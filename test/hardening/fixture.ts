@@ -35,7 +35,16 @@ export const SEED_PKI = {
 } as const;
 
 /** Names of the seeded resources, by what a path segment names. */
-export const SEED = { key: 'k1', bundle: 'www.example.com', group: 'edge', node: 'n1', policy: 'p1', rksGroup: 'redge', rksSecret: 'rks.example.com', rksNode: 'rn1' } as const;
+export const SEED = {
+  key: 'k1',
+  bundle: 'www.example.com',
+  group: 'edge',
+  node: 'n1',
+  policy: 'p1',
+  rksGroup: 'redge',
+  rksSecret: 'rks.example.com',
+  rksNode: 'rn1',
+} as const;
 
 export async function seededServer(options: TestServerOptions = {}): Promise<Seeded> {
   let reader: TestClient | undefined;
@@ -62,7 +71,11 @@ export async function seededServer(options: TestServerOptions = {}): Promise<See
   const groupToken = (await ok(`/v1/group/create/${SEED.group}`, { body: {} })).json.group_token as string;
   await ok(`/v1/group/assign/${SEED.group}/${SEED.bundle}`);
   expect((await s.call(null, '/v1/pki/ca')).status).toBe(200); // the CA exists before any attack
-  const reg = await s.call(null, `/v1/node/register/${SEED.group}`, { method: 'PUT', body: { node_id: SEED.node }, headers: { Authorization: `Bearer ${groupToken}` } });
+  const reg = await s.call(null, `/v1/node/register/${SEED.group}`, {
+    method: 'PUT',
+    body: { node_id: SEED.node },
+    headers: { Authorization: `Bearer ${groupToken}` },
+  });
   expect(reg.status, reg.text).toBe(200);
   return {
     rks: await seedRks(s, certs.bundle({ dnsNames: [SEED.rksSecret] })),
@@ -89,7 +102,8 @@ async function seedRks(s: TestServer, bundle: TestBundle): Promise<Seeded['rks']
   };
   const adminToken = (await call('/rks/v1/admin/login', '', RKS.admin)).json.adminToken as string;
   await call('/rks/v1/init', RKS.init_token);
-  const groupToken = (await call(`/rks/v1/group/${SEED.rksGroup}`, adminToken, { callbackURL: '', oauthURL: '', oauthClientID: '', oauthClientSecret: '' })).json.groupToken as string;
+  const groupToken = (await call(`/rks/v1/group/${SEED.rksGroup}`, adminToken, { callbackURL: '', oauthURL: '', oauthClientID: '', oauthClientSecret: '' }))
+    .json.groupToken as string;
   await call(`/rks/v1/secret/${SEED.rksSecret}`, adminToken, { data: { certificate: bundle.chainPem, private_key: bundle.keyPem, meta: { ttl: 600 } } });
   await call(`/rks/v1/group/${SEED.rksGroup}/secrets/${SEED.rksSecret}`, adminToken);
   const nodeToken = (await call('/rks/v1/node', groupToken, undefined, { 'X-LCDN-nodeId': SEED.rksNode })).json.nodeToken as string;

@@ -62,7 +62,13 @@ async function backdate(root: string): Promise<{ temps: number; locks: number }>
 
 function intact(name: string, value: Buffer): number {
   const body = value.subarray(0, value.length - 32);
-  expect(createHash('sha256').update(body).digest().equals(value.subarray(value.length - 32)), `${name} is torn`).toBe(true);
+  expect(
+    createHash('sha256')
+      .update(body)
+      .digest()
+      .equals(value.subarray(value.length - 32)),
+    `${name} is torn`,
+  ).toBe(true);
   const [owner, seq] = body.toString('latin1').split('|');
   expect(owner, `${name} holds another entry's value`).toBe(name);
   return Number(seq);
@@ -95,7 +101,10 @@ it(`loses no acknowledged write and shows no torn value across ${KILLS} SIGKILLs
     figures.lockFilesRemoved += leftovers.locks;
     const store = await FSKeyStore.open(root);
     await store.swept; // the start-up sweep runs in the background
-    expect((await fsp.readdir(root)).filter((n) => n.startsWith('.')), 'leftovers after the next start').toEqual([]);
+    expect(
+      (await fsp.readdir(root)).filter((n) => n.startsWith('.')),
+      'leftovers after the next start',
+    ).toEqual([]);
     const names = new Set((await store.list('', '', 1000)).names);
     for (const name of names) {
       const seq = intact(name, (await store.get(name)).value);

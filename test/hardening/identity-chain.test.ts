@@ -36,7 +36,8 @@ for (const auth of ['off', 'on'] as const) {
     const caLeaf = auth === 'on' ? issueCertificate(pki.ca, { commonName: 'intermediate', isCA: true }) : evilCA;
 
     beforeAll(async () => {
-      const tls = auth === 'on' ? { key: pki.serverKeyFile, cert: pki.serverCertFile, auth: 'on', ca: pki.caFile } : { key: pki.serverKeyFile, cert: pki.serverCertFile };
+      const tls =
+        auth === 'on' ? { key: pki.serverKeyFile, cert: pki.serverCertFile, auth: 'on', ca: pki.caFile } : { key: pki.serverKeyFile, cert: pki.serverCertFile };
       s = await startTestServer({ pki, config: { tls, limits: { auth_failures: 0 } } });
       await s.call(s.admin, '/v1/key/create/crown-jewel', { method: 'PUT' });
     });

@@ -27,14 +27,22 @@ interface Vault {
 }
 
 const vaults: Array<[string, boolean, () => Promise<Vault>]> = [
-  ['the Vault test server', true, async () => {
-    const v = await startVaultTestServer({ rootToken: 'root' });
-    return { addr: v.url, rootToken: v.rootToken as string, stop: () => v.close() };
-  }],
-  ['real Vault 1.4', hasRealVault, async () => {
-    const v = await startDevVault();
-    return { addr: v.addr, rootToken: v.rootToken, stop: () => v.stop() };
-  }],
+  [
+    'the Vault test server',
+    true,
+    async () => {
+      const v = await startVaultTestServer({ rootToken: 'root' });
+      return { addr: v.url, rootToken: v.rootToken as string, stop: () => v.close() };
+    },
+  ],
+  [
+    'real Vault 1.4',
+    hasRealVault,
+    async () => {
+      const v = await startDevVault();
+      return { addr: v.addr, rootToken: v.rootToken, stop: () => v.stop() };
+    },
+  ],
 ];
 
 function csr(cn: string): string {
@@ -47,7 +55,11 @@ for (const [label, available, start] of vaults) {
     let s: TestServer;
 
     async function v(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-      const res = await fetch(`${vault.addr}/v1/${path}`, { method, headers: { 'X-Vault-Token': vault.rootToken, 'Content-Type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const res = await fetch(`${vault.addr}/v1/${path}`, {
+        method,
+        headers: { 'X-Vault-Token': vault.rootToken, 'Content-Type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
       const text = await res.text();
       if (res.status >= 300) throw new Error(`vault ${method} ${path}: ${res.status} ${text}`);
       return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
@@ -68,9 +80,21 @@ for (const [label, available, start] of vaults) {
             roles: {
               // keygate's default usage is server only: Vault's default role adds client.
               'server-on-default-vault-role': { issuer: 'vault', allowed_names: ['*.out.test'], key_types: ['ecdsa-p256'], vault_role: 'both' },
-              'client-on-server-vault-role': { issuer: 'vault', allowed_names: ['*.out.test'], key_types: ['ecdsa-p256'], usage: ['client'], vault_role: 'server' },
+              'client-on-server-vault-role': {
+                issuer: 'vault',
+                allowed_names: ['*.out.test'],
+                key_types: ['ecdsa-p256'],
+                usage: ['client'],
+                vault_role: 'server',
+              },
               'server-on-any-purpose-vault-role': { issuer: 'vault', allowed_names: ['*.out.test'], key_types: ['ecdsa-p256'], vault_role: 'none' },
-              'both-on-default-vault-role': { issuer: 'vault', allowed_names: ['*.out.test'], key_types: ['ecdsa-p256'], usage: ['server', 'client'], vault_role: 'both' },
+              'both-on-default-vault-role': {
+                issuer: 'vault',
+                allowed_names: ['*.out.test'],
+                key_types: ['ecdsa-p256'],
+                usage: ['server', 'client'],
+                vault_role: 'both',
+              },
               'server-on-server-vault-role': { issuer: 'vault', allowed_names: ['*.out.test'], key_types: ['ecdsa-p256'], vault_role: 'server' },
             },
           },
@@ -92,7 +116,10 @@ for (const [label, available, start] of vaults) {
     const ways = [
       ['sign', (role: string, cn: string) => s.call(s.admin, `/v1/pki/sign/${role}`, { method: 'PUT', body: { csr: csr(cn) } })],
       ['issue (Vault makes the key)', (role: string, cn: string) => s.call(s.admin, `/v1/pki/issue/${role}`, { method: 'PUT', body: { common_name: cn } })],
-      ['issue (keygate makes the key)', (role: string, cn: string) => s.call(s.admin, `/v1/pki/issue/${role}`, { method: 'PUT', body: { common_name: cn, key_type: 'ecdsa-p256' } })],
+      [
+        'issue (keygate makes the key)',
+        (role: string, cn: string) => s.call(s.admin, `/v1/pki/issue/${role}`, { method: 'PUT', body: { common_name: cn, key_type: 'ecdsa-p256' } }),
+      ],
     ] as const;
 
     for (const [how, ask] of ways) {
@@ -111,7 +138,10 @@ for (const [label, available, start] of vaults) {
       });
 
       it(`${how}: within the role, answered as before`, async () => {
-        for (const [role, ekus] of [['both-on-default-vault-role', ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']], ['server-on-server-vault-role', ['1.3.6.1.5.5.7.3.1']]] as const) {
+        for (const [role, ekus] of [
+          ['both-on-default-vault-role', ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']],
+          ['server-on-server-vault-role', ['1.3.6.1.5.5.7.3.1']],
+        ] as const) {
           const r = await ask(role, 'b.out.test');
           expect(r.status, `${role}: ${r.text}`).toBe(200);
           expect([...(new X509Certificate(r.json.certificate).keyUsage ?? [])].sort()).toEqual([...ekus]);

@@ -44,7 +44,12 @@ const SPELLINGS: Array<(l: string, other: string) => string> = [
 ];
 /** Two ids built from the same labels, so that they often differ only in spelling. */
 const idPair = fc
-  .tuple(label.map((l) => `${l}k`), label, fc.integer({ min: 0, max: SPELLINGS.length - 1 }), fc.integer({ min: 0, max: SPELLINGS.length - 1 }))
+  .tuple(
+    label.map((l) => `${l}k`),
+    label,
+    fc.integer({ min: 0, max: SPELLINGS.length - 1 }),
+    fc.integer({ min: 0, max: SPELLINGS.length - 1 }),
+  )
   .map(([l, o, i, j]) => [(SPELLINGS[i] as (l: string, o: string) => string)(l, o), (SPELLINGS[j] as (l: string, o: string) => string)(l, o)] as const);
 
 /** The names a caller's binding of `pattern` would spell, however the caller re-cases them. */
@@ -88,7 +93,7 @@ describe('role name templates bind a name to exactly one caller', () => {
   });
 });
 
-describe('over the wire: a node cannot take another node\'s or group\'s names by re-casing its own', () => {
+describe("over the wire: a node cannot take another node's or group's names by re-casing its own", () => {
   let s: TestServer;
   const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
   let tokens: Record<string, string> = {};
@@ -136,10 +141,19 @@ describe('over the wire: a node cannot take another node\'s or group\'s names by
 
   it('a name is checked in the spelling the request gives: no character outside ASCII is folded into an allowed name', async () => {
     const ask = (name: string, alt: string[] = []) =>
-      s.call(null, '/v1/pki/issue/kelvin', { method: 'PUT', body: { common_name: name, alt_names: alt, key_type: 'ecdsa-p256' }, headers: bearer(tokens['edge/cdn-1'] as string) });
+      s.call(null, '/v1/pki/issue/kelvin', {
+        method: 'PUT',
+        body: { common_name: name, alt_names: alt, key_type: 'ecdsa-p256' },
+        headers: bearer(tokens['edge/cdn-1'] as string),
+      });
     expect((await ask('www.kelvin.example')).status).toBe(200);
     // U+212A KELVIN SIGN and U+0130 lowercase to ASCII-looking names; an issuer given the raw request (Vault's use_csr_common_name) would sign them as they are.
-    for (const [cn, alt] of [['www.\u212aelvin.example', []], ['www.kelvin.example', ['api.\u212aelvin.example']], ['\u0130.kelvin.example', []], ['www.kelvin.example\u0000', []]] as Array<[string, string[]]>) {
+    for (const [cn, alt] of [
+      ['www.\u212aelvin.example', []],
+      ['www.kelvin.example', ['api.\u212aelvin.example']],
+      ['\u0130.kelvin.example', []],
+      ['www.kelvin.example\u0000', []],
+    ] as Array<[string, string[]]>) {
       const r = await ask(cn, alt);
       expect(r.status, `${JSON.stringify([cn, alt])}: ${r.text}`).toBe(400);
       expect(r.json.message).toMatch(/is not a DNS name a certificate may carry/);

@@ -51,7 +51,8 @@ describe.skipIf(workerMode)('revocation reaches every replica within cache.expir
 
     await vi.waitFor(async () => expect((await b.call(null, '/v1/node/bundles', bearer(nodeToken))).status).toBe(403), { timeout: 30_000, interval: 100 });
     await vi.waitFor(
-      async () => expect((await b.call(null, '/v1/node/register/replicas', { method: 'PUT', body: { node_id: 'n3' }, ...bearer(groupToken) })).status).toBe(403),
+      async () =>
+        expect((await b.call(null, '/v1/node/register/replicas', { method: 'PUT', body: { node_id: 'n3' }, ...bearer(groupToken) })).status).toBe(403),
       { timeout: 30_000, interval: 100 },
     );
   }, 90_000);

@@ -65,11 +65,18 @@ afterAll(async () => {
 });
 
 /** Calls the server, remembering error bodies. */
-async function call(path: string, opts: { method?: string; body?: unknown; token?: string; rks?: boolean; cert?: boolean; headers?: Record<string, string> } = {}): Promise<TestResponse> {
+async function call(
+  path: string,
+  opts: { method?: string; body?: unknown; token?: string; rks?: boolean; cert?: boolean; headers?: Record<string, string> } = {},
+): Promise<TestResponse> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token !== undefined) headers[opts.rks ? 'X-Vault-Token' : 'Authorization'] = opts.rks ? opts.token : `Bearer ${opts.token}`;
   if (opts.rks && opts.body !== undefined) headers['Content-Type'] = 'application/json';
-  const r = await p.call(opts.cert === false || opts.token !== undefined ? null : p.admin, path, { method: opts.method ?? 'GET', headers, ...(opts.body !== undefined ? { body: opts.body } : {}) });
+  const r = await p.call(opts.cert === false || opts.token !== undefined ? null : p.admin, path, {
+    method: opts.method ?? 'GET',
+    headers,
+    ...(opts.body !== undefined ? { body: opts.body } : {}),
+  });
   if (r.status >= 400) errorBodies.push(r.text);
   return r;
 }
@@ -108,10 +115,18 @@ async function tlsSurface(): Promise<void> {
   const www = certs.bundle({ dnsNames: ['hyg.example.com'] });
   const other = certs.bundle({ dnsNames: ['other.example.com'] });
   secrets.push(...pemBodyLines(www.keyPem), ...pemBodyLines(other.keyPem));
-  expect((await call('/v1/cert/import/hyg.example.com', { method: 'PUT', body: { certificate: www.chainPem, private_key: www.keyPem, ttl: 600 } })).status).toBe(200);
+  expect(
+    (await call('/v1/cert/import/hyg.example.com', { method: 'PUT', body: { certificate: www.chainPem, private_key: www.keyPem, ttl: 600 } })).status,
+  ).toBe(200);
   await call('/v1/cert/import/bad.example.com', { method: 'PUT', body: { certificate: www.chainPem, private_key: other.keyPem, ttl: 600 } });
   await call('/v1/cert/import/cut.example.com', { method: 'PUT', body: { certificate: www.chainPem, private_key: www.keyPem.slice(0, 120), ttl: 600 } });
-  const settings = { oauth_url: gm.oauthUrl, oauth_client_id: gm.clientId, oauth_client_secret: gm.clientSecret, callback_url: gm.callbackUrl, callback_ca: gm.caPem };
+  const settings = {
+    oauth_url: gm.oauthUrl,
+    oauth_client_id: gm.clientId,
+    oauth_client_secret: gm.clientSecret,
+    callback_url: gm.callbackUrl,
+    callback_ca: gm.caPem,
+  };
   const created = await call('/v1/group/create/hyg', { method: 'PUT', body: settings });
   expect(created.status, created.text).toBe(200);
   const groupToken = created.json.group_token as string;
@@ -139,17 +154,27 @@ async function tlsSurface(): Promise<void> {
 }
 
 async function rksSurface(): Promise<void> {
-  const post = (path: string, token: string, body?: unknown, headers?: Record<string, string>) => call(path, { method: 'POST', token, rks: true, ...(body !== undefined ? { body } : {}), ...(headers ? { headers } : {}) });
+  const post = (path: string, token: string, body?: unknown, headers?: Record<string, string>) =>
+    call(path, { method: 'POST', token, rks: true, ...(body !== undefined ? { body } : {}), ...(headers ? { headers } : {}) });
   await post('/rks/v1/admin/login', '', { login: RKS.admin.login, password: RKS.admin.password + 'x' });
   const admin = (await post('/rks/v1/admin/login', '', RKS.admin)).json.adminToken as string;
   secrets.push(admin);
   await post('/rks/v1/init', RKS.init_token);
   const secret = certs.bundle({ dnsNames: ['rkshyg.example.com'] });
   secrets.push(...pemBodyLines(secret.keyPem));
-  const group = await post('/rks/v1/group/rkshyg', admin, { callbackURL: '', oauthURL: gm.oauthUrl, oauthClientID: gm.clientId, oauthClientSecret: gm.clientSecret });
+  const group = await post('/rks/v1/group/rkshyg', admin, {
+    callbackURL: '',
+    oauthURL: gm.oauthUrl,
+    oauthClientID: gm.clientId,
+    oauthClientSecret: gm.clientSecret,
+  });
   secrets.push(group.json.groupToken);
-  expect((await post('/rks/v1/secret/rkshyg.example.com', admin, { data: { certificate: secret.chainPem, private_key: secret.keyPem, meta: { ttl: 600 } } })).status).toBe(201);
-  await post('/rks/v1/secret/rkshyg2.example.com', admin, { data: { certificate: secret.chainPem, private_key: secret.keyPem.slice(0, 100), meta: { ttl: 600 } } });
+  expect(
+    (await post('/rks/v1/secret/rkshyg.example.com', admin, { data: { certificate: secret.chainPem, private_key: secret.keyPem, meta: { ttl: 600 } } })).status,
+  ).toBe(201);
+  await post('/rks/v1/secret/rkshyg2.example.com', admin, {
+    data: { certificate: secret.chainPem, private_key: secret.keyPem.slice(0, 100), meta: { ttl: 600 } },
+  });
   await post('/rks/v1/group/rkshyg/secrets/rkshyg.example.com', admin);
   errorBodies.push((await call('/rks/v1/group/rkshyg', { token: admin, rks: true })).text);
   const node = await post('/rks/v1/node', group.json.groupToken, undefined, { 'X-LCDN-nodeId': 'rn-hyg' });
@@ -268,10 +293,20 @@ it('leaks no secret into any log line, error message or metric, however verbose 
   expect(logs[1]).toContain('"session:admin-rks"');
   expect(logs[1]).toMatch(/pki\.issue/);
   const haystacks: Array<[string, string]> = [
-    ...logs.flatMap((text, i) => text.split('\n').filter(Boolean).map((line): [string, string] => [`log ${i}`, line])),
+    ...logs.flatMap((text, i) =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((line): [string, string] => [`log ${i}`, line]),
+    ),
     ...errorBodies.map((b): [string, string] => ['error answer', b]),
     ...metrics.map((m): [string, string] => ['metrics', m]),
-    ...migrated.flatMap((text) => text.split('\n').filter(Boolean).map((line): [string, string] => ['migrate output', line])),
+    ...migrated.flatMap((text) =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((line): [string, string] => ['migrate output', line]),
+    ),
   ];
   const leaks: string[] = [];
   const all = secrets.filter((s) => s.length > 0).flatMap(forms);
@@ -279,7 +314,14 @@ it('leaks no secret into any log line, error message or metric, however verbose 
   expect(leaks).toEqual([]);
   const debugLines = logs[0]?.split('\n').filter((l) => l.includes('"level":"debug"')).length ?? 0;
   expect(logs[1]?.split('\n').length).toBeGreaterThan(40);
-  recordFigure('secret-hygiene', { secrets: secrets.length, forms: all.length, logLines: haystacks.length - errorBodies.length - metrics.length, debugLines, errorAnswers: errorBodies.length, leaks: leaks.length });
+  recordFigure('secret-hygiene', {
+    secrets: secrets.length,
+    forms: all.length,
+    logLines: haystacks.length - errorBodies.length - metrics.length,
+    debugLines,
+    errorAnswers: errorBodies.length,
+    leaks: leaks.length,
+  });
 }, 60_000);
 
 /** Mode bits of a path. */
@@ -308,7 +350,16 @@ it('keeps secrets in 0600 files in 0700 folders: keystore, logs, dev certificate
   await call('/v1/group/assign/agent-hyg/hyg.example.com', { method: 'PUT' });
   const out = join(p.dir, 'agent-out');
   const agentConfig = join(p.dir, 'agent.yml');
-  writeFileSync(agentConfig, stringify({ server: p.url, tls: { ca: p.pki.caFile }, node: { group: 'agent-hyg', group_token: token, id: 'a1' }, bundles: ['hyg.example.com'], output: { dir: out, combined: true } }));
+  writeFileSync(
+    agentConfig,
+    stringify({
+      server: p.url,
+      tls: { ca: p.pki.caFile },
+      node: { group: 'agent-hyg', group_token: token, id: 'a1' },
+      bundles: ['hyg.example.com'],
+      output: { dir: out, combined: true },
+    }),
+  );
   await promisify(execFile)(process.execPath, [join(repoRoot, 'bin/keygate.js'), 'agent', '--config', agentConfig, '--once']);
   const keys = walk(out).filter((f) => /\.(key|pem)$/.test(f));
   expect(keys.length).toBeGreaterThanOrEqual(2);

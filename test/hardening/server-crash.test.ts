@@ -22,7 +22,9 @@ beforeAll(async () => {
   p = await serverProcess();
   await p.start();
   const www = certs.bundle({ dnsNames: ['www.example.com'] });
-  expect((await p.call(p.admin, '/v1/cert/import/www.example.com', { method: 'PUT', body: { certificate: www.chainPem, private_key: www.keyPem, ttl: 60 } })).status).toBe(200);
+  expect(
+    (await p.call(p.admin, '/v1/cert/import/www.example.com', { method: 'PUT', body: { certificate: www.chainPem, private_key: www.keyPem, ttl: 60 } })).status,
+  ).toBe(200);
   for (let l = 0; l < LOOPS; l++) expect((await p.call(p.admin, `/v1/group/create/g-${l}`, { method: 'PUT', body: {} })).status).toBe(200);
 });
 afterAll(() => p.kill());
@@ -41,10 +43,13 @@ async function client(loop: number, acked: Acked, stats: { ok: number; connectio
     const mine = acked.keys.filter((k) => k.startsWith(`k-${loop}-`));
     const key = mine[Math.floor(Math.random() * mine.length)];
     const [path, method, body] =
-      op === 9 ? [`/v1/cert/import/b-${loop}-${i}`, 'PUT', { certificate: bundle.chainPem, private_key: bundle.keyPem, ttl: 60 }]
-      : op % 3 === 0 || key === undefined ? [`/v1/key/create/k-${loop}-${i}`, 'PUT', undefined]
-      : op % 3 === 1 ? [`/v1/key/generate/${key}`, 'PUT', {}]
-      : [`/v1/group/${i % 2 ? 'assign' : 'unassign'}/g-${loop}/www.example.com`, i % 2 ? 'PUT' : 'DELETE', undefined];
+      op === 9
+        ? [`/v1/cert/import/b-${loop}-${i}`, 'PUT', { certificate: bundle.chainPem, private_key: bundle.keyPem, ttl: 60 }]
+        : op % 3 === 0 || key === undefined
+          ? [`/v1/key/create/k-${loop}-${i}`, 'PUT', undefined]
+          : op % 3 === 1
+            ? [`/v1/key/generate/${key}`, 'PUT', {}]
+            : [`/v1/group/${i % 2 ? 'assign' : 'unassign'}/g-${loop}/www.example.com`, i % 2 ? 'PUT' : 'DELETE', undefined];
     try {
       const r = await p.call(p.admin, path, { method, ...(body ? { body } : {}) });
       if (r.status !== 200) {
@@ -112,5 +117,14 @@ it(`survives ${KILLS} SIGKILLs under load: clients see connection errors only, a
     expect(g.status).toBe(200);
     expect(['[]', '["www.example.com"]']).toContain(JSON.stringify(g.json.bundles));
   }
-  recordFigure('server-crash', { kills: KILLS, requestsOk: stats.ok, connectionErrors: stats.connectionErrors, unexpectedAnswers: stats.unexpected.length, keys: acked.keys.length, dataKeys: acked.deks.length, bundles: acked.bundles.length, verified: checked });
+  recordFigure('server-crash', {
+    kills: KILLS,
+    requestsOk: stats.ok,
+    connectionErrors: stats.connectionErrors,
+    unexpectedAnswers: stats.unexpected.length,
+    keys: acked.keys.length,
+    dataKeys: acked.deks.length,
+    bundles: acked.bundles.length,
+    verified: checked,
+  });
 }, 60_000);

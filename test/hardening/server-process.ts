@@ -47,7 +47,9 @@ export async function freePort(): Promise<number> {
  * Writes a config (fs keystore in a fresh folder, the given extra keys merged over it)
  * and returns a handle; `start()` runs the process. `prepare` sees the PKI and admin.
  */
-export async function serverProcess(options: { config?: (pki: TestPki, admin: TestClient, dir: string) => Record<string, unknown> } = {}): Promise<ServerProcess> {
+export async function serverProcess(
+  options: { config?: (pki: TestPki, admin: TestClient, dir: string) => Record<string, unknown> } = {},
+): Promise<ServerProcess> {
   ensureBuilt();
   const pki = new TestPki();
   const admin = pki.client({ commonName: 'admin' });
@@ -81,7 +83,12 @@ export async function serverProcess(options: { config?: (pki: TestPki, admin: Te
     stderr: () => ended + (current?.stderr() ?? ''),
     async start() {
       // Its own process group (test/helpers/processes.ts), waited on by its banner, not a clock.
-      const p = spawnTracked(process.execPath, [join(repoRoot, 'bin/keygate.js'), 'server', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] }, 'file');
+      const p = spawnTracked(
+        process.execPath,
+        [join(repoRoot, 'bin/keygate.js'), 'server', '--config', configFile],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+        'file',
+      );
       current = p;
       handle.child = p.child;
       try {

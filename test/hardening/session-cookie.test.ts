@@ -78,10 +78,19 @@ describe('the session cookie', () => {
     for (const h of foreign) {
       const what = JSON.stringify(h);
       const read = await s.call(null, '/v1/status', { headers: { Cookie: cookie, ...h } });
-      const write = await s.call(null, '/v1/group/create/from-elsewhere', { method: 'PUT', body: {}, headers: { Cookie: cookie, 'X-Keygate-CSRF': csrf, ...h } });
+      const write = await s.call(null, '/v1/group/create/from-elsewhere', {
+        method: 'PUT',
+        body: {},
+        headers: { Cookie: cookie, 'X-Keygate-CSRF': csrf, ...h },
+      });
       const who = await s.call(null, '/ui/session', { headers: { Cookie: cookie, ...h } });
       const again = await s.call(null, '/ui/login', { method: 'POST', body: ADMIN, headers: { ...json, ...h } });
-      for (const [route, r] of [['read', read], ['write', write], ['who-am-I', who], ['login', again]] as const) {
+      for (const [route, r] of [
+        ['read', read],
+        ['write', write],
+        ['who-am-I', who],
+        ['login', again],
+      ] as const) {
         expect(r.status, `${route} ${what}: ${r.text}`).toBe(403);
         expect(r.json.message, `${route} ${what}`).toMatch(/own origin/);
         refused++;
@@ -113,7 +122,13 @@ describe('the session cookie', () => {
     expect((await s.call(s.admin, '/v1/key/create/sk', { method: 'PUT' })).status).toBe(200);
     const ops = ['create', 'import', 'delete', 'generate', 'encrypt', 'decrypt', 'hmac', 'rotate', 'rewrap', 'config'];
     for (const op of ops) {
-      for (const path of [`/v1/key/${op}/sk`, `/v1/key/${op}/%73k`, `/v1/key/${op.toUpperCase()}/sk`, `/v1/key/list/../${op}/sk`, `/v1/key/describe/..%2F${op}%2Fsk`]) {
+      for (const path of [
+        `/v1/key/${op}/sk`,
+        `/v1/key/${op}/%73k`,
+        `/v1/key/${op.toUpperCase()}/sk`,
+        `/v1/key/list/../${op}/sk`,
+        `/v1/key/describe/..%2F${op}%2Fsk`,
+      ]) {
         for (const method of ['PUT', 'POST', 'GET', 'DELETE']) {
           const r = await s.call(null, path, { method, body: method === 'GET' || method === 'DELETE' ? undefined : {}, headers });
           expect(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status}`).toBe(true);

@@ -16,7 +16,10 @@ const tally = { handshakes: 0, answered: [] as string[] };
 
 beforeAll(async () => {
   const pki = new TestPki();
-  s = await startTestServer({ pki, config: { tls: { key: pki.serverKeyFile, cert: pki.serverCertFile, auth: 'on', ca: pki.caFile }, limits: { auth_failures: 0 } } });
+  s = await startTestServer({
+    pki,
+    config: { tls: { key: pki.serverKeyFile, cert: pki.serverCertFile, auth: 'on', ca: pki.caFile }, limits: { auth_failures: 0 } },
+  });
 });
 afterAll(async () => {
   recordFigure('tls-auth', { handshakes: tally.handshakes, answered: tally.answered.length });

@@ -28,7 +28,16 @@ beforeAll(async () => {
       // The periodic health probe is off in effect (1 h): a dropped connection meant for a
       // request must not land on a probe instead, which would mark Vault down for a second and
       // fail the next reads fast, on a busy machine often. Timeouts are long for the same reason.
-      keystore: { vault: { endpoint: vault.url, engine: 'hard', version: 'v2', approle: { id: creds.roleId, secret: creds.secretId }, status: { ping: '1h' }, timeout: '10s' } },
+      keystore: {
+        vault: {
+          endpoint: vault.url,
+          engine: 'hard',
+          version: 'v2',
+          approle: { id: creds.roleId, secret: creds.secretId },
+          status: { ping: '1h' },
+          timeout: '10s',
+        },
+      },
       // No read cache: every read goes to Vault and meets the faults.
       cache: { max_bytes: 0 },
       limits: { auth_failures: 0 },
@@ -128,8 +137,7 @@ describe('token expiry under concurrent load', () => {
       const { since, total, resolve } = waiting;
       if (answeredBy.every((c, i) => c > (since[i] as number)) && figures.requestsUnderExpiry >= total) resolve();
     };
-    const afterEveryLoop = () =>
-      new Promise<void>((resolve) => (waiting = { since: [...answeredBy], total: figures.requestsUnderExpiry + 10, resolve }));
+    const afterEveryLoop = () => new Promise<void>((resolve) => (waiting = { since: [...answeredBy], total: figures.requestsUnderExpiry + 10, resolve }));
     const loops = Array.from({ length: 8 }, (_, n) => loop(n, () => answered(n)));
     for (let round = 1; round <= 6; round++) {
       await afterEveryLoop();

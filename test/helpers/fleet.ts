@@ -77,6 +77,16 @@ export async function useClock(running: { holder: { current: import('../../src/s
   const { BundleService } = await import('../../src/core/bundles/service.js');
   const state = running.holder.current;
   // Test group managers listen on this host, as test servers allow (callbacks.allow_loopback).
-  const fleet = createFleet(state.store, { exists: (b) => state.bundles.get(b).then(() => true, () => false) }, { now: clock.now, allowLoopbackCallbacks: true });
+  const fleet = createFleet(
+    state.store,
+    {
+      exists: (b) =>
+        state.bundles.get(b).then(
+          () => true,
+          () => false,
+        ),
+    },
+    { now: clock.now, allowLoopbackCallbacks: true },
+  );
   running.holder.current = { ...state, ...fleet, bundles: new BundleService(state.store, fleet.access) };
 }

@@ -160,7 +160,7 @@ function mediaType(content: Record<string, JSONObject>, body: unknown, contentTy
     expect(types, `${where}: Content-Type ${essence} is not documented`).toContain(essence);
     return essence;
   }
-  const wanted = typeof body === 'string' ? types.find((t) => !t.includes('json')) ?? types[0] : types.find((t) => t.includes('json'));
+  const wanted = typeof body === 'string' ? (types.find((t) => !t.includes('json')) ?? types[0]) : types.find((t) => t.includes('json'));
   expect(wanted, `${where}: no documented media type fits the body`).toBeDefined();
   return wanted as string;
 }

@@ -166,7 +166,10 @@ function readLog(file: string, answered: number): string[] {
   const deadline = Date.now() + LOG_WAIT_MS;
   for (;;) {
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean);
+    const lines = text
+      .slice(0, text.lastIndexOf('\n') + 1)
+      .split('\n')
+      .filter(Boolean);
     const audit = lines.filter((l) => l.includes('"latency_ms":')).length;
     if (audit >= answered || Date.now() > deadline) return lines;
     Atomics.wait(sleeper, 0, 0, 5);

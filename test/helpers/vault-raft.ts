@@ -101,7 +101,12 @@ export async function startRaftCluster(bin: string, size = 3, performanceMultipl
     async active(among = nodes) {
       const states = await Promise.all(
         among.map((n) =>
-          n.process.gone ? Promise.resolve(0) : request(n, 'GET', 'sys/health').then((r) => r.status, () => 0),
+          n.process.gone
+            ? Promise.resolve(0)
+            : request(n, 'GET', 'sys/health').then(
+                (r) => r.status,
+                () => 0,
+              ),
         ),
       );
       const i = states.indexOf(200);
@@ -128,7 +133,8 @@ export async function startRaftCluster(bin: string, size = 3, performanceMultipl
     await until(async () => ((await request(first, 'GET', 'sys/health')).status === 200 ? true : undefined));
     for (const node of nodes.slice(1)) {
       const joined = await request(node, 'PUT', 'sys/storage/raft/join', { leader_api_addr: first.addr });
-      if (joined.status !== 200 || joined.body?.joined !== true) throw new Error(`vault raft join of ${node.id}: ${joined.status} ${JSON.stringify(joined.body)}`);
+      if (joined.status !== 200 || joined.body?.joined !== true)
+        throw new Error(`vault raft join of ${node.id}: ${joined.status} ${JSON.stringify(joined.body)}`);
       await unseal(request, node, key);
     }
     // Formed: the leader lists every node as a voter, and every node is unsealed and a standby or active.

@@ -273,12 +273,18 @@ export class KesClient {
   }
 
   async encrypt(name: string, plaintext: Buffer, context?: Buffer): Promise<Buffer> {
-    const r = await this.json<Record<string, unknown>>('POST', join('/v1/key/encrypt', name), { plaintext: plaintext.toString('base64'), context: b64(context) });
+    const r = await this.json<Record<string, unknown>>('POST', join('/v1/key/encrypt', name), {
+      plaintext: plaintext.toString('base64'),
+      context: b64(context),
+    });
     return bytesField(r['ciphertext'], 'ciphertext');
   }
 
   async decrypt(name: string, ciphertext: Buffer, context?: Buffer): Promise<Buffer> {
-    const r = await this.json<Record<string, unknown>>('POST', join('/v1/key/decrypt', name), { ciphertext: ciphertext.toString('base64'), context: b64(context) });
+    const r = await this.json<Record<string, unknown>>('POST', join('/v1/key/decrypt', name), {
+      ciphertext: ciphertext.toString('base64'),
+      context: b64(context),
+    });
     return bytesField(r['plaintext'], 'plaintext');
   }
 
@@ -480,7 +486,11 @@ export function parseExposition(text: string): Family[] {
     const hist = current && (current.type === 'histogram' || current.type === 'summary') ? current.name : undefined;
     if (hist !== undefined && [`${hist}_bucket`, `${hist}_sum`, `${hist}_count`].includes(sampleName)) base = hist;
     const f = family(base);
-    const key = labels.filter(([k]) => k !== 'le' && k !== 'quantile').map(([k, v]) => `${k}=${v}`).sort().join(',');
+    const key = labels
+      .filter(([k]) => k !== 'le' && k !== 'quantile')
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join(',');
     let s = f.series.get(key);
     if (!s) {
       s = { buckets: new Map() };
@@ -499,16 +509,35 @@ export function parseExposition(text: string): Family[] {
 /** kms-go's Metrics() over decoded families. */
 export function decodeMetrics(text: string): Metric {
   const m: Metric = {
-    requestOK: 0, requestErr: 0, requestFail: 0, requestActive: 0, auditEvents: 0, errorEvents: 0,
-    latencyHistogram: new Map(), upTimeSeconds: 0, cpus: 0, usableCPUs: 0, threads: 0, heapAlloc: 0, heapObjects: 0, stackAlloc: 0,
+    requestOK: 0,
+    requestErr: 0,
+    requestFail: 0,
+    requestActive: 0,
+    auditEvents: 0,
+    errorEvents: 0,
+    latencyHistogram: new Map(),
+    upTimeSeconds: 0,
+    cpus: 0,
+    usableCPUs: 0,
+    threads: 0,
+    heapAlloc: 0,
+    heapObjects: 0,
+    stackAlloc: 0,
   };
   const sums: Record<string, 'requestOK' | 'requestErr' | 'requestFail'> = {
-    kes_http_request_success: 'requestOK', kes_http_request_error: 'requestErr', kes_http_request_failure: 'requestFail',
+    kes_http_request_success: 'requestOK',
+    kes_http_request_error: 'requestErr',
+    kes_http_request_failure: 'requestFail',
   };
   const gauges: Record<string, keyof Metric> = {
-    kes_http_request_active: 'requestActive', kes_system_up_time: 'upTimeSeconds', kes_system_num_cpu: 'cpus',
-    kes_system_num_cpu_used: 'usableCPUs', kes_system_num_threads: 'threads', kes_system_mem_heap_used: 'heapAlloc',
-    kes_system_mem_heap_objects: 'heapObjects', kes_system_mem_stack_used: 'stackAlloc',
+    kes_http_request_active: 'requestActive',
+    kes_system_up_time: 'upTimeSeconds',
+    kes_system_num_cpu: 'cpus',
+    kes_system_num_cpu_used: 'usableCPUs',
+    kes_system_num_threads: 'threads',
+    kes_system_mem_heap_used: 'heapAlloc',
+    kes_system_mem_heap_objects: 'heapObjects',
+    kes_system_mem_stack_used: 'stackAlloc',
   };
   for (const f of parseExposition(text)) {
     const sum = sums[f.name];

@@ -19,7 +19,13 @@ interface Row {
   differs?: string;
 }
 
-const key = (m: string, p: string, status: number, message?: string, body?: string): Row => ({ method: m, path: p, status, ...(message !== undefined && { message }), ...(body !== undefined && { body }) });
+const key = (m: string, p: string, status: number, message?: string, body?: string): Row => ({
+  method: m,
+  path: p,
+  status,
+  ...(message !== undefined && { message }),
+  ...(body !== undefined && { body }),
+});
 
 const invalidKey = (n: string) => `key name '${n}' is empty, too long or contains invalid characters`;
 const invalidPattern = (p: string) => `listing pattern '${p}' is empty, too long or is invalid`;
@@ -70,10 +76,33 @@ const rows: Row[] = [
   key('GET', '/v1/status/', 404),
   key('GET', '/v1/key/unknown/x', 404),
   // Differences, on purpose.
-  { method: 'GET', path: '/v1/key/list', status: 200, differs: "KES (Go's ServeMux) answers 301 to /v1/key/list/; keygate serves the listing directly (clients that follow the redirect see the same listing)" },
-  { method: 'GET', path: '/v1/nope', status: 404, message: 'not found', differs: 'KES answers text/plain `404 page not found`; keygate answers every error as JSON' },
-  { method: 'GET', path: '/v1/key/describe/edge-one/extra', status: 404, message: 'not found', differs: "KES takes `edge-one/extra` as the key name: 400 invalid name; keygate routes names as single segments: 404" },
-  { method: 'PUT', path: '/v1/key/decrypt/edge-one', body: 'not json', status: 400, differs: "same status; keygate's message adds the JSON parser's reason after `invalid request body`" },
+  {
+    method: 'GET',
+    path: '/v1/key/list',
+    status: 200,
+    differs: "KES (Go's ServeMux) answers 301 to /v1/key/list/; keygate serves the listing directly (clients that follow the redirect see the same listing)",
+  },
+  {
+    method: 'GET',
+    path: '/v1/nope',
+    status: 404,
+    message: 'not found',
+    differs: 'KES answers text/plain `404 page not found`; keygate answers every error as JSON',
+  },
+  {
+    method: 'GET',
+    path: '/v1/key/describe/edge-one/extra',
+    status: 404,
+    message: 'not found',
+    differs: 'KES takes `edge-one/extra` as the key name: 400 invalid name; keygate routes names as single segments: 404',
+  },
+  {
+    method: 'PUT',
+    path: '/v1/key/decrypt/edge-one',
+    body: 'not json',
+    status: 400,
+    differs: "same status; keygate's message adds the JSON parser's reason after `invalid request body`",
+  },
 ];
 
 describe("KES's edge cases against keygate", () => {
@@ -84,16 +113,19 @@ describe("KES's edge cases against keygate", () => {
   });
   afterAll(() => s.close());
 
-  it.each(rows.map((r) => [`${r.method} ${r.path.length > 60 ? r.path.slice(0, 60) + '…' : r.path}${r.body ? ` ${r.body.slice(0, 30)}` : ''}`, r] as const))('%s', async (_label, r) => {
-    const peer = { port: s.port, ca: s.pki.ca.certPem, cert: s.admin.certPem, key: s.admin.keyPem };
-    const res = await rawRequest(peer, r.body !== undefined ? withBody(r.method, r.path, r.body) : head(r.method, r.path));
-    expect(res.status, res.body).toBe(r.status);
-    if (r.status >= 400) {
-      expect(res.headers['content-type']).toMatch(/^application\/json/);
-      const message = (JSON.parse(res.body) as { message: string }).message;
-      if (r.message !== undefined) expect(message).toBe(r.message);
-      if (r.status === 405) expect(res.headers['allow']).toBeDefined();
-      if (r.differs?.startsWith('same status')) expect(message).toMatch(/^invalid request body: /);
-    }
-  });
+  it.each(rows.map((r) => [`${r.method} ${r.path.length > 60 ? r.path.slice(0, 60) + '…' : r.path}${r.body ? ` ${r.body.slice(0, 30)}` : ''}`, r] as const))(
+    '%s',
+    async (_label, r) => {
+      const peer = { port: s.port, ca: s.pki.ca.certPem, cert: s.admin.certPem, key: s.admin.keyPem };
+      const res = await rawRequest(peer, r.body !== undefined ? withBody(r.method, r.path, r.body) : head(r.method, r.path));
+      expect(res.status, res.body).toBe(r.status);
+      if (r.status >= 400) {
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        const message = (JSON.parse(res.body) as { message: string }).message;
+        if (r.message !== undefined) expect(message).toBe(r.message);
+        if (r.status === 405) expect(res.headers['allow']).toBeDefined();
+        if (r.differs?.startsWith('same status')) expect(message).toMatch(/^invalid request body: /);
+      }
+    },
+  );
 });

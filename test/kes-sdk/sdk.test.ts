@@ -11,8 +11,18 @@ import type { TestClient } from '../helpers/certs.js';
 import { createCertificate, privateKeyToPem } from '../../src/pki/index.js';
 import { identityOfCertificate, parseAPIKey } from '../../src/auth/identity.js';
 import {
-  ErrDecrypt, ErrIdentityNotFound, ErrKeyExists, ErrKeyNotFound, ErrNotAllowed, ErrPolicyNotFound,
-  KesClient, KesError, decodeMetrics, join, pathEscape, type Credentials,
+  ErrDecrypt,
+  ErrIdentityNotFound,
+  ErrKeyExists,
+  ErrKeyNotFound,
+  ErrNotAllowed,
+  ErrPolicyNotFound,
+  KesClient,
+  KesError,
+  decodeMetrics,
+  join,
+  pathEscape,
+  type Credentials,
 } from './client.js';
 
 /** What kms-go hands to MinIO for a `kes:v1:` key: a self-signed Ed25519 certificate. */
@@ -41,7 +51,7 @@ describe('the SDK client itself', () => {
     expect(pathEscape('*')).toBe('%2A');
     expect(pathEscape('app-*')).toBe('app-%2A');
     expect(pathEscape('a b/c?d;e,f')).toBe('a%20b%2Fc%3Fd%3Be%2Cf');
-    expect(pathEscape("$&+:=@-_.~!'()")).toBe("$&+:=@-_.~%21%27%28%29");
+    expect(pathEscape("$&+:=@-_.~!'()")).toBe('$&+:=@-_.~%21%27%28%29');
     expect(join('/v1/key/list', '')).toBe('/v1/key/list');
     expect(join('/v1/key/list', '*')).toBe('/v1/key/list/%2A');
     expect(join('/v1/key/create', 'my-key')).toBe('/v1/key/create/my-key');
@@ -49,11 +59,16 @@ describe('the SDK client itself', () => {
 
   it('applies the one-series rule to every family but the request counters', () => {
     const ok = [
-      '# HELP kes_http_request_success x', '# TYPE kes_http_request_success counter',
-      'kes_http_request_success{code="200"} 3', 'kes_http_request_success{code="204"} 2',
-      '# HELP kes_http_response_time x', '# TYPE kes_http_response_time histogram',
-      'kes_http_response_time_bucket{le="0.01"} 4', 'kes_http_response_time_bucket{le="+Inf"} 5',
-      'kes_http_response_time_sum 0.2', 'kes_http_response_time_count 5',
+      '# HELP kes_http_request_success x',
+      '# TYPE kes_http_request_success counter',
+      'kes_http_request_success{code="200"} 3',
+      'kes_http_request_success{code="204"} 2',
+      '# HELP kes_http_response_time x',
+      '# TYPE kes_http_response_time histogram',
+      'kes_http_response_time_bucket{le="0.01"} 4',
+      'kes_http_response_time_bucket{le="+Inf"} 5',
+      'kes_http_response_time_sum 0.2',
+      'kes_http_response_time_count 5',
     ].join('\n');
     const m = decodeMetrics(ok);
     expect(m.requestOK).toBe(5);
@@ -90,7 +105,19 @@ describe('a client built like the KES SDK, against keygate', () => {
         return {
           policy: {
             'minio-app': {
-              allow: ['/v1/key/create/app-*', '/v1/key/generate/app-*', '/v1/key/decrypt/app-*', '/v1/key/encrypt/app-*', '/v1/key/hmac/app-*', '/v1/key/list/app-*', '/v1/key/describe/app-*', '/v1/status', '/v1/metrics', '/v1/log/audit', '/v1/api'],
+              allow: [
+                '/v1/key/create/app-*',
+                '/v1/key/generate/app-*',
+                '/v1/key/decrypt/app-*',
+                '/v1/key/encrypt/app-*',
+                '/v1/key/hmac/app-*',
+                '/v1/key/list/app-*',
+                '/v1/key/describe/app-*',
+                '/v1/status',
+                '/v1/metrics',
+                '/v1/log/audit',
+                '/v1/api',
+              ],
               deny: ['/v1/key/*/app-secret'],
               identities: [ecdsa.identity, ed.identity, rsa.identity, api.identity],
             },
@@ -258,7 +285,7 @@ describe('a client built like the KES SDK, against keygate', () => {
     }
   });
 
-  it.skipIf(workerMode)("ErrorLog(): KES's {\"message\"} events", async () => {
+  it.skipIf(workerMode)('ErrorLog(): KES\'s {"message"} events', async () => {
     const errors = await admin.errorLog();
     try {
       s.running.holder.current.logger.error('sdk test: something went wrong');

@@ -33,7 +33,10 @@ describe.skipIf(workerMode)('a node fetch with the cache off', () => {
 
   it('reads at most 2 entries per fetch, by node token, 20 fetches in a row', async () => {
     const b = new BundleCerts().bundle({ dnsNames: ['fetch.example.com'] });
-    expect((await s.call(s.admin, '/v1/cert/import/fetch.example.com', { method: 'PUT', body: { certificate: b.chainPem, private_key: b.keyPem, ttl: 3600 } })).status).toBe(200);
+    expect(
+      (await s.call(s.admin, '/v1/cert/import/fetch.example.com', { method: 'PUT', body: { certificate: b.chainPem, private_key: b.keyPem, ttl: 3600 } }))
+        .status,
+    ).toBe(200);
     const group = await s.call(s.admin, '/v1/group/create/fetchers', { method: 'PUT', body: {} });
     expect(group.status).toBe(200);
     expect((await s.call(s.admin, '/v1/group/assign/fetchers/fetch.example.com', { method: 'PUT' })).status).toBe(200);

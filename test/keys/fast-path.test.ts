@@ -98,12 +98,16 @@ describe('the fast path on the wire', () => {
   it('takes a body in pieces (chunked) and one with a declared length, and answers the same', async () => {
     const context = Buffer.from('bucket=photos').toString('base64');
     const json = JSON.stringify({ context });
-    const r = await rawRequest(peer, head('PUT', '/v1/key/generate/fast', { 'Transfer-Encoding': 'chunked' }), { body: chunked(json.slice(0, 7), json.slice(7)) });
+    const r = await rawRequest(peer, head('PUT', '/v1/key/generate/fast', { 'Transfer-Encoding': 'chunked' }), {
+      body: chunked(json.slice(0, 7), json.slice(7)),
+    });
     expect(r.status).toBe(200);
     const dek = JSON.parse(r.body) as { plaintext: string; ciphertext: string };
     expect(Object.keys(dek)).toEqual(['plaintext', 'ciphertext']);
     const body = JSON.stringify({ ciphertext: dek.ciphertext, context });
-    const back = await rawRequest(peer, head('PUT', '/v1/key/decrypt/fast', { 'Content-Length': String(Buffer.byteLength(body)) }), { body: Buffer.from(body) });
+    const back = await rawRequest(peer, head('PUT', '/v1/key/decrypt/fast', { 'Content-Length': String(Buffer.byteLength(body)) }), {
+      body: Buffer.from(body),
+    });
     expect(back.status).toBe(200);
     expect(JSON.parse(back.body)).toEqual({ plaintext: dek.plaintext });
     // And through the ordinary client.
@@ -123,7 +127,9 @@ describe('the fast path on the wire', () => {
     const unknown = await server.call(server.admin, '/v1/key/generate/nope', { method: 'PUT', body: {} });
     expect(unknown.status).toBe(404);
     const big = 'a'.repeat((1 << 20) + 10);
-    const tooBig = await rawRequest(peer, head('PUT', '/v1/key/encrypt/fast', { 'Transfer-Encoding': 'chunked' }), { body: chunked(big.slice(0, 1 << 19), big.slice(1 << 19)) });
+    const tooBig = await rawRequest(peer, head('PUT', '/v1/key/encrypt/fast', { 'Transfer-Encoding': 'chunked' }), {
+      body: chunked(big.slice(0, 1 << 19), big.slice(1 << 19)),
+    });
     expect(tooBig.status).toBe(413);
     // The server is fine afterwards.
     expect((await server.call(server.admin, '/v1/key/describe/fast')).status).toBe(200);

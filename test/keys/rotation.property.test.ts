@@ -138,13 +138,19 @@ async function run(vector: DecryptVector & { plaintext: string }, ops: Op[]): Pr
           model.min = o.value;
           expect(d.minDecryptionVersion).toBe(model.min);
         } else {
-          expect(await refusal(keys.setMinDecryptionVersion('k', o.value))).toBe(`min_decryption_version must be an integer from 1 to the latest version (${model.latest})`);
+          expect(await refusal(keys.setMinDecryptionVersion('k', o.value))).toBe(
+            `min_decryption_version must be an integer from 1 to the latest version (${model.latest})`,
+          );
         }
         break;
       }
     }
     const d = await services[(o.replica + 1) % 2]!.describe('k');
-    expect([d.latestVersion, d.minDecryptionVersion, d.versions.map((v) => v.version)]).toEqual([model.latest, model.min, Array.from({ length: model.latest }, (_, i) => i + 1)]);
+    expect([d.latestVersion, d.minDecryptionVersion, d.versions.map((v) => v.version)]).toEqual([
+      model.latest,
+      model.min,
+      Array.from({ length: model.latest }, (_, i) => i + 1),
+    ]);
     expect(d.createdBy).toBe('tester');
     // Until the first rotation the entry is exactly what the import wrote (KES's format).
     if (model.latest === 1) expect((await store.get('k')).value.equals(original)).toBe(true);

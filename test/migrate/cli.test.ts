@@ -16,8 +16,7 @@ import { populate } from './populate.js';
 
 let dir: string;
 let entries: Map<string, string>;
-const config = (keystore: string) =>
-  `admin:\n  identity: disabled\ntls:\n  key: server.key\n  cert: server.crt\nkeystore:\n  ${keystore}\n`;
+const config = (keystore: string) => `admin:\n  identity: disabled\ntls:\n  key: server.key\n  cert: server.crt\nkeystore:\n  ${keystore}\n`;
 
 beforeAll(async () => {
   ensureBuilt();
@@ -43,12 +42,16 @@ it('refuses a busy target, counts with --dry-run, copies with --merge, and copie
   const args = ['migrate', '--from', join(dir, 'from.yml'), '--to', join(dir, 'to.yml')];
   const refused = await keygate(args);
   expect(refused.code).toBe(1);
-  expect(refused.stderr).toBe('keygate: migrate: the target keystore already holds 1 other entry and 0 conflicting ones: nothing was written; use --merge to add to it\n');
+  expect(refused.stderr).toBe(
+    'keygate: migrate: the target keystore already holds 1 other entry and 0 conflicting ones: nothing was written; use --merge to add to it\n',
+  );
   expect([...(await dumpOf('target')).keys()]).toEqual(['already-here']);
 
   const dry = await keygate([...args, '--merge', '--dry-run']);
   expect(dry).toMatchObject({ code: 0, stderr: '' });
-  expect(dry.stdout).toBe(`dry run: ${entries.size} entries; would copy ${entries.size}, merge 0; 0 already there; 0 expired tokens skipped; 0 conflicts; 1 other entries in the target\n`);
+  expect(dry.stdout).toBe(
+    `dry run: ${entries.size} entries; would copy ${entries.size}, merge 0; 0 already there; 0 expired tokens skipped; 0 conflicts; 1 other entries in the target\n`,
+  );
 
   const bundles = await keygate([...args, '--merge', '--filter', 'bundle.*', '--json']);
   expect(bundles.code).toBe(0);
@@ -56,7 +59,9 @@ it('refuses a busy target, counts with --dry-run, copies with --merge, and copie
 
   const all = await keygate([...args, '--merge']);
   expect(all).toMatchObject({ code: 0, stderr: '' });
-  expect(all.stdout).toBe(`copied ${entries.size - 10} of ${entries.size} entries; 10 already there; 0 merged; 0 expired tokens skipped\nverified ${entries.size} entries\n`);
+  expect(all.stdout).toBe(
+    `copied ${entries.size - 10} of ${entries.size} entries; 10 already there; 0 merged; 0 expired tokens skipped\nverified ${entries.size} entries\n`,
+  );
   const target = await dumpOf('target');
   for (const [name, value] of entries) expect(target.get(name), name).toBe(value);
 
@@ -77,7 +82,10 @@ it('needs exactly one source, and no memory keystore', async () => {
   expect(memory.code).toBe(1);
   expect(memory.stderr).toMatch(/keystore\.memory holds nothing between runs/);
   const rks = await keygate(['migrate', '--from-rks', 'http://127.0.0.1:1', '--to', join(dir, 'to.yml')], { VAULT_TOKEN: '' });
-  expect(rks).toMatchObject({ code: 1, stderr: 'keygate: migrate: --from-rks needs a Vault token that may read the RKS mount (--vault-token or VAULT_TOKEN)\n' });
+  expect(rks).toMatchObject({
+    code: 1,
+    stderr: 'keygate: migrate: --from-rks needs a Vault token that may read the RKS mount (--vault-token or VAULT_TOKEN)\n',
+  });
 });
 
 async function dumpOf(name: string): Promise<Map<string, string>> {

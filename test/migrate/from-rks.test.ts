@@ -31,7 +31,12 @@ async function rksCreateGroup(g: string, regInfo: Record<string, string>, secret
   await root.writePolicy(`addToken-${g}`, `path "rks/data/groups/${g}/*" { capabilities = ["create", "update", "read"] }`);
   // RKS goes through token role addToken-<g> (orphan, periodic 31 days, no default policy);
   // the test server has no token roles, so the same token is asked for directly.
-  const created = await root.ok('POST', 'auth/token/create-orphan', { meta: { groupname: g }, policies: [`addToken-${g}`], period: '744h', no_default_policy: true });
+  const created = await root.ok('POST', 'auth/token/create-orphan', {
+    meta: { groupname: g },
+    policies: [`addToken-${g}`],
+    period: '744h',
+    no_default_policy: true,
+  });
   tokens[g] = created.auth.client_token as string;
   await root.ok('POST', `rks/data/groups/${g}/config`, { data: regInfo });
   await root.ok('POST', `rks/data/groups/${g}/grouptoken`, { data: { groupToken: tokens[g] } });
@@ -59,7 +64,12 @@ beforeAll(async () => {
   await rksCreateGroup('edge', { callbackURL: '', oauthURL: '', oauthClientID: '', oauthClientSecret: '' }, ['test.example.com', 'www.example.com']);
   await rksCreateGroup(
     'cdn',
-    { callbackURL: 'https://gm.example.net/nodes', oauthURL: 'https://gm.example.net/oauth/token', oauthClientID: 'cdn-client', oauthClientSecret: 'oauth-Secret-9vT' },
+    {
+      callbackURL: 'https://gm.example.net/nodes',
+      oauthURL: 'https://gm.example.net/oauth/token',
+      oauthClientID: 'cdn-client',
+      oauthClientSecret: 'oauth-Secret-9vT',
+    },
     ['img.example.com', 'www.example.com'],
   );
   await rksCreateGroup('plain', { callbackURL: 'http://gm.example.net/nodes', oauthURL: '', oauthClientID: '', oauthClientSecret: '' }, []);
@@ -117,7 +127,12 @@ describe('migrate --from-rks', () => {
     rks = await startRks({ config: { keystore: { fs: { path } } } });
     const admin = await rks.login();
     const cdn = await rks.call('/rks/v1/group/cdn', { token: admin });
-    expectJSON(cdn, 200, { callbackURL: 'https://gm.example.net/nodes', oauthURL: 'https://gm.example.net/oauth/token', oauthClientID: 'cdn-client', oauthClientSecret: '' });
+    expectJSON(cdn, 200, {
+      callbackURL: 'https://gm.example.net/nodes',
+      oauthURL: 'https://gm.example.net/oauth/token',
+      oauthClientID: 'cdn-client',
+      oauthClientSecret: '',
+    });
     const described = await rks.s.call(rks.s.admin, '/v1/group/describe/cdn');
     expect(described.json).toMatchObject({ oauth_mode: 'rks', oauth_client_secret_set: true, bundles: ['img.example.com', 'www.example.com'] });
     // Already initialised, as the RKS was.

@@ -32,9 +32,11 @@ export interface PopulateOptions {
 /** Runs `work` over 0..n-1 with at most `limit` at once. */
 export async function times(n: number, work: (i: number) => Promise<void>, limit = 16): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, n) }, async () => {
-    while (next < n) await work(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, n) }, async () => {
+      while (next < n) await work(next++);
+    }),
+  );
 }
 
 export async function populate(store: KeyStore, o: PopulateOptions): Promise<Population> {

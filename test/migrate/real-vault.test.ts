@@ -45,7 +45,13 @@ if (binary === undefined) console.info('migrate: no Vault binary (VAULT_BIN or .
     const admin = new VaultAdmin(vault.addr, vault.rootToken);
     await admin.mountKV('keygate', 'v2');
     await admin.keygatePolicy('keygate', { version: 'v2', engine: 'keygate', prefix: 'prod' });
-    const target = await VaultKeyStore.connect({ endpoint: vault.addr, engine: 'keygate', version: 'v2', prefix: 'prod', auth: { kind: 'token', token: await admin.createToken(['keygate'], '1h') } });
+    const target = await VaultKeyStore.connect({
+      endpoint: vault.addr,
+      engine: 'keygate',
+      version: 'v2',
+      prefix: 'prod',
+      auth: { kind: 'token', token: await admin.createToken(['keygate'], '1h') },
+    });
     closers.push(target);
     const there = await migrate(source, target, { now: population.clock.now });
     const before = await dump(source);

@@ -71,7 +71,13 @@ beforeAll(async () => {
   const admin = new VaultAdmin(vault.url, vault.rootToken);
   await admin.mountKV('keygate', 'v2');
   await admin.keygatePolicy('keygate', { version: 'v2', engine: 'keygate', prefix: 'prod' });
-  vaultStore = await VaultKeyStore.connect({ endpoint: vault.url, engine: 'keygate', version: 'v2', prefix: 'prod', auth: { kind: 'token', token: await admin.createToken(['keygate']) } });
+  vaultStore = await VaultKeyStore.connect({
+    endpoint: vault.url,
+    engine: 'keygate',
+    version: 'v2',
+    prefix: 'prod',
+    auth: { kind: 'token', token: await admin.createToken(['keygate']) },
+  });
   stores.push(vaultStore);
   // Populated in memory (fast), then moved to the fs keystore the test starts from.
   const memory = new MemoryKeyStore();
@@ -92,7 +98,10 @@ describe('fs → Vault → fs', () => {
     const before = await dump(source);
     expect(before.size).toBeGreaterThan(2000 + 5 * 20);
     for (const kind of ['bundle.', 'san.', 'group.', 'token.', 'node.', 'member.', 'ban.']) {
-      expect([...before.keys()].some((n) => n.startsWith(kind)), kind).toBe(true);
+      expect(
+        [...before.keys()].some((n) => n.startsWith(kind)),
+        kind,
+      ).toBe(true);
     }
 
     // The first run dies after 700 writes: nothing is half-written, the run reports the failure.

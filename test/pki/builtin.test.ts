@@ -91,7 +91,8 @@ describe('the built-in issuer, checked by openssl', () => {
     const root = await caFile('root');
     const inter = scratch.file(chain[0] as string);
     const leaf = scratch.file(certificate);
-    const verify = async (purpose: string) => opensslVerify(['-CAfile', root, '-untrusted', inter, '-crl_check', '-CRLfile', await crlFile('inter'), '-purpose', purpose, leaf]);
+    const verify = async (purpose: string) =>
+      opensslVerify(['-CAfile', root, '-untrusted', inter, '-crl_check', '-CRLfile', await crlFile('inter'), '-purpose', purpose, leaf]);
     expect((await verify('sslserver')).output).toContain(': OK');
     expect((await verify('sslclient')).ok).toBe(false); // server usage only
 
@@ -129,7 +130,10 @@ describe('the built-in issuer, checked by openssl', () => {
     ['rsa-2048', 'rsa'],
     ['rsa-3072', 'rsa'],
   ])('issues %s keys with their certificate; the key is answered once, never listed', async (keyType, kind) => {
-    const r = await call(s.admin, '/v1/pki/issue/web', { method: 'PUT', body: { common_name: `${keyType}.dev.test`, alt_names: ['dev.test'], key_type: keyType, ttl: '10m' } });
+    const r = await call(s.admin, '/v1/pki/issue/web', {
+      method: 'PUT',
+      body: { common_name: `${keyType}.dev.test`, alt_names: ['dev.test'], key_type: keyType, ttl: '10m' },
+    });
     expect(r.status, r.text).toBe(200);
     expect(r.headers['cache-control']).toBe('no-store');
     const cert = new X509Certificate(r.json.certificate);
@@ -151,7 +155,9 @@ describe('the built-in issuer, checked by openssl', () => {
     const { csr } = scratch.csr(EC256, 'only.example');
     const r = await sign(s.admin, 'strict', csr);
     expect(r.status, r.text).toBe(200);
-    expect(opensslVerify(['-CAfile', await caFile('rsa'), '-crl_check', '-CRLfile', await crlFile('rsa'), scratch.file(r.json.certificate)]).output).toContain(': OK');
+    expect(opensslVerify(['-CAfile', await caFile('rsa'), '-crl_check', '-CRLfile', await crlFile('rsa'), scratch.file(r.json.certificate)]).output).toContain(
+      ': OK',
+    );
     // The role's default TTL: 30 minutes.
     const lifetime = new Date(r.json.not_after).getTime() - Date.now();
     expect(lifetime).toBeGreaterThan(29 * 60_000);
@@ -161,11 +167,35 @@ describe('the built-in issuer, checked by openssl', () => {
 
 describe('role refusals name the rule', () => {
   it.each([
-    ['a name outside allowed_names', () => scratch.csr(EC256, 'www.other.test').csr, 'web', {}, "role 'web': name 'www.other.test' is not allowed (allowed_names: dev.test, *.dev.test)"],
-    ['a SAN outside allowed_names', () => scratch.csr(EC256, 'a.dev.test', ['DNS:evil.example']).csr, 'web', {}, "role 'web': name 'evil.example' is not allowed (allowed_names: dev.test, *.dev.test)"],
-    ['a key type the role does not take', () => scratch.csr(ED25519, 'only.example').csr, 'strict', {}, "role 'strict': key type ed25519 is not allowed (key_types: ecdsa-p256)"],
+    [
+      'a name outside allowed_names',
+      () => scratch.csr(EC256, 'www.other.test').csr,
+      'web',
+      {},
+      "role 'web': name 'www.other.test' is not allowed (allowed_names: dev.test, *.dev.test)",
+    ],
+    [
+      'a SAN outside allowed_names',
+      () => scratch.csr(EC256, 'a.dev.test', ['DNS:evil.example']).csr,
+      'web',
+      {},
+      "role 'web': name 'evil.example' is not allowed (allowed_names: dev.test, *.dev.test)",
+    ],
+    [
+      'a key type the role does not take',
+      () => scratch.csr(ED25519, 'only.example').csr,
+      'strict',
+      {},
+      "role 'strict': key type ed25519 is not allowed (key_types: ecdsa-p256)",
+    ],
     ['a TTL over max_ttl', () => scratch.csr(EC256, 'only.example').csr, 'strict', { ttl: '2h' }, "role 'strict': ttl 2h exceeds max_ttl 1h"],
-    ['IP SANs where the role has none', () => scratch.csr(EC256, 'only.example', ['IP:10.0.0.1']).csr, 'strict', {}, "role 'strict': IP SANs are not allowed (allow_ip_sans: false)"],
+    [
+      'IP SANs where the role has none',
+      () => scratch.csr(EC256, 'only.example', ['IP:10.0.0.1']).csr,
+      'strict',
+      {},
+      "role 'strict': IP SANs are not allowed (allow_ip_sans: false)",
+    ],
     ['a bad TTL', () => scratch.csr(EC256, 'only.example').csr, 'strict', { ttl: 'soon' }, 'ttl must be a duration such as "1h" or "30m"'],
     ['a CSR that is not one', () => 'hello', 'web', {}, 'csr must be a PEM certificate request'],
   ])('%s', async (_what, make, role, extra, message) => {
@@ -286,7 +316,11 @@ describe('nodes issue under the roles their group is listed in', () => {
     await call(s.admin, '/v1/pki/revoke', { method: 'PUT', body: { serial: r.json.serial } });
     await new Promise((resolve) => setImmediate(resolve)); // audit lines are written once per event-loop turn
     const events = s.logLines.filter((l) => l.includes('"event":"pki.')).map((l) => JSON.parse(l) as Record<string, string>);
-    expect(events.find((e) => e['event'] === 'pki.issue' && e['serial'] === r.json.serial)).toMatchObject({ caller: s.admin.identity, role: 'web', issuer: 'inter' });
+    expect(events.find((e) => e['event'] === 'pki.issue' && e['serial'] === r.json.serial)).toMatchObject({
+      caller: s.admin.identity,
+      role: 'web',
+      issuer: 'inter',
+    });
     expect(events.find((e) => e['event'] === 'pki.revoke' && e['serial'] === r.json.serial)).toMatchObject({ caller: s.admin.identity });
     expect(events.some((e) => e['event'] === 'pki.sign' && e['caller'] === 'node:edge/cdn-1')).toBe(true);
     const key = (r.json.private_key as string).split('\n')[1] as string;

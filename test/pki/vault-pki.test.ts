@@ -41,7 +41,11 @@ const targets: Array<[string, boolean, () => Promise<Target>]> = [
 ];
 
 async function vault(t: Target, method: string, path: string, body?: unknown, token = t.rootToken): Promise<Record<string, unknown>> {
-  const res = await fetch(`${t.addr}/v1/${path}`, { method, headers: { 'X-Vault-Token': token, 'Content-Type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const res = await fetch(`${t.addr}/v1/${path}`, {
+    method,
+    headers: { 'X-Vault-Token': token, 'Content-Type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
   const text = await res.text();
   if (res.status >= 300) throw new Error(`vault ${method} ${path}: ${res.status} ${text}`);
   return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
@@ -129,7 +133,9 @@ for (const [label, available, start] of targets) {
       // Vault's role makes P-256 keys: a keygate role without them refuses what Vault made (and revokes it).
       const p384only = await s.call(s.admin, '/v1/pki/issue/p384', { method: 'PUT', body: { common_name: 'd.vault.test' } });
       expect(p384only.status).toBe(400);
-      expect(p384only.json.message).toBe("role 'p384': the issuer made a key of type ecdsa-p256, which key_types does not allow (ecdsa-p384): ask for a key_type");
+      expect(p384only.json.message).toBe(
+        "role 'p384': the issuer made a key of type ecdsa-p256, which key_types does not allow (ecdsa-p384): ask for a key_type",
+      );
       // An Ed25519 key passes keygate's role but not the Vault role (key_type ec): Vault's refusal is passed on.
       const refused = await s.call(s.admin, '/v1/pki/issue/edge', { method: 'PUT', body: { common_name: 'c.vault.test', key_type: 'ed25519' } });
       expect(refused.status).toBe(400);

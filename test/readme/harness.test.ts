@@ -18,7 +18,9 @@ async function runDoc(markdown: string): Promise<{ code: number; outputs: (strin
     const blocks = parseBlocks(markdown).filter((b) => SHELL_LANGS.has(b.lang) && b.mode.kind === 'run');
     const script = buildScript(blocks, { outDir: dir, repo: '/nonexistent', ports: { 7373: 1234 } });
     writeFileSync(join(dir, 's.sh'), script.text);
-    const code = await new Promise<number>((resolve) => execFile('bash', ['-euo', 'pipefail', join(dir, 's.sh')], { cwd: dir }, (err) => resolve(err ? Number((err as { code?: number }).code ?? 1) : 0)));
+    const code = await new Promise<number>((resolve) =>
+      execFile('bash', ['-euo', 'pipefail', join(dir, 's.sh')], { cwd: dir }, (err) => resolve(err ? Number((err as { code?: number }).code ?? 1) : 0)),
+    );
     const failed = existsSync(join(dir, 'failed')) ? script.failure(readFileSync(join(dir, 'failed'), 'utf8')).line : undefined;
     const outputs = script.checks.map((c) => (existsSync(join(dir, c.file)) ? readFileSync(join(dir, c.file), 'utf8') : null));
     return { code, outputs, failedLine: failed };
@@ -30,8 +32,25 @@ async function runDoc(markdown: string): Promise<{ code: number; outputs: (strin
 describe('doc-test harness', () => {
   it('finds blocks, their sections and markers', () => {
     const md = [
-      '## A', '', `${fence}sh`, 'echo a', fence, '', '<!-- not-run: starts a server -->', '', `${fence}bash`, 'make run', fence,
-      '### B', '<!-- needs: nginx -->', `${fence}sh`, 'nginx', fence, `${fence}yaml`, 'a: 1', fence,
+      '## A',
+      '',
+      `${fence}sh`,
+      'echo a',
+      fence,
+      '',
+      '<!-- not-run: starts a server -->',
+      '',
+      `${fence}bash`,
+      'make run',
+      fence,
+      '### B',
+      '<!-- needs: nginx -->',
+      `${fence}sh`,
+      'nginx',
+      fence,
+      `${fence}yaml`,
+      'a: 1',
+      fence,
     ].join('\n');
     const blocks = parseBlocks(md);
     expect(blocks.map((b) => [b.lang, b.line, b.section, b.mode])).toEqual([
@@ -44,9 +63,22 @@ describe('doc-test harness', () => {
 
   it('runs the blocks as one session and captures shown output, continuations and here-documents included', async () => {
     const md = [
-      `${fence}sh`, 'X=hello', 'cat <<EOF', '$X', 'EOF', '# → hello', fence,
-      'text', `${fence}sh`, 'echo "$X" \\', '  world; echo port :7373 >&2', '# → hello world', '# → port :1234',
-      'false || echo "exit status $?"', '# → exit status 1', fence,
+      `${fence}sh`,
+      'X=hello',
+      'cat <<EOF',
+      '$X',
+      'EOF',
+      '# → hello',
+      fence,
+      'text',
+      `${fence}sh`,
+      'echo "$X" \\',
+      '  world; echo port :7373 >&2',
+      '# → hello world',
+      '# → port :1234',
+      'false || echo "exit status $?"',
+      '# → exit status 1',
+      fence,
     ].join('\n');
     const r = await runDoc(md);
     expect(r.code).toBe(0);
@@ -79,22 +111,26 @@ describe('doc-test harness', () => {
   });
 
   it('refuses the walkthrough mistakes of issue 12', () => {
-    const [block] = parseBlocks([
-      `${fence}sh`,
-      'export TOKEN=$(npx keygate group create edge)',
-      'npx keygate cert rm www.example.com [--force]',
-      'npx keygate agent --config a.yml &',
-      'npx keygate cert import ./certs --ttl 60',
-      'npx keygate key decrypt k <ciphertext>',
-      'TOKEN=$(npx keygate group create edge); export TOKEN',
-      fence,
-    ].join('\n'));
+    const [block] = parseBlocks(
+      [
+        `${fence}sh`,
+        'export TOKEN=$(npx keygate group create edge)',
+        'npx keygate cert rm www.example.com [--force]',
+        'npx keygate agent --config a.yml &',
+        'npx keygate cert import ./certs --ttl 60',
+        'npx keygate key decrypt k <ciphertext>',
+        'TOKEN=$(npx keygate group create edge); export TOKEN',
+        fence,
+      ].join('\n'),
+    );
     const problems = lint(block as ReturnType<typeof parseBlocks>[number]);
     expect(problems.map((p) => p.split(':')[1])).toEqual(['2', '3', '4', '5', '6']);
   });
 
   it('refuses a group created twice across walkthroughs', () => {
-    const blocks = parseBlocks([`${fence}sh`, 'T=$(npx keygate group create edge)', fence, 'x', `${fence}sh`, 'K=$(npx keygate group create edge --token-ttl 60)', fence].join('\n'));
+    const blocks = parseBlocks(
+      [`${fence}sh`, 'T=$(npx keygate group create edge)', fence, 'x', `${fence}sh`, 'K=$(npx keygate group create edge --token-ttl 60)', fence].join('\n'),
+    );
     expect(lintAll(blocks)).toEqual(["README.md:6: group 'edge' was created at README.md:2 already"]);
   });
 });

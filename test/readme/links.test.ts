@@ -8,7 +8,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { repoRoot } from '../helpers/cli.js';
 
-const pages = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(join(repoRoot, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** GitHub's anchor for a heading (duplicates get -1, -2…). */
 function anchors(markdown: string): Set<string> {
@@ -44,7 +49,8 @@ describe('README and docs/ links', () => {
         const path = file ? join(repoRoot, dirname(page), file) : join(repoRoot, page);
         const name = relative(repoRoot, path);
         if (!existsSync(path)) broken.push(`${page}: ${target} (no file ${name})`);
-        else if (anchor && name.endsWith('.md') && !anchors(readFileSync(path, 'utf8')).has(anchor)) broken.push(`${page}: ${target} (no heading #${anchor} in ${name})`);
+        else if (anchor && name.endsWith('.md') && !anchors(readFileSync(path, 'utf8')).has(anchor))
+          broken.push(`${page}: ${target} (no heading #${anchor} in ${name})`);
       }
     }
     expect(broken).toEqual([]);

@@ -144,7 +144,9 @@ export function buildScript(blocks: Block[], opts: ScriptOptions): Script {
   if (/['"\\$`]/.test(opts.outDir)) throw new Error(`output folder with quotes: ${opts.outDir}`);
   // "status line caller-lines…": inside a function, BASH_LINENO names the lines that called it.
   emit(`trap '__kg_status=$?; echo "$__kg_status $LINENO \${BASH_LINENO[*]}" >"${opts.outDir}/failed"' ERR`);
-  emit(`npx() { if [ "\${1-}" = keygate ]; then shift; node ${q(`${opts.repo}/bin/keygate.js`)} "$@"; else echo "doc test: only 'npx keygate' is available, not: npx $*" >&2; return 127; fi; }`);
+  emit(
+    `npx() { if [ "\${1-}" = keygate ]; then shift; node ${q(`${opts.repo}/bin/keygate.js`)} "$@"; else echo "doc test: only 'npx keygate' is available, not: npx $*" >&2; return 127; fi; }`,
+  );
   for (const block of blocks) {
     emit(`echo ${q(`## README.md:${block.line} (${block.section})`)} >&2`);
     const lines = substitutePorts(block.code, opts.ports).replace(/\n$/, '').split('\n');
@@ -239,7 +241,8 @@ export function lint(block: Block): string[] {
     if (/^\s*#/.test(text)) return;
     if (/\bexport\s+[A-Za-z_]\w*=["']?\$\(/.test(text)) problems.push(`${at}: 'export VAR=$(…)' hides the command's failure: assign first, then export`);
     if (/\s\[--?[a-z]/.test(text)) problems.push(`${at}: an optional flag in brackets is pasted literally: show the command with and without it`);
-    if (/\b(npx|npm run|npm exec)\b[^#]*&\s*(#.*)?$/.test(text)) problems.push(`${at}: '$!' of a background npx/npm is the wrapper, not the program: run 'node bin/keygate.js …' or 'exec'`);
+    if (/\b(npx|npm run|npm exec)\b[^#]*&\s*(#.*)?$/.test(text))
+      problems.push(`${at}: '$!' of a background npx/npm is the wrapper, not the program: run 'node bin/keygate.js …' or 'exec'`);
     if (/\bcert import\s+(\.\/)?certs\/?(\s|$)/.test(text)) problems.push(`${at}: 'cert import certs' imports make run's own certificates, CA key included`);
     if (/(^|\s)<[a-z][\w -]*>(\s|$)/.test(text)) problems.push(`${at}: a <placeholder> is read by bash as a redirection: use a variable`);
   });

@@ -77,7 +77,10 @@ describe('README: the walkthroughs, in order, against a fresh server', () => {
       if (m) serverEnv[m[1] as string] = m[2] as string;
     }
     // Spawned in a hook: its process group is killed after the file (test/setup-processes.ts).
-    server = spawnTracked(process.execPath, [keygateBin, 'server', '--config', 'config.example.yml', '--addr', '127.0.0.1:0'], { cwd: scratch, env: serverEnv });
+    server = spawnTracked(process.execPath, [keygateBin, 'server', '--config', 'config.example.yml', '--addr', '127.0.0.1:0'], {
+      cwd: scratch,
+      env: serverEnv,
+    });
     port = Number((await server.waitFor(/listening on https:\/\/127\.0\.0\.1:(\d+)/))[1]);
   }, 120_000); // a bound for a machine busy with the rest of the suite, not a wait: the banner ends it
 
@@ -100,7 +103,9 @@ describe('README: the walkthroughs, in order, against a fresh server', () => {
     console.log(
       `README.md: ${blocks.length} shell blocks: ${run.length} run (${script.checks.length} shown outputs checked), ` +
         `${notRun.length} not run (${notRun.map((b) => `:${b.line} ${b.mode.kind === 'not-run' ? b.mode.reason : ''}`).join('; ')})` +
-        (skipped.length ? `, ${skipped.length} skipped: ${skipped.map((b) => `:${b.line} needs ${b.mode.kind === 'needs' ? b.mode.tool : ''}`).join('; ')}` : ''),
+        (skipped.length
+          ? `, ${skipped.length} skipped: ${skipped.map((b) => `:${b.line} needs ${b.mode.kind === 'needs' ? b.mode.tool : ''}`).join('; ')}`
+          : ''),
     );
 
     // Spawned in the test: its process group (with any background example left running) is

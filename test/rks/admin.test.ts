@@ -71,7 +71,11 @@ describe('admin login', () => {
     expectError(await post('/rks/v1/admin/login', '', { ...ADMIN, login: 'root' }), 400, 'invalid username or password');
     expectError(await post('/rks/v1/admin/login', '', { ...ADMIN, role: 'admin' }), 400, 'failed to decode json request body');
     expectError(await post('/rks/v1/admin/login', '', { login: 1, password: 'x' }), 400, 'failed to decode json request body');
-    expectError(await call('/rks/v1/admin/login', { method: 'POST', raw: '{"login":', headers: { 'Content-Type': 'application/json' } }), 400, 'failed to decode json request body');
+    expectError(
+      await call('/rks/v1/admin/login', { method: 'POST', raw: '{"login":', headers: { 'Content-Type': 'application/json' } }),
+      400,
+      'failed to decode json request body',
+    );
     expectError(await call('/rks/v1/admin/login', { method: 'POST' }), 400, 'failed to decode json request body');
   });
 
@@ -89,7 +93,8 @@ describe('admin login', () => {
   it('throttles an address that keeps failing (429 with Retry-After), the right password included', async () => {
     const t = await startRks({ config: { limits: { auth_failures: 3, auth_failure_window: '1h' } } });
     try {
-      for (let i = 0; i < 3; i++) expect((await t.call('/rks/v1/admin/login', { method: 'POST', body: { ...ADMIN, password: `guess-${i}` } })).status).toBe(400);
+      for (let i = 0; i < 3; i++)
+        expect((await t.call('/rks/v1/admin/login', { method: 'POST', body: { ...ADMIN, password: `guess-${i}` } })).status).toBe(400);
       const blocked = await t.call('/rks/v1/admin/login', { method: 'POST', body: ADMIN });
       expectError(blocked, 429, 'too many failed authentications: try again later');
       expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
@@ -102,10 +107,19 @@ describe('admin login', () => {
 describe('routing and body rules', () => {
   it('answers 404 `No Route` to unknown paths, wrong methods and invalid group names', async () => {
     for (const [method, path] of [
-      ['GET', '/rks/v1/nope'], ['GET', '/rks/'], ['GET', '/rks/v2/init'], ['GET', '/rks/v1/init'],
-      ['PATCH', '/rks/v1/group/edge'], ['POST', '/rks/v1/group/edge/config'], ['GET', '/rks/v1/node'],
-      ['GET', '/rks/v1/group/bad_name'], ['GET', `/rks/v1/group/${'a'.repeat(65)}`], ['GET', '/rks/v1/group/edge/'],
-      ['GET', '/rks/v1/secret/'], ['GET', '/rks/v1/secret/a%2Fb'], ['DELETE', '/rks/v1/group/edge/nodes/'],
+      ['GET', '/rks/v1/nope'],
+      ['GET', '/rks/'],
+      ['GET', '/rks/v2/init'],
+      ['GET', '/rks/v1/init'],
+      ['PATCH', '/rks/v1/group/edge'],
+      ['POST', '/rks/v1/group/edge/config'],
+      ['GET', '/rks/v1/node'],
+      ['GET', '/rks/v1/group/bad_name'],
+      ['GET', `/rks/v1/group/${'a'.repeat(65)}`],
+      ['GET', '/rks/v1/group/edge/'],
+      ['GET', '/rks/v1/secret/'],
+      ['GET', '/rks/v1/secret/a%2Fb'],
+      ['DELETE', '/rks/v1/group/edge/nodes/'],
     ] as const) {
       expectError(await call(path, { method, token: admin, spec: false }), 404, 'No Route');
     }
@@ -142,7 +156,12 @@ describe('groups', () => {
   });
 
   it('get and get config: the settings, never the OAuth client secret; update replaces all four', async () => {
-    const info = { callbackURL: 'https://manager.example/nodes', oauthURL: 'https://manager.example/token', oauthClientID: 'cid', oauthClientSecret: 'hush-hush' };
+    const info = {
+      callbackURL: 'https://manager.example/nodes',
+      oauthURL: 'https://manager.example/token',
+      oauthClientID: 'cid',
+      oauthClientSecret: 'hush-hush',
+    };
     expect((await post('/rks/v1/group/g-info', admin, info)).status).toBe(201);
     const shown = { ...info, oauthClientSecret: '' };
     expectJSON(await call('/rks/v1/group/g-info', { token: admin }), 200, shown);
@@ -188,17 +207,33 @@ describe('secrets', () => {
     expect({ status: r.status, text: r.text }).toEqual({ status: 201, text: '' });
     expectError(await post('/rks/v1/secret/www.example.com', admin, secret(www)), 409, 'secret already exist');
     const mismatch = { data: { certificate: www.chainPem, private_key: other.keyPem, meta: { ttl: 600 } } };
-    expectError(await post('/rks/v1/secret/x.example.com', admin, mismatch), 400, 'data.private_key: does not match the leaf certificate (the first of the chain)');
+    expectError(
+      await post('/rks/v1/secret/x.example.com', admin, mismatch),
+      400,
+      'data.private_key: does not match the leaf certificate (the first of the chain)',
+    );
     const asRksTests = { data: { certificate: 'test', private_key: 'test', meta: { ttl: 60 } } }; // what RKS's own tests store
     expect((await post('/rks/v1/secret/x.example.com', admin, asRksTests)).text).toMatch(/^data\.certificate: /);
     expectError(await post('/rks/v1/secret/x.example.com', admin, secret(www, 0)), 400, 'data.meta.ttl must be a whole number of seconds from 1 to 31536000');
-    expectError(await post('/rks/v1/secret/x.example.com', admin, { data: { certificate: www.chainPem } }), 400, 'data.private_key is required: the PEM private key of the certificate');
-    expectError(await post('/rks/v1/secret/x.example.com', admin, { data: { certificate: null, private_key: null, meta: null } }), 400, 'data.certificate is required: the PEM certificate chain, leaf first');
+    expectError(
+      await post('/rks/v1/secret/x.example.com', admin, { data: { certificate: www.chainPem } }),
+      400,
+      'data.private_key is required: the PEM private key of the certificate',
+    );
+    expectError(
+      await post('/rks/v1/secret/x.example.com', admin, { data: { certificate: null, private_key: null, meta: null } }),
+      400,
+      'data.certificate is required: the PEM certificate chain, leaf first',
+    );
     const nested = { data: { certificate: 'x', private_key: 'y', meta: { ttl: 60, extra: { deep: [null] } } } };
     expectError(await post('/rks/v1/secret/x.example.com', admin, nested), 400, 'failed to decode json request body');
     expectError(await post('/rks/v1/secret/x.example.com', admin, { data: { meta: { ttl: 1.5 } } }), 400, 'failed to decode json request body');
     expect((await post('/rks/v1/secret/a..b', admin, secret(www))).text).toMatch(/^invalid bundle name 'a\.\.b'/);
-    expectError(await call('/rks/v1/secret/x.example.com', { method: 'POST', token: admin, raw: JSON.stringify(secret(www)) }), 415, 'Content-Type Header not valid');
+    expectError(
+      await call('/rks/v1/secret/x.example.com', { method: 'POST', token: admin, raw: JSON.stringify(secret(www)) }),
+      415,
+      'Content-Type Header not valid',
+    );
     expectError(await call('/rks/v1/secret/x.example.com', { token: admin }), 404, 'secret not found');
   });
 
@@ -221,7 +256,9 @@ describe('secrets', () => {
     const next = certs.bundle({ dnsNames: ['api.example.com'] });
     const r = await call('/rks/v1/secret/api.example.com', { method: 'PUT', token: admin, body: secret(next, 900) });
     expect({ status: r.status, text: r.text }).toEqual({ status: 200, text: '' });
-    expectJSON(await call('/rks/v1/secret/api.example.com', { token: admin }), 200, { data: { meta: { ttl: 900 }, certificate: next.chainPem, private_key: next.keyPem } });
+    expectJSON(await call('/rks/v1/secret/api.example.com', { token: admin }), 200, {
+      data: { meta: { ttl: 900 }, certificate: next.chainPem, private_key: next.keyPem },
+    });
     if (!workerMode) {
       // In-process only: reads every keystore entry.
       const store = rks.s.running.holder.current.store;
@@ -232,8 +269,16 @@ describe('secrets', () => {
     }
     expectError(await call('/rks/v1/secret/nope.example.com', { method: 'PUT', token: admin, body: secret(next) }), 404, 'secret does not exist');
     const mismatch = { data: { certificate: next.chainPem, private_key: www.keyPem, meta: { ttl: 900 } } };
-    expectError(await call('/rks/v1/secret/api.example.com', { method: 'PUT', token: admin, body: mismatch }), 400, 'data.private_key: does not match the leaf certificate (the first of the chain)');
-    expectError(await call('/rks/v1/secret/api.example.com', { method: 'PUT', token: admin, body: { data: {}, meta: {} } }), 400, 'failed to decode json request body');
+    expectError(
+      await call('/rks/v1/secret/api.example.com', { method: 'PUT', token: admin, body: mismatch }),
+      400,
+      'data.private_key: does not match the leaf certificate (the first of the chain)',
+    );
+    expectError(
+      await call('/rks/v1/secret/api.example.com', { method: 'PUT', token: admin, body: { data: {}, meta: {} } }),
+      400,
+      'failed to decode json request body',
+    );
     expect((await call('/rks/v1/secret/api.example.com', { token: admin })).json.data.private_key).toBe(next.keyPem); // bad input changed nothing
   });
 
@@ -241,7 +286,11 @@ describe('secrets', () => {
     expect((await post('/rks/v1/secret/del.example.com', admin, secret(certs.bundle({ dnsNames: ['del.example.com'] })))).status).toBe(201);
     expect((await post('/rks/v1/group/g-sec', admin, NO_CALLBACK)).status).toBe(201);
     expect((await post('/rks/v1/group/g-sec/secrets/del.example.com', admin)).status).toBe(200);
-    expectError(await call('/rks/v1/secret/del.example.com', { method: 'DELETE', token: admin }), 409, 'del.example.com still associated to at least one group');
+    expectError(
+      await call('/rks/v1/secret/del.example.com', { method: 'DELETE', token: admin }),
+      409,
+      'del.example.com still associated to at least one group',
+    );
     expect((await call('/rks/v1/group/g-sec/secrets/del.example.com', { method: 'DELETE', token: admin })).status).toBe(204);
     expect((await call('/rks/v1/secret/del.example.com', { method: 'DELETE', token: admin })).status).toBe(204);
     expectError(await call('/rks/v1/secret/del.example.com', { method: 'DELETE', token: admin }), 404, 'Secret not found');
@@ -302,17 +351,31 @@ describe('a group token or a node token is not an admin', () => {
     const nodeToken = (await call('/rks/v1/node', { method: 'POST', token: groupToken, headers: { 'X-LCDN-nodeId': 'n1' } })).json.nodeToken as string;
     expect(nodeToken).toMatch(/^kgn_/);
     const routes: Array<[string, string, unknown?]> = [
-      ['POST', '/rks/v1/group/g-new', NO_CALLBACK], ['GET', '/rks/v1/group/g-guarded'], ['PUT', '/rks/v1/group/g-guarded', NO_CALLBACK],
-      ['DELETE', '/rks/v1/group/g-guarded'], ['GET', '/rks/v1/group/g-guarded/config'], ['GET', '/rks/v1/group/g-guarded/grouptoken'],
-      ['PUT', '/rks/v1/group/g-guarded/grouptoken'], ['DELETE', '/rks/v1/group/g-guarded/nodes/n1'], ['GET', '/rks/v1/group/g-guarded/secrets'],
-      ['POST', '/rks/v1/group/g-guarded/secrets/api.example.com'], ['DELETE', '/rks/v1/group/g-guarded/secrets/www.example.com'],
-      ['POST', '/rks/v1/secret/new.example.com', secret(www)], ['PUT', '/rks/v1/secret/www.example.com', secret(www)],
-      ['DELETE', '/rks/v1/secret/www.example.com'], ['GET', '/rks/v1/secret/www.example.com/groups'], ['POST', '/rks/v1/init'],
+      ['POST', '/rks/v1/group/g-new', NO_CALLBACK],
+      ['GET', '/rks/v1/group/g-guarded'],
+      ['PUT', '/rks/v1/group/g-guarded', NO_CALLBACK],
+      ['DELETE', '/rks/v1/group/g-guarded'],
+      ['GET', '/rks/v1/group/g-guarded/config'],
+      ['GET', '/rks/v1/group/g-guarded/grouptoken'],
+      ['PUT', '/rks/v1/group/g-guarded/grouptoken'],
+      ['DELETE', '/rks/v1/group/g-guarded/nodes/n1'],
+      ['GET', '/rks/v1/group/g-guarded/secrets'],
+      ['POST', '/rks/v1/group/g-guarded/secrets/api.example.com'],
+      ['DELETE', '/rks/v1/group/g-guarded/secrets/www.example.com'],
+      ['POST', '/rks/v1/secret/new.example.com', secret(www)],
+      ['PUT', '/rks/v1/secret/www.example.com', secret(www)],
+      ['DELETE', '/rks/v1/secret/www.example.com'],
+      ['GET', '/rks/v1/secret/www.example.com/groups'],
+      ['POST', '/rks/v1/init'],
     ];
     for (const token of [groupToken, nodeToken]) {
       for (const [method, path, body] of routes) {
         const r = await call(path, { method, token, ...(body !== undefined ? { body } : {}) });
-        expect({ route: `${method} ${path}`, status: r.status, text: r.text }).toEqual({ route: `${method} ${path}`, status: 403, text: 'permission denied\n' });
+        expect({ route: `${method} ${path}`, status: r.status, text: r.text }).toEqual({
+          route: `${method} ${path}`,
+          status: 403,
+          text: 'permission denied\n',
+        });
       }
     }
     expectError(await call('/rks/v1/secret/api.example.com', { token: groupToken }), 403, 'read secret: vault unauthorized');
@@ -351,7 +414,11 @@ describe('root paths', () => {
     expect(m.status).toBe(200);
     expect(m.text).toContain('keygate_http_requests_total{route="/rks/**"');
     const root = await call('/');
-    expect({ status: root.status, text: root.text, type: root.headers['content-type'] }).toEqual({ status: 200, text: 'RKS API', type: 'text/plain; charset=utf-8' });
+    expect({ status: root.status, text: root.text, type: root.headers['content-type'] }).toEqual({
+      status: 200,
+      text: 'RKS API',
+      type: 'text/plain; charset=utf-8',
+    });
     const unknown = await call('/nope', { spec: false });
     expect({ status: unknown.status, json: unknown.json }).toEqual({ status: 404, json: { message: 'not found' } });
     expect((await call('/', { method: 'POST', spec: false })).status).toBe(404);

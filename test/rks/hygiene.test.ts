@@ -62,8 +62,14 @@ describe('log hygiene of the RKS surface', () => {
     if (!workerMode) await rks.s.running.holder.current.nodes.settled();
 
     const secrets = [
-      ADMIN.password, WRONG_PASSWORD, INIT_TOKEN, gm.clientSecret, ...gm.issued, ...tokens,
-      ...pemBodyLines(first.keyPem), ...pemBodyLines(second.keyPem),
+      ADMIN.password,
+      WRONG_PASSWORD,
+      INIT_TOKEN,
+      gm.clientSecret,
+      ...gm.issued,
+      ...tokens,
+      ...pemBodyLines(first.keyPem),
+      ...pemBodyLines(second.keyPem),
     ];
     expect(tokens).toHaveLength(4);
     expect(gm.issued.length).toBeGreaterThan(0);

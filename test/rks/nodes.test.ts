@@ -46,7 +46,10 @@ async function nodeToken(groupToken: string, nodeId: string): Promise<string> {
 beforeAll(async () => {
   rks = await startRks();
   admin = await rks.login();
-  for (const [fqdn, b] of [['www.example.com', www], ['api.example.com', api]] as const) {
+  for (const [fqdn, b] of [
+    ['www.example.com', www],
+    ['api.example.com', api],
+  ] as const) {
     expect((await call(`/rks/v1/secret/${fqdn}`, { method: 'POST', token: admin, body: secret(b) })).status).toBe(201);
   }
 });
@@ -84,7 +87,7 @@ describe('registration', () => {
     expectError(text, 415, 'Content-Type Header not valid');
   });
 
-  it('a node reads its group\'s secrets; anything else is the same 403', async () => {
+  it("a node reads its group's secrets; anything else is the same 403", async () => {
     const node = await nodeToken(groupToken, 'reader');
     expectJSON(await read(node), 200, { data: { meta: { ttl: 600 }, certificate: www.chainPem, private_key: www.keyPem } });
     for (const fqdn of ['api.example.com', 'nope.example.com', 'a..b']) expectError(await read(node, fqdn), 403, 'read secret: vault unauthorized');
@@ -100,10 +103,14 @@ describe('registration', () => {
     expectJSON(await renew(groupToken), 200, { nodeToken: groupToken, ttl: 2678400 });
   });
 
-  it('renew-self: every failure is 403 with RKS\'s exact body', async () => {
+  it("renew-self: every failure is 403 with RKS's exact body", async () => {
     for (const bad of ['s.garbage', 'kgn_' + 'A'.repeat(43), INIT_TOKEN]) {
       const r = await renew(bad);
-      expect({ status: r.status, text: r.text, type: r.headers['content-type'] }).toEqual({ status: 403, text: DENIED + '\n', type: 'text/plain; charset=utf-8' });
+      expect({ status: r.status, text: r.text, type: r.headers['content-type'] }).toEqual({
+        status: 403,
+        text: DENIED + '\n',
+        type: 'text/plain; charset=utf-8',
+      });
     }
     expectError(await renew(), 403, 'X-Vault-Token not found');
   });
@@ -176,8 +183,7 @@ describe('the group manager decides (callback with RKS-style OAuth)', () => {
   let groupToken = '';
   const info = () => ({ callbackURL: gm.callbackUrl, oauthURL: gm.oauthUrl, oauthClientID: gm.clientId, oauthClientSecret: gm.clientSecret });
   /** The group's trust for its manager, set with keygate's own API (RKS has no such field). */
-  const trust = (group: string, settings: Record<string, unknown>) =>
-    rks.s.call(rks.s.admin, `/v1/group/update/${group}`, { method: 'PUT', body: settings });
+  const trust = (group: string, settings: Record<string, unknown>) => rks.s.call(rks.s.admin, `/v1/group/update/${group}`, { method: 'PUT', body: settings });
 
   beforeAll(async () => {
     gm = await startGroupManager({ mode: 'rks' });
@@ -204,7 +210,7 @@ describe('the group manager decides (callback with RKS-style OAuth)', () => {
     expect(gm.callbacks.at(-1)).toEqual({ nodeId: '1', authorization: `Bearer ${gm.issued.at(-1)}` });
   });
 
-  it('refuses what the manager refuses (403 in RKS\'s words), and answers 500 when it cannot decide', async () => {
+  it("refuses what the manager refuses (403 in RKS's words), and answers 500 when it cannot decide", async () => {
     expectError(await register(groupToken, '0'), 403, 'node 0 not Allowed');
     expectError(await register(groupToken, '404'), 403, 'node 404 not found');
     expectError(await register(groupToken, '500'), 500, 'callback: group manager gave an invalid answer');

@@ -10,7 +10,6 @@ import { readFileSync } from 'node:fs';
 import { runToEnd } from '../helpers/processes.js';
 import { startTestServer, workerMode, type TestServer } from '../helpers/server.js';
 
-
 /** The walkthrough's shell block from README.md. */
 function walkthrough(): string {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -37,7 +36,10 @@ describe('README: Coming from RKS', () => {
     // No clock of its own: the test's timeout bounds it, and the helper kills the group after the test.
     const { code, stdout, stderr } = await runToEnd('bash', ['-c', prelude + script]);
     expect(code, stderr).toBe(0);
-    const statuses = stderr.split('\n').filter((l) => l.startsWith('STATUS ')).map((l) => Number(l.slice(7)));
+    const statuses = stderr
+      .split('\n')
+      .filter((l) => l.startsWith('STATUS '))
+      .map((l) => Number(l.slice(7)));
     expect(statuses).toEqual([
       201, // init
       200, // admin login

@@ -127,7 +127,7 @@ describe('plain HTTP on the TLS port', () => {
     expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ message: 'this is a TLS port: use https://' });
   });
 
-  it('a broken handshake still gets TLS\'s own answer (an alert), not HTTP', async () => {
+  it("a broken handshake still gets TLS's own answer (an alert), not HTTP", async () => {
     const t = await server();
     const socket = net.connect(t.port, '127.0.0.1');
     const text = readAll(socket);
@@ -148,9 +148,26 @@ const hasOpenSSL = (() => {
 describe('TLS renegotiation', () => {
   it.skipIf(!hasOpenSSL)('a client-initiated renegotiation ends the connection (openssl s_client -tls1_2, R)', async () => {
     const t = await server();
-    const client = spawnTracked('openssl', ['s_client', '-tls1_2', '-connect', `127.0.0.1:${t.port}`, '-servername', 'localhost', '-CAfile', t.pki.caFile, '-cert', t.admin.certFile, '-key', t.admin.keyFile], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const client = spawnTracked(
+      'openssl',
+      [
+        's_client',
+        '-tls1_2',
+        '-connect',
+        `127.0.0.1:${t.port}`,
+        '-servername',
+        'localhost',
+        '-CAfile',
+        t.pki.caFile,
+        '-cert',
+        t.admin.certFile,
+        '-key',
+        t.admin.keyFile,
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     // After the handshake, ask for a renegotiation, then a request: answered only if the renegotiation went through.
     await client.waitFor(/Verify return code: 0 \(ok\)/, 'stdout');
     client.child.stdin?.write('R\nGET /version HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');

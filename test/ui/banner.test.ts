@@ -14,7 +14,9 @@ const root = new URL('../../', import.meta.url).pathname;
 
 describe('the start-up banner', { timeout: 120_000 }, () => {
   it('names the dashboard URL and how to get in, and the URL serves the page', async () => {
-    const server = spawnTracked(process.execPath, ['--import', 'tsx', join(root, 'test/agent/cli-entry.ts'), 'server', '--dev', '--addr', '127.0.0.1:0'], { cwd: root });
+    const server = spawnTracked(process.execPath, ['--import', 'tsx', join(root, 'test/agent/cli-entry.ts'), 'server', '--dev', '--addr', '127.0.0.1:0'], {
+      cwd: root,
+    });
     const [, url, how] = (await server.waitFor(/dashboard:\s+(https:\/\/localhost:\d+\/ui\/) \(([^)]*)\)/)) as unknown as [string, string, string];
     expect(how).toBe("client certificate, or the RKS admin login 'admin-rks'");
     const ca = readFileSync((await server.waitFor(/CA certificate:\s+(\S+)/))[1] as string, 'utf8');

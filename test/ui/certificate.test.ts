@@ -32,7 +32,13 @@ const policyWritable = (() => {
     return false;
   }
 })();
-const missing = !chromiumPresent ? 'Chromium (/usr/bin/chromium)' : !nssTools ? 'the NSS tools (certutil, pk12util: Debian libnss3-tools)' : !policyWritable ? `a writable ${POLICY_DIR} (run as root)` : '';
+const missing = !chromiumPresent
+  ? 'Chromium (/usr/bin/chromium)'
+  : !nssTools
+    ? 'the NSS tools (certutil, pk12util: Debian libnss3-tools)'
+    : !policyWritable
+      ? `a writable ${POLICY_DIR} (run as root)`
+      : '';
 if (missing) console.warn(`ui/certificate.test: ${missing} is missing; the client-certificate browser tests are skipped (CI installs them: .ci/run)`);
 
 let s: TestServer;
@@ -44,7 +50,9 @@ const policyFile = join(POLICY_DIR, `keygate-ui-test-${process.pid}.json`);
 
 /** A PKCS#12 file of a client's certificate and key, without a password, for pk12util. */
 function pkcs12(client: TestClient, name: string, file: string): void {
-  execFileSync('openssl', ['pkcs12', '-export', '-in', client.certFile, '-inkey', client.keyFile, '-name', name, '-out', file, '-passout', 'pass:'], { stdio: 'ignore' });
+  execFileSync('openssl', ['pkcs12', '-export', '-in', client.certFile, '-inkey', client.keyFile, '-name', name, '-out', file, '-passout', 'pass:'], {
+    stdio: 'ignore',
+  });
 }
 
 beforeAll(async () => {
@@ -56,7 +64,10 @@ beforeAll(async () => {
   });
   const certs = new BundleCerts();
   const soon = certs.expiringIn(5, { dnsNames: ['soon.example.com'] });
-  const r = await s.call(s.admin, '/v1/cert/import/soon.example.com', { method: 'PUT', body: { certificate: soon.chainPem, private_key: soon.keyPem, ttl: 600 } });
+  const r = await s.call(s.admin, '/v1/cert/import/soon.example.com', {
+    method: 'PUT',
+    body: { certificate: soon.chainPem, private_key: soon.keyPem, ttl: 600 },
+  });
   expect(r.status, r.text).toBe(200);
   expect((await s.call(s.admin, '/v1/group/create/edge', { method: 'PUT', body: {} })).status).toBe(200);
   if (missing) return;
@@ -65,12 +76,16 @@ beforeAll(async () => {
   const db = `sql:${join(home, '.pki', 'nssdb')}`;
   mkdirSync(join(home, '.pki', 'nssdb'), { recursive: true });
   execFileSync('certutil', ['-N', '-d', db, '--empty-password']);
-  for (const [who, name] of [[s.admin, 'admin'], [viewer, 'viewer']] as const) {
+  for (const [who, name] of [
+    [s.admin, 'admin'],
+    [viewer, 'viewer'],
+  ] as const) {
     const file = join(home, `${name}.p12`);
     pkcs12(who, name, file);
     execFileSync('pk12util', ['-i', file, '-d', db, '-W', ''], { stdio: 'ignore' });
   }
-  const pick = (host: string, cn: string) => JSON.stringify({ pattern: `https://${host}:${s.port}`, filter: { ISSUER: { CN: 'keygate test CA' }, SUBJECT: { CN: cn } } });
+  const pick = (host: string, cn: string) =>
+    JSON.stringify({ pattern: `https://${host}:${s.port}`, filter: { ISSUER: { CN: 'keygate test CA' }, SUBJECT: { CN: cn } } });
   writeFileSync(policyFile, JSON.stringify({ AutoSelectCertificateForUrls: [pick('localhost', 'admin'), pick('127.0.0.1', 'viewer')] }));
   b = await openBrowser(home);
   page = b.page;
@@ -95,22 +110,26 @@ describe('the dashboard by client certificate', () => {
     expect(s.logLines.some((l) => l.includes(`"identity":"${s.admin.identity}"`) && l.includes('/v1/cert/describe/soon.example.com'))).toBe(true);
   });
 
-  it.skipIf(missing !== '')('shows a viewer whose policy allows only /v1/cert/describe/* the bundle, and no button that would fail', { timeout: 90_000 }, async () => {
-    await show(page, `https://127.0.0.1:${s.port}/ui/#/bundle/soon.example.com`);
-    const text = await page.$eval('main', (e) => e.textContent ?? '');
-    expect(text).toContain('soon.example.com');
-    expect(text).toMatch(/expires in [45] days/);
-    expect(await page.$$('main button, main form')).toEqual([]);
-    expect(await page.$('[data-action]')).toBeNull();
-    await screenshots(page, 'viewer-bundle');
-    expect(await seriousViolations(page)).toEqual([]);
-    // The other pages say what the policy does not allow instead of failing.
-    await show(page, `https://127.0.0.1:${s.port}/ui/#/groups`);
-    expect(await page.$eval('main', (e) => e.textContent)).toContain('may not list groups');
-    expect(await page.$$('main button')).toEqual([]);
-    await show(page, `https://127.0.0.1:${s.port}/ui/#/bundles`);
-    expect(await page.$eval('main', (e) => e.textContent)).toContain('may not list certificate bundles');
-    await screenshots(page, 'viewer-bundles');
-    expect(await seriousViolations(page)).toEqual([]);
-  });
+  it.skipIf(missing !== '')(
+    'shows a viewer whose policy allows only /v1/cert/describe/* the bundle, and no button that would fail',
+    { timeout: 90_000 },
+    async () => {
+      await show(page, `https://127.0.0.1:${s.port}/ui/#/bundle/soon.example.com`);
+      const text = await page.$eval('main', (e) => e.textContent ?? '');
+      expect(text).toContain('soon.example.com');
+      expect(text).toMatch(/expires in [45] days/);
+      expect(await page.$$('main button, main form')).toEqual([]);
+      expect(await page.$('[data-action]')).toBeNull();
+      await screenshots(page, 'viewer-bundle');
+      expect(await seriousViolations(page)).toEqual([]);
+      // The other pages say what the policy does not allow instead of failing.
+      await show(page, `https://127.0.0.1:${s.port}/ui/#/groups`);
+      expect(await page.$eval('main', (e) => e.textContent)).toContain('may not list groups');
+      expect(await page.$$('main button')).toEqual([]);
+      await show(page, `https://127.0.0.1:${s.port}/ui/#/bundles`);
+      expect(await page.$eval('main', (e) => e.textContent)).toContain('may not list certificate bundles');
+      await screenshots(page, 'viewer-bundles');
+      expect(await seriousViolations(page)).toEqual([]);
+    },
+  );
 });

@@ -54,7 +54,11 @@ describe('the page and the session on the wire', () => {
     expect(admin.json.csrf_token).toBeUndefined();
     const { cookie } = await login();
     const session = await s.call(null, '/ui/session?may=/v1/cert/list/&may=/v1/key/create/k&may=/v1/key/decrypt/k', { headers: { Cookie: cookie } });
-    expect(session.json).toMatchObject({ kind: 'session', principal: 'session:ops', may: { '/v1/cert/list/': true, '/v1/key/create/k': false, '/v1/key/decrypt/k': false } });
+    expect(session.json).toMatchObject({
+      kind: 'session',
+      principal: 'session:ops',
+      may: { '/v1/cert/list/': true, '/v1/key/create/k': false, '/v1/key/decrypt/k': false },
+    });
     expect(session.json.csrf_token).toMatch(/^[\w-]{43}$/);
   });
 
@@ -78,7 +82,11 @@ describe('the page and the session on the wire', () => {
     const bare = await s.call(null, '/v1/group/create/csrf-less', { method: 'PUT', body: {}, headers: { Cookie: cookie } });
     expect(bare.status).toBe(403);
     expect(bare.json.message).toContain('CSRF');
-    const wrong = await s.call(null, '/v1/group/create/csrf-less', { method: 'PUT', body: {}, headers: { Cookie: cookie, 'X-Keygate-CSRF': csrf.slice(1) + 'A' } });
+    const wrong = await s.call(null, '/v1/group/create/csrf-less', {
+      method: 'PUT',
+      body: {},
+      headers: { Cookie: cookie, 'X-Keygate-CSRF': csrf.slice(1) + 'A' },
+    });
     expect(wrong.status).toBe(403);
     expect((await s.call(s.admin, '/v1/group/describe/csrf-less')).status).toBe(404);
     const ok = await s.call(null, '/v1/group/create/csrf-ok', { method: 'PUT', body: {}, headers: { Cookie: cookie, 'X-Keygate-CSRF': csrf } });
@@ -87,11 +95,16 @@ describe('the page and the session on the wire', () => {
     expect(s.logLines.some((l) => l.includes('"session:ops"') && l.includes('/v1/group/create/csrf-ok'))).toBe(true);
   });
 
-  it('accepts the cookie from the dashboard\'s own origin only', async () => {
+  it("accepts the cookie from the dashboard's own origin only", async () => {
     const { cookie } = await login();
     const own = await s.call(null, '/v1/cert/list/', { headers: { Cookie: cookie, Origin: `https://localhost:${s.port}`, 'Sec-Fetch-Site': 'same-origin' } });
     expect(own.status).toBe(200);
-    for (const headers of [{ Origin: 'https://evil.example' }, { Origin: `https://127.0.0.1:${s.port}` }, { 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }]) {
+    for (const headers of [
+      { Origin: 'https://evil.example' },
+      { Origin: `https://127.0.0.1:${s.port}` },
+      { 'Sec-Fetch-Site': 'cross-site' },
+      { 'Sec-Fetch-Site': 'same-site' },
+    ]) {
       const r = await s.call(null, '/v1/cert/list/', { headers: { Cookie: cookie, ...headers } });
       expect(r.status, JSON.stringify(headers)).toBe(403);
       expect(r.json.message).toContain("dashboard's own origin");

@@ -106,12 +106,17 @@ describe('the dashboard in headless Chromium, logged in as the RKS admin', () =>
     const error = await page.waitForSelector('#replace-form .error');
     expect(await error?.evaluate((e) => e.textContent)).toMatch(/private_key: .*does not match/);
     // Both files dropped on the chain's field: the key goes to its own field.
-    await page.$eval('#replace-cert', (e, chain, key) => {
-      const files = new DataTransfer();
-      files.items.add(new File([chain], 'soon.crt'));
-      files.items.add(new File([key], 'soon.key'));
-      e.dispatchEvent(new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true }));
-    }, fresh.chainPem, fresh.keyPem);
+    await page.$eval(
+      '#replace-cert',
+      (e, chain, key) => {
+        const files = new DataTransfer();
+        files.items.add(new File([chain], 'soon.crt'));
+        files.items.add(new File([key], 'soon.key'));
+        e.dispatchEvent(new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true }));
+      },
+      fresh.chainPem,
+      fresh.keyPem,
+    );
     await page.waitForFunction(() => (document.querySelector('#replace-key') as HTMLTextAreaElement).value.includes('PRIVATE KEY'));
     expect(await page.$eval('#replace-cert', (e) => (e as HTMLTextAreaElement).value)).not.toContain('PRIVATE KEY');
     await page.click('#replace-form button[type=submit]');
@@ -198,7 +203,9 @@ describe('the dashboard in headless Chromium, logged in as the RKS admin', () =>
 
   it.skipIf(!chromiumPresent)('refuses a write without the CSRF token and the cookie from another origin, in the browser', { timeout: 60_000 }, async () => {
     await show(page, base() + '#/overview');
-    const status = await page.evaluate(async () => (await fetch('/v1/group/create/from-console', { method: 'PUT', body: '{}', headers: { 'Content-Type': 'application/json' } })).status);
+    const status = await page.evaluate(
+      async () => (await fetch('/v1/group/create/from-console', { method: 'PUT', body: '{}', headers: { 'Content-Type': 'application/json' } })).status,
+    );
     expect(status).toBe(403);
     // A page of another origin (another name of this server) posts with the browser's cookies.
     await show(page, `https://localhost:${s.port}/ui/`);
@@ -210,18 +217,22 @@ describe('the dashboard in headless Chromium, logged in as the RKS admin', () =>
     expect((await s.call(s.admin, '/v1/group/describe/from-console')).status).toBe(404);
   });
 
-  it.skipIf(!chromiumPresent)('after a session ended elsewhere, offers the login again: the dead cookie is refused, cleared, and the page starts anonymous', { timeout: 60_000 }, async () => {
-    const rks = await s.call(null, '/rks/v1/admin/login', { method: 'POST', body: ADMIN, headers: { 'Content-Type': 'application/json' } });
-    expect((await s.call(null, '/rks/v1/admin/tokens', { method: 'DELETE', headers: { 'X-Vault-Token': rks.json.adminToken } })).status).toBe(200);
-    expect((await b.browser.defaultBrowserContext().cookies()).find((c) => c.name === SESSION_COOKIE)).toBeDefined();
-    await show(page, base() + '#/overview');
-    await page.waitForSelector('main[data-page="sign-in"]');
-    expect((await b.browser.defaultBrowserContext().cookies()).find((c) => c.name === SESSION_COOKIE)).toBeUndefined();
-    await page.type('#login', ADMIN.login);
-    await page.type('#password', ADMIN.password);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('main[data-page="overview"]:not([aria-busy])');
-  });
+  it.skipIf(!chromiumPresent)(
+    'after a session ended elsewhere, offers the login again: the dead cookie is refused, cleared, and the page starts anonymous',
+    { timeout: 60_000 },
+    async () => {
+      const rks = await s.call(null, '/rks/v1/admin/login', { method: 'POST', body: ADMIN, headers: { 'Content-Type': 'application/json' } });
+      expect((await s.call(null, '/rks/v1/admin/tokens', { method: 'DELETE', headers: { 'X-Vault-Token': rks.json.adminToken } })).status).toBe(200);
+      expect((await b.browser.defaultBrowserContext().cookies()).find((c) => c.name === SESSION_COOKIE)).toBeDefined();
+      await show(page, base() + '#/overview');
+      await page.waitForSelector('main[data-page="sign-in"]');
+      expect((await b.browser.defaultBrowserContext().cookies()).find((c) => c.name === SESSION_COOKIE)).toBeUndefined();
+      await page.type('#login', ADMIN.login);
+      await page.type('#password', ADMIN.password);
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('main[data-page="overview"]:not([aria-busy])');
+    },
+  );
 
   it.skipIf(!chromiumPresent)('logs out', { timeout: 60_000 }, async () => {
     await show(page, base() + '#/overview');

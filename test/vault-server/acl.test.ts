@@ -30,7 +30,9 @@ describe('policy parsing', () => {
   });
 
   it('rejects invalid capabilities, wildcards and keys with Vault messages', () => {
-    expect(() => parsePolicy('x', 'path "x" { capabilities = ["root"] }')).toThrow(new PolicyError('failed to parse policy: path "x": invalid capability "root"'));
+    expect(() => parsePolicy('x', 'path "x" { capabilities = ["root"] }')).toThrow(
+      new PolicyError('failed to parse policy: path "x": invalid capability "root"'),
+    );
     expect(() => parsePolicy('x', 'path "a/+*" { capabilities = ["read"] }')).toThrow(
       new PolicyError(`failed to parse policy: path "a/+*": invalid use of wildcards ('+*' is forbidden)`),
     );
@@ -94,11 +96,7 @@ describe('rule selection (checklist 10)', () => {
   });
 
   it('prefers the later wildcard, then non-glob, fewer +, longer, lexically larger', () => {
-    const a = acl(
-      'path "a/+/c/*" { capabilities = ["read"] }',
-      'path "a/b/+/d" { capabilities = ["update"] }',
-      'path "a/*" { capabilities = ["list"] }',
-    );
+    const a = acl('path "a/+/c/*" { capabilities = ["read"] }', 'path "a/b/+/d" { capabilities = ["update"] }', 'path "a/*" { capabilities = ["list"] }');
     // a/b/+/d has its + at index 4 > 2, so it wins over a/+/c/* for a/b/c/d.
     expect(can(a, 'update', 'a/b/c/d')).toBe(true);
     expect(can(a, 'read', 'a/b/c/d')).toBe(false);
@@ -118,9 +116,10 @@ describe('rule selection (checklist 10)', () => {
   it('LIST tries the exact rule without the slash, then globs without the slash first (Vault order)', () => {
     const a = acl('path "kv/metadata/app" { capabilities = ["list"] }');
     expect(can(a, 'list', 'kv/metadata/app/')).toBe(true);
-    const overlap = [
-      parsePolicy('p', 'path "x/foo*" { capabilities = ["list"] }\npath "x/foo/*" { capabilities = ["read"] }'),
-    ].map((policy) => ({ policy, nsPath: '' }));
+    const overlap = [parsePolicy('p', 'path "x/foo*" { capabilities = ["list"] }\npath "x/foo/*" { capabilities = ["read"] }')].map((policy) => ({
+      policy,
+      nsPath: '',
+    }));
     expect(new ACL(overlap).allowOperation('list', 'x/foo/').allowed).toBe(true);
     // OpenBao prefers the with-slash candidate.
     expect(new ACL(overlap, { listSlashFirst: true }).allowOperation('list', 'x/foo/').allowed).toBe(false);
@@ -134,7 +133,9 @@ describe('rule selection (checklist 10)', () => {
   });
 
   it('enforces required/denied/allowed parameters', () => {
-    const a = acl('path "p" { capabilities = ["update"]\n required_parameters = ["name"]\n denied_parameters = { "bad" = [] }\n allowed_parameters = { "name" = ["web-*"], "bad" = [] } }');
+    const a = acl(
+      'path "p" { capabilities = ["update"]\n required_parameters = ["name"]\n denied_parameters = { "bad" = [] }\n allowed_parameters = { "name" = ["web-*"], "bad" = [] } }',
+    );
     expect(a.allowOperation('update', 'p', { name: 'web-1' }).allowed).toBe(true);
     expect(a.allowOperation('update', 'p', {}).allowed).toBe(false);
     expect(a.allowOperation('update', 'p', { name: 'db-1' }).allowed).toBe(false);
@@ -242,7 +243,9 @@ describe('sys/policies/acl', () => {
     expect((await root.put('/v1/sys/policies/acl/e', { policy: 'path "x" { capabilities = ["foo"] }' })).json).toEqual({
       errors: ['failed to parse policy: path "x": invalid capability "foo"'],
     });
-    expect((await root.put('/v1/sys/policies/acl/root', { policy: 'path "x" { capabilities = ["read"] }' })).json).toEqual({ errors: ['cannot update "root" policy'] });
+    expect((await root.put('/v1/sys/policies/acl/root', { policy: 'path "x" { capabilities = ["read"] }' })).json).toEqual({
+      errors: ['cannot update "root" policy'],
+    });
     expect((await root.del('/v1/sys/policies/acl/default')).json).toEqual({ errors: ['cannot delete default policy'] });
     expect((await root.del('/v1/sys/policies/acl/root')).json).toEqual({ errors: ['cannot delete "root" policy'] });
     expect((await root.del('/v1/sys/policies/acl/absent')).status).toBe(204);

@@ -226,4 +226,3 @@ function paramsAllowed(perm: Perm, data: Record<string, unknown>): boolean {
   }
   return true;
 }
-

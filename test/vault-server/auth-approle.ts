@@ -117,8 +117,10 @@ export const approleBackend: BackendFactory = () => {
     }
     if (r.secretIdNumUses < 0) return badRequest('secret_id_num_uses cannot be negative');
     if (r.tokenNumUses < 0) return badRequest('token_num_uses cannot be negative');
-    if (!['default', 'service', 'batch', 'default-service', 'default-batch'].includes(r.tokenType)) return badRequest(`invalid 'token_type' value ${JSON.stringify(r.tokenType)}`);
-    if (!r.bindSecretId && !r.secretIdBoundCidrs?.length && !r.tokenBoundCidrs.length) return badRequest('at least one constraint should be enabled on the role');
+    if (!['default', 'service', 'batch', 'default-service', 'default-batch'].includes(r.tokenType))
+      return badRequest(`invalid 'token_type' value ${JSON.stringify(r.tokenType)}`);
+    if (!r.bindSecretId && !r.secretIdBoundCidrs?.length && !r.tokenBoundCidrs.length)
+      return badRequest('at least one constraint should be enabled on the role');
     if (r.tokenMaxTtl > 0 && r.tokenTtl > r.tokenMaxTtl) return badRequest('"token_ttl" cannot be greater than "token_max_ttl"');
     if (r.roleId === '') return badRequest('role_id cannot be empty');
     const clash = byRoleId(r.roleId);
@@ -140,7 +142,8 @@ export const approleBackend: BackendFactory = () => {
       return badRequest((e as Error).message);
     }
     if (numUses < 0) return badRequest('num_uses cannot be negative');
-    if (r.secretIdNumUses > 0 && (numUses === 0 || numUses > r.secretIdNumUses)) return badRequest("num_uses cannot be higher than the role's secret_id_num_uses");
+    if (r.secretIdNumUses > 0 && (numUses === 0 || numUses > r.secretIdNumUses))
+      return badRequest("num_uses cannot be higher than the role's secret_id_num_uses");
     if (r.secretIdTtl > 0 && (ttl === 0 || ttl > r.secretIdTtl)) return badRequest("ttl cannot be longer than the role's secret_id_ttl");
     let metadata: Record<string, string> = {};
     if (d['metadata'] !== undefined && d['metadata'] !== '') {
@@ -197,7 +200,8 @@ export const approleBackend: BackendFactory = () => {
         if (s) r.secretIds.delete(sid);
         return badRequest('invalid role or secret ID');
       }
-      if (!cidrAllows(s.cidrs, ctx.remoteAddr)) return badRequest(`source address ${JSON.stringify(ctx.remoteAddr)} unauthorized through CIDR restrictions on the secret ID`);
+      if (!cidrAllows(s.cidrs, ctx.remoteAddr))
+        return badRequest(`source address ${JSON.stringify(ctx.remoteAddr)} unauthorized through CIDR restrictions on the secret ID`);
       if (s.numUses > 0) {
         s.numUses--;
         if (s.numUses === 0) r.secretIds.delete(sid);
@@ -269,7 +273,14 @@ export const approleBackend: BackendFactory = () => {
         pattern: /^role\/([^/]+)\/secret-id\/?$/,
         ops: {
           update: (ctx, m) => generate(ctx, m[1] ?? '', undefined),
-          list: withRole((ctx, r) => ok({ keys: [...r.secretIds.values()].filter((s) => live(s, ctx.now)).map((s) => s.accessor).sort() })),
+          list: withRole((ctx, r) =>
+            ok({
+              keys: [...r.secretIds.values()]
+                .filter((s) => live(s, ctx.now))
+                .map((s) => s.accessor)
+                .sort(),
+            }),
+          ),
         },
       },
       {

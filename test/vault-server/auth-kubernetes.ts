@@ -243,9 +243,12 @@ export const kubernetesBackend: BackendFactory = () => {
       return badRequest((e as Error).message);
     }
     if (r.names.length === 0) return badRequest('"bound_service_account_names" can not be empty');
-    if (r.namespaces.length === 0 && !r.namespaceSelector) return badRequest('"bound_service_account_namespaces" can not be empty if "bound_service_account_namespace_selector" is not set');
-    if ((r.names.length > 1 && r.names.includes('*')) || (r.namespaces.length > 1 && r.namespaces.includes('*'))) return badRequest('can not mix "*" with values');
-    if (!['serviceaccount_uid', 'serviceaccount_name'].includes(r.aliasNameSource)) return badRequest(`invalid alias_name_source ${JSON.stringify(r.aliasNameSource)}`);
+    if (r.namespaces.length === 0 && !r.namespaceSelector)
+      return badRequest('"bound_service_account_namespaces" can not be empty if "bound_service_account_namespace_selector" is not set');
+    if ((r.names.length > 1 && r.names.includes('*')) || (r.namespaces.length > 1 && r.namespaces.includes('*')))
+      return badRequest('can not mix "*" with values');
+    if (!['serviceaccount_uid', 'serviceaccount_name'].includes(r.aliasNameSource))
+      return badRequest(`invalid alias_name_source ${JSON.stringify(r.aliasNameSource)}`);
     if (r.tokenMaxTtl > 0 && r.tokenTtl > r.tokenMaxTtl) return badRequest('token ttl should not be greater than token max ttl');
     roles.set(name, r);
     return none();

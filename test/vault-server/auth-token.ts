@@ -158,7 +158,16 @@ export function renewToken(core: Core, te: TokenEntry, incrementRaw: unknown): R
   const p = te.renew();
   if (typeof p === 'string') return badRequest(p);
   const now = core.now();
-  const r = calculateTtl({ now, start: te.creationTime, increment, backendTtl: p.backendTtl, period: p.period, backendMax: p.backendMax, explicitMax: te.explicitMaxTtl, mountTtl: te.mountTtl });
+  const r = calculateTtl({
+    now,
+    start: te.creationTime,
+    increment,
+    backendTtl: p.backendTtl,
+    period: p.period,
+    backendMax: p.backendMax,
+    explicitMax: te.explicitMaxTtl,
+    mountTtl: te.mountTtl,
+  });
   if ('error' in r) return badRequest(r.error);
   te.expireTime = now + r.ttl * 1000;
   te.lastRenewal = now;
@@ -291,7 +300,16 @@ export function loginToken(
 ): Reply {
   const core = ctx.core;
   const mountTtl = core.mountTtls(ctx.mount);
-  const r = calculateTtl({ now: ctx.now, start: ctx.now, increment: 0, backendTtl: a.ttl, period: a.period, backendMax: a.maxTtl, explicitMax: a.explicitMaxTtl, mountTtl });
+  const r = calculateTtl({
+    now: ctx.now,
+    start: ctx.now,
+    increment: 0,
+    backendTtl: a.ttl,
+    period: a.period,
+    backendMax: a.maxTtl,
+    explicitMax: a.explicitMaxTtl,
+    mountTtl,
+  });
   if ('error' in r) return fail(500, r.error);
   const entity = core.entityFor(ctx.ns.id, ctx.mount.accessor, a.alias);
   // Vault prefixes the mount path to the backend's display name ("approle", "kubernetes-ns-sa").
@@ -316,4 +334,3 @@ export function loginToken(
   });
   return ok(null, { auth: core.tokens.authBlock(te, r.ttl), warnings: r.warnings });
 }
-

@@ -27,9 +27,19 @@ describe('AppRole', () => {
 
   it('role → role-id → secret-id → login gives a token with the role policies and TTL', async () => {
     expect((await root.post('/v1/sys/auth/approle', { type: 'approle' })).status).toBe(204);
-    expect((await root.post('/v1/auth/approle/role/web', { token_policies: ['app'], token_ttl: '1h', token_max_ttl: '4h', secret_id_ttl: '10m' })).status).toBe(204);
+    expect((await root.post('/v1/auth/approle/role/web', { token_policies: ['app'], token_ttl: '1h', token_max_ttl: '4h', secret_id_ttl: '10m' })).status).toBe(
+      204,
+    );
     const role = await root.get('/v1/auth/approle/role/web');
-    expect(role.json.data).toMatchObject({ bind_secret_id: true, secret_id_ttl: 600, token_ttl: 3600, token_max_ttl: 14400, token_policies: ['app'], token_type: 'default', local_secret_ids: false });
+    expect(role.json.data).toMatchObject({
+      bind_secret_id: true,
+      secret_id_ttl: 600,
+      token_ttl: 3600,
+      token_max_ttl: 14400,
+      token_policies: ['app'],
+      token_type: 'default',
+      local_secret_ids: false,
+    });
     const roleId = (await root.get('/v1/auth/approle/role/web/role-id')).json.data.role_id as string;
     expect(roleId).toMatch(/^[0-9a-f-]{36}$/);
     const sid = await root.post('/v1/auth/approle/role/web/secret-id', { metadata: JSON.stringify({ host: 'h1' }) });
@@ -172,7 +182,11 @@ describe('Kubernetes', () => {
     api.trust(pem(rsa.publicKey));
     api.trust(pem(ec.publicKey));
     await root.post('/v1/sys/auth/kubernetes', { type: 'kubernetes' });
-    const config = { kubernetes_host: api.url, kubernetes_ca_cert: api.caPem, pem_keys: [pem(rsa.publicKey), pem(ec.publicKey), pem(unknownToCluster.publicKey)] };
+    const config = {
+      kubernetes_host: api.url,
+      kubernetes_ca_cert: api.caPem,
+      pem_keys: [pem(rsa.publicKey), pem(ec.publicKey), pem(unknownToCluster.publicKey)],
+    };
     expect((await root.post('/v1/auth/kubernetes/config', config)).status).toBe(204);
     expect(
       (
@@ -196,7 +210,10 @@ describe('Kubernetes', () => {
     const ok = await anon.post('/v1/auth/kubernetes/login', { role: 'keygate', jwt: jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate')) });
     expect(ok.status).toBe(200);
     expect(api.reviews.slice(before)).toEqual([{ account: 'prod/keygate', authenticated: true }]);
-    const refused = await anon.post('/v1/auth/kubernetes/login', { role: 'keygate', jwt: jwt(unknownToCluster.privateKey, 'ES256', projected('prod', 'keygate')) });
+    const refused = await anon.post('/v1/auth/kubernetes/login', {
+      role: 'keygate',
+      jwt: jwt(unknownToCluster.privateKey, 'ES256', projected('prod', 'keygate')),
+    });
     expect(refused.status).toBe(403);
     expect(refused.json).toEqual({ errors: ['permission denied'] });
     expect(api.reviews.slice(before)).toHaveLength(2);
@@ -204,11 +221,15 @@ describe('Kubernetes', () => {
 
   it('validates config and role input', async () => {
     expect((await root.post('/v1/auth/kubernetes/config', {})).json).toEqual({ errors: ['no host provided'] });
-    expect((await root.post('/v1/auth/kubernetes/role/bad', { bound_service_account_namespaces: ['x'] })).json).toEqual({ errors: ['"bound_service_account_names" can not be empty'] });
+    expect((await root.post('/v1/auth/kubernetes/role/bad', { bound_service_account_namespaces: ['x'] })).json).toEqual({
+      errors: ['"bound_service_account_names" can not be empty'],
+    });
     expect((await root.post('/v1/auth/kubernetes/role/bad', { bound_service_account_names: ['x'] })).json).toEqual({
       errors: ['"bound_service_account_namespaces" can not be empty if "bound_service_account_namespace_selector" is not set'],
     });
-    expect((await root.post('/v1/auth/kubernetes/role/bad', { bound_service_account_names: ['*', 'x'], bound_service_account_namespaces: ['x'] })).json).toEqual({
+    expect(
+      (await root.post('/v1/auth/kubernetes/role/bad', { bound_service_account_names: ['*', 'x'], bound_service_account_namespaces: ['x'] })).json,
+    ).toEqual({
       errors: ['can not mix "*" with values'],
     });
   });
@@ -217,7 +238,13 @@ describe('Kubernetes', () => {
     const r = await anon.post('/v1/auth/kubernetes/login', { role: 'keygate', jwt: jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate')) });
     expect(r.status).toBe(200);
     expect(r.json.auth).toMatchObject({
-      metadata: { role: 'keygate', service_account_name: 'keygate', service_account_namespace: 'prod', service_account_secret_name: '', service_account_uid: 'uid-keygate' },
+      metadata: {
+        role: 'keygate',
+        service_account_name: 'keygate',
+        service_account_namespace: 'prod',
+        service_account_secret_name: '',
+        service_account_uid: 'uid-keygate',
+      },
       policies: ['app', 'default'],
       lease_duration: 1200,
       renewable: true,
@@ -242,7 +269,11 @@ describe('Kubernetes', () => {
   });
 
   it('answers 403 permission denied for a bad signature or a malformed token', async () => {
-    for (const token of [jwt(other.privateKey, 'ES256', projected('prod', 'keygate')), 'not.a.jwt', jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate')).slice(0, -4) + 'AAAA']) {
+    for (const token of [
+      jwt(other.privateKey, 'ES256', projected('prod', 'keygate')),
+      'not.a.jwt',
+      jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate')).slice(0, -4) + 'AAAA',
+    ]) {
       const r = await anon.post('/v1/auth/kubernetes/login', { role: 'keygate', jwt: token });
       expect(r.status).toBe(403);
       expect(r.json).toEqual({ errors: ['permission denied'] });
@@ -250,10 +281,16 @@ describe('Kubernetes', () => {
   });
 
   it('answers 403 with the validation message for expired tokens and wrong audiences', async () => {
-    const expired = await anon.post('/v1/auth/kubernetes/login', { role: 'keygate', jwt: jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate', { iat: now() - 7200, exp: now() - 3600 })) });
+    const expired = await anon.post('/v1/auth/kubernetes/login', {
+      role: 'keygate',
+      jwt: jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate', { iat: now() - 7200, exp: now() - 3600 })),
+    });
     expect(expired.status).toBe(403);
     expect(expired.json).toEqual({ errors: ['invalid expiration time (exp) claim: token is expired'] });
-    const aud = await anon.post('/v1/auth/kubernetes/login', { role: 'keygate', jwt: jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate', { aud: ['other'] })) });
+    const aud = await anon.post('/v1/auth/kubernetes/login', {
+      role: 'keygate',
+      jwt: jwt(rsa.privateKey, 'RS256', projected('prod', 'keygate', { aud: ['other'] })),
+    });
     expect(aud.json).toEqual({ errors: ['invalid audience (aud) claim: audience claim does not match any expected audience'] });
   });
 
@@ -286,6 +323,11 @@ describe('Kubernetes', () => {
     expect(cfg.json.data).toMatchObject({ kubernetes_host: api.url, disable_iss_validation: true, token_reviewer_jwt_set: false });
     expect(cfg.json.data.pem_keys).toHaveLength(3);
     const role = await root.get('/v1/auth/kubernetes/role/keygate');
-    expect(role.json.data).toMatchObject({ bound_service_account_names: ['keygate', 'keygate-*'], bound_service_account_namespaces: ['prod'], token_ttl: 1200, audience: 'vault' });
+    expect(role.json.data).toMatchObject({
+      bound_service_account_names: ['keygate', 'keygate-*'],
+      bound_service_account_namespaces: ['prod'],
+      token_ttl: 1200,
+      audience: 'vault',
+    });
   });
 });

@@ -240,7 +240,14 @@ export class Core {
     path: string,
     type: string,
     table: 'secret' | 'auth',
-    o: { description?: string; options?: Record<string, string> | null; local?: boolean; sealWrap?: boolean; defaultLeaseTtl?: number; maxLeaseTtl?: number } = {},
+    o: {
+      description?: string;
+      options?: Record<string, string> | null;
+      local?: boolean;
+      sealWrap?: boolean;
+      defaultLeaseTtl?: number;
+      maxLeaseTtl?: number;
+    } = {},
   ): Mount {
     const factory = this.factories[type];
     if (!factory) throw new Error(`no backend factory for ${type}`);

@@ -222,7 +222,7 @@ describe('sealed server (checklist 14)', () => {
   });
 });
 
-describe('HTTP/1.1 transport (Node\'s own parser rejects LIST, so the server has its own)', () => {
+describe("HTTP/1.1 transport (Node's own parser rejects LIST, so the server has its own)", () => {
   it('keeps connections alive across requests, LIST included', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const ports = new Set<number>();
@@ -247,10 +247,14 @@ describe('HTTP/1.1 transport (Node\'s own parser rejects LIST, so the server has
 
   it('accepts chunked request bodies', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request(`${vault.url}/v1/kv1/chunked`, { method: 'PUT', headers: { 'X-Vault-Token': 'root', 'Transfer-Encoding': 'chunked' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = http.request(
+        `${vault.url}/v1/kv1/chunked`,
+        { method: 'PUT', headers: { 'X-Vault-Token': 'root', 'Transfer-Encoding': 'chunked' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       req.write('{"a":');
       req.write('"chunked"}');

@@ -103,7 +103,10 @@ export interface Http1Server {
   close(): Promise<void>;
 }
 
-export function createHttp1Server(handler: RawHandler, opts: { tls?: { cert: string; key: string }; maxBody: number; onTooLarge: () => RawResponse }): Http1Server {
+export function createHttp1Server(
+  handler: RawHandler,
+  opts: { tls?: { cert: string; key: string }; maxBody: number; onTooLarge: () => RawResponse },
+): Http1Server {
   const sockets = new Set<net.Socket>();
 
   const onConnection = (socket: net.Socket): void => {

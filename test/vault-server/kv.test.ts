@@ -125,7 +125,9 @@ describe('KV v2 check-and-set (checklist 7)', () => {
     expect(again.status).toBe(400);
     expect(again.text).toBe('{"errors":["check-and-set parameter did not match the current version"]}\n');
     expect((await root.post('/v1/kv/data/cas/k', { data: { a: 2 }, options: { cas: '1' } })).json.data.version).toBe(2);
-    expect((await root.post('/v1/kv/data/cas/k', { data: { a: 2 }, options: { cas: 'x' } })).json).toEqual({ errors: ['error parsing check-and-set parameter'] });
+    expect((await root.post('/v1/kv/data/cas/k', { data: { a: 2 }, options: { cas: 'x' } })).json).toEqual({
+      errors: ['error parsing check-and-set parameter'],
+    });
   });
 
   it('soft-deleted keys keep their current version for CAS', async () => {
@@ -207,15 +209,33 @@ describe('KV v2 deletion (checklist 6)', () => {
 describe('KV v2 metadata (checklist 8)', () => {
   it('reads the key history', async () => {
     const r = await root.get('/v1/kv/metadata/app/db');
-    expect(Object.keys(r.json.data)).toEqual(['cas_required', 'created_time', 'current_version', 'custom_metadata', 'delete_version_after', 'max_versions', 'oldest_version', 'updated_time', 'versions']);
+    expect(Object.keys(r.json.data)).toEqual([
+      'cas_required',
+      'created_time',
+      'current_version',
+      'custom_metadata',
+      'delete_version_after',
+      'max_versions',
+      'oldest_version',
+      'updated_time',
+      'versions',
+    ]);
     expect(r.json.data).toMatchObject({ cas_required: false, current_version: 2, delete_version_after: '0s', max_versions: 0, oldest_version: 0 });
     expect(Object.keys(r.json.data.versions)).toEqual(['1', '2']);
   });
 
   it('writes settings without creating a version; custom_metadata is replaced, PATCH merges', async () => {
-    expect((await root.post('/v1/kv/metadata/meta/k', { custom_metadata: { a: '1', b: '2' }, max_versions: 3, delete_version_after: '3h25m19s' })).status).toBe(204);
+    expect((await root.post('/v1/kv/metadata/meta/k', { custom_metadata: { a: '1', b: '2' }, max_versions: 3, delete_version_after: '3h25m19s' })).status).toBe(
+      204,
+    );
     let r = await root.get('/v1/kv/metadata/meta/k');
-    expect(r.json.data).toMatchObject({ current_version: 0, max_versions: 3, delete_version_after: '3h25m19s', custom_metadata: { a: '1', b: '2' }, versions: {} });
+    expect(r.json.data).toMatchObject({
+      current_version: 0,
+      max_versions: 3,
+      delete_version_after: '3h25m19s',
+      custom_metadata: { a: '1', b: '2' },
+      versions: {},
+    });
     await root.post('/v1/kv/metadata/meta/k', { custom_metadata: { c: '3' } });
     expect((await root.get('/v1/kv/metadata/meta/k')).json.data.custom_metadata).toEqual({ c: '3' });
     expect((await root.patch('/v1/kv/metadata/meta/k', { custom_metadata: { d: '4' } })).status).toBe(204);
@@ -250,7 +270,11 @@ describe('KV v2 metadata (checklist 8)', () => {
     for (let i = 1; i <= 11; i++) await root.post('/v1/kv/data/prune/k', { data: { i } });
     const m = await root.get('/v1/kv/metadata/prune/k');
     expect(m.json.data.oldest_version).toBe(2);
-    expect(Object.keys(m.json.data.versions).map(Number).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(
+      Object.keys(m.json.data.versions)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect((await root.get('/v1/kv/data/prune/k?version=1')).text).toBe('{"errors":[]}\n');
   });
 
@@ -325,8 +349,12 @@ describe('KV v2 wrong paths', () => {
 
 describe('KV v2 create vs update (checklist 9)', () => {
   it('decides by metadata existence, even when every version is deleted', async () => {
-    const createOnly = await tokenWith(root, { 'v2-create': 'path "kv/data/cu/*" { capabilities = ["create"] }\npath "kv/metadata/cu/*" { capabilities = ["create"] }' });
-    const updateOnly = await tokenWith(root, { 'v2-update': 'path "kv/data/cu/*" { capabilities = ["update"] }\npath "kv/metadata/cu/*" { capabilities = ["update"] }' });
+    const createOnly = await tokenWith(root, {
+      'v2-create': 'path "kv/data/cu/*" { capabilities = ["create"] }\npath "kv/metadata/cu/*" { capabilities = ["create"] }',
+    });
+    const updateOnly = await tokenWith(root, {
+      'v2-update': 'path "kv/data/cu/*" { capabilities = ["update"] }\npath "kv/metadata/cu/*" { capabilities = ["update"] }',
+    });
     const c = root.with(createOnly);
     const u = root.with(updateOnly);
     expect((await u.post('/v1/kv/data/cu/k', { data: { a: 1 } })).status).toBe(403);
@@ -348,7 +376,9 @@ describe('mount upgrade', () => {
     await root.put('/v1/up/k', { a: 'b' });
     const t = await root.post('/v1/sys/mounts/up/tune', { options: { version: '2' } });
     expect(t.status).toBe(200);
-    expect(t.json.warnings).toEqual(['Upgrading mount from version 1 to version 2. This mount will be unavailable for a brief period and will resume service shortly.']);
+    expect(t.json.warnings).toEqual([
+      'Upgrading mount from version 1 to version 2. This mount will be unavailable for a brief period and will resume service shortly.',
+    ]);
     expect((await root.get('/v1/up/data/k')).json.data).toMatchObject({ data: { a: 'b' }, metadata: { version: 1 } });
     expect((await root.post('/v1/sys/mounts/up/tune', { options: { version: '1' } })).json).toEqual({ errors: ['cannot downgrade mount from version 2'] });
   });

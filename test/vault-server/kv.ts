@@ -88,12 +88,14 @@ function passthrough(store: (ctx: Ctx) => Map<string, Record<string, unknown>>, 
   };
 }
 
-export const kvV1Backend = (seed?: Map<string, Record<string, unknown>>): BackendFactory => () => {
-  const data = seed ?? new Map<string, Record<string, unknown>>();
-  const b = passthrough(() => data, true);
-  b.exportData = () => data;
-  return b;
-};
+export const kvV1Backend =
+  (seed?: Map<string, Record<string, unknown>>): BackendFactory =>
+  () => {
+    const data = seed ?? new Map<string, Record<string, unknown>>();
+    const b = passthrough(() => data, true);
+    b.exportData = () => data;
+    return b;
+  };
 
 export const cubbyholeBackend: BackendFactory = () => {
   // Keyed by token id: a cubbyhole dies with its token.

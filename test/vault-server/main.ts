@@ -8,7 +8,9 @@ import { startVaultTestServer, type FlavorName, type VaultTestServerOptions } fr
 
 function usage(msg: string): never {
   process.stderr.write(`vault-test-server: ${msg}\n`);
-  process.stderr.write('usage: vault-test-server --listen HOST:PORT [--root-token TOKEN] [--tls-cert FILE --tls-key FILE] [--flavor vault|vault-ce|openbao] [--no-dev-secret]\n');
+  process.stderr.write(
+    'usage: vault-test-server --listen HOST:PORT [--root-token TOKEN] [--tls-cert FILE --tls-key FILE] [--flavor vault|vault-ce|openbao] [--no-dev-secret]\n',
+  );
   process.exit(2);
 }
 

@@ -76,7 +76,15 @@ function roleFrom(d: Record<string, unknown>, mountMax: number): Role {
   };
 }
 
-function signFor(ctx: Ctx, e: Engine, role: Role, publicKey: KeyObject, cn: string, dns: string[], ips: string[]): { data: Record<string, unknown>; warnings: string[] } | Reply {
+function signFor(
+  ctx: Ctx,
+  e: Engine,
+  role: Role,
+  publicKey: KeyObject,
+  cn: string,
+  dns: string[],
+  ips: string[],
+): { data: Record<string, unknown>; warnings: string[] } | Reply {
   const ca = e.ca;
   if (!ca) return badRequest('backend must be configured with a CA certificate/key');
   if (cn === '') return badRequest('the common_name field is required');
@@ -92,7 +100,11 @@ function signFor(ctx: Ctx, e: Engine, role: Role, publicKey: KeyObject, cn: stri
   }
   const notAfter = new Date(Math.min(ctx.now + ttl * 1000, new Date(ca.cert.validTo).getTime()));
   const extKeyUsage = [...(role.server_flag ? (['serverAuth'] as const) : []), ...(role.client_flag ? (['clientAuth'] as const) : [])];
-  const pem = createCertificate(publicKey, { commonName: cn, dnsNames: [...new Set([cn, ...dns])], ipAddresses: ips, notAfter, extKeyUsage }, { privateKey: ca.key, certificate: ca.cert });
+  const pem = createCertificate(
+    publicKey,
+    { commonName: cn, dnsNames: [...new Set([cn, ...dns])], ipAddresses: ips, notAfter, extKeyUsage },
+    { privateKey: ca.key, certificate: ca.cert },
+  );
   const cert = new X509Certificate(pem);
   const serial = colonHex(cert.serialNumber);
   e.certs.set(serial, { pem, notAfter: notAfter.getTime(), revokedAt: null });
@@ -104,7 +116,15 @@ function crlPem(e: Engine, now: number): string {
   const revoked = [...e.certs.entries()]
     .filter(([, c]) => c.revokedAt !== null)
     .map(([serial, c]) => ({ serial: serial.replace(/:/g, ''), revokedAt: new Date(c.revokedAt as number) }));
-  return crlToPem(createCrl({ ca: { privateKey: ca.key, certificate: ca.cert }, revoked, number: e.crlNumber, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + 72 * 3600_000) }));
+  return crlToPem(
+    createCrl({
+      ca: { privateKey: ca.key, certificate: ca.cert },
+      revoked,
+      number: e.crlNumber,
+      thisUpdate: new Date(now - 60_000),
+      nextUpdate: new Date(now + 72 * 3600_000),
+    }),
+  );
 }
 
 function guarded(handler: (ctx: Ctx, m: RegExpExecArray) => Reply): (ctx: Ctx, m: RegExpExecArray) => Reply {
@@ -207,10 +227,20 @@ export const pkiBackend: BackendFactory = (): Backend => {
             const type = keyTypeFor(r.key_type, r.key_bits);
             if (!type) return badRequest('unsupported key type or size');
             const { privateKey } = generateKeyPair(type);
-            const out = signFor(ctx, e, r, createPublicKey(privateKey), fieldString(ctx.data['common_name']), fieldStrings(ctx.data['alt_names']), fieldStrings(ctx.data['ip_sans']));
+            const out = signFor(
+              ctx,
+              e,
+              r,
+              createPublicKey(privateKey),
+              fieldString(ctx.data['common_name']),
+              fieldStrings(ctx.data['alt_names']),
+              fieldStrings(ctx.data['ip_sans']),
+            );
             if ('kind' in out) return out;
             const pkcs8 = fieldString(ctx.data['private_key_format']) === 'pkcs8';
-            const keyPem = pkcs8 ? privateKeyToPem(privateKey) : (privateKey.export({ type: r.key_type === 'rsa' ? 'pkcs1' : 'sec1', format: 'pem' }) as string);
+            const keyPem = pkcs8
+              ? privateKeyToPem(privateKey)
+              : (privateKey.export({ type: r.key_type === 'rsa' ? 'pkcs1' : 'sec1', format: 'pem' }) as string);
             return ok({ ...out.data, private_key: keyPem.trim(), private_key_type: r.key_type }, out.warnings.length ? { warnings: out.warnings } : {});
           }),
         },
@@ -255,7 +285,7 @@ export const pkiBackend: BackendFactory = (): Backend => {
                 if (c.revokedAt !== null) e.crlNumber++;
               }
             }
-            return raw(202, null, ['Tidy operation successfully started. Any information from the operation will be printed to Vault\'s server logs.']);
+            return raw(202, null, ["Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs."]);
           }),
         },
       },

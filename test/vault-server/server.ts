@@ -73,7 +73,11 @@ export class VaultHttpServer {
       {
         ...(tls ? { tls } : {}),
         maxBody: MAX_BODY,
-        onTooLarge: () => ({ status: 413, headers: { 'Cache-Control': 'no-store', 'Content-Type': 'application/json' }, body: errorBody(['http: request body too large']) }),
+        onTooLarge: () => ({
+          status: 413,
+          headers: { 'Cache-Control': 'no-store', 'Content-Type': 'application/json' },
+          body: errorBody(['http: request body too large']),
+        }),
       },
     );
   }
@@ -159,7 +163,10 @@ export class VaultHttpServer {
         if (method === 'PATCH') {
           const ct = contentType.split(';')[0]?.trim() ?? '';
           if (ct !== 'application/merge-patch+json') {
-            return this.send(req, { status: 415, body: errorBody([`PATCH requires Content-Type of application/merge-patch+json, provided ${req.headers['content-type'] ?? ''}`]) });
+            return this.send(req, {
+              status: 415,
+              body: errorBody([`PATCH requires Content-Type of application/merge-patch+json, provided ${req.headers['content-type'] ?? ''}`]),
+            });
           }
         }
         const parsed = parseBody(text, contentType);
@@ -203,7 +210,12 @@ export class VaultHttpServer {
         return reply(200, this.faults.state());
       }
       case 'GET /__test/info':
-        return reply(200, { root_token: this.core.rootToken, unseal_keys: this.core.seal.keys.map((k) => k.toString('hex')), flavor: this.core.flavor.name, now_ms: this.core.now() });
+        return reply(200, {
+          root_token: this.core.rootToken,
+          unseal_keys: this.core.seal.keys.map((k) => k.toString('hex')),
+          flavor: this.core.flavor.name,
+          now_ms: this.core.now(),
+        });
       case 'GET /__test/requests':
         return reply(200, { requests: this.requests });
       case 'DELETE /__test/requests':

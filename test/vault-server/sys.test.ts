@@ -88,7 +88,22 @@ describe('sys/health', () => {
 describe('seal, unseal and init', () => {
   it('reports seal status unauthenticated, with cluster fields only while unsealed', async () => {
     const r = await anon.get('/v1/sys/seal-status');
-    expect(Object.keys(r.json)).toEqual(['type', 'initialized', 'sealed', 't', 'n', 'progress', 'nonce', 'version', 'build_date', 'migration', 'cluster_name', 'cluster_id', 'recovery_seal', 'storage_type']);
+    expect(Object.keys(r.json)).toEqual([
+      'type',
+      'initialized',
+      'sealed',
+      't',
+      'n',
+      'progress',
+      'nonce',
+      'version',
+      'build_date',
+      'migration',
+      'cluster_name',
+      'cluster_id',
+      'recovery_seal',
+      'storage_type',
+    ]);
     expect(r.json).toMatchObject({ type: 'shamir', initialized: true, sealed: false, t: 1, n: 1, progress: 0, storage_type: 'inmem' });
     expect((await anon.post('/v1/sys/seal-status', {})).status).toBe(405);
   });
@@ -144,7 +159,15 @@ describe('seal, unseal and init', () => {
   });
 
   it('answers sys/leader, sealed or not (no HA)', async () => {
-    const want = { ha_enabled: false, is_self: false, active_time: '0001-01-01T00:00:00Z', leader_address: '', leader_cluster_address: '', performance_standby: false, performance_standby_last_remote_wal: 0 };
+    const want = {
+      ha_enabled: false,
+      is_self: false,
+      active_time: '0001-01-01T00:00:00Z',
+      leader_address: '',
+      leader_cluster_address: '',
+      performance_standby: false,
+      performance_standby_last_remote_wal: 0,
+    };
     expect((await anon.get('/v1/sys/leader')).json).toEqual(want);
     vault.seal();
     expect((await anon.get('/v1/sys/leader')).json).toEqual(want);

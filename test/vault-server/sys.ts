@@ -277,20 +277,39 @@ export const systemBackend: BackendFactory = (core) => {
     };
   const rootOnly = (ctx: Ctx): Reply => badRequest(ctx.ns.isRoot ? 'unsupported in root namespace' : 'operation only available in root namespace');
   return {
-    rootPaths: [/^auth\/.+/, /^remount$/, /^audit/, /^raw/, /^rotate$/, /^config\/.+/, /^leases\/revoke-prefix\/.+/, /^leases\/revoke-force\/.+/, /^leases\/lookup\/.+/, /^leases$/],
+    rootPaths: [
+      /^auth\/.+/,
+      /^remount$/,
+      /^audit/,
+      /^raw/,
+      /^rotate$/,
+      /^config\/.+/,
+      /^leases\/revoke-prefix\/.+/,
+      /^leases\/revoke-force\/.+/,
+      /^leases\/lookup\/.+/,
+      /^leases$/,
+    ],
     paths: [
       { pattern: /^mounts\/?$/, ops: { read: (ctx) => ok(mountTable(ctx.ns, 'secret'), { inject: true }) } },
       {
         pattern: /^mounts\/(.+?)\/tune$/,
         ops: {
-          read: withMount('secret', (_ctx, m) => tuneRead(m), (p) => `cannot fetch sysview for path ${JSON.stringify(p)}`),
+          read: withMount(
+            'secret',
+            (_ctx, m) => tuneRead(m),
+            (p) => `cannot fetch sysview for path ${JSON.stringify(p)}`,
+          ),
           update: withMount('secret', tuneWrite, (p) => `no mount entry found at ${JSON.stringify(p)}`),
         },
       },
       {
         pattern: /^mounts\/(.+?)\/?$/,
         ops: {
-          read: withMount('secret', (_ctx, m) => ok(mountInfo(m), { inject: true }), (p) => `No secret engine mount at ${p}`),
+          read: withMount(
+            'secret',
+            (_ctx, m) => ok(mountInfo(m), { inject: true }),
+            (p) => `No secret engine mount at ${p}`,
+          ),
           update: (ctx, m) => enable(ctx, m[1] ?? '', 'secret'),
           delete: (ctx, m) => disable(ctx, m[1] ?? '', 'secret'),
         },
@@ -299,14 +318,22 @@ export const systemBackend: BackendFactory = (core) => {
       {
         pattern: /^auth\/(.+?)\/tune$/,
         ops: {
-          read: withMount('auth', (_ctx, m) => tuneRead(m), (p) => `cannot fetch sysview for path ${JSON.stringify('auth/' + p)}`),
+          read: withMount(
+            'auth',
+            (_ctx, m) => tuneRead(m),
+            (p) => `cannot fetch sysview for path ${JSON.stringify('auth/' + p)}`,
+          ),
           update: withMount('auth', tuneWrite, (p) => `no mount entry found at ${JSON.stringify('auth/' + p)}`),
         },
       },
       {
         pattern: /^auth\/(.+?)\/?$/,
         ops: {
-          read: withMount('auth', (_ctx, m) => ok(mountInfo(m), { inject: true }), (p) => `No auth engine at ${p}`),
+          read: withMount(
+            'auth',
+            (_ctx, m) => ok(mountInfo(m), { inject: true }),
+            (p) => `No auth engine at ${p}`,
+          ),
           update: (ctx, m) => enable(ctx, m[1] ?? '', 'auth'),
           delete: (ctx, m) => disable(ctx, m[1] ?? '', 'auth'),
         },

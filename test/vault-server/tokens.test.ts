@@ -27,8 +27,31 @@ describe('auth/token/create', () => {
     const { json, auth } = await create(root, { policies: ['web', 'Web', 'db'], ttl: '1h', meta: { app: 'x' }, display_name: 'my app' });
     expect(json.data).toBeNull();
     expect(json.lease_duration).toBe(0);
-    expect(Object.keys(auth)).toEqual(['client_token', 'accessor', 'policies', 'token_policies', 'metadata', 'lease_duration', 'renewable', 'entity_id', 'token_type', 'orphan', 'mfa_requirement', 'num_uses']);
-    expect(auth).toMatchObject({ policies: ['db', 'default', 'web'], metadata: { app: 'x' }, lease_duration: 3600, renewable: true, entity_id: '', token_type: 'service', orphan: false, mfa_requirement: null, num_uses: 0 });
+    expect(Object.keys(auth)).toEqual([
+      'client_token',
+      'accessor',
+      'policies',
+      'token_policies',
+      'metadata',
+      'lease_duration',
+      'renewable',
+      'entity_id',
+      'token_type',
+      'orphan',
+      'mfa_requirement',
+      'num_uses',
+    ]);
+    expect(auth).toMatchObject({
+      policies: ['db', 'default', 'web'],
+      metadata: { app: 'x' },
+      lease_duration: 3600,
+      renewable: true,
+      entity_id: '',
+      token_type: 'service',
+      orphan: false,
+      mfa_requirement: null,
+      num_uses: 0,
+    });
     expect(auth.client_token).toMatch(/^hvs\.[A-Za-z0-9_-]{80,}$/);
     expect(auth.accessor).toMatch(/^[A-Za-z0-9]{24}$/);
     const look = await root.with(auth.client_token).get('/v1/auth/token/lookup-self');
@@ -37,7 +60,10 @@ describe('auth/token/create', () => {
 
   it('warns about policies that do not exist and about capped TTLs', async () => {
     const { json } = await create(root, { policies: ['ghost'], ttl: '1000h' });
-    expect(json.warnings).toEqual(['TTL of "1000h0m0s" exceeded the effective max_ttl of "768h0m0s"; TTL value is capped accordingly', 'Policy "ghost" does not exist']);
+    expect(json.warnings).toEqual([
+      'TTL of "1000h0m0s" exceeded the effective max_ttl of "768h0m0s"; TTL value is capped accordingly',
+      'Policy "ghost" does not exist',
+    ]);
     expect(json.auth.lease_duration).toBe(2764800);
   });
 
@@ -59,8 +85,12 @@ describe('auth/token/create', () => {
     // Creating tokens is itself governed by the ACL (update on auth/token/create).
     expect((await p.post('/v1/auth/token/create', {})).json).toEqual({ errors: [ACL_DENIED] });
     const creator = root.with((await create(root, { policies: ['creator', 'web'] })).token);
-    expect((await creator.post('/v1/auth/token/create', { no_parent: true })).json).toEqual({ errors: ['root or sudo privileges required to create orphan token'] });
-    expect((await creator.post('/v1/auth/token/create', { period: '1h' })).json).toEqual({ errors: ['root or sudo privileges required to create periodic token'] });
+    expect((await creator.post('/v1/auth/token/create', { no_parent: true })).json).toEqual({
+      errors: ['root or sudo privileges required to create orphan token'],
+    });
+    expect((await creator.post('/v1/auth/token/create', { period: '1h' })).json).toEqual({
+      errors: ['root or sudo privileges required to create periodic token'],
+    });
     expect((await creator.post('/v1/auth/token/create', { policies: ['root'] })).json).toEqual({ errors: ['child policies must be subset of parent'] });
     expect((await creator.post('/v1/auth/token/create-orphan', {})).json.auth.orphan).toBe(true);
     expect((await creator.post('/v1/auth/token/create', { num_uses: -1 })).json).toEqual({ errors: ['number of uses cannot be negative'] });
@@ -108,7 +138,15 @@ describe('lookup', () => {
 
   it('the configured root token never expires and has no lease fields', async () => {
     const r = await root.get('/v1/auth/token/lookup-self');
-    expect(r.json.data).toMatchObject({ id: 'root', policies: ['root'], ttl: 0, expire_time: null, path: 'auth/token/root', display_name: 'root', orphan: true });
+    expect(r.json.data).toMatchObject({
+      id: 'root',
+      policies: ['root'],
+      ttl: 0,
+      expire_time: null,
+      path: 'auth/token/root',
+      display_name: 'root',
+      orphan: true,
+    });
     expect(r.json.data.issue_time).toBeUndefined();
     expect(r.json.data.renewable).toBeUndefined();
   });

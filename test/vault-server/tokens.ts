@@ -73,7 +73,9 @@ export function calculateTtl(i: TtlInput): { ttl: number; warnings: string[] } |
   if (i.period > 0) {
     let period = i.period;
     if (period > maxTtl) {
-      warnings.push(`period of ${JSON.stringify(goDuration(period))} exceeded the effective max_ttl of ${JSON.stringify(goDuration(maxTtl))}; period value is capped accordingly`);
+      warnings.push(
+        `period of ${JSON.stringify(goDuration(period))} exceeded the effective max_ttl of ${JSON.stringify(goDuration(maxTtl))}; period value is capped accordingly`,
+      );
       period = maxTtl;
     }
     ttl = period;
@@ -86,7 +88,9 @@ export function calculateTtl(i: TtlInput): { ttl: number; warnings: string[] } |
     const maxValidTtl = maxValid - now;
     if (maxValidTtl <= 0) return { error: 'past the max TTL, cannot renew' };
     if (maxValidTtl - ttl < 0) {
-      warnings.push(`TTL of ${JSON.stringify(goDuration(ttl))} exceeded the effective max_ttl of ${JSON.stringify(goDuration(maxValidTtl))}; TTL value is capped accordingly`);
+      warnings.push(
+        `TTL of ${JSON.stringify(goDuration(ttl))} exceeded the effective max_ttl of ${JSON.stringify(goDuration(maxValidTtl))}; TTL value is capped accordingly`,
+      );
       ttl = maxValidTtl;
     }
   }
@@ -131,25 +135,28 @@ export class TokenStore {
 
   /** The sys/init (or configured dev) root token: no TTL, no lease. */
   createRoot(id?: string): TokenEntry {
-    return this.issue({
-      ns: this.core.root,
-      policies: ['root'],
-      parent: undefined,
-      meta: null,
-      displayName: 'root',
-      numUses: 0,
-      ttl: 0,
-      explicitMaxTtl: 0,
-      period: 0,
-      renewable: false,
-      path: 'auth/token/root',
-      type: 'service',
-      entityId: '',
-      ...(id ? { id } : {}),
-      mountAccessor: '',
-      mountTtl: { dflt: SYSTEM_TTL, max: SYSTEM_TTL },
-      renew: () => 'lease is not renewable',
-    }, false);
+    return this.issue(
+      {
+        ns: this.core.root,
+        policies: ['root'],
+        parent: undefined,
+        meta: null,
+        displayName: 'root',
+        numUses: 0,
+        ttl: 0,
+        explicitMaxTtl: 0,
+        period: 0,
+        renewable: false,
+        path: 'auth/token/root',
+        type: 'service',
+        entityId: '',
+        ...(id ? { id } : {}),
+        mountAccessor: '',
+        mountTtl: { dflt: SYSTEM_TTL, max: SYSTEM_TTL },
+        renew: () => 'lease is not renewable',
+      },
+      false,
+    );
   }
 
   issue(p: IssueParams, hasLease = true): TokenEntry {

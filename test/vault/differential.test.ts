@@ -46,9 +46,19 @@ const STEPS: Step[] = [
   { what: 'kv2 read', method: 'GET', path: 'kv2/data/app/a', pick: (b) => [b.data.data, b.data.metadata.version, b.data.metadata.destroyed] },
   { what: 'kv2 read old version', method: 'GET', path: 'kv2/data/app/a?version=1', pick: (b) => [b.data.data, b.data.metadata.version] },
   { what: 'kv2 list', method: 'LIST', path: 'kv2/metadata/app/', pick: (b) => b.data.keys },
-  { what: 'kv2 metadata', method: 'GET', path: 'kv2/metadata/app/a', pick: (b) => [b.data.current_version, b.data.oldest_version, Object.keys(b.data.versions).sort()] },
+  {
+    what: 'kv2 metadata',
+    method: 'GET',
+    path: 'kv2/metadata/app/a',
+    pick: (b) => [b.data.current_version, b.data.oldest_version, Object.keys(b.data.versions).sort()],
+  },
   { what: 'kv2 soft delete', method: 'DELETE', path: 'kv2/data/app/a' },
-  { what: 'kv2 read soft-deleted', method: 'GET', path: 'kv2/data/app/a', pick: (b) => [b?.data?.data ?? null, b?.data?.metadata?.version, typeof b?.data?.metadata?.deletion_time] },
+  {
+    what: 'kv2 read soft-deleted',
+    method: 'GET',
+    path: 'kv2/data/app/a',
+    pick: (b) => [b?.data?.data ?? null, b?.data?.metadata?.version, typeof b?.data?.metadata?.deletion_time],
+  },
   { what: 'kv2 create over soft-deleted', method: 'PUT', path: 'kv2/data/app/a', body: { data: { a: 'x' }, options: { cas: 0 } } },
   { what: 'kv2 delete metadata', method: 'DELETE', path: 'kv2/metadata/app/a' },
   { what: 'kv2 read deleted', method: 'GET', path: 'kv2/data/app/a' },
@@ -60,8 +70,21 @@ const STEPS: Step[] = [
   { what: 'made-up token', method: 'GET', path: 'kv2/data/app/a', as: 'bogus' },
   { what: 'acl denial', method: 'GET', path: 'kv2/data/app/a', as: 'limited' },
   { what: 'acl denial on list', method: 'LIST', path: 'kv2/metadata/app/', as: 'limited' },
-  { what: 'capabilities-self', method: 'POST', path: 'sys/capabilities-self', body: { paths: ['kv2/data/app/a'] }, as: 'limited', pick: (b) => b.data['kv2/data/app/a'] },
-  { what: 'lookup-self', method: 'GET', path: 'auth/token/lookup-self', as: 'limited', pick: (b) => [b.data.policies, b.data.renewable, b.data.path, b.data.namespace_path ?? null] },
+  {
+    what: 'capabilities-self',
+    method: 'POST',
+    path: 'sys/capabilities-self',
+    body: { paths: ['kv2/data/app/a'] },
+    as: 'limited',
+    pick: (b) => b.data['kv2/data/app/a'],
+  },
+  {
+    what: 'lookup-self',
+    method: 'GET',
+    path: 'auth/token/lookup-self',
+    as: 'limited',
+    pick: (b) => [b.data.policies, b.data.renewable, b.data.path, b.data.namespace_path ?? null],
+  },
   { what: 'health', method: 'GET', path: 'sys/health', as: 'none', pick: (b) => [b.initialized, b.sealed, b.standby] },
 ];
 
@@ -126,11 +149,13 @@ describe('the Vault test server answers as real Vault does', () => {
       expect(fromDouble[what], `${what} on the test server`).toEqual(current);
     }
     const compared = STEPS.filter((step) => VERSION_DIFFERENCES[step.what] === undefined);
-    const differences = compared.filter((step) => JSON.stringify(fromDouble[step.what]) !== JSON.stringify(fromReal[step.what])).map((step) => ({
-      what: step.what,
-      real: fromReal[step.what],
-      testServer: fromDouble[step.what],
-    }));
+    const differences = compared
+      .filter((step) => JSON.stringify(fromDouble[step.what]) !== JSON.stringify(fromReal[step.what]))
+      .map((step) => ({
+        what: step.what,
+        real: fromReal[step.what],
+        testServer: fromDouble[step.what],
+      }));
     expect(differences).toEqual([]);
   });
 });

@@ -48,7 +48,9 @@ describe('a keygate whose first Vault node is down', () => {
 
   it('starts and serves through the next endpoint; with the down node alone it does not start', async () => {
     const down = `http://127.0.0.1:${await freePort()}`;
-    const keystore = (endpoints?: string[]) => ({ vault: { endpoint: down, ...(endpoints && { endpoints }), engine: 'kv', version: 'v2', prefix: 'ha', token } });
+    const keystore = (endpoints?: string[]) => ({
+      vault: { endpoint: down, ...(endpoints && { endpoints }), engine: 'kv', version: 'v2', prefix: 'ha', token },
+    });
     await expect(startTestServer({ config: { keystore: keystore() } })).rejects.toThrow(/ECONNREFUSED/);
     const s = await startTestServer({ config: { keystore: keystore([vault.url]) } });
     try {

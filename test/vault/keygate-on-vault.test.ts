@@ -59,7 +59,10 @@ describe('the README walkthrough', () => {
     expect(roleId).toMatch(/\S{8,}/);
     const pki = new TestPki();
     const example = parseConfig(readFileSync(`${root}config.vault.example.yml`, 'utf8'), 'config.vault.example.yml', {
-      KEYGATE_ADMIN_IDENTITY: 'a'.repeat(64), VAULT_ADDR: vault.url, VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: secretId,
+      KEYGATE_ADMIN_IDENTITY: 'a'.repeat(64),
+      VAULT_ADDR: vault.url,
+      VAULT_ROLE_ID: roleId,
+      VAULT_SECRET_ID: secretId,
     });
     const s = await keygateOn(example.keystore as Record<string, unknown>, { cache: example.cache }, pki);
     expect((await s.call(s.admin, '/v1/key/create/vault-key', { method: 'PUT' })).status).toBe(200);
@@ -80,7 +83,10 @@ async function tenant(name: string, opts: { namespace?: string; mount: string })
   const creds = await admin.appRole('approle', `keygate-${name}`, [`keygate-${name}`]);
   return {
     vault: {
-      endpoint: vault.url, engine: opts.mount, version: 'v2', prefix: name,
+      endpoint: vault.url,
+      engine: opts.mount,
+      version: 'v2',
+      prefix: name,
       ...(opts.namespace ? { namespace: opts.namespace } : {}),
       approle: { id: creds.roleId, secret: creds.secretId },
     },
@@ -113,7 +119,7 @@ describe('multi-tenancy', () => {
     expect((await b.call(b.admin, '/v1/key/decrypt/same-name', { method: 'PUT', body: { ciphertext: dek.json.ciphertext } })).status).toBe(400);
   }
 
-  it('by prefix: neither tenant reads, lists or deletes the other\'s keys, through keygate or with its own Vault token', async () => {
+  it("by prefix: neither tenant reads, lists or deletes the other's keys, through keygate or with its own Vault token", async () => {
     const ka = await tenant('alpha', { mount: 'shared' });
     const kb = await tenant('beta', { mount: 'shared' });
     const a = await keygateOn(ka);
@@ -129,11 +135,14 @@ describe('multi-tenancy', () => {
     expect((await admin.request('DELETE', 'shared/metadata/alpha/only-a', undefined, betaToken)).status).toBe(403);
   });
 
-  testServerOnly('Vault OSS has no namespaces; keygate refuses them there, see namespaces.test.ts')('by namespace: the same prefix in two namespaces never meets', async () => {
-    const a = await keygateOn(await tenant('app', { namespace: 'tenant-x', mount: 'kv' }));
-    const b = await keygateOn(await tenant('app', { namespace: 'tenant-y', mount: 'kv' }));
-    await isolated(a, b);
-  });
+  testServerOnly('Vault OSS has no namespaces; keygate refuses them there, see namespaces.test.ts')(
+    'by namespace: the same prefix in two namespaces never meets',
+    async () => {
+      const a = await keygateOn(await tenant('app', { namespace: 'tenant-x', mount: 'kv' }));
+      const b = await keygateOn(await tenant('app', { namespace: 'tenant-y', mount: 'kv' }));
+      await isolated(a, b);
+    },
+  );
 });
 
 describe('readiness', () => {
@@ -145,8 +154,11 @@ describe('readiness', () => {
     // The policy is for tenant 'other'; keygate is configured for tenant 'mine'.
     await admin.keygatePolicy('keygate-other', { version: 'v2', engine: 'denied', prefix: 'other' });
     const creds = await admin.appRole('approle', 'keygate-other', ['keygate-other']);
-    const s = await keygateOn({ vault: { endpoint: vault.url, engine: 'denied', version: 'v2', prefix: 'mine', approle: { id: creds.roleId, secret: creds.secretId } } });
-    const why = 'key store denies access: permission denied on denied/data/mine/*: missing create, read, update; on denied/metadata/mine/*: missing list, delete';
+    const s = await keygateOn({
+      vault: { endpoint: vault.url, engine: 'denied', version: 'v2', prefix: 'mine', approle: { id: creds.roleId, secret: creds.secretId } },
+    });
+    const why =
+      'key store denies access: permission denied on denied/data/mine/*: missing create, read, update; on denied/metadata/mine/*: missing list, delete';
     const ready = await s.call(s.admin, '/v1/ready');
     expect(ready.status).toBe(502);
     expect(ready.json).toEqual({ message: why });
@@ -165,7 +177,7 @@ describe('readiness', () => {
 });
 
 describe('replicas sharing one Vault', () => {
-  it('see each other\'s keys, stop serving a deleted key within the cache expiry, and race creates to one winner', async () => {
+  it("see each other's keys, stop serving a deleted key within the cache expiry, and race creates to one winner", async () => {
     const admin = new VaultAdmin(vault.url, 'root');
     await admin.mountKV('replicas', 'v2');
     const token = await admin.createToken(['root']);
@@ -218,7 +230,16 @@ describe('faults', () => {
     await admin.keygatePolicy('keygate-faults', { version: 'v2', engine: 'faults', prefix: '' });
     const creds = await admin.appRole('approle', 'keygate-faults', ['keygate-faults'], '1h');
     s = await keygateOn(
-      { vault: { endpoint: vault.url, engine: 'faults', version: 'v2', approle: creds ? { id: creds.roleId, secret: creds.secretId } : {}, status: { ping: '1s' }, timeout: '2s' } },
+      {
+        vault: {
+          endpoint: vault.url,
+          engine: 'faults',
+          version: 'v2',
+          approle: creds ? { id: creds.roleId, secret: creds.secretId } : {},
+          status: { ping: '1s' },
+          timeout: '2s',
+        },
+      },
       { cache: { expiry: { any: '1s', unused: '1s', offline: '1m' } } },
     );
   });

@@ -37,10 +37,19 @@ afterAll(async () => {
   await vault?.close();
 });
 
-const IGNORED = /^vault: http:\/\/127\.0\.0\.1:\d+ ignores namespaces \((auth )?namespace 'team1' is not isolated; Vault OSS has none\): separate tenants with 'prefix' and a policy each, or use a Vault with namespaces \(Vault Enterprise, OpenBao 2\.3\+\)$/;
+const IGNORED =
+  /^vault: http:\/\/127\.0\.0\.1:\d+ ignores namespaces \((auth )?namespace 'team1' is not isolated; Vault OSS has none\): separate tenants with 'prefix' and a policy each, or use a Vault with namespaces \(Vault Enterprise, OpenBao 2\.3\+\)$/;
 
 function options(extra: Partial<VaultOptions>): VaultOptions {
-  return { endpoint: vault.url, engine: 'kv', version: 'v2', prefix: 'keygate', auth: { kind: 'token', token }, log: (level, m) => logged.push(`${level} ${m}`), ...extra };
+  return {
+    endpoint: vault.url,
+    engine: 'kv',
+    version: 'v2',
+    prefix: 'keygate',
+    auth: { kind: 'token', token },
+    log: (level, m) => logged.push(`${level} ${m}`),
+    ...extra,
+  };
 }
 
 describe('a Vault that ignores namespaces', () => {
@@ -78,7 +87,12 @@ describe('a Vault that ignores namespaces', () => {
     try {
       expect((await s.call(s.admin, '/v1/key/create/before-reload', { method: 'PUT' })).status).toBe(200);
       const next = parseConfig(
-        stringify({ address: '127.0.0.1:0', admin: { identity: s.admin.identity }, tls: { key: s.pki.serverKeyFile, cert: s.pki.serverCertFile }, keystore: keystore({ namespace: 'team1' }) }),
+        stringify({
+          address: '127.0.0.1:0',
+          admin: { identity: s.admin.identity },
+          tls: { key: s.pki.serverKeyFile, cert: s.pki.serverCertFile },
+          keystore: keystore({ namespace: 'team1' }),
+        }),
         'reload.yml',
       );
       await expect(s.running.reload(next)).rejects.toThrow(/ignores namespaces .*'prefix'/);
@@ -102,9 +116,23 @@ describe('a Vault with namespaces', () => {
         await admin.in(ns).enableAuth('approle', 'approle');
       }
       const t1 = await admin.in('team1').createToken(['keygate']);
-      const a = await VaultKeyStore.connect({ endpoint: ent.url, engine: 'kv', version: 'v2', prefix: 'keygate', namespace: 'team1', auth: { kind: 'token', token: t1 } });
+      const a = await VaultKeyStore.connect({
+        endpoint: ent.url,
+        engine: 'kv',
+        version: 'v2',
+        prefix: 'keygate',
+        namespace: 'team1',
+        auth: { kind: 'token', token: t1 },
+      });
       const creds = await admin.in('team2').appRole('approle', 'keygate', ['keygate']);
-      const b = await VaultKeyStore.connect({ endpoint: ent.url, engine: 'kv', version: 'v2', prefix: 'keygate', namespace: 'team2', auth: { kind: 'approle', engine: 'approle', namespace: 'team2', ...creds } });
+      const b = await VaultKeyStore.connect({
+        endpoint: ent.url,
+        engine: 'kv',
+        version: 'v2',
+        prefix: 'keygate',
+        namespace: 'team2',
+        auth: { kind: 'approle', engine: 'approle', namespace: 'team2', ...creds },
+      });
       await a.create('same', Buffer.from('a'));
       await b.create('same', Buffer.from('b'));
       expect((await a.get('same')).value.toString()).toBe('a');

@@ -170,26 +170,44 @@ const GIVE_UP_MS = 6 * RECOVERY_BOUND_MS;
       for (const [i, w] of writes.entries()) {
         const after = w.filter((s) => s.start > killedAt);
         // The outage was met: some write after the kill failed, as unreachable (503), never as a lost answer or 500.
-        expect(after.some((s) => s.status !== 200), `replica ${i} saw no failed write`).toBe(true);
-        expect(after.filter((s) => s.status !== 200).map((s) => s.status).every((s) => s === 503 || s === 502), JSON.stringify(after.map((s) => s.status))).toBe(true);
+        expect(
+          after.some((s) => s.status !== 200),
+          `replica ${i} saw no failed write`,
+        ).toBe(true);
+        expect(
+          after
+            .filter((s) => s.status !== 200)
+            .map((s) => s.status)
+            .every((s) => s === 503 || s === 502),
+          JSON.stringify(after.map((s) => s.status)),
+        ).toBe(true);
         // Recovery: the first acknowledged write that started after this replica's first failed one.
         const recovered = recoveredAt(w, killedAt);
-        expect(recovered - electedAt, `replica ${i}: writes succeeded again ${Math.round(recovered - electedAt)} ms after the election`).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
+        expect(recovered - electedAt, `replica ${i}: writes succeeded again ${Math.round(recovered - electedAt)} ms after the election`).toBeLessThanOrEqual(
+          RECOVERY_BOUND_MS,
+        );
       }
 
       // Cached reads kept answering, also while no node was active.
       for (const [i, r] of reads.entries()) {
-        expect(r.filter((s) => s.status !== 200).map((s) => s.status), `replica ${i} failed reads`).toEqual([]);
-        expect(r.some((s) => s.start > killedAt && s.end < electedAt), `replica ${i} read nothing during the outage`).toBe(true);
+        expect(
+          r.filter((s) => s.status !== 200).map((s) => s.status),
+          `replica ${i} failed reads`,
+        ).toEqual([]);
+        expect(
+          r.some((s) => s.start > killedAt && s.end < electedAt),
+          `replica ${i} read nothing during the outage`,
+        ).toBe(true);
       }
 
       // /v1/ready told the truth.
       const noActive = vaultPolls.filter((p) => !p.active);
       for (const [i, answers] of ready.entries()) {
-        expect(answers.some((s) => s.start > killedAt && s.status === 504), `replica ${i} never said not ready`).toBe(true);
-        const lies = answers.filter(
-          (s) => s.status === 200 && noActive.some((p) => p.end < s.start) && noActive.some((p) => p.start > s.end),
-        );
+        expect(
+          answers.some((s) => s.start > killedAt && s.status === 504),
+          `replica ${i} never said not ready`,
+        ).toBe(true);
+        const lies = answers.filter((s) => s.status === 200 && noActive.some((p) => p.end < s.start) && noActive.some((p) => p.start > s.end));
         expect(lies, `replica ${i} said ready while no Vault node was active`).toEqual([]);
         expect(answers.filter((s) => s.status !== 200 && s.status !== 504).map((s) => s.status)).toEqual([]);
         expect(answers.at(-1)?.status).toBe(200);
@@ -200,7 +218,10 @@ const GIVE_UP_MS = 6 * RECOVERY_BOUND_MS;
       const listed = await cluster.request(leader, 'LIST', 'kv/metadata/ha', undefined, cluster.rootToken);
       expect(listed.status).toBe(200);
       const inVault = new Set<string>(listed.body.data.keys);
-      const acknowledged = writes.flat().filter((s) => s.status === 200).map((s) => s.name as string);
+      const acknowledged = writes
+        .flat()
+        .filter((s) => s.status === 200)
+        .map((s) => s.name as string);
       expect(acknowledged.filter((name) => !inVault.has(name))).toEqual([]);
       for (const name of acknowledged) {
         for (const r of replicas) expect((await r.call(r.admin, `/v1/key/describe/${name}`)).status, name).toBe(200);

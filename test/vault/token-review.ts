@@ -48,7 +48,14 @@ export async function startTokenReviewServer(): Promise<TokenReviewServer> {
       const account = claims ? `${claims.namespace}/${claims.name}` : '';
       reviews.push({ account, authenticated: claims !== undefined });
       const status = claims
-        ? { authenticated: true, user: { username: `system:serviceaccount:${claims.namespace}:${claims.name}`, uid: claims.uid, groups: ['system:serviceaccounts', `system:serviceaccounts:${claims.namespace}`] } }
+        ? {
+            authenticated: true,
+            user: {
+              username: `system:serviceaccount:${claims.namespace}:${claims.name}`,
+              uid: claims.uid,
+              groups: ['system:serviceaccounts', `system:serviceaccounts:${claims.namespace}`],
+            },
+          }
         : { authenticated: false, error: 'invalid bearer token' };
       res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status }));
     });

@@ -13,8 +13,7 @@ import { asset, loadDocsAssets, matchesETag, type Asset } from './assets.js';
 import { loadOpenAPI, packageRoot } from './spec.js';
 
 /** Only this server's own resources; no inline script or style, no framing, no forms. */
-export const DOCS_CSP =
-  "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'";
+export const DOCS_CSP = "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'";
 
 const REVALIDATE = 'no-cache';
 const FOREVER = 'public, max-age=31536000, immutable';
@@ -35,15 +34,19 @@ export function docsRoutes(root: string = packageRoot()): Route[] {
   const { page, files } = loadDocsAssets(root);
   return [
     route({
-      ...DOCS, path: '/v1/openapi.json',
+      ...DOCS,
+      path: '/v1/openapi.json',
       handler: (ctx) => send(ctx, (spec ??= asset(JSON.stringify(loadOpenAPI(root)), 'application/json')), REVALIDATE),
     }),
     route({
-      ...DOCS, path: '/docs',
+      ...DOCS,
+      path: '/docs',
       handler: (ctx) => send(ctx, page, REVALIDATE, { 'Content-Security-Policy': DOCS_CSP, 'X-Frame-Options': 'DENY' }),
     }),
     route({
-      ...DOCS, path: '/docs/', params: [ASSET_NAME],
+      ...DOCS,
+      path: '/docs/',
+      params: [ASSET_NAME],
       handler: (ctx) => {
         const file = files.get(ctx.resource);
         if (!file) throw coded('ROUTE_NOT_FOUND');

@@ -54,14 +54,19 @@ const KEY = { params: [KEY_NAME] } as const;
 /** `fast` (describe, generate, encrypt, decrypt): the same answer from memory when the key is there; see Route.fast. */
 export const keyRoutes: Route[] = [
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/create/',
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/create/',
     handler: async ({ state, resource, caller }) => {
       await state.keys.create(resource, caller.principal);
     },
   }),
 
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/import/', maxBody: MAX_CRYPTO_BODY,
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/import/',
+    maxBody: MAX_CRYPTO_BODY,
     handler: async ({ state, resource, caller, body }) => {
       const name = resource;
       const req = jsonObject(body);
@@ -73,7 +78,9 @@ export const keyRoutes: Route[] = [
   }),
 
   route({
-    ...KEY, method: 'GET', path: '/v1/key/describe/',
+    ...KEY,
+    method: 'GET',
+    path: '/v1/key/describe/',
     handler: async ({ state, resource }) => describeReply(await state.keys.describe(resource)),
     fast: ({ state, resource }) => {
       const d = state.keys.peekDescribe(resource);
@@ -82,14 +89,19 @@ export const keyRoutes: Route[] = [
   }),
 
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/rotate/',
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/rotate/',
     handler: async ({ state, resource, caller }) => {
       return { json: describeJSON(await state.keys.rotate(resource, caller.principal)) };
     },
   }),
 
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/config/', maxBody: MAX_CONFIG_BODY,
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/config/',
+    maxBody: MAX_CONFIG_BODY,
     handler: async ({ state, resource, body }) => {
       const min = minDecryptionVersion(jsonObject(body));
       return { json: describeJSON(await state.keys.setMinDecryptionVersion(resource, min)) };
@@ -97,14 +109,18 @@ export const keyRoutes: Route[] = [
   }),
 
   route({
-    ...KEY, method: 'DELETE', path: '/v1/key/delete/',
+    ...KEY,
+    method: 'DELETE',
+    path: '/v1/key/delete/',
     handler: async ({ state, resource }) => {
       await state.keys.delete(resource);
     },
   }),
 
   route({
-    method: 'GET', path: '/v1/key/list/', params: [LIST_PATTERN],
+    method: 'GET',
+    path: '/v1/key/list/',
+    params: [LIST_PATTERN],
     handler: async ({ state, resource, query }) => {
       const prefix = listPrefix(resource);
       // KES fix: the cursor travels separately from the prefix, so paging works past the first page.
@@ -118,7 +134,10 @@ export const keyRoutes: Route[] = [
   }),
 
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/generate/', maxBody: MAX_CRYPTO_BODY,
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/generate/',
+    maxBody: MAX_CRYPTO_BODY,
     handler: async ({ state, resource, body }) => {
       const context = base64Field(jsonObject(body), 'context', false);
       return dataKeyReply(await state.keys.generate(resource, context));
@@ -130,7 +149,10 @@ export const keyRoutes: Route[] = [
   }),
 
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/encrypt/', maxBody: MAX_CRYPTO_BODY,
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/encrypt/',
+    maxBody: MAX_CRYPTO_BODY,
     handler: async ({ state, resource, body }) => {
       const req = jsonObject(body);
       const ciphertext = await state.keys.encrypt(resource, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
@@ -144,7 +166,10 @@ export const keyRoutes: Route[] = [
   }),
 
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/decrypt/', maxBody: MAX_CRYPTO_BODY,
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/decrypt/',
+    maxBody: MAX_CRYPTO_BODY,
     handler: async ({ state, resource, body }) => {
       const req = jsonObject(body);
       const plaintext = await state.keys.decrypt(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
@@ -158,7 +183,10 @@ export const keyRoutes: Route[] = [
   }),
 
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/rewrap/', maxBody: MAX_CRYPTO_BODY,
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/rewrap/',
+    maxBody: MAX_CRYPTO_BODY,
     handler: async ({ state, resource, body }) => {
       const req = jsonObject(body);
       const ciphertext = await state.keys.rewrap(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
@@ -167,7 +195,10 @@ export const keyRoutes: Route[] = [
   }),
 
   route({
-    ...KEY, method: 'PUT', path: '/v1/key/hmac/', maxBody: MAX_CRYPTO_BODY,
+    ...KEY,
+    method: 'PUT',
+    path: '/v1/key/hmac/',
+    maxBody: MAX_CRYPTO_BODY,
     handler: async ({ state, resource, body }) => {
       const name = resource;
       const mac = await state.keys.hmac(name, base64Field(jsonObject(body), 'message', true));

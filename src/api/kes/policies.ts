@@ -10,8 +10,7 @@ import { listPrefix } from '../request.js';
 import { IDENTITY, LIST_PATTERN, POLICY_NAME } from '../params.js';
 
 /** KES returns allow/deny as JSON sets: pattern → {}. */
-const asSet = (patterns: readonly string[]): Record<string, object> =>
-  Object.fromEntries(patterns.map((p) => [p, {}]));
+const asSet = (patterns: readonly string[]): Record<string, object> => Object.fromEntries(patterns.map((p) => [p, {}]));
 
 const stamp = (state: State) => ({ created_at: state.createdAt.toISOString(), created_by: state.adminName });
 
@@ -23,7 +22,9 @@ function getPolicy(state: State, name: string): Policy {
 
 export const policyRoutes: Route[] = [
   route({
-    method: 'GET', path: '/v1/policy/describe/', params: [POLICY_NAME],
+    method: 'GET',
+    path: '/v1/policy/describe/',
+    params: [POLICY_NAME],
     handler: ({ state, resource }) => {
       const policy = getPolicy(state, resource);
       return { json: { name: policy.name, ...stamp(state) } };
@@ -31,7 +32,9 @@ export const policyRoutes: Route[] = [
   }),
 
   route({
-    method: 'GET', path: '/v1/policy/read/', params: [POLICY_NAME],
+    method: 'GET',
+    path: '/v1/policy/read/',
+    params: [POLICY_NAME],
     handler: ({ state, resource }) => {
       const policy = getPolicy(state, resource);
       return { json: { name: policy.name, allow: asSet(policy.allow), deny: asSet(policy.deny), ...stamp(state) } };
@@ -39,7 +42,9 @@ export const policyRoutes: Route[] = [
   }),
 
   route({
-    method: 'GET', path: '/v1/policy/list/', params: [LIST_PATTERN],
+    method: 'GET',
+    path: '/v1/policy/list/',
+    params: [LIST_PATTERN],
     handler: ({ state, resource }) => {
       const prefix = listPrefix(resource);
       const names = [...state.policies.keys()].filter((n) => n.startsWith(prefix)).sort();
@@ -50,7 +55,9 @@ export const policyRoutes: Route[] = [
 
 export const identityRoutes: Route[] = [
   route({
-    method: 'GET', path: '/v1/identity/describe/', params: [IDENTITY],
+    method: 'GET',
+    path: '/v1/identity/describe/',
+    params: [IDENTITY],
     handler: ({ state, resource }) => {
       const id = resource;
       if (id === state.admin) return { json: { admin: true, ...stamp(state) } };
@@ -61,7 +68,9 @@ export const identityRoutes: Route[] = [
   }),
 
   route({
-    method: 'GET', path: '/v1/identity/list/', params: [LIST_PATTERN],
+    method: 'GET',
+    path: '/v1/identity/list/',
+    params: [LIST_PATTERN],
     handler: ({ state, resource }) => {
       const prefix = listPrefix(resource);
       const all = new Set([state.adminName, ...state.identities.keys()]);
@@ -73,7 +82,10 @@ export const identityRoutes: Route[] = [
   // Any caller with a certificate may ask who it is (KES answers 404 for non-admins: fixed here).
   // The shape follows the kms-go SDK: policy name plus top-level allow/deny.
   route({
-    method: 'GET', path: '/v1/identity/self/describe', auth: 'identify', certificate: 'required',
+    method: 'GET',
+    path: '/v1/identity/self/describe',
+    auth: 'identify',
+    certificate: 'required',
     handler: ({ state, caller: { identity } }) => {
       if (identity === state.admin) return { json: { identity, admin: true, ...stamp(state) } };
       const policy = state.identities.get(identity);

@@ -14,7 +14,9 @@ import type { LogStreams } from '../../log/streams.js';
  */
 function logStream(path: string, subscribe: (listener: (line: string) => void) => () => void): Route {
   return route({
-    method: 'GET', path, timeoutMs: 0,
+    method: 'GET',
+    path,
+    timeoutMs: 0,
     handler: ({ res }) => {
       // Subscribed before the client sees the answer, so with workers the others already
       // know to send their lines when the client's next request reaches one of them.
@@ -48,7 +50,8 @@ async function probe(state: State): Promise<{ latencyMs: number; unreachable: bo
     state.logger.error(`keystore: status probe failed: ${(err as Error).message}`);
     if (err instanceof StoreUnreachableError) return { latencyMs: 0, unreachable: true };
     // Reachable but refusing this keygate's credentials: say why (a path and capabilities, never a secret).
-    if (err instanceof StoreAccessDeniedError) throw new UnavailableError(`key store denies access: ${err.message.replace(/^[a-z]+: /, '')}`, 502, { cause: err, code: 'KEYSTORE_FAILED' });
+    if (err instanceof StoreAccessDeniedError)
+      throw new UnavailableError(`key store denies access: ${err.message.replace(/^[a-z]+: /, '')}`, 502, { cause: err, code: 'KEYSTORE_FAILED' });
     throw new UnavailableError('key store is unavailable', 502, { cause: err, code: 'KEYSTORE_FAILED' });
   }
 }
@@ -63,11 +66,15 @@ export function metricsRoutes(metrics: Metrics): Route[] {
 
 export const systemRoutes: Route[] = [
   route({
-    method: 'GET', path: '/version', timeoutMs: 10_000, auth: 'none',
+    method: 'GET',
+    path: '/version',
+    timeoutMs: 10_000,
+    auth: 'none',
     handler: () => ({ json: { version: VERSION, commit: COMMIT } }),
   }),
   route({
-    method: 'GET', path: '/v1/status',
+    method: 'GET',
+    path: '/v1/status',
     handler: async ({ state }) => {
       const { latencyMs, unreachable } = await probe(state);
       const mem = process.memoryUsage();
@@ -91,7 +98,8 @@ export const systemRoutes: Route[] = [
     },
   }),
   route({
-    method: 'GET', path: '/v1/ready',
+    method: 'GET',
+    path: '/v1/ready',
     handler: async ({ state }) => {
       const { unreachable } = await probe(state);
       if (unreachable) throw coded('KEYSTORE_STATUS_TIMEOUT');

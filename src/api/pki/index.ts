@@ -73,7 +73,11 @@ function issuedJSON(i: IssuedView): Record<string, unknown> {
 /** `alt_names`: a list of names, or Vault's comma-separated string. */
 function altNames(value: unknown): string[] {
   if (value === undefined) return [];
-  if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   if (Array.isArray(value) && value.length <= 100 && value.every((v) => typeof v === 'string')) return value as string[];
   throw new BadRequestError('alt_names must be a list of names (or one comma-separated string)');
 }

@@ -16,7 +16,6 @@ import { translateStoreError } from '../../core/store-errors.js';
 import { INIT_ENTRY } from '../../core/fleet/rks-init.js';
 import { checkBodyHeaders, decodeBody, done, ok, rksError, text, type RksHandler } from './wire.js';
 
-
 /** The login and password of an admin login body (RKS's `{"login","password"}`). */
 export function loginCredentials(body: Buffer, req: RequestContext['req']): { login: string; password: string } {
   checkBodyHeaders(req, body);
@@ -30,7 +29,14 @@ export function adminHandlers() {
     login: async (ctx) => {
       const { admin, adminTokenTtl } = ctx.state.rks;
       if (admin === null) throw coded('RKS_ADMIN_NOT_CONFIGURED');
-      const { token } = await ctx.state.tokens.issue({ kind: 'admin', group: '', node: admin.login, generation: admin.generation, ttl: adminTokenTtl, renewable: true });
+      const { token } = await ctx.state.tokens.issue({
+        kind: 'admin',
+        group: '',
+        node: admin.login,
+        generation: admin.generation,
+        ttl: adminTokenTtl,
+        renewable: true,
+      });
       return ok({ adminToken: token });
     },
 

@@ -99,7 +99,16 @@ export const rksRoutes: Route[] = [
   route({ ...RKS, method: 'POST', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.createSecret) }),
   route({ ...RKS, method: 'PUT', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.updateSecret) }),
   route({ ...RKS, method: 'DELETE', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-admin', handler: wire(s.deleteSecret) }),
-  route({ ...RKS, method: 'GET', path: '/rks/v1/secret/{fqdn}', params: [ANY], auth: 'rks-reader', grant: nodeMayRead, refused: readDenied, handler: wire(s.getSecret) }),
+  route({
+    ...RKS,
+    method: 'GET',
+    path: '/rks/v1/secret/{fqdn}',
+    params: [ANY],
+    auth: 'rks-reader',
+    grant: nodeMayRead,
+    refused: readDenied,
+    handler: wire(s.getSecret),
+  }),
   route({ ...RKS, method: 'GET', path: '/rks/v1/secret/{fqdn}/groups', params: [ANY], auth: 'rks-admin', handler: wire(s.secretGroups) }),
   route({ ...RKS, method: 'POST', path: '/rks/v1/node', auth: 'group-token', handler: wire(registerNode) }),
   route({ ...RKS, method: 'POST', path: '/rks/v1/auth/token/renew-self', auth: 'rks-renew', refused: renewDenied, handler: wire(renewSelf) }),
@@ -110,7 +119,10 @@ export const rksRoutes: Route[] = [
  * table's fallback, which the router tries only after every other route.
  */
 export const rksFallback: Route = route({
-  method: '*', path: '/rks/**', auth: 'none', errors: 'text',
+  method: '*',
+  path: '/rks/**',
+  auth: 'none',
+  errors: 'text',
   handler: () => {
     throw noRoute();
   },

@@ -50,7 +50,12 @@ export async function renewSelf(ctx: RequestContext): Promise<Reply> {
   const { caller } = ctx;
   try {
     // Group tokens do not expire: answered with RKS's nominal 31-day period, renewing nothing.
-    const ttl = caller.kind === 'group' ? MAX_TOKEN_TTL : caller.kind === 'node' ? (await ctx.state.nodes.renew(caller.token)).ttl : (await ctx.state.tokens.renew(caller.token)).ttl;
+    const ttl =
+      caller.kind === 'group'
+        ? MAX_TOKEN_TTL
+        : caller.kind === 'node'
+          ? (await ctx.state.nodes.renew(caller.token)).ttl
+          : (await ctx.state.tokens.renew(caller.token)).ttl;
     return ok({ nodeToken: caller.token, ttl });
   } catch (err) {
     if (!(err instanceof KeygateError) || err.status >= 500) {

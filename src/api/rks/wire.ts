@@ -61,7 +61,10 @@ export function checkBodyHeaders(req: IncomingMessage, body: Buffer): void {
 }
 
 function isJSONType(value: string | undefined): boolean {
-  const [type, ...params] = (value ?? '').toLowerCase().split(';').map((p) => p.trim());
+  const [type, ...params] = (value ?? '')
+    .toLowerCase()
+    .split(';')
+    .map((p) => p.trim());
   if (type !== 'application/json') return false;
   return params.every((p) => p.replace(/\s+/g, '') === 'charset=utf-8' || p.replace(/\s+/g, '') === 'charset="utf-8"');
 }

@@ -21,7 +21,10 @@ const BUNDLE = { params: [BUNDLE_NAME] } as const;
 
 export const bundleRoutes: Route[] = [
   route({
-    ...BUNDLE, method: 'PUT', path: '/v1/cert/import/', maxBody: MAX_CRYPTO_BODY,
+    ...BUNDLE,
+    method: 'PUT',
+    path: '/v1/cert/import/',
+    maxBody: MAX_CRYPTO_BODY,
     handler: async ({ state, resource, caller, body }) => {
       const { input, version } = importBody(jsonObject(body));
       const by = caller.principal;
@@ -32,13 +35,18 @@ export const bundleRoutes: Route[] = [
   }),
 
   route({
-    ...BUNDLE, method: 'GET', path: '/v1/cert/describe/',
+    ...BUNDLE,
+    method: 'GET',
+    path: '/v1/cert/describe/',
     handler: async ({ state, resource }) => ({ json: describeJSON(await state.bundles.describe(resource)) }),
   }),
 
   // A node's fetch, from memory when the bundle is there (the fleet's hot path).
   route({
-    ...BUNDLE, method: 'GET', path: '/v1/cert/get/', grant: readGrant,
+    ...BUNDLE,
+    method: 'GET',
+    path: '/v1/cert/get/',
+    grant: readGrant,
     handler: async ({ state, resource }) => secretReply(await state.bundles.get(resource)),
     fast: ({ state, resource }) => {
       const b = state.bundles.peek(resource);
@@ -47,7 +55,9 @@ export const bundleRoutes: Route[] = [
   }),
 
   route({
-    method: 'GET', path: '/v1/cert/list/', params: [BUNDLE_PATTERN],
+    method: 'GET',
+    path: '/v1/cert/list/',
+    params: [BUNDLE_PATTERN],
     handler: async ({ state, resource, query }) => {
       const days = query.get('expiring_within_days');
       if (days !== null && !/^\d{1,6}$/.test(days)) throw new BadRequestError('expiring_within_days must be a whole number of days');
@@ -61,7 +71,9 @@ export const bundleRoutes: Route[] = [
   }),
 
   route({
-    ...BUNDLE, method: 'DELETE', path: '/v1/cert/delete/',
+    ...BUNDLE,
+    method: 'DELETE',
+    path: '/v1/cert/delete/',
     handler: async ({ state, resource, query }) => {
       const force = query.get('force');
       if (force !== null && force !== 'true' && force !== 'false') throw new BadRequestError("force must be 'true' or 'false'");
@@ -72,7 +84,11 @@ export const bundleRoutes: Route[] = [
 
   // Long-poll for agents: answers as soon as the bundle's version differs from `?version=`, or after `?wait=` seconds.
   route({
-    ...BUNDLE, method: 'GET', path: '/v1/cert/watch/', timeoutMs: (MAX_WAIT_SECONDS + 15) * 1000, grant: watchGrant,
+    ...BUNDLE,
+    method: 'GET',
+    path: '/v1/cert/watch/',
+    timeoutMs: (MAX_WAIT_SECONDS + 15) * 1000,
+    grant: watchGrant,
     handler: watchHandler,
   }),
 
@@ -88,7 +104,9 @@ const encoded = new WeakMap<BundleSecret, Buffer>();
 export function secretBody(b: BundleSecret): Buffer {
   let body = encoded.get(b);
   if (!body) {
-    body = Buffer.from(JSON.stringify({ name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() }));
+    body = Buffer.from(
+      JSON.stringify({ name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() }),
+    );
     encoded.set(b, body);
   }
   return body;
@@ -151,7 +169,7 @@ function importBody(req: Record<string, unknown>): { input: BundleInput; version
     return v;
   };
   const ttl = req['ttl'];
-  if (typeof ttl !== 'number') throw new BadRequestError('field \'ttl\' is required: seconds a node may keep the bundle');
+  if (typeof ttl !== 'number') throw new BadRequestError("field 'ttl' is required: seconds a node may keep the bundle");
   const input: BundleInput = { chainPem: text('certificate'), keyPem: text('private_key'), ttl };
   const labels = req['labels'];
   if (labels !== undefined) {
@@ -166,7 +184,8 @@ function importBody(req: Record<string, unknown>): { input: BundleInput; version
   if (caLeaf !== undefined && typeof caLeaf !== 'boolean') throw new BadRequestError("field 'allow_ca_leaf' must be true or false");
   if (caLeaf === true) input.allowCaLeaf = true;
   const version = req['version'];
-  if (version !== undefined && (typeof version !== 'string' || version === '')) throw new BadRequestError("field 'version' must be the version string from describe");
+  if (version !== undefined && (typeof version !== 'string' || version === ''))
+    throw new BadRequestError("field 'version' must be the version string from describe");
   return { input, version: version as string | undefined };
 }
 

@@ -34,7 +34,10 @@ const GROUP = { params: [GROUP_NAME] } as const;
 
 export const groupRoutes: Route[] = [
   route({
-    ...GROUP, method: 'PUT', path: '/v1/group/create/', maxBody: SETTINGS_BODY,
+    ...GROUP,
+    method: 'PUT',
+    path: '/v1/group/create/',
+    maxBody: SETTINGS_BODY,
     handler: async ({ state, resource, caller, body }) => {
       const { groupToken } = await state.groups.create(resource, settingsBody(body), caller.principal);
       return { json: { group_token: groupToken } };
@@ -42,17 +45,24 @@ export const groupRoutes: Route[] = [
   }),
 
   route({
-    ...GROUP, method: 'PUT', path: '/v1/group/update/', maxBody: SETTINGS_BODY,
+    ...GROUP,
+    method: 'PUT',
+    path: '/v1/group/update/',
+    maxBody: SETTINGS_BODY,
     handler: async ({ state, resource, body }) => ({ json: groupJSON(await state.groups.update(resource, settingsBody(body))) }),
   }),
 
   route({
-    ...GROUP, method: 'GET', path: '/v1/group/describe/',
+    ...GROUP,
+    method: 'GET',
+    path: '/v1/group/describe/',
     handler: async ({ state, resource }) => ({ json: groupJSON(await state.groups.describe(resource)) }),
   }),
 
   route({
-    method: 'GET', path: '/v1/group/list/', params: [GROUP_PATTERN],
+    method: 'GET',
+    path: '/v1/group/list/',
+    params: [GROUP_PATTERN],
     handler: async ({ state, resource, query }) => {
       const cursor = query.get('continue_at') ?? '';
       if (cursor !== '') checkGroupName(cursor);
@@ -62,14 +72,18 @@ export const groupRoutes: Route[] = [
   }),
 
   route({
-    ...GROUP, method: 'DELETE', path: '/v1/group/delete/',
+    ...GROUP,
+    method: 'DELETE',
+    path: '/v1/group/delete/',
     handler: async ({ state, resource }) => {
       await state.groups.delete(resource);
     },
   }),
 
   route({
-    ...GROUP, method: 'PUT', path: '/v1/group/rotate/',
+    ...GROUP,
+    method: 'PUT',
+    path: '/v1/group/rotate/',
     handler: async ({ state, resource }) => {
       const { groupToken } = await state.groups.rotate(resource);
       return { json: { group_token: groupToken } };
@@ -77,7 +91,9 @@ export const groupRoutes: Route[] = [
   }),
 
   route({
-    method: 'PUT', path: '/v1/group/assign/', params: [GROUP_NAME, BUNDLE_NAME],
+    method: 'PUT',
+    path: '/v1/group/assign/',
+    params: [GROUP_NAME, BUNDLE_NAME],
     handler: async ({ state, params: [group, bundle], allows }) => {
       // Assigning is granting: only who may read the bundle may hand it to a group's nodes.
       // Refused before the bundle is looked up, so assign cannot tell who may not read it
@@ -88,14 +104,18 @@ export const groupRoutes: Route[] = [
   }),
 
   route({
-    method: 'DELETE', path: '/v1/group/unassign/', params: [GROUP_NAME, BUNDLE_NAME],
+    method: 'DELETE',
+    path: '/v1/group/unassign/',
+    params: [GROUP_NAME, BUNDLE_NAME],
     handler: async ({ state, params: [group, bundle] }) => {
       await state.groups.unassign(group as string, bundle as string);
     },
   }),
 
   route({
-    ...GROUP, method: 'GET', path: '/v1/group/nodes/',
+    ...GROUP,
+    method: 'GET',
+    path: '/v1/group/nodes/',
     handler: async ({ state, resource, query }) => {
       const cursor = query.get('continue_at') ?? '';
       if (cursor !== '' && !/^[0-9a-f]{64}$/.test(cursor)) throw new BadRequestError('invalid continue_at');
@@ -153,4 +173,3 @@ function nodeJSON(n: NodeInfo) {
     revoked_at: iso(n.revokedAt),
   };
 }
-

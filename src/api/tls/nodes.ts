@@ -26,7 +26,9 @@ function nodeIdField(body: Buffer, required: boolean): string | undefined {
 export const nodeRoutes: Route[] = [
   // What this node may read: the agent's `bundles: all` without a path policy.
   route({
-    method: 'GET', path: '/v1/node/bundles', auth: 'node',
+    method: 'GET',
+    path: '/v1/node/bundles',
+    auth: 'node',
     handler: async ({ state, caller }) => {
       const found = await state.nodes.readableBundles(caller.identity, caller.token);
       return { json: { names: found?.bundles ?? [] } };
@@ -34,7 +36,11 @@ export const nodeRoutes: Route[] = [
   }),
 
   route({
-    method: 'PUT', path: '/v1/node/register/', params: [GROUP_NAME], maxBody: SMALL_BODY, auth: 'group-token',
+    method: 'PUT',
+    path: '/v1/node/register/',
+    params: [GROUP_NAME],
+    maxBody: SMALL_BODY,
+    auth: 'group-token',
     handler: async (ctx) => {
       const nodeId = nodeIdField(ctx.body, true) as string;
       const t = await ctx.state.nodes.register(ctx.caller.token, nodeId, { group: ctx.resource });
@@ -44,7 +50,10 @@ export const nodeRoutes: Route[] = [
   }),
 
   route({
-    method: 'PUT', path: '/v1/node/renew', maxBody: SMALL_BODY, auth: 'node-token',
+    method: 'PUT',
+    path: '/v1/node/renew',
+    maxBody: SMALL_BODY,
+    auth: 'node-token',
     handler: async ({ state, caller }) => {
       const t = await state.nodes.renew(caller.token);
       return { json: { node_token: t.token, ttl: t.ttl } };
@@ -52,7 +61,12 @@ export const nodeRoutes: Route[] = [
   }),
 
   route({
-    method: 'PUT', path: '/v1/node/enroll/', params: [GROUP_NAME], maxBody: SMALL_BODY, auth: 'group-token', certificate: 'required',
+    method: 'PUT',
+    path: '/v1/node/enroll/',
+    params: [GROUP_NAME],
+    maxBody: SMALL_BODY,
+    auth: 'group-token',
+    certificate: 'required',
     handler: async (ctx) => {
       const { identity, token } = ctx.caller;
       const nodeId = nodeIdField(ctx.body, false);
@@ -63,21 +77,27 @@ export const nodeRoutes: Route[] = [
   }),
 
   route({
-    method: 'DELETE', path: '/v1/node/revoke/', params: [GROUP_NAME, NODE_ID],
+    method: 'DELETE',
+    path: '/v1/node/revoke/',
+    params: [GROUP_NAME, NODE_ID],
     handler: async ({ state, params: [group, node] }) => {
       if (!(await state.nodes.revoke(group as string, node as string))) throw coded('NODE_NOT_FOUND');
     },
   }),
 
   route({
-    method: 'PUT', path: '/v1/node/ban/', params: [GROUP_NAME, NODE_ID],
+    method: 'PUT',
+    path: '/v1/node/ban/',
+    params: [GROUP_NAME, NODE_ID],
     handler: async ({ state, params: [group, node], caller }) => {
       await state.nodes.ban(group as string, node as string, caller.principal);
     },
   }),
 
   route({
-    method: 'DELETE', path: '/v1/node/unban/', params: [GROUP_NAME, NODE_ID],
+    method: 'DELETE',
+    path: '/v1/node/unban/',
+    params: [GROUP_NAME, NODE_ID],
     handler: async ({ state, params: [group, node] }) => {
       if (!(await state.nodes.unban(group as string, node as string))) throw coded('NODE_NOT_BANNED');
     },

@@ -32,11 +32,18 @@ export function uiRoutes(root: string = packageRoot()): Route[] {
   const UI = { timeoutMs: 10_000 } as const;
   return [
     route({
-      ...UI, method: 'GET', path: '/ui', auth: 'none',
+      ...UI,
+      method: 'GET',
+      path: '/ui',
+      auth: 'none',
       handler: () => ({ status: 308, text: '', contentType: 'text/plain; charset=utf-8', headers: { Location: '/ui/' } }),
     }),
     route({
-      ...UI, method: 'GET', path: '/ui/', auth: 'none', params: [ASSET_NAME],
+      ...UI,
+      method: 'GET',
+      path: '/ui/',
+      auth: 'none',
+      params: [ASSET_NAME],
       handler: (ctx) => {
         if (ctx.resource === '') return send(ctx, page, REVALIDATE, { 'Content-Security-Policy': UI_CSP, 'X-Frame-Options': 'DENY' });
         const file = files.get(ctx.resource);
@@ -46,7 +53,11 @@ export function uiRoutes(root: string = packageRoot()): Route[] {
     }),
     route({ ...UI, method: 'GET', path: '/ui/session', auth: 'identify', handler: whoAmI }),
     route({
-      ...UI, method: 'POST', path: '/ui/login', maxBody: 4096, auth: 'rks-login',
+      ...UI,
+      method: 'POST',
+      path: '/ui/login',
+      maxBody: 4096,
+      auth: 'rks-login',
       // A login posted by another origin's page is refused before the password is compared.
       login: (body, req) => (checkSameOrigin(req), loginCredentials(body, req)),
       handler: async ({ state }) => {
@@ -54,15 +65,30 @@ export function uiRoutes(root: string = packageRoot()): Route[] {
         // The dispatcher checked the login and password; the configuration may have changed since.
         if (admin === null) throw coded('RKS_ADMIN_NOT_CONFIGURED');
         const ttl = Math.min(SESSION_TTL_SECONDS, state.rks.adminTokenTtl);
-        const { token, record } = await state.tokens.issue({ kind: 'admin', group: '', node: admin.login, generation: admin.generation, ttl, renewable: false });
+        const { token, record } = await state.tokens.issue({
+          kind: 'admin',
+          group: '',
+          node: admin.login,
+          generation: admin.generation,
+          ttl,
+          renewable: false,
+        });
         return {
-          json: { kind: 'session', principal: `session:${admin.login}`, csrf_token: csrfToken(token), expires_at: new Date(record.expiresAt ?? 0).toISOString() },
+          json: {
+            kind: 'session',
+            principal: `session:${admin.login}`,
+            csrf_token: csrfToken(token),
+            expires_at: new Date(record.expiresAt ?? 0).toISOString(),
+          },
           headers: { ...PRIVATE, 'Set-Cookie': setSessionCookie(token, ttl) },
         };
       },
     }),
     route({
-      ...UI, method: 'POST', path: '/ui/logout', auth: 'identify',
+      ...UI,
+      method: 'POST',
+      path: '/ui/logout',
+      auth: 'identify',
       handler: async ({ state, caller }) => {
         // The dispatcher already refused a session write without its CSRF token.
         if (caller.kind === 'session') await state.tokens.revoke(caller.token);

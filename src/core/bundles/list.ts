@@ -32,12 +32,7 @@ export const MAX_EXPIRING_DAYS = 36_500;
  * still points further; clients page until `continueAt` is ''.
  * @param notAfter reads a bundle's expiry (NotFoundError when it vanished meanwhile: skipped).
  */
-export async function listBundles(
-  store: KeyStore,
-  notAfter: (name: string) => Promise<Date>,
-  now: Date,
-  options: BundleListOptions,
-): Promise<BundlePage> {
+export async function listBundles(store: KeyStore, notAfter: (name: string) => Promise<Date>, now: Date, options: BundleListOptions): Promise<BundlePage> {
   const { prefix, continueAt = '', limit = MAX_LIST_PAGE, expiringWithinDays } = options;
   if (!isValidBundlePrefix(prefix)) throw new BadRequestError(`invalid bundle name prefix: use ${BUNDLE_NAME_RULES}, or a leading part of such a name`);
   if (continueAt !== '' && !isValidBundleName(continueAt)) throw new BadRequestError(`invalid continue_at: use ${BUNDLE_NAME_RULES}`);
@@ -46,7 +41,13 @@ export async function listBundles(
   }
   let page;
   try {
-    page = await listKind(store, entryPrefixOf(prefix), continueAt === '' ? '' : entryOf(continueAt), Math.min(Math.max(1, limit), MAX_LIST_PAGE), bundleEntries(prefix));
+    page = await listKind(
+      store,
+      entryPrefixOf(prefix),
+      continueAt === '' ? '' : entryOf(continueAt),
+      Math.min(Math.max(1, limit), MAX_LIST_PAGE),
+      bundleEntries(prefix),
+    );
   } catch (err) {
     throw translateStoreError(err, { exists: 'BUNDLE_EXISTS', notFound: 'BUNDLE_NOT_FOUND', failed: 'failed to list bundles' });
   }

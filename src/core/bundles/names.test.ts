@@ -2,16 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isValidEntryName } from '../../../keystores/keystore.js';
-import {
-  MAX_BUNDLE_NAME,
-  entryOf,
-  entryPrefixOf,
-  isValidBundleName,
-  isValidBundlePrefix,
-  lookupKeys,
-  nameOfEntry,
-  parseServerName,
-} from './names.js';
+import { MAX_BUNDLE_NAME, entryOf, entryPrefixOf, isValidBundleName, isValidBundlePrefix, lookupKeys, nameOfEntry, parseServerName } from './names.js';
 
 describe('bundle names', () => {
   it.each([

@@ -35,8 +35,7 @@ export function isValidBundleName(name: string): boolean {
 
 /** Explains the rules; the stable text of every invalid-name error. */
 export const BUNDLE_NAME_RULES =
-  `1–${MAX_BUNDLE_NAME} characters of [0-9A-Za-z_.-], optionally after a leading '*.', ` +
-  `not starting with '.' or '_.', without '..'`;
+  `1–${MAX_BUNDLE_NAME} characters of [0-9A-Za-z_.-], optionally after a leading '*.', ` + `not starting with '.' or '_.', without '..'`;
 
 /** The one message for an invalid bundle name, echoing it bounded and printable. */
 export function invalidBundleNameMessage(name: string): string {

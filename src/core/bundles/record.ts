@@ -50,7 +50,9 @@ export function checkLabels(labels: Record<string, unknown>): asserts labels is 
   if (entries.length > LABEL_LIMITS.count) throw new BadRequestError(`labels: at most ${LABEL_LIMITS.count} labels`);
   for (const [key, value] of entries) {
     if (key.length > LABEL_LIMITS.keyLength || !LABEL_KEY.test(key)) {
-      throw new BadRequestError(`labels: invalid key '${key.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')}': 1–${LABEL_LIMITS.keyLength} characters of [A-Za-z0-9_.-], starting with a letter or digit`);
+      throw new BadRequestError(
+        `labels: invalid key '${key.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')}': 1–${LABEL_LIMITS.keyLength} characters of [A-Za-z0-9_.-], starting with a letter or digit`,
+      );
     }
     if (typeof value !== 'string' || value.length > LABEL_LIMITS.valueLength || CONTROL.test(value)) {
       throw new BadRequestError(`labels: the value of '${key}' must be a string of at most ${LABEL_LIMITS.valueLength} printable characters`);

@@ -100,7 +100,11 @@ describe('import, describe, get', () => {
 
   it('changes nothing on bad input: name, ttl, labels, certificate', async () => {
     const bad: Array<[string, Partial<BundleInput>, string]> = [
-      ['a..b', {}, "invalid bundle name 'a..b': use 1–248 characters of [0-9A-Za-z_.-], optionally after a leading '*.', not starting with '.' or '_.', without '..'"],
+      [
+        'a..b',
+        {},
+        "invalid bundle name 'a..b': use 1–248 characters of [0-9A-Za-z_.-], optionally after a leading '*.', not starting with '.' or '_.', without '..'",
+      ],
       ['ok', { ttl: 0 }, 'ttl must be a whole number of seconds from 1 to 31536000'],
       ['ok', { ttl: 31_536_001 }, 'ttl must be a whole number of seconds from 1 to 31536000'],
       ['ok', { ttl: 60.5 }, 'ttl must be a whole number of seconds from 1 to 31536000'],
@@ -124,13 +128,24 @@ describe('import, describe, get', () => {
   });
 
   it('translates keystore outages into 503 and corrupt entries into 502', async () => {
-    const down = new BundleService({ ...store, get: async () => { throw new StoreUnreachableError('down'); } } as unknown as KeyStore, assignments);
+    const down = new BundleService(
+      {
+        ...store,
+        get: async () => {
+          throw new StoreUnreachableError('down');
+        },
+      } as unknown as KeyStore,
+      assignments,
+    );
     expect(await failure(down.describe('x'))).toEqual([503, 'key store is not reachable']);
     await store.create('bundle.corrupt', Buffer.from('{"format":2}'));
     expect(await failure(svc.get('corrupt'))).toEqual([502, 'failed to read bundle']);
     // The error log shows the cause: it must not quote the entry (a private key).
     await store.create('bundle.torn', Buffer.from('x{"private_key":"SECRET-KEY-MATERIAL"'));
-    const err = (await svc.get('torn').then(() => null, (e: unknown) => e)) as KeygateError;
+    const err = (await svc.get('torn').then(
+      () => null,
+      (e: unknown) => e,
+    )) as KeygateError;
     expect(err.status).toBe(502);
     expect(String((err.cause as Error).message)).not.toContain('SECRET');
   });

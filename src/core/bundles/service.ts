@@ -195,7 +195,11 @@ export class BundleService {
     const exactMatches = await this.resolve(exact, 'exact', canRead);
     const byName = new Set(exactMatches.map((m) => m.name));
     // A bundle naming both `a.example.com` and `*.example.com` is an exact match, listed once.
-    const wildcardMatches = await this.resolve(wildcard.filter((r) => !byName.has(r.name)), 'wildcard', canRead);
+    const wildcardMatches = await this.resolve(
+      wildcard.filter((r) => !byName.has(r.name)),
+      'wildcard',
+      canRead,
+    );
     return [...exactMatches, ...wildcardMatches];
   }
 
@@ -294,7 +298,14 @@ interface Loaded {
 function loaded(name: string, record: BundleRecord, version: string): Loaded {
   Object.freeze(record.labels);
   Object.freeze(record);
-  const secret: BundleSecret = Object.freeze({ name, chainPem: record.certificate, keyPem: record.private_key, ttl: record.ttl, version, notAfter: new Date(record.not_after) });
+  const secret: BundleSecret = Object.freeze({
+    name,
+    chainPem: record.certificate,
+    keyPem: record.private_key,
+    ttl: record.ttl,
+    version,
+    notAfter: new Date(record.not_after),
+  });
   return { record, version, secret };
 }
 

@@ -28,7 +28,14 @@ describe('accepted bundles', () => {
   it.each(['ed25519', 'ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const)('a %s leaf with its chain', (keyType) => {
     const b = certs.bundle({ keyType, dnsNames: ['a.example.com'] });
     const v = validateBundle(b.chainPem, b.keyPem, { now });
-    const expected = { ed25519: ['Ed25519', 256], 'ecdsa-p256': ['ECDSA', 256], 'ecdsa-p384': ['ECDSA', 384], 'rsa-2048': ['RSA', 2048], 'rsa-3072': ['RSA', 3072], 'rsa-4096': ['RSA', 4096] }[keyType];
+    const expected = {
+      ed25519: ['Ed25519', 256],
+      'ecdsa-p256': ['ECDSA', 256],
+      'ecdsa-p384': ['ECDSA', 384],
+      'rsa-2048': ['RSA', 2048],
+      'rsa-3072': ['RSA', 3072],
+      'rsa-4096': ['RSA', 4096],
+    }[keyType];
     expect([v.keyType, v.keySize]).toEqual(expected);
     expect(v.sans.dns).toEqual(['a.example.com']);
     expect(v.notAfter.getTime()).toBe(new Date(b.leaf.cert.validTo).getTime());
@@ -82,7 +89,9 @@ describe('refusals', () => {
 
   it('blocks of the wrong kind in either field', () => {
     expect(refusal(good.keyPem, good.keyPem)).toBe("certificate: PEM block 1 is a 'PRIVATE KEY', not a 'CERTIFICATE'");
-    expect(refusal(good.chainPem, good.leaf.certPem)).toBe("private_key: PEM block 1 is a 'CERTIFICATE', not a 'PRIVATE KEY', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY'");
+    expect(refusal(good.chainPem, good.leaf.certPem)).toBe(
+      "private_key: PEM block 1 is a 'CERTIFICATE', not a 'PRIVATE KEY', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY'",
+    );
     expect(refusal(good.chainPem, good.keyPem + good.keyPem)).toBe('private_key: expected exactly one PEM block, found 2');
     const encrypted = good.leaf.key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }).toString();
     expect(refusal(good.chainPem, encrypted)).toBe('private_key: encrypted private keys are not accepted; import the key unencrypted');
@@ -114,11 +123,17 @@ describe('refusals', () => {
     const future = certs.bundle({ notBefore: new Date(now.getTime() + 3_600_000) });
     expect(refusal(future.chainPem, future.keyPem)).toMatch(/^certificate: the leaf certificate is not valid before \d{4}-/);
     const forever = certs.bundle({ notAfter: new Date('9999-12-31T23:59:59Z') });
-    expect(refusal(forever.chainPem, forever.keyPem)).toMatch(/^certificate: the leaf certificate is valid from .* to 9999-12-31T23:59:59.000Z, longer than 100 years: refused as a mistake$/);
+    expect(refusal(forever.chainPem, forever.keyPem)).toMatch(
+      /^certificate: the leaf certificate is valid from .* to 9999-12-31T23:59:59.000Z, longer than 100 years: refused as a mistake$/,
+    );
   });
 
   it('unsupported key types, naming them', () => {
-    for (const [key, name] of [[rsa1024(), 'RSA 1024 bits'], [p521(), 'ECDSA P-521'], [ed448(), 'Ed448']] as const) {
+    for (const [key, name] of [
+      [rsa1024(), 'RSA 1024 bits'],
+      [p521(), 'ECDSA P-521'],
+      [ed448(), 'Ed448'],
+    ] as const) {
       const b = certs.withKey(key);
       expect(refusal(b.chainPem, b.keyPem)).toBe(`private_key: unsupported key type ${name} (supported: RSA 2048–4096 bits, ECDSA P-256/P-384, Ed25519)`);
     }
@@ -152,7 +167,25 @@ describe('PEM files made by OpenSSL', () => {
     // `openssl req -x509` marks its certificate CA:TRUE unless told otherwise (see below).
     const req = (keyArgs: string[], name: string, ca = false) => {
       const notCA = ca ? [] : ['-addext', 'basicConstraints=critical,CA:FALSE'];
-      execFileSync('openssl', ['req', '-x509', ...keyArgs, ...notCA, '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '30', '-subj', `/CN=${name}.example.com`], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          ...keyArgs,
+          ...notCA,
+          '-nodes',
+          '-keyout',
+          join(dir, `${name}.key`),
+          '-out',
+          join(dir, `${name}.crt`),
+          '-days',
+          '30',
+          '-subj',
+          `/CN=${name}.example.com`,
+        ],
+        { stdio: 'ignore' },
+      );
       return [readFileSync(join(dir, `${name}.crt`), 'utf8'), readFileSync(join(dir, `${name}.key`), 'utf8')] as const;
     };
     const [caCert, caKey] = req(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'default', true);

@@ -62,7 +62,8 @@ export function validateBundle(chainText: string, keyText: string, options: Vali
   const { key, pem: keyPem } = parseKey(keyText);
   const { keyType, keySize } = keyKind(key);
   const leaf = chain[0] as X509Certificate;
-  if (!leaf.checkPrivateKey(key) || !signsFor(key, leaf)) throw new BadRequestError('private_key: does not match the leaf certificate (the first of the chain)', { field: 'private_key' });
+  if (!leaf.checkPrivateKey(key) || !signsFor(key, leaf))
+    throw new BadRequestError('private_key: does not match the leaf certificate (the first of the chain)', { field: 'private_key' });
   checkOrder(chain);
   if (leaf.ca && !options.allowCaLeaf) throw new BadRequestError(CA_LEAF_REFUSED, { field: 'certificate' });
   const [notBefore, notAfter] = checkValidity(chain, options);
@@ -73,7 +74,9 @@ export function validateBundle(chainText: string, keyText: string, options: Vali
     throw new BadRequestError('certificate: cannot read the subject alternative names of the leaf certificate', { field: 'certificate' });
   }
   if (sans.dns.length + sans.ip.length > BUNDLE_LIMITS.subjectAltNames) {
-    throw new BadRequestError(`certificate: the leaf certificate has more than ${BUNDLE_LIMITS.subjectAltNames} subject alternative names`, { field: 'certificate' });
+    throw new BadRequestError(`certificate: the leaf certificate has more than ${BUNDLE_LIMITS.subjectAltNames} subject alternative names`, {
+      field: 'certificate',
+    });
   }
   const chainPem = chain.map((c) => c.toString()).join('');
   return { chainPem, keyPem, leaf, keyType, keySize, sans, notBefore, notAfter };
@@ -92,10 +95,13 @@ function blocksOf(text: string, field: string, maxBytes: number): PemBlock[] {
 function parseChain(text: string): X509Certificate[] {
   const blocks = blocksOf(text, 'certificate', BUNDLE_LIMITS.chainBytes);
   if (blocks.length > BUNDLE_LIMITS.chainCertificates) {
-    throw new BadRequestError(`certificate: the chain has ${blocks.length} certificates, at most ${BUNDLE_LIMITS.chainCertificates} are accepted`, { field: 'certificate' });
+    throw new BadRequestError(`certificate: the chain has ${blocks.length} certificates, at most ${BUNDLE_LIMITS.chainCertificates} are accepted`, {
+      field: 'certificate',
+    });
   }
   return blocks.map((b) => {
-    if (b.label !== 'CERTIFICATE') throw new BadRequestError(`certificate: PEM block ${b.index} is a '${b.label}', not a 'CERTIFICATE'`, { field: 'certificate' });
+    if (b.label !== 'CERTIFICATE')
+      throw new BadRequestError(`certificate: PEM block ${b.index} is a '${b.label}', not a 'CERTIFICATE'`, { field: 'certificate' });
     try {
       return new X509Certificate(b.der);
     } catch {
@@ -113,7 +119,9 @@ function parseKey(text: string): { key: KeyObject; pem: string } {
     throw new BadRequestError('private_key: encrypted private keys are not accepted; import the key unencrypted', { field: 'private_key' });
   }
   if (!KEY_LABELS.has(block.label) || block.headers.size > 0) {
-    throw new BadRequestError(`private_key: PEM block 1 is a '${block.label}', not a 'PRIVATE KEY', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY'`, { field: 'private_key' });
+    throw new BadRequestError(`private_key: PEM block 1 is a '${block.label}', not a 'PRIVATE KEY', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY'`, {
+      field: 'private_key',
+    });
   }
   const pem = toPem(block.label, block.der);
   try {
@@ -170,10 +178,12 @@ function checkOrder(chain: X509Certificate[]): void {
     const issuer = chain[i + 1] as X509Certificate;
     if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) {
       throw new BadRequestError(
-        `certificate: certificate ${i + 2} did not issue certificate ${i + 1}; the chain must be ordered leaf first, then each issuer`, { field: 'certificate' }
+        `certificate: certificate ${i + 2} did not issue certificate ${i + 1}; the chain must be ordered leaf first, then each issuer`,
+        { field: 'certificate' },
       );
     }
-    if (!issuer.ca) throw new BadRequestError(`certificate: certificate ${i + 2} issues certificate ${i + 1} but is not a CA certificate`, { field: 'certificate' });
+    if (!issuer.ca)
+      throw new BadRequestError(`certificate: certificate ${i + 2} issues certificate ${i + 1} but is not a CA certificate`, { field: 'certificate' });
   }
 }
 
@@ -183,7 +193,8 @@ function checkValidity(chain: X509Certificate[], options: ValidateOptions): [Dat
   const [notBefore, notAfter] = validityOf(chain[0] as X509Certificate, 1);
   if (notAfter.getTime() - notBefore.getTime() > BUNDLE_LIMITS.validityDays * DAY_MS) {
     throw new BadRequestError(
-      `certificate: the leaf certificate is valid from ${notBefore.toISOString()} to ${notAfter.toISOString()}, longer than 100 years: refused as a mistake`, { field: 'certificate' }
+      `certificate: the leaf certificate is valid from ${notBefore.toISOString()} to ${notAfter.toISOString()}, longer than 100 years: refused as a mistake`,
+      { field: 'certificate' },
     );
   }
   if (notBefore.getTime() > now + CLOCK_SKEW_MS) {
@@ -203,7 +214,9 @@ function validityOf(cert: X509Certificate, position: number): [Date, Date] {
   const from = new Date(cert.validFrom);
   const to = new Date(cert.validTo);
   if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from.getTime() >= to.getTime()) {
-    throw new BadRequestError(`certificate: certificate ${position} has an absurd validity period (not before ${cert.validFrom}, not after ${cert.validTo})`, { field: 'certificate' });
+    throw new BadRequestError(`certificate: certificate ${position} has an absurd validity period (not before ${cert.validFrom}, not after ${cert.validTo})`, {
+      field: 'certificate',
+    });
   }
   return [from, to];
 }

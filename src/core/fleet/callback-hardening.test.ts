@@ -36,7 +36,10 @@ function settingsFor(host: string, extra: Partial<GroupSettings> = {}): GroupSet
 }
 
 async function failure(p: Promise<unknown>): Promise<KeygateError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(KeygateError);
   return err as KeygateError;
 }
@@ -81,7 +84,12 @@ describe('node ids are one path segment', () => {
     // Refused before any request: not even the OAuth token was fetched.
     expect(gm.requests.slice(before)).toEqual([]);
     await client.verify(settingsFor('localhost'), '..a');
-    expect(gm.requests.slice(before).filter((r) => r.method === 'GET').map((r) => r.target)).toEqual(['/callback/nodes/..a']);
+    expect(
+      gm.requests
+        .slice(before)
+        .filter((r) => r.method === 'GET')
+        .map((r) => r.target),
+    ).toEqual(['/callback/nodes/..a']);
   });
 });
 
@@ -126,7 +134,19 @@ describe('what a failed check tells the caller', () => {
 });
 
 describe('this host is one host, however it is spelt', () => {
-  const LOOPBACK_SPELLINGS = ['127.0.0.1', '127.1', '0x7f000001', '2130706433', '0177.0.0.1', '127.0.0.2', 'localhost', 'LOCALHOST', '[::1]', '[0:0::1]', '[::ffff:127.0.0.1]'];
+  const LOOPBACK_SPELLINGS = [
+    '127.0.0.1',
+    '127.1',
+    '0x7f000001',
+    '2130706433',
+    '0177.0.0.1',
+    '127.0.0.2',
+    'localhost',
+    'LOCALHOST',
+    '[::1]',
+    '[0:0::1]',
+    '[::ffff:127.0.0.1]',
+  ];
   const UNSPECIFIED_SPELLINGS = ['0', '0.0.0.0', '0x0', '00.0.0.0', '[::]', '[0::0]', '[::ffff:0.0.0.0]', '[::127.0.0.1]'];
 
   it('classifies addresses, IPv4-mapped ones as their IPv4 address', () => {

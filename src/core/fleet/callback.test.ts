@@ -33,7 +33,10 @@ function settingsFor(gm: GroupManager, extra: Partial<GroupSettings> = {}): Grou
 }
 
 async function failure(p: Promise<unknown>): Promise<KeygateError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(KeygateError);
   return err as KeygateError;
 }
@@ -46,7 +49,11 @@ describe('verdicts', () => {
     const refused = await failure(client.verify(settingsFor(rks), 'bad'));
     expect(refused).toBeInstanceOf(CallbackRefusedError);
     expect(refused).toMatchObject({ status: 403, reason: 'refused', message: 'not authorized: node refused by the group manager' });
-    expect(await failure(client.verify(settingsFor(rks), 'ghost'))).toMatchObject({ status: 403, reason: 'unknown', message: 'not authorized: node unknown to the group manager' });
+    expect(await failure(client.verify(settingsFor(rks), 'ghost'))).toMatchObject({
+      status: 403,
+      reason: 'unknown',
+      message: 'not authorized: node unknown to the group manager',
+    });
     expect(await failure(client.verify(settingsFor(rks), 'boom'))).toMatchObject({ status: 502, message: CALLBACK_FAILURES.managerInvalid });
     expect(await failure(client.verify(settingsFor(rks), 'created'))).toMatchObject({ status: 502, message: CALLBACK_FAILURES.managerInvalid });
     rks.behaviour = () => 'allow';
@@ -143,7 +150,9 @@ describe('TLS and deadlines', () => {
     const err = await failure(client.verify(settingsFor(selfSigned, { callbackCa: '' }), 'n1'));
     expect(err.status).toBe(502);
     expect(err.message).toBe(CALLBACK_FAILURES.oauthUnreachable);
-    expect((err.cause as Error).message).toMatch(/DEPTH_ZERO_SELF_SIGNED_CERT: cannot verify the server's TLS certificate; set the group's callback_ca, or callback_insecure$/);
+    expect((err.cause as Error).message).toMatch(
+      /DEPTH_ZERO_SELF_SIGNED_CERT: cannot verify the server's TLS certificate; set the group's callback_ca, or callback_insecure$/,
+    );
     // Another manager's CA is no better than none.
     expect((await failure(client.verify(settingsFor(selfSigned, { callbackCa: rks.caPem }), 'n1'))).message).toBe(CALLBACK_FAILURES.oauthUnreachable);
     expect(selfSigned.callbacks).toHaveLength(0);

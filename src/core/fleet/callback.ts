@@ -76,8 +76,15 @@ interface Exchange {
 }
 
 const TLS_ERRORS = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
   'CERT_SIGNATURE_FAILURE',
 ]);
 const MAX_ANSWER = 64 * 1024;
@@ -186,7 +193,8 @@ export function nodeCallbackURL(callbackUrl: string, nodeId: string): URL {
   const url = new URL(callbackUrl);
   const path = `${url.pathname.replace(/\/+$/, '')}/${encodeURIComponent(nodeId)}`;
   url.pathname = path;
-  if (url.pathname !== path || url.search !== '' || url.hash !== '') throw new BadRequestError('node id cannot be sent to the group manager as one path segment');
+  if (url.pathname !== path || url.search !== '' || url.hash !== '')
+    throw new BadRequestError('node id cannot be sent to the group manager as one path segment');
   return url;
 }
 
@@ -213,7 +221,14 @@ function cacheKey(s: GroupSettings): string {
 }
 
 /** One HTTPS exchange within the deadline; errors are KeygateErrors without secrets. */
-function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, ex: Exchange, keepBody: boolean): Promise<{ status: number; body: Buffer }> {
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  ex: Exchange,
+  keepBody: boolean,
+): Promise<{ status: number; body: Buffer }> {
   const left = ex.deadline - performance.now();
   if (left <= 0) return Promise.reject(failure(new DeadlineExceeded(), url, ex));
   const literal = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;

@@ -55,7 +55,11 @@ describe('changing where the OAuth secret goes', () => {
     await groups.create('edge', configured, 'admin');
     await groups.update('edge', { oauthUrl: 'https://new.example/token', oauthClientSecret: configured.oauthClientSecret });
     await groups.update('edge', { callbackUrl: 'https://new.example/nodes', callbackInsecure: true, oauthClientSecret: 'rotated' });
-    expect(await groups.describe('edge')).toMatchObject({ oauthUrl: 'https://new.example/token', callbackUrl: 'https://new.example/nodes', callbackInsecure: true });
+    expect(await groups.describe('edge')).toMatchObject({
+      oauthUrl: 'https://new.example/token',
+      callbackUrl: 'https://new.example/nodes',
+      callbackInsecure: true,
+    });
   });
 
   it('allows what sends the secret nowhere new: unchanged values, turning destinations off, verification back on, other settings', async () => {
@@ -71,7 +75,9 @@ describe('changing where the OAuth secret goes', () => {
   it('guards callback_url only while OAuth is configured; nothing is guarded without a stored secret', () => {
     const withSecret = { ...DEFAULT_SETTINGS, oauthClientSecret: 's' };
     expect(() => checkSecretDestinations(withSecret, { callbackUrl: 'https://x.example/n' })).not.toThrow();
-    expect(() => checkSecretDestinations({ ...withSecret, oauthUrl: 'https://o.example/t' }, { callbackUrl: 'https://x.example/n' })).toThrow(/^changing callback_url/);
+    expect(() => checkSecretDestinations({ ...withSecret, oauthUrl: 'https://o.example/t' }, { callbackUrl: 'https://x.example/n' })).toThrow(
+      /^changing callback_url/,
+    );
     expect(() => checkSecretDestinations(withSecret, { oauthUrl: 'https://x.example/t' })).toThrow(/^changing oauth_url/);
     expect(() => checkSecretDestinations(DEFAULT_SETTINGS, { oauthUrl: 'https://x.example/t', callbackInsecure: true, callbackCa: CA })).not.toThrow();
   });

@@ -101,7 +101,9 @@ export function checkSecretDestinations(before: Readonly<GroupSettings>, update:
     // Turning a destination off, or TLS verification back on, sends nothing anywhere new.
     if (value === '' && key !== 'callbackCa') continue;
     if (key === 'callbackInsecure' && value === false) continue;
-    throw new BadRequestError(`changing ${field} requires oauth_client_secret in the same request: it decides where the group's OAuth secret or access token is sent`);
+    throw new BadRequestError(
+      `changing ${field} requires oauth_client_secret in the same request: it decides where the group's OAuth secret or access token is sent`,
+    );
   }
 }
 
@@ -138,7 +140,8 @@ function checkURL(field: string, value: string, queryAllowed: boolean): void {
   if (!queryAllowed && value.includes('?')) throw new BadRequestError(rule, { field });
   // Decided on the parser's normal form, so '0', '0x0' and '[::]' are all 0.0.0.0 or ::.
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  if (refusedAddress(host, true) !== null) throw new BadRequestError(`${field} must not name an unspecified address (0.0.0.0, ::): it reaches this host`, { field });
+  if (refusedAddress(host, true) !== null)
+    throw new BadRequestError(`${field} must not name an unspecified address (0.0.0.0, ::): it reaches this host`, { field });
 }
 
 function checkText(field: string, value: string, max: number): void {

@@ -177,4 +177,3 @@ describe('GroupService assignments', () => {
     expect(await groups.bundlesOf('a')).toEqual([...names.slice(10), ...extra].sort());
   });
 });
-

@@ -93,7 +93,17 @@ export class GroupService implements BundleAssignments {
     const generation = randomId();
     const tokenRecord = await this.tokens.adopt(groupToken, { kind: 'group', group: name, generation, ttl: null, renewable: false });
     const now = this.tokens.now();
-    const record: GroupRecord = { name, incarnation: randomId(), generation, createdAt: now, createdBy, updatedAt: now, settings: full, bundles: [], groupToken: tokenRecord.hash };
+    const record: GroupRecord = {
+      name,
+      incarnation: randomId(),
+      generation,
+      createdAt: now,
+      createdBy,
+      updatedAt: now,
+      settings: full,
+      bundles: [],
+      groupToken: tokenRecord.hash,
+    };
     try {
       await this.store.create(entryName(name), encode(record));
     } catch (err) {

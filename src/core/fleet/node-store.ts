@@ -6,7 +6,18 @@
 import type { KeyStore } from '../../../keystores/keystore.js';
 import type { GroupRecord } from './groups.js';
 import type { TokenService } from './tokens.js';
-import { Records, banEntry, banPrefix, memberEntry, nodeEntry, nodePrefix, type BanRecord, type MemberRecord, type MembershipRecord, type NodeRecord } from './node-records.js';
+import {
+  Records,
+  banEntry,
+  banPrefix,
+  memberEntry,
+  nodeEntry,
+  nodePrefix,
+  type BanRecord,
+  type MemberRecord,
+  type MembershipRecord,
+  type NodeRecord,
+} from './node-records.js';
 
 export class NodeStore {
   readonly nodes: Records<NodeRecord>;
@@ -29,7 +40,9 @@ export class NodeStore {
    * has none in this incarnation); returns the record before, if it was of this incarnation.
    */
   async updateNode(g: GroupRecord, nodeId: string, change: (cur: NodeRecord) => NodeRecord): Promise<NodeRecord | null> {
-    const { before } = await this.nodes.upsert(nodeEntry(g.name, nodeId), (cur) => change(cur?.incarnation === g.incarnation ? cur : blank(nodeId, g.incarnation)));
+    const { before } = await this.nodes.upsert(nodeEntry(g.name, nodeId), (cur) =>
+      change(cur?.incarnation === g.incarnation ? cur : blank(nodeId, g.incarnation)),
+    );
     return before?.incarnation === g.incarnation ? before : null;
   }
 
@@ -128,5 +141,15 @@ export class NodeStore {
 }
 
 function blank(nodeId: string, incarnation: string): NodeRecord {
-  return { nodeId, incarnation, registeredAt: null, lastSeen: null, tokenHash: null, identity: null, enrolledAt: null, enrollmentGeneration: null, revokedAt: null };
+  return {
+    nodeId,
+    incarnation,
+    registeredAt: null,
+    lastSeen: null,
+    tokenHash: null,
+    identity: null,
+    enrolledAt: null,
+    enrollmentGeneration: null,
+    revokedAt: null,
+  };
 }

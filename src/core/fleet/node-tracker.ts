@@ -39,9 +39,7 @@ export class NodeTracker {
     if (last !== undefined && now - last < this.intervalMs) return;
     this.remember(this.written, k, now);
     const write = this.nodes
-      .upsert(nodeEntry(g.name, nodeId), (cur) =>
-        cur && cur.incarnation === g.incarnation && (cur.lastSeen ?? 0) < now ? { ...cur, lastSeen: now } : null,
-      )
+      .upsert(nodeEntry(g.name, nodeId), (cur) => (cur && cur.incarnation === g.incarnation && (cur.lastSeen ?? 0) < now ? { ...cur, lastSeen: now } : null))
       .then(
         () => undefined,
         () => undefined,

@@ -23,7 +23,7 @@ async function group(f: ReturnType<typeof setup>, name: string, ttl = 600) {
 }
 
 describe('registration and renewal', () => {
-  it('registers a node with the group token and the group\'s TTL; the token renews and expires', async () => {
+  it("registers a node with the group token and the group's TTL; the token renews and expires", async () => {
     const f = setup();
     const gt = await group(f, 'edge', 60);
     const t0 = f.clock.now();
@@ -56,7 +56,7 @@ describe('registration and renewal', () => {
     expect(tokenEntries).toHaveLength(2); // the group token and the live node token
   });
 
-  it('refuses bad node ids, wrong tokens and other groups\' tokens', async () => {
+  it("refuses bad node ids, wrong tokens and other groups' tokens", async () => {
     const f = setup();
     const a = await group(f, 'a');
     const b = await group(f, 'b');
@@ -71,7 +71,7 @@ describe('registration and renewal', () => {
     expect(await f.nodes.authenticate(a)).toBeNull();
   });
 
-  it('asks the verifier with the group\'s settings and refuses what it refuses', async () => {
+  it("asks the verifier with the group's settings and refuses what it refuses", async () => {
     const seen: string[] = [];
     const f = setup({
       verify: async (settings, nodeId) => {
@@ -114,7 +114,7 @@ describe('cascades', () => {
     expect(listed.find((n) => n.nodeId === ID1)?.enrolledAt).toBeNull();
   });
 
-  it('deletion kills every token and enrollment, purges the group\'s records, and leaves other groups alone', async () => {
+  it("deletion kills every token and enrollment, purges the group's records, and leaves other groups alone", async () => {
     const f = setup();
     const a = await group(f, 'a');
     const b = await group(f, 'b');

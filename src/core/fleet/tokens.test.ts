@@ -30,7 +30,14 @@ describe('TokenService', () => {
         expect(value).not.toContain(t.slice(4));
       }
     }
-    expect(JSON.parse(entries.get(`token.${n.record.hash}`) as string)).toMatchObject({ kind: 'node', group: 'edge', node: 'n1', generation: 'g1', ttl: 600, renewable: true });
+    expect(JSON.parse(entries.get(`token.${n.record.hash}`) as string)).toMatchObject({
+      kind: 'node',
+      group: 'edge',
+      node: 'n1',
+      generation: 'g1',
+      ttl: 600,
+      renewable: true,
+    });
   });
 
   it('looks tokens up by hash, and refuses malformed ones without reading the keystore', async () => {
@@ -46,7 +53,7 @@ describe('TokenService', () => {
     expect(looksLikeToken(token)).toBe(true);
   });
 
-  it('refuses a record whose stored hash is not the token\'s', async () => {
+  it("refuses a record whose stored hash is not the token's", async () => {
     const { store, tokens } = setup();
     const a = await tokens.issue(nodeToken);
     const b = await tokens.issue(nodeToken);

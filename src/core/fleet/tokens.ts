@@ -278,7 +278,12 @@ function encode(r: TokenRecord): Buffer {
 
 function decode(value: Buffer): TokenRecord {
   const o = JSON.parse(value.toString('utf8')) as Record<string, unknown>;
-  if (o['v'] !== 1 || typeof o['hash'] !== 'string' || !/^[0-9a-f]{64}$/.test(o['hash']) || (o['kind'] !== 'group' && o['kind'] !== 'node' && o['kind'] !== 'admin')) {
+  if (
+    o['v'] !== 1 ||
+    typeof o['hash'] !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(o['hash']) ||
+    (o['kind'] !== 'group' && o['kind'] !== 'node' && o['kind'] !== 'admin')
+  ) {
     throw new Error('tokens: malformed token record');
   }
   return {

@@ -13,7 +13,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BadRequestError, ExistsError, coded } from '../../errors.js';
-import { SecretKey, encodeKey, decodeKeyRing, freshRandom, nextVersion, DecryptionError, RetiredVersionError, type Algorithm, type KeyRing } from '../../crypto/index.js';
+import {
+  SecretKey,
+  encodeKey,
+  decodeKeyRing,
+  freshRandom,
+  nextVersion,
+  DecryptionError,
+  RetiredVersionError,
+  type Algorithm,
+  type KeyRing,
+} from '../../crypto/index.js';
 import { peekOf, type Entry, type KeyStore, type Peek } from '../../../keystores/keystore.js';
 import { translateStoreError, type StoreErrorTexts } from '../store-errors.js';
 import { isValidName } from '../names.js';

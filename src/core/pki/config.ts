@@ -180,9 +180,12 @@ export function checkPkiConfig(pki: PkiConfig | undefined, hasVaultKeystore: boo
     }
     if (b && parseDuration(b.ttl) < 3_600_000) fail(['issuers', name, 'builtin', 'ttl'], 'a CA must live at least 1h');
     const v = issuer.vault_pki;
-    if (v && v.endpoint === undefined && !hasVaultKeystore) fail(['issuers', name, 'vault_pki', 'endpoint'], 'required unless the keystore is Vault (whose connection is then used)');
-    if (v && v.endpoint !== undefined && (v.token === undefined) === (v.approle === undefined)) fail(['issuers', name, 'vault_pki'], 'a Vault endpoint of its own needs exactly one authentication method: token or approle');
-    if (v && v.endpoint === undefined && (v.token !== undefined || v.approle !== undefined || v.tls !== undefined)) fail(['issuers', name, 'vault_pki', 'endpoint'], 'token, approle and tls go with an endpoint of its own');
+    if (v && v.endpoint === undefined && !hasVaultKeystore)
+      fail(['issuers', name, 'vault_pki', 'endpoint'], 'required unless the keystore is Vault (whose connection is then used)');
+    if (v && v.endpoint !== undefined && (v.token === undefined) === (v.approle === undefined))
+      fail(['issuers', name, 'vault_pki'], 'a Vault endpoint of its own needs exactly one authentication method: token or approle');
+    if (v && v.endpoint === undefined && (v.token !== undefined || v.approle !== undefined || v.tls !== undefined))
+      fail(['issuers', name, 'vault_pki', 'endpoint'], 'token, approle and tls go with an endpoint of its own');
   }
   for (const [name, role] of Object.entries(pki.roles)) {
     if (!issuers.includes(role.issuer)) fail(['roles', name, 'issuer'], `no issuer '${role.issuer}'`);

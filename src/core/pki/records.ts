@@ -23,7 +23,17 @@ const TEXTS: StoreErrorTexts = { exists: 'CERTIFICATE_RECORDED', notFound: 'CERT
 
 function encode(r: CertRecord): Buffer {
   return Buffer.from(
-    JSON.stringify({ v: 1, serial: r.serial, issuer: r.issuer, role: r.role, names: r.names, caller: r.caller, issued_at: r.issuedAt, not_after: r.notAfter, revoked_at: r.revokedAt }),
+    JSON.stringify({
+      v: 1,
+      serial: r.serial,
+      issuer: r.issuer,
+      role: r.role,
+      names: r.names,
+      caller: r.caller,
+      issued_at: r.issuedAt,
+      not_after: r.notAfter,
+      revoked_at: r.revokedAt,
+    }),
   );
 }
 

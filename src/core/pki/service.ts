@@ -134,7 +134,17 @@ export class PkiService {
     this.checkKey(role, csr.publicKey, caller);
     const { commonName, dnsNames, ipAddresses } = this.checkNames(role, caller, csr.commonName, csr.dnsNames, csr.ipAddresses);
     const ttlMs = this.ttl(role, ttl);
-    const signed = await this.issuer(role).sign({ csr: csrPem, publicKey: csr.publicKey, commonName, dnsNames, ipAddresses, ttlMs, usage: role.usage, role: role.name, vaultRole: this.vaultRole(role) });
+    const signed = await this.issuer(role).sign({
+      csr: csrPem,
+      publicKey: csr.publicKey,
+      commonName,
+      dnsNames,
+      ipAddresses,
+      ttlMs,
+      usage: role.usage,
+      role: role.name,
+      vaultRole: this.vaultRole(role),
+    });
     await this.record(role, caller, signed, [commonName, ...dnsNames, ...ipAddresses], 'sign');
     return signed;
   }
@@ -162,7 +172,9 @@ export class PkiService {
       const made = keyTypeOf(new X509Certificate(issued.certificate).publicKey);
       if (made === null || !role.key_types.includes(made)) {
         await issuer.revoke(issued.serial, issued.notAfter).catch(() => undefined);
-        throw new BadRequestError(`role '${role.name}': the issuer made a key of type ${made ?? 'unsupported'}, which key_types does not allow (${role.key_types.join(', ')}): ask for a key_type`);
+        throw new BadRequestError(
+          `role '${role.name}': the issuer made a key of type ${made ?? 'unsupported'}, which key_types does not allow (${role.key_types.join(', ')}): ask for a key_type`,
+        );
       }
     } else {
       const { privateKey } = generateKeyPair(keyType as KeyType);
@@ -208,7 +220,15 @@ export class PkiService {
     if (!/^[0-9a-f]*$/.test(p) || p.length > 40) throw new BadRequestError('serial prefix must be hex');
     return (await this.records.list(p))
       .filter((r) => r.notAfter > now)
-      .map((r) => ({ serial: r.serial, issuer: r.issuer, role: r.role, names: r.names, caller: r.caller, notAfter: new Date(r.notAfter), revokedAt: r.revokedAt === null ? null : new Date(r.revokedAt) }));
+      .map((r) => ({
+        serial: r.serial,
+        issuer: r.issuer,
+        role: r.role,
+        names: r.names,
+        caller: r.caller,
+        notAfter: new Date(r.notAfter),
+        revokedAt: r.revokedAt === null ? null : new Date(r.revokedAt),
+      }));
   }
 
   /** Prunes expired certificates from the issued list and every CRL. */
@@ -247,7 +267,9 @@ export class PkiService {
   private namedIssuer(name: string | null): Issuer {
     const chosen = name ?? this.setup.defaultIssuer ?? (this.setup.issuers.size === 1 ? [...this.setup.issuers.keys()][0] : undefined);
     if (chosen === undefined) {
-      throw new BadRequestError(this.setup.issuers.size === 0 ? 'no certificate issuer is configured (pki.issuers)' : 'several issuers are configured: name one with ?issuer=<name>');
+      throw new BadRequestError(
+        this.setup.issuers.size === 0 ? 'no certificate issuer is configured (pki.issuers)' : 'several issuers are configured: name one with ?issuer=<name>',
+      );
     }
     const issuer = this.setup.issuers.get(chosen);
     if (!issuer) throw coded('ISSUER_NOT_FOUND', [chosen]);
@@ -260,14 +282,22 @@ export class PkiService {
       throw new BadRequestError(`role '${role.name}': key type ${type ?? describeKey(key)} is not allowed (key_types: ${role.key_types.join(', ')})`);
     }
     if (role.same_key) {
-      const identity = createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+      const identity = createHash('sha256')
+        .update(key.export({ type: 'spki', format: 'der' }))
+        .digest('hex');
       if (caller.identity === '' || identity !== caller.identity) {
         throw new BadRequestError(`role '${role.name}': the CSR's key must be the key of the client certificate you call with (same_key)`);
       }
     }
   }
 
-  private checkNames(role: Role, caller: PkiCaller, cn: string, dns: string[], ips: string[]): { commonName: string; dnsNames: string[]; ipAddresses: string[] } {
+  private checkNames(
+    role: Role,
+    caller: PkiCaller,
+    cn: string,
+    dns: string[],
+    ips: string[],
+  ): { commonName: string; dnsNames: string[]; ipAddresses: string[] } {
     const binding: NameBinding = caller.nodeId !== undefined ? { nodeId: caller.nodeId, ...(caller.group !== undefined ? { group: caller.group } : {}) } : {};
     const requested = [cn, ...dns].filter((n) => n !== '');
     // A name that is not one is refused by its place, never quoted (what was pasted there may be a key or a token).
@@ -318,7 +348,13 @@ export class PkiService {
       revokedAt: null,
     };
     await this.records.add(record);
-    this.logger.auditEvent(`pki.${how}`, { caller: caller.principal, serial: signed.serial, issuer: role.issuer, role: role.name, not_after: signed.notAfter.toISOString() });
+    this.logger.auditEvent(`pki.${how}`, {
+      caller: caller.principal,
+      serial: signed.serial,
+      issuer: role.issuer,
+      role: role.name,
+      not_after: signed.notAfter.toISOString(),
+    });
   }
 }
 
