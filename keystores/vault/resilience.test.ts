@@ -82,13 +82,12 @@ function requestsTo(path: string, since = 0): RecordedRequest[] {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function elapsed(run: () => Promise<unknown>): Promise<{ ms: number; error: unknown }> {
-  const started = performance.now();
-  const error = await run().then(
+/** What `run` failed with, or undefined when it succeeded. */
+function errorOf(run: () => Promise<unknown>): Promise<unknown> {
+  return run().then(
     () => undefined,
     (e: unknown) => e,
   );
-  return { ms: performance.now() - started, error };
 }
 
 describe('token expiry', () => {
@@ -126,7 +125,7 @@ describe('token expiry', () => {
     const store = await connect({ kind: 'token', token });
     server.faults.expireAllTokens();
     const since = server.requests.length;
-    const err = (await elapsed(() => store.get('k'))).error as Error;
+    const err = (await errorOf(() => store.get('k'))) as Error;
     expect(err).toBeInstanceOf(StoreError);
     expect(err).not.toBeInstanceOf(StoreUnreachableError);
     expect(err.message).toBe(`vault: GET ${dataPath(store, 'k')}: 403 token rejected (invalid or expired)`);
@@ -160,7 +159,7 @@ describe('token expiry on a real clock', () => {
     const token = await root.createToken(['keygate']);
     const store = await connect({ kind: 'token', token });
     await root.ok('POST', 'auth/token/revoke', { token });
-    const err = (await elapsed(() => store.get('k'))).error as Error;
+    const err = (await errorOf(() => store.get('k'))) as Error;
     expect(err).toBeInstanceOf(StoreError);
     expect(err).not.toBeInstanceOf(StoreUnreachableError);
     expect(err.message).toBe(`vault: GET ${dataPath(store, 'k')}: 403 token rejected (invalid or expired)`);
@@ -175,9 +174,10 @@ describe('renewal', () => {
     await vi.waitFor(() => expect(requestsTo('/v1/auth/token/renew-self', since)).not.toHaveLength(0), { timeout: 5_000, interval: 50 });
     const renewal = requestsTo('/v1/auth/token/renew-self', since)[0] as RecordedRequest;
     expect(renewal.status).toBe(200);
+    // Not before 80% of the TTL (a timer never fires early); that it came before the TTL ran
+    // out is shown by what follows, not by a clock: past the first TTL the renewed token still
+    // works, with no second login and no rejection.
     expect(renewal.at - login.at).toBeGreaterThanOrEqual(2_100);
-    expect(renewal.at - login.at).toBeLessThan(2_800);
-    // Past the first TTL the renewed token still works: no second login, no rejection.
     await sleep(login.at + 3_300 - server.now());
     await store.create('after-ttl', Buffer.from('v'));
     expect(requestsTo('/v1/auth/approle/login', since)).toHaveLength(1);
@@ -192,8 +192,8 @@ describe('renewal', () => {
     await vi.waitFor(() => expect(requestsTo('/v1/auth/token/renew-self', since)).not.toHaveLength(0), { timeout: 4_000, interval: 50 });
     const renewal = requestsTo('/v1/auth/token/renew-self', since)[0] as RecordedRequest;
     // lookup-self reports whole seconds left (2 or 3 here): 80% of that.
+    // In time is shown by its answer: renew-self of an expired token is refused.
     expect(renewal.at - created).toBeGreaterThanOrEqual(1_500);
-    expect(renewal.at - created).toBeLessThan(2_800);
     expect(renewal.status).toBe(200);
   });
 
@@ -201,8 +201,8 @@ describe('renewal', () => {
     const since = server.requests.length;
     const { store } = await appRoleStore('2s', '2s');
     await vi.waitFor(() => expect(requestsTo('/v1/auth/approle/login', since)).toHaveLength(2), { timeout: 4_000, interval: 50 });
-    const [first, second] = requestsTo('/v1/auth/approle/login', since) as [RecordedRequest, RecordedRequest];
-    expect(second.at - first.at).toBeLessThan(2_000);
+    const [first] = requestsTo('/v1/auth/approle/login', since) as [RecordedRequest];
+    // Before expiry is shown by the requests, not by a clock: none was refused, before or after the first token's end.
     await sleep(first.at + 2_300 - server.now());
     await store.create('k', Buffer.from('v'));
     expect(requestsTo('/v1/kv/', since).every((r) => r.status !== 403)).toBe(true);
@@ -224,17 +224,18 @@ describe('sealed Vault', () => {
     const { store } = await appRoleStore();
     await store.create('k', Buffer.from('v'));
     await vault.seal();
-    const first = await elapsed(() => store.get('k'));
+    const first = { error: await errorOf(() => store.get('k')) };
     expect(first.error).toBeInstanceOf(StoreUnreachableError);
-    expect(first.ms).toBeLessThan(500);
+    // Told by the health check, not by waiting for a request to time out.
+    expect((first.error as Error).message).not.toMatch(/no response within/);
     await expect(store.status()).rejects.toBeInstanceOf(StoreUnreachableError);
     const since = server.requests.length;
     for (const op of [() => store.get('k'), () => store.create('n', Buffer.from('v')), () => store.list('', '', 10), () => store.delete('k')]) {
-      const { ms, error } = await elapsed(op);
+      const error = await errorOf(op);
       expect(error).toBeInstanceOf(StoreUnreachableError);
       expect((error as Error).message).toMatch(/^vault: Vault is sealed/);
-      expect(ms).toBeLessThan(50);
     }
+    // Fast because nothing was sent: the count below, not a clock.
     expect(requestsTo('/v1/kv/', since)).toHaveLength(0);
     await vault.unseal();
     await vi.waitFor(() => store.get('k'), { timeout: 3_000, interval: 100 });
@@ -263,7 +264,7 @@ describe('faults', () => {
     const { store } = await appRoleStore();
     await store.create('k', Buffer.from('v'));
     server.faults.failNext(1, 500, 'internal error');
-    const { error } = await elapsed(() => store.get('k'));
+    const error = await errorOf(() => store.get('k'));
     expect(error).toBeInstanceOf(StoreError);
     expect(error).not.toBeInstanceOf(StoreUnreachableError);
     expect((error as Error).message).toBe(`vault: GET ${dataPath(store, 'k')}: 500 internal error`);
@@ -298,13 +299,13 @@ describe('faults', () => {
     const { store } = await appRoleStore('1h', '24h', { timeoutMs: 200 });
     await store.create('k', Buffer.from('v'));
     server.faults.latencyMs = 1_500;
-    const slow = await elapsed(() => store.get('k'));
+    const slow = { error: await errorOf(() => store.get('k')) };
     expect(slow.error).toBeInstanceOf(StoreUnreachableError);
     expect((slow.error as Error).message).toBe(`vault: GET ${dataPath(store, 'k')}: no response within 200 ms`);
-    expect(slow.ms).toBeLessThan(600);
-    const fast = await elapsed(() => store.get('k'));
+    const fast = { error: await errorOf(() => store.get('k')) };
     expect(fast.error).toBeInstanceOf(StoreUnreachableError);
-    expect(fast.ms).toBeLessThan(50);
+    // Failing fast: refused before any request, by the health state, not after another timeout.
+    expect((fast.error as Error).message).toMatch(/failing fast until sys\/health recovers/);
     server.faults.latencyMs = 0;
     await vi.waitFor(() => store.get('k'), { timeout: 3_000, interval: 100 });
   });
