@@ -11,47 +11,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { startVaultTestServer } from '../vault-server/index.js';
-import { realVaultBinary, startDevVault } from '../helpers/real-vault.js';
+import { realVaultBinary } from '../helpers/real-vault.js';
 import { createCsr } from '../../src/pki/csr.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
-import { openssl } from '../pki/support.js';
+import { PKI_VAULTS, openssl, type PkiVault } from '../pki/support.js';
 
 const hasRealVault = realVaultBinary() !== undefined;
 if (!hasRealVault) console.info('pki-issuer: no VAULT_BIN and no ../shared/tools/vault: the real-Vault half is skipped');
-
-interface Vault {
-  addr: string;
-  rootToken: string;
-  stop(): Promise<void>;
-}
-
-const vaults: Array<[string, boolean, () => Promise<Vault>]> = [
-  [
-    'the Vault test server',
-    true,
-    async () => {
-      const v = await startVaultTestServer({ rootToken: 'root' });
-      return { addr: v.url, rootToken: v.rootToken as string, stop: () => v.close() };
-    },
-  ],
-  [
-    'real Vault 1.4',
-    hasRealVault,
-    async () => {
-      const v = await startDevVault();
-      return { addr: v.addr, rootToken: v.rootToken, stop: () => v.stop() };
-    },
-  ],
-];
 
 function csr(cn: string): string {
   return createCsr(generateKeyPair('ecdsa-p256').privateKey, { commonName: cn, dnsNames: [cn] });
 }
 
-for (const [label, available, start] of vaults) {
+for (const [label, available, start] of PKI_VAULTS) {
   (available ? describe : describe.skip)(`an issuer's certificate beyond keygate's role is revoked, never answered: ${label}`, { timeout: 60_000 }, () => {
-    let vault: Vault;
+    let vault: PkiVault;
     let s: TestServer;
 
     async function v(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {

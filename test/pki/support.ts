@@ -4,6 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startVaultTestServer } from '../vault-server/index.js';
+import { realVaultBinary, startDevVault } from '../helpers/real-vault.js';
 
 export class Scratch {
   readonly dir = mkdtempSync(join(tmpdir(), 'keygate-pki-'));
@@ -54,3 +56,30 @@ export function getBytes(url: string, ca: string): Promise<{ status: number; typ
       .on('error', reject);
   });
 }
+
+/** A Vault whose PKI engine a test configures with its root token. */
+export interface PkiVault {
+  addr: string;
+  rootToken: string;
+  stop(): Promise<void>;
+}
+
+/** The Vaults the vault_pki tests run against: [label, available here, start]. Real Vault 1.4 needs VAULT_BIN or the tool beside the checkout. */
+export const PKI_VAULTS: Array<[string, boolean, () => Promise<PkiVault>]> = [
+  [
+    'the Vault test server',
+    true,
+    async () => {
+      const v = await startVaultTestServer({ rootToken: 'root' });
+      return { addr: v.url, rootToken: v.rootToken as string, stop: () => v.close() };
+    },
+  ],
+  [
+    'real Vault 1.4',
+    realVaultBinary() !== undefined,
+    async () => {
+      const v = await startDevVault();
+      return { addr: v.addr, rootToken: v.rootToken, stop: () => v.stop() };
+    },
+  ],
+];

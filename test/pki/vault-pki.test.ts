@@ -8,39 +8,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { startVaultTestServer } from '../vault-server/index.js';
-import { realVaultBinary, startDevVault } from '../helpers/real-vault.js';
-import { EC256, ED25519, Scratch, getBytes, opensslVerify } from './support.js';
+import { realVaultBinary } from '../helpers/real-vault.js';
+import { EC256, ED25519, PKI_VAULTS, Scratch, getBytes, opensslVerify, type PkiVault } from './support.js';
 
 const hasRealVault = realVaultBinary() !== undefined;
 if (!hasRealVault) console.info('pki vault_pki: no VAULT_BIN and no ../shared/tools/vault: the real-Vault half is skipped');
 
-interface Target {
-  addr: string;
-  rootToken: string;
-  stop(): Promise<void>;
-}
-
-const targets: Array<[string, boolean, () => Promise<Target>]> = [
-  [
-    'the Vault test server',
-    true,
-    async () => {
-      const v = await startVaultTestServer({ rootToken: 'root' });
-      return { addr: v.url, rootToken: v.rootToken as string, stop: () => v.close() };
-    },
-  ],
-  [
-    'real Vault 1.4',
-    hasRealVault,
-    async () => {
-      const v = await startDevVault();
-      return { addr: v.addr, rootToken: v.rootToken, stop: () => v.stop() };
-    },
-  ],
-];
-
-async function vault(t: Target, method: string, path: string, body?: unknown, token = t.rootToken): Promise<Record<string, unknown>> {
+async function vault(t: PkiVault, method: string, path: string, body?: unknown, token = t.rootToken): Promise<Record<string, unknown>> {
   const res = await fetch(`${t.addr}/v1/${path}`, {
     method,
     headers: { 'X-Vault-Token': token, 'Content-Type': 'application/json' },
@@ -59,9 +33,9 @@ path "pki/tidy" { capabilities = ["update"] }
 path "pki/cert/*" { capabilities = ["read"] }
 `;
 
-for (const [label, available, start] of targets) {
+for (const [label, available, start] of PKI_VAULTS) {
   (available ? describe : describe.skip)(`vault_pki against ${label}`, { timeout: 60_000 }, () => {
-    let t: Target;
+    let t: PkiVault;
     let s: TestServer;
     const scratch = new Scratch();
     const sign = (csr: string, extra: Record<string, unknown> = {}) => s.call(s.admin, '/v1/pki/sign/edge', { method: 'PUT', body: { csr, ...extra } });
