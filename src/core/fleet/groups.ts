@@ -18,7 +18,7 @@ import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../.
 import type { BundleAssignments, BundleCatalog } from '../access.js';
 import { translateStoreError, type StoreErrorTexts } from '../store-errors.js';
 import { InvalidTokenError, type TokenService } from './tokens.js';
-import { DEFAULT_SETTINGS, applySettings, checkSecretDestinations, type GroupSettingsUpdate } from './group-settings.js';
+import { DEFAULT_SETTINGS, applySettings, checkSecretDestinations, type GroupSettings, type GroupSettingsUpdate } from './group-settings.js';
 import { decode, encode, info, type GroupInfo, type GroupRecord } from './group-record.js';
 import { DecodeMemo } from '../decode-memo.js';
 import { listKind, pastDottedBlock, type EntryKind } from '../../../keystores/listing.js';
@@ -61,24 +61,7 @@ export class GroupService implements BundleAssignments {
     // The token is inert until a group entry carries its generation, so mint it first:
     // a failure in between leaves no group without a token.
     const { token, record: tokenRecord } = await this.issueGroupToken(name, generation);
-    const now = this.tokens.now();
-    const record: GroupRecord = {
-      name,
-      incarnation: randomId(),
-      generation,
-      createdAt: now,
-      createdBy,
-      updatedAt: now,
-      settings: full,
-      bundles: [],
-      groupToken: tokenRecord.hash,
-    };
-    try {
-      await this.store.create(entryName(name), encode(record));
-    } catch (err) {
-      await this.tokens.revokeHash(tokenRecord.hash).catch(() => undefined);
-      throw translateStoreError(err, texts);
-    }
+    await this.storeNew(name, generation, full, createdBy, tokenRecord.hash);
     return { groupToken: token };
   }
 
@@ -92,6 +75,11 @@ export class GroupService implements BundleAssignments {
     const full = applySettings(DEFAULT_SETTINGS, settings);
     const generation = randomId();
     const tokenRecord = await this.tokens.adopt(groupToken, { kind: 'group', group: name, generation, ttl: null, renewable: false });
+    await this.storeNew(name, generation, full, createdBy, tokenRecord.hash);
+  }
+
+  /** Writes a new group's record; when that fails, its token (minted first) is revoked again. */
+  private async storeNew(name: string, generation: string, settings: GroupSettings, createdBy: string, tokenHash: string): Promise<void> {
     const now = this.tokens.now();
     const record: GroupRecord = {
       name,
@@ -100,14 +88,14 @@ export class GroupService implements BundleAssignments {
       createdAt: now,
       createdBy,
       updatedAt: now,
-      settings: full,
+      settings,
       bundles: [],
-      groupToken: tokenRecord.hash,
+      groupToken: tokenHash,
     };
     try {
       await this.store.create(entryName(name), encode(record));
     } catch (err) {
-      await this.tokens.revokeHash(tokenRecord.hash).catch(() => undefined);
+      await this.tokens.revokeHash(tokenHash).catch(() => undefined);
       throw translateStoreError(err, texts);
     }
   }
