@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { X509Certificate } from 'node:crypto';
 import { expect } from 'vitest';
 import { createAgent, type AgentParts } from '../../src/agent/index.js';
-import type { AgentSettings } from '../../src/agent/config.js';
+import type { AgentSettings, CertificateSettings } from '../../src/agent/config.js';
 import { Logger } from '../../src/log/logger.js';
 import type { TestServer } from '../helpers/server.js';
 import type { TestBundle } from '../helpers/bundle-certs.js';
@@ -40,6 +40,21 @@ export function baseSettings(s: { url: string; pki: { caFile: string } }, dir: s
     ...overrides,
   };
 }
+
+/** One `certificates:` entry of the agent's settings: node edge-1's ECDSA certificate from the role 'edge', for an hour, with `overrides`. */
+export const certificateEntry = (overrides: Partial<CertificateSettings> = {}): CertificateSettings => ({
+  name: 'edge',
+  role: 'edge',
+  commonName: 'edge-1.edge.example',
+  dnsNames: ['edge-1.edge.example'],
+  ipAddresses: [],
+  keyType: 'ecdsa-p256',
+  ttl: '1h',
+  ttlMs: 3_600_000,
+  dir: '',
+  revokeOnExit: false,
+  ...overrides,
+});
 
 export function testAgent(settings: AgentSettings): TestAgent {
   const logLines: string[] = [];

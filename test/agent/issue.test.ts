@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { TestPki } from '../helpers/certs.js';
 import type { CertificateSettings } from '../../src/agent/config.js';
-import { baseSettings, tempDir, testAgent, type TestAgent } from './fixture.js';
+import { baseSettings, certificateEntry, tempDir, testAgent, type TestAgent } from './fixture.js';
 import { TestIssuer } from './issue-test-issuer.js';
 
 const HOUR = 3_600_000;
@@ -35,19 +35,8 @@ afterAll(async () => {
 });
 
 /** An entry; without `dir`, the agent's output folder. */
-const cert = (overrides: Partial<CertificateSettings> = {}): CertificateSettings => ({
-  name: 'web',
-  role: 'edge',
-  commonName: 'edge-1.edge.example',
-  dnsNames: ['edge-1.edge.example', 'www.edge-1.edge.example'],
-  ipAddresses: [],
-  keyType: 'ecdsa-p256',
-  ttl: '1h',
-  ttlMs: HOUR,
-  dir: '',
-  revokeOnExit: false,
-  ...overrides,
-});
+const cert = (overrides: Partial<CertificateSettings> = {}): CertificateSettings =>
+  certificateEntry({ name: 'web', dnsNames: ['edge-1.edge.example', 'www.edge-1.edge.example'], ...overrides });
 
 /** An agent registered as node edge-1 with the group token, issuing `certificates`; its reloads are appended to `reloads.log`. */
 function agentFor(certificates: CertificateSettings[], dir = join(work, `out-${++count}`)): TestAgent & { reloads(): string[] } {

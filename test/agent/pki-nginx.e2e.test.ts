@@ -16,7 +16,7 @@ import { X509Certificate } from 'node:crypto';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { TestPki } from '../helpers/certs.js';
 import { runToEnd } from '../helpers/processes.js';
-import { admin, baseSettings, fingerprint, tempDir, testAgent, type TestAgent } from './fixture.js';
+import { admin, baseSettings, certificateEntry, fingerprint, tempDir, testAgent, type TestAgent } from './fixture.js';
 import { NGINX, hammer, handshake, opensslFingerprint, prepareNginx, type RunningNginx } from './nginx.js';
 import { eventually } from './support.js';
 
@@ -65,20 +65,7 @@ describe.skipIf(!existsSync(NGINX))('agent + built-in CA + nginx: short-lived ce
         server: `https://localhost:${s.port}`,
         auth: { mode: 'register', group: 'edge', groupToken, nodeId: 'edge-1' },
         bundles: [],
-        certificates: [
-          {
-            name: 'edge',
-            role: 'edge',
-            commonName: NAME,
-            dnsNames: [NAME],
-            ipAddresses: [],
-            keyType: 'ecdsa-p256',
-            ttl: '1h',
-            ttlMs: HOUR,
-            dir: out,
-            revokeOnExit: true,
-          },
-        ],
+        certificates: [certificateEntry({ commonName: NAME, dnsNames: [NAME], dir: out, revokeOnExit: true })],
         reload: { command: setup.reloadCommand, timeoutMs: 10_000 },
         refresh: { jitter: 0.1, retryMinMs: 1000, retryMaxMs: 8000, timeoutMs: 5000, listIntervalMs: 60_000, watch: false },
       }),

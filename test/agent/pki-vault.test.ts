@@ -16,7 +16,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { TestPki } from '../helpers/certs.js';
 import { realVaultBinary, startDevVault, type DevVault } from '../helpers/real-vault.js';
 import { runToEnd } from '../helpers/processes.js';
-import { admin, baseSettings, tempDir, testAgent, type TestAgent } from './fixture.js';
+import { admin, baseSettings, certificateEntry, tempDir, testAgent, type TestAgent } from './fixture.js';
 
 const HOUR = 3_600_000;
 const NAME = 'edge-1.edge.example';
@@ -89,20 +89,7 @@ describe.skipIf(!hasVault)('agent + keygate + Vault PKI engine (real Vault 1.4)'
         server: `https://localhost:${s.port}`,
         auth: { mode: 'register', group: 'edge', groupToken, nodeId: 'edge-1' },
         bundles: [],
-        certificates: [
-          {
-            name: 'edge',
-            role: 'edge',
-            commonName: NAME,
-            dnsNames: [NAME],
-            ipAddresses: [],
-            keyType: 'ecdsa-p256',
-            ttl: '1h',
-            ttlMs: HOUR,
-            dir: out,
-            revokeOnExit: true,
-          },
-        ],
+        certificates: [certificateEntry({ commonName: NAME, dnsNames: [NAME], dir: out, revokeOnExit: true })],
         refresh: { jitter: 0.1, retryMinMs: 1000, retryMaxMs: 8000, timeoutMs: 10_000, listIntervalMs: 60_000, watch: false },
       }),
     );
