@@ -36,7 +36,8 @@ interface Fixture {
   ciphertext: string;
 }
 
-function call(f: Fixture, method: string, path: string, body?: unknown, token?: string): Promise<number> {
+/** One request as the admin, or with a bearer token; resolves with the status and the body. */
+function send(f: Fixture, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; text: string }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = https.request(
@@ -48,13 +49,18 @@ function call(f: Fixture, method: string, path: string, body?: unknown, token?: 
         ...(token ? { headers: { Authorization: `Bearer ${token}` } } : { cert: f.p.admin.certPem, key: f.p.admin.keyPem }),
       },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       },
     );
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+async function call(f: Fixture, method: string, path: string, body?: unknown, token?: string): Promise<number> {
+  return (await send(f, method, path, body, token)).status;
 }
 
 let seq = 0;
@@ -93,27 +99,10 @@ async function setup(): Promise<Fixture> {
   return f;
 }
 
-function jsonOf(f: Fixture, method: string, path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      new URL(path, f.p.url),
-      {
-        method,
-        agent: f.agent,
-        ca: f.p.pki.ca.certPem,
-        ...(token ? { headers: { Authorization: `Bearer ${token}` } } : { cert: f.p.admin.certPem, key: f.p.admin.keyPem }),
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () =>
-          res.statusCode === 200 ? resolve(JSON.parse(text) as Record<string, unknown>) : reject(new Error(`soak: ${path}: ${res.statusCode} ${text}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
+async function jsonOf(f: Fixture, method: string, path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
+  const { status, text } = await send(f, method, path, body, token);
+  if (status !== 200) throw new Error(`soak: ${path}: ${status} ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 /** Closed loop at full concurrency: the maximum rate (requests per second). */
