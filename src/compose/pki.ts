@@ -2,7 +2,6 @@
  * Builds the PKI service from `pki:` in the configuration: built-in issuers (parents
  * first), Vault PKI issuers (their own Vault connection, or the keystore's), and roles.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { Config, VaultConfig } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
@@ -16,6 +15,7 @@ import { withinRole } from '../core/pki/within-role.js';
 import type { PkiConfig, VaultPkiConfig } from '../core/pki/config.js';
 import { VaultPkiIssuer } from '../pki/vault-pki.js';
 import { readCAs } from './tls.js';
+import { vaultAuth, vaultTls } from './registry.js';
 import { readFileOr } from '../files/read.js';
 
 function readPem(key: string, path: string): string {
@@ -80,29 +80,9 @@ function vaultIssuer(name: string, v: VaultPkiConfig, keystoreVault: VaultConfig
     const tls = { ...(v.tls?.ca !== undefined ? { ca: readCAs(v.tls.ca) } : {}), ...(v.tls?.insecure ? { insecure: true } : {}) };
     return new VaultPkiIssuer({ endpoint: v.endpoint, mount: v.mount, namespace: v.namespace ?? '', auth, tls, timeoutMs, log });
   }
+  // No endpoint of its own: the keystore's Vault, its login and its TLS.
   const k = keystoreVault as VaultConfig;
-  const auth: VaultAuth = k.approle
-    ? {
-        kind: 'approle',
-        engine: k.approle.engine,
-        roleId: k.approle.id,
-        secretId: k.approle.secret,
-        ...(k.approle.namespace !== undefined ? { namespace: k.approle.namespace } : {}),
-      }
-    : k.kubernetes
-      ? {
-          kind: 'kubernetes',
-          engine: k.kubernetes.engine,
-          role: k.kubernetes.role,
-          jwt: k.kubernetes.jwt,
-          ...(k.kubernetes.namespace !== undefined ? { namespace: k.kubernetes.namespace } : {}),
-        }
-      : { kind: 'token', token: k.token as string };
-  const tls = {
-    ...(k.tls?.ca !== undefined ? { ca: readCAs(k.tls.ca) } : {}),
-    ...(k.tls?.cert !== undefined ? { cert: readFileSync(k.tls.cert) } : {}),
-    ...(k.tls?.key !== undefined ? { key: readFileSync(k.tls.key) } : {}),
-    ...(k.tls?.insecure ? { insecure: true } : {}),
-  };
+  const auth = vaultAuth(k);
+  const tls = k.tls ? vaultTls(k.tls) : {};
   return new VaultPkiIssuer({ endpoint: k.endpoint, mount: v.mount, namespace: v.namespace ?? k.namespace ?? '', auth, tls, timeoutMs, log });
 }

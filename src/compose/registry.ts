@@ -56,18 +56,22 @@ function vaultOptions(vault: VaultConfig, log: StoreLog): VaultOptions {
   };
   if (vault.namespace !== undefined) options.namespace = vault.namespace;
   if (vault.prefix !== undefined) options.prefix = vault.prefix;
-  if (vault.tls) {
-    const tls: NonNullable<VaultOptions['tls']> = {};
-    if (vault.tls.ca !== undefined) tls.ca = readCAs(vault.tls.ca);
-    if (vault.tls.cert !== undefined) tls.cert = readKeyFile('keystore.vault.tls.cert', vault.tls.cert);
-    if (vault.tls.key !== undefined) tls.key = readKeyFile('keystore.vault.tls.key', vault.tls.key);
-    if (vault.tls.insecure) tls.insecure = true;
-    options.tls = tls;
-  }
+  if (vault.tls) options.tls = vaultTls(vault.tls);
   return options;
 }
 
-function vaultAuth(vault: VaultConfig): VaultOptions['auth'] {
+/** `keystore.vault.tls`: the CA, client certificate and key read from their files (the Vault PKI issuer reuses it). */
+export function vaultTls(config: NonNullable<VaultConfig['tls']>): NonNullable<VaultOptions['tls']> {
+  const tls: NonNullable<VaultOptions['tls']> = {};
+  if (config.ca !== undefined) tls.ca = readCAs(config.ca);
+  if (config.cert !== undefined) tls.cert = readKeyFile('keystore.vault.tls.cert', config.cert);
+  if (config.key !== undefined) tls.key = readKeyFile('keystore.vault.tls.key', config.key);
+  if (config.insecure) tls.insecure = true;
+  return tls;
+}
+
+/** `keystore.vault`'s login: AppRole, Kubernetes or a token (the Vault PKI issuer reuses it). */
+export function vaultAuth(vault: VaultConfig): VaultOptions['auth'] {
   if (vault.approle) {
     const a = vault.approle;
     return { kind: 'approle', engine: a.engine, roleId: a.id, secretId: a.secret, ...(a.namespace !== undefined ? { namespace: a.namespace } : {}) };
