@@ -11,6 +11,10 @@ export interface BenchSettings {
   tmp: string;
   warmupMs: number;
   durationMs: number;
+  /** Scenarios a and c: how many rounds every side is measured in (the order alternates between rounds). */
+  rounds: number;
+  /** Scenarios a and c: measured window of one round. */
+  roundDurationMs: number;
   /** Load generator processes. */
   procs: number;
   /** Start keygate with --cpu-prof (profiles land in <tmp>/profiles, copied to bench/results/profiles). */

@@ -50,6 +50,11 @@ export interface LoadResult {
   generatorStallMs: number;
   /** How many times the measurement was run (see `load` in scenarios/common.ts). */
   attempts?: number;
+  /**
+   * The window's latencies as non-empty histogram buckets (histogram.ts), so runs measured in
+   * rounds can report percentiles over all their samples. Left out of the JSON report.
+   */
+  histogram?: Array<[number, number]>;
 }
 
 /** Identities dealt out round-robin, so every worker gets a similar share. */
@@ -168,6 +173,7 @@ function merge(results: JobResult[], cpu: { server: number; machine: number } | 
     serverCores: cpu?.server ?? null,
     otherCores: cpu ? Math.max(0, cpu.machine - cpu.server - generatorCores) : null,
     generatorStallMs: stall,
+    histogram: h.toPairs(),
   };
 }
 

@@ -20,6 +20,21 @@ export interface Figure {
   node: number | null;
   nginx: number | null;
   higherIsBetter: boolean;
+  /**
+   * Set when the sides were measured in rounds (scenarios a and c): each ratio per round (the
+   * same round's two sides) and their median. The median of per-round ratios cancels the
+   * machine's drift between rounds, which the ratio of the median rates does not; the figures
+   * table and the targets use it.
+   */
+  ratios?: Partial<Record<RatioName, RoundRatio>>;
+}
+
+export type RatioName = 'keygate/node' | 'keygate/nginx' | 'node/nginx';
+
+export interface RoundRatio {
+  median: number | null;
+  /** One per round, in round order (null where a side measured nothing). */
+  rounds: Array<number | null>;
 }
 
 /** One run of the load generator (or one set-up measurement) behind the figures. */
@@ -49,6 +64,8 @@ export interface Target {
   met: boolean;
   /** A baseline put through a target's measure: shown, never met or missed. */
   informative?: boolean;
+  /** When `value` is the median of per-round ratios: the ratio of every round. */
+  rounds?: Array<number | null>;
 }
 
 export interface Environment {
@@ -94,6 +111,18 @@ const fmt = (v: number | null | undefined, digits = 0): string => {
   return v.toFixed(digits);
 };
 const ratio = (a: number | null, b: number | null): number | null => (a !== null && b !== null && b > 0 ? a / b : null);
+/** A ratio column of the figures table: the median of the per-round ratios (marked †) when the figure has them. */
+const ratioCell = (f: Figure, name: RatioName, a: number | null, b: number | null): string => {
+  const r = f.ratios?.[name];
+  return r ? `${fmt(r.median, 2)} †` : fmt(ratio(a, b), 2);
+};
+/** "0.70–0.75 over 3 rounds: 0.70, 0.72, 0.75" */
+export function spread(rounds: Array<number | null>): string {
+  const known = rounds.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (known.length === 0) return 'no round measured';
+  const range = `${fmt(Math.min(...known), 2)}–${fmt(Math.max(...known), 2)}`;
+  return `${range} over ${rounds.length} round(s): ${rounds.map((v) => fmt(v, 2)).join(', ')}`;
+}
 const digitsFor = (unit: string): number => (unit === 'req/s' || unit === 'conn/s' ? 0 : 2);
 
 function figuresTable(scenarios: ScenarioReport[]): string[] {
@@ -105,10 +134,17 @@ function figuresTable(scenarios: ScenarioReport[]): string[] {
     for (const f of s.figures) {
       const d = digitsFor(f.unit);
       lines.push(
-        `| ${f.key} — ${f.title} | ${f.unit} | ${fmt(f.keygate, d)} | ${fmt(f.node, d)} | ${fmt(f.nginx, d)} | ${fmt(ratio(f.keygate, f.node), 2)} | ${fmt(ratio(f.keygate, f.nginx), 2)} | ${fmt(ratio(f.node, f.nginx), 2)} |`,
+        `| ${f.key} — ${f.title} | ${f.unit} | ${fmt(f.keygate, d)} | ${fmt(f.node, d)} | ${fmt(f.nginx, d)} | ` +
+          `${ratioCell(f, 'keygate/node', f.keygate, f.node)} | ${ratioCell(f, 'keygate/nginx', f.keygate, f.nginx)} | ${ratioCell(f, 'node/nginx', f.node, f.nginx)} |`,
       );
     }
   }
+  if (scenarios.some((s) => s.figures.some((f) => f.ratios)))
+    lines.push(
+      '',
+      '† measured in rounds (the order of the sides alternating): the rates are medians over the rounds, the ratio is the median of the ' +
+        "per-round ratios (each round's two sides against each other), not the ratio of the medians. Every round is in the measurements below.",
+    );
   return lines;
 }
 
@@ -116,7 +152,8 @@ function targetsTable(targets: Target[]): string[] {
   const lines = ['| target | value | goal | met |', '| --- | ---: | ---: | :---: |'];
   for (const t of targets) {
     const met = t.informative ? `informative (${t.met ? 'would be met' : 'would not be met'})` : t.met ? 'yes' : '**no**';
-    lines.push(`| ${t.title} | ${fmt(t.value, 2)} | ${t.atLeast ? '≥' : '≤'} ${t.goal} | ${met} |`);
+    const value = t.rounds ? `${fmt(t.value, 2)} (median; ${spread(t.rounds)})` : fmt(t.value, 2);
+    lines.push(`| ${t.title} | ${value} | ${t.atLeast ? '≥' : '≤'} ${t.goal} | ${met} |`);
   }
   return lines;
 }
@@ -216,7 +253,8 @@ export function writeReports(dir: string, env: Environment, scenarios: ScenarioR
   mkdirSync(dir, { recursive: true });
   const stamp = env.date.replace(/[:.]/g, '-');
   const md = markdown(env, scenarios, targets, setup);
-  const full = JSON.stringify({ ...env, setup, targets, scenarios }, null, 2) + '\n';
+  // Histogram buckets are for merging rounds, not for reading: thousands of lines each.
+  const full = JSON.stringify({ ...env, setup, targets, scenarios }, (k, v: unknown) => (k === 'histogram' ? undefined : v), 2) + '\n';
   const files: Array<[string, string]> = [
     [`${stamp}.md`, md],
     [`${stamp}.json`, full],

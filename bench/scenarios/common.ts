@@ -1,7 +1,10 @@
 /** Building blocks the scenarios share: keygate with a bundle in it, the three servers side by side, a load run. */
 import { join } from 'node:path';
-import type { BenchContext, Side } from '../context.js';
+import type { BenchContext, ScenarioOutput, Side } from '../context.js';
 import { callOK } from '../client.js';
+import { Histogram } from '../histogram.js';
+import type { RatioName, RoundRatio } from '../report.js';
+import { spread } from '../report.js';
 import { runLoad, sleep, type LoadResult } from '../loadgen.js';
 import { machineBusyMs } from '../procs.js';
 import type { ClientIdentity, LoadMode, RequestSpec } from '../loadgen-types.js';
@@ -165,3 +168,128 @@ async function waitForQuiet(ctx: BenchContext, label: string): Promise<void> {
 const QUIET_WAIT_MS = 20_000;
 
 const fmtMs = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)} ms`);
+
+/** CPU milliseconds per request: the server's cores over the window divided by its rate. */
+export const cpuPerRequestMs = (r: LoadResult): number | null => (r.serverCores === null || r.perSecond <= 0 ? null : (r.serverCores * 1000) / r.perSecond);
+
+/** The sides in round `round` (from 1): as listed in odd rounds, reversed in even ones, so no side is always measured first. */
+export function roundOrder<T>(sides: readonly T[], round: number): T[] {
+  return round % 2 === 1 ? [...sides] : [...sides].reverse();
+}
+
+/** Median of the known values (the mean of the middle two for an even count); null when none is known. */
+export function median(values: Array<number | null | undefined>): number | null {
+  const known = values.filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v)).sort((a, b) => a - b);
+  if (known.length === 0) return null;
+  const mid = Math.floor(known.length / 2);
+  return known.length % 2 === 1 ? known[mid]! : (known[mid - 1]! + known[mid]!) / 2;
+}
+
+/** Every side's load run of one round. */
+export type Round<S extends Side> = Partial<Record<S, LoadResult>>;
+
+/**
+ * Measures every side once per round for `ctx.settings.rounds` rounds, the order alternating,
+ * against servers that stay up throughout: the machine's rate drifts by a third within
+ * minutes, so only sides measured close together compare. Each run and each round's ratios
+ * go into the report as measurements.
+ */
+export async function loadInRounds<S extends Side>(
+  ctx: BenchContext,
+  out: ScenarioOutput,
+  name: string,
+  sides: Array<[S, Server]>,
+  request: RequestSpec,
+  mode: LoadMode,
+  opts: LoadOptions & { sideName?: (side: S) => string } = {},
+): Promise<Array<Round<S>>> {
+  const { sideName = (side: S) => side, ...loadOpts } = opts;
+  const n = ctx.settings.rounds;
+  const rounds: Array<Round<S>> = [];
+  for (let round = 1; round <= n; round++) {
+    const order = roundOrder(sides, round);
+    const got: Round<S> = {};
+    for (const [side, server] of order) {
+      const l = `${name} / ${sideName(side)}, round ${round}/${n}`;
+      const r = await load(ctx, l, server, request, mode, { durationMs: ctx.settings.roundDurationMs, ...loadOpts });
+      const cpu = cpuPerRequestMs(r);
+      out.measure({ label: l, load: r, values: { 'CPU ms/request': cpu === null ? null : Number(cpu.toFixed(3)) } });
+      got[side] = r;
+    }
+    rounds.push(got);
+    const values: Record<string, number | null> = {};
+    for (const [name, a, b] of ratioPairs(sides.map(([s]) => s))) values[name] = ratioOf(got[a], got[b]);
+    out.measure({ label: `${name}, round ${round}/${n} (${order.map(([s]) => sideName(s)).join(' → ')}): rate ratios`, values });
+  }
+  return rounds;
+}
+
+const ratioOf = (a: LoadResult | undefined, b: LoadResult | undefined): number | null =>
+  a === undefined || b === undefined || b.perSecond <= 0 ? null : a.perSecond / b.perSecond;
+
+function ratioPairs<S extends Side>(sides: S[]): Array<[RatioName, S, S]> {
+  const all: Array<[RatioName, Side, Side]> = [
+    ['keygate/node', 'keygate', 'node'],
+    ['keygate/nginx', 'keygate', 'nginx'],
+    ['node/nginx', 'node', 'nginx'],
+  ];
+  return all.filter(([, a, b]) => sides.includes(a as S) && sides.includes(b as S)) as Array<[RatioName, S, S]>;
+}
+
+export interface RoundsSummary<S extends Side> {
+  /** Median rate over the rounds. */
+  rate: Partial<Record<S, number | null>>;
+  /** Median CPU per request over the rounds. */
+  cpuPerRequestMs: Partial<Record<S, number | null>>;
+  p50Ms: Partial<Record<S, number | null>>;
+  p99Ms: Partial<Record<S, number | null>>;
+  p999Ms: Partial<Record<S, number | null>>;
+  /** Per-round ratios of the sides and their median. */
+  ratios: Partial<Record<RatioName, RoundRatio>>;
+  /** Where the percentiles come from: every round's samples together, or (without histograms) the round whose rate is the median. */
+  percentiles: 'merged' | 'median round';
+}
+
+export function summarizeRounds<S extends Side>(rounds: Array<Round<S>>, sides: S[]): RoundsSummary<S> {
+  const sum: RoundsSummary<S> = { rate: {}, cpuPerRequestMs: {}, p50Ms: {}, p99Ms: {}, p999Ms: {}, ratios: {}, percentiles: 'merged' };
+  for (const side of sides) {
+    const runs = rounds.map((r) => r[side]).filter((r): r is LoadResult => r !== undefined);
+    const rate = median(runs.map((r) => r.perSecond));
+    sum.rate[side] = rate;
+    sum.cpuPerRequestMs[side] = median(runs.map(cpuPerRequestMs));
+    if (runs.length > 0 && runs.every((r) => r.histogram)) {
+      const h = new Histogram();
+      for (const r of runs) h.merge(r.histogram!);
+      sum.p50Ms[side] = h.percentileMs(50);
+      sum.p99Ms[side] = h.percentileMs(99);
+      sum.p999Ms[side] = h.percentileMs(99.9);
+    } else {
+      sum.percentiles = 'median round';
+      const mid = runs.reduce<LoadResult | undefined>(
+        (best, r) => (best === undefined || Math.abs(r.perSecond - (rate ?? 0)) < Math.abs(best.perSecond - (rate ?? 0)) ? r : best),
+        undefined,
+      );
+      sum.p50Ms[side] = mid?.p50Ms ?? null;
+      sum.p99Ms[side] = mid?.p99Ms ?? null;
+      sum.p999Ms[side] = mid?.p999Ms ?? null;
+    }
+  }
+  for (const [name, a, b] of ratioPairs(sides)) {
+    const per = rounds.map((r) => ratioOf(r[a], r[b]));
+    sum.ratios[name] = { median: median(per), rounds: per };
+  }
+  return sum;
+}
+
+/** The report's note on how a figure measured in rounds came about, every round's rates and ratios included. */
+export function roundsNote<S extends Side>(ctx: BenchContext, what: string, rounds: Array<Round<S>>, sides: S[], sum: RoundsSummary<S>): string {
+  const rates = sides.map((side) => `${side} ${rounds.map((r) => (r[side] ? Math.round(r[side].perSecond).toLocaleString('en-US') : '–')).join(', ')}`);
+  const ratios = Object.entries(sum.ratios).map(([name, r]) => `${name} ${r.median === null ? '–' : r.median.toFixed(2)} (${spread(r.rounds)})`);
+  return (
+    `${what}: ${rounds.length} round(s) of ${(ctx.settings.roundDurationMs / 1000).toFixed(1)} s measured per side, the order reversed every other round; ` +
+    `rates per round (/s): ${rates.join('; ')}. Median of the per-round ratios: ${ratios.join('; ')}. ` +
+    (sum.percentiles === 'merged'
+      ? 'p50/p99/p99.9 are over the samples of all rounds together.'
+      : 'p50/p99/p99.9 are those of the round whose rate is the median (no histogram to merge).')
+  );
+}

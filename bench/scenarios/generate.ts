@@ -2,25 +2,22 @@
  * (c) KES's key API: generate, decrypt, describe and `/version`, keygate against the
  * KES-equivalent baseline (baseline-kes.ts: a bare node:https server doing the same
  * crypto with node:crypto on a cached key), both given the same 256-bit key, the same
- * client certificates and the same generator. Reported: rates, their ratio, and the
- * server's CPU time per request (its CPU over the window / requests), which the other
- * jobs on a shared machine disturb far less than the rates.
+ * client certificates and the same generator, in rounds (common.ts `loadInRounds`).
+ * Reported: median rates, the median of the per-round ratios, and the server's CPU time
+ * per request (its CPU over the window / requests), which the other jobs on a shared
+ * machine disturb far less than the rates.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { callOK } from '../client.js';
 import type { Scenario } from '../context.js';
-import type { LoadResult } from '../loadgen.js';
 import type { ClientIdentity, RequestSpec } from '../loadgen-types.js';
 import { startKesBaseline, type Server } from '../servers.js';
-import { keygate, load } from './common.js';
+import { keygate, loadInRounds, roundsNote, summarizeRounds } from './common.js';
 
 const KEY = 'bench-key';
 /** As the KES comparison in issue 19 (wrk, 32 keep-alive connections). */
 const CONNECTIONS = 32;
-
-/** CPU milliseconds per request: the server's cores over the window divided by its rate. */
-export const cpuPerRequestMs = (r: LoadResult): number | null => (r.serverCores === null || r.perSecond <= 0 ? null : (r.serverCores * 1000) / r.perSecond);
 
 export const generateDataKeys: Scenario = {
   id: 'c',
@@ -84,30 +81,45 @@ export const generateDataKeys: Scenario = {
       },
       { op: 'version', title: '/version', spec: { method: 'GET', path: '/version', expectStatus: 200, expectBodyB64: version.toString('base64') } },
     ];
+    const sides: Array<['keygate' | 'node', Server]> = [
+      ['keygate', kg],
+      ['node', kes],
+    ];
+    const sideName = (side: 'keygate' | 'node'): string => (side === 'node' ? 'KES baseline' : side);
     for (const { op, title, spec } of requests) {
-      const results: Partial<Record<'keygate' | 'node', LoadResult>> = {};
-      for (const [side, server] of [
-        ['keygate', kg],
-        ['node', kes],
-      ] as Array<['keygate' | 'node', Server]>) {
-        const label = `c ${op} / ${side === 'node' ? 'KES baseline' : side}`;
-        const r = await load(ctx, label, server, spec, { kind: 'closed' }, { identities });
-        results[side] = r;
-        const cpu = cpuPerRequestMs(r);
-        out.measure({ label, load: r, values: { 'CPU ms/request': cpu === null ? null : Number(cpu.toFixed(3)) } });
-      }
-      const k = results.keygate as LoadResult;
-      const n = results.node as LoadResult;
-      out.figure({ key: `c_${op}`, title, unit: 'req/s', keygate: k.perSecond, node: n.perSecond, nginx: null, higherIsBetter: true });
+      const rounds = await loadInRounds(ctx, out, `c ${op}`, sides, spec, { kind: 'closed' }, { identities, sideName });
+      const sum = summarizeRounds(
+        rounds,
+        sides.map(([side]) => side),
+      );
+      out.figure({
+        key: `c_${op}`,
+        title: `${title} (median over rounds)`,
+        unit: 'req/s',
+        keygate: sum.rate.keygate ?? null,
+        node: sum.rate.node ?? null,
+        nginx: null,
+        higherIsBetter: true,
+        ratios: sum.ratios,
+      });
       out.figure({
         key: `c_${op}_cpu_per_request`,
-        title: `${title}, server CPU per request`,
+        title: `${title}, server CPU per request (median over rounds)`,
         unit: 'ms CPU',
-        keygate: cpuPerRequestMs(k),
-        node: cpuPerRequestMs(n),
+        keygate: sum.cpuPerRequestMs.keygate ?? null,
+        node: sum.cpuPerRequestMs.node ?? null,
         nginx: null,
         higherIsBetter: false,
       });
+      out.note(
+        roundsNote(
+          ctx,
+          `${title} (node = the KES baseline)`,
+          rounds,
+          sides.map(([side]) => side),
+          sum,
+        ),
+      );
       for (const [p, name] of [
         ['p50Ms', 'p50'],
         ['p99Ms', 'p99'],
@@ -117,8 +129,8 @@ export const generateDataKeys: Scenario = {
           key: `c_${op}_${name.replace('.', '')}`,
           title: `${title}, ${name} at maximum rate`,
           unit: 'ms',
-          keygate: k[p],
-          node: n[p],
+          keygate: sum[p].keygate ?? null,
+          node: sum[p].node ?? null,
           nginx: null,
           higherIsBetter: false,
         });

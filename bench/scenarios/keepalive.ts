@@ -1,13 +1,26 @@
 /**
  * (a) keep-alive reads of one 3–4 KB bundle by 1000 identities, one
- * connection each, at the maximum rate; (d) p50/p99 latency at half of each
+ * connection each, at the maximum rate, every server measured once per round
+ * (common.ts `loadInRounds`); (d) p50/p99 latency at half of each
  * server's own maximum, open loop at a fixed rate.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario, Side } from '../context.js';
-import type { LoadResult } from '../loadgen.js';
-import { BUNDLE, BUNDLE_PATH, SIDES, bundleRead, fetchBytes, importBundle, keygate, load, startTrio } from './common.js';
+import {
+  BUNDLE,
+  BUNDLE_PATH,
+  SIDES,
+  bundleRead,
+  fetchBytes,
+  importBundle,
+  keygate,
+  load,
+  loadInRounds,
+  roundsNote,
+  startTrio,
+  summarizeRounds,
+} from './common.js';
 
 export const keepAliveReads: Scenario = {
   id: 'a',
@@ -18,30 +31,44 @@ export const keepAliveReads: Scenario = {
       `${ctx.pki.clients.length} identities, one keep-alive connection each, one request in flight per connection (closed loop); ` +
         `GET ${BUNDLE_PATH} answers ${trio.body.length} bytes, checked byte for byte on every response.`,
     );
+    const rounds = await loadInRounds(
+      ctx,
+      out,
+      'a keep-alive reads',
+      SIDES.map((side) => [side, trio.servers[side]]),
+      bundleRead(trio.body),
+      { kind: 'closed' },
+    );
+    const sum = summarizeRounds(rounds, SIDES);
     const rates: Partial<Record<Side, number>> = {};
-    const results: Partial<Record<Side, LoadResult>> = {};
-    for (const side of SIDES) {
-      const r = await load(ctx, `a keep-alive reads / ${side}`, trio.servers[side], bundleRead(trio.body), { kind: 'closed' });
-      out.measure({ label: `a keep-alive reads / ${side}`, load: r });
-      rates[side] = r.perSecond;
-      results[side] = r;
-    }
+    for (const side of SIDES) if (sum.rate[side] !== null && sum.rate[side] !== undefined) rates[side] = sum.rate[side];
     ctx.shared.maxRate = rates;
     out.figure({
       key: 'a_keepalive_reads',
-      title: 'keep-alive bundle reads',
+      title: 'keep-alive bundle reads (median over rounds)',
       unit: 'req/s',
       keygate: rates.keygate ?? null,
       node: rates.node ?? null,
       nginx: rates.nginx ?? null,
       higherIsBetter: true,
+      ratios: sum.ratios,
     });
+    out.figure({
+      key: 'a_keepalive_cpu_per_request',
+      title: 'keep-alive bundle reads, server CPU per request (median over rounds)',
+      unit: 'ms CPU',
+      keygate: sum.cpuPerRequestMs.keygate ?? null,
+      node: sum.cpuPerRequestMs.node ?? null,
+      nginx: sum.cpuPerRequestMs.nginx ?? null,
+      higherIsBetter: false,
+    });
+    out.note(roundsNote(ctx, 'Rates and ratios', rounds, SIDES, sum));
     for (const [p, name] of [
       ['p50Ms', 'p50'],
       ['p99Ms', 'p99'],
       ['p999Ms', 'p99.9'],
     ] as const) {
-      const at = (side: Side): number | null => results[side]?.[p] ?? null;
+      const at = (side: Side): number | null => sum[p][side] ?? null;
       out.figure({
         key: `a_keepalive_${name.replace('.', '')}`,
         title: `keep-alive bundle reads, ${name} at the maximum rate`,
@@ -125,7 +152,7 @@ export const latencyAtHalfLoad: Scenario = {
       });
     }
     out.note(
-      'Each server runs at half of its own maximum from (a). Requests are sent on a 1 ms timer over the 1000 keep-alive connections; ' +
+      'Each server runs at half of its own maximum from (a) (its median rate over the rounds when (a) ran first, else one closed-loop run here). Requests are sent on a 1 ms timer over the 1000 keep-alive connections; ' +
         'latency is measured from sending to the last byte of the answer (from the scheduled time when no connection was free).',
     );
     out.figure({
