@@ -8,7 +8,7 @@
  *   npx tsx bench/miss-path.ts [--bundles 100000] [--reads 50000] [--cache full|tenth] [--root DIR]
  *
  * --root keeps the generated keystore there between runs (it is filled on first use).
- * The encoding of the reply is a copy of what the get route does (src/api/tls/bundles.ts).
+ * The reply is what the get route answers (src/api/tls/bundles.ts: the service's encoded read).
  */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const fs = new FSKeyStore(root);
   const cache = new CachedKeyStore(fs, { anyMs: 3_600_000, unusedMs: 3_600_000, offlineMs: 0, maxBytes, sweepIntervalMs: 0 });
   const service = new BundleService(cache, noGroupAccess);
-  const read = async (name: string): Promise<Buffer> => secretBody(service.peek(name) ?? (await service.get(name)));
+  const read = async (name: string): Promise<Buffer> => service.peekEncoded(name, secretBody) ?? (await service.getEncoded(name, secretBody));
   const warm = values.cache === 'tenth' ? Math.floor(bundles / 10) : bundles;
   let t = performance.now();
   for (let i = 0; i < warm; i++) await read(bundleName(i));

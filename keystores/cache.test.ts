@@ -69,6 +69,38 @@ describe('CachedKeyStore', () => {
     expect(cache.peek('k')).not.toBe(held);
   });
 
+  it('peek with asRead false hands out the held entry without counting a hit or moving it up the eviction order', async () => {
+    // Room for two entries: the least recently *read* one goes first.
+    const { cache } = setup({ maxBytes: 2 * (1 + 64 + 100) });
+    await cache.create('a', Buffer.alloc(100, 1));
+    await cache.create('b', Buffer.alloc(100, 2));
+    await cache.get('a');
+    await cache.get('b');
+    const before = cache.snapshot();
+    const held = cache.peek('a', false);
+    expect(held?.value[0]).toBe(1);
+    expect(cache.peek('a', false)).toBe(held);
+    expect(cache.snapshot()).toEqual(before); // no hit counted
+    await cache.create('c', Buffer.alloc(100, 3));
+    await cache.get('c'); // evicts 'a': peeking it without reading did not make it recent
+    expect(cache.peek('a', false)).toBeUndefined();
+    expect(cache.peek('b', false)?.value[0]).toBe(2);
+  });
+
+  it('keeps cached values in buffers of their own, not views that pin a larger buffer', async () => {
+    const backing = Buffer.alloc(8192, 7);
+    const pooled: KeyStore = {
+      ...new Backend(),
+      get: async () => ({ value: backing.subarray(100, 200), version: '1' }),
+    } as KeyStore;
+    const cache = new CachedKeyStore(pooled, { anyMs: 60_000, unusedMs: 60_000, offlineMs: 0, maxBytes: 1 << 20, sweepIntervalMs: 0 });
+    await cache.get('k');
+    const held = cache.peek('k');
+    expect(held?.value.length).toBe(100);
+    expect(held?.value.buffer.byteLength).toBe(100);
+    expect(held?.value.equals(backing.subarray(100, 200))).toBe(true);
+  });
+
   it('serves repeated reads from memory until `unused` passes without a read', async () => {
     const { backend, cache, tick } = setup();
     await cache.create('k', Buffer.from('v1'));

@@ -19,7 +19,7 @@
  * With `only`, the cache keeps nothing but entries under those prefixes: every other
  * read goes to the backend (and `peek` answers undefined), as if there were no cache.
  */
-import { StoreUnreachableError, isRefusal, type Entry, type KeyStore, type ListPage, type Peekable, type StoreStatus } from './keystore.js';
+import { StoreUnreachableError, isRefusal, ownedCopy, type Entry, type KeyStore, type ListPage, type Peekable, type StoreStatus } from './keystore.js';
 
 /**
  * The other caches in front of the same backend. A write returns only once they
@@ -101,11 +101,12 @@ export class CachedKeyStore implements KeyStore, Peekable {
     return this.inner;
   }
 
-  peek(name: string): Entry | undefined {
+  peek(name: string, asRead = true): Entry | undefined {
     if (!this.caches(name)) return undefined;
     const now = this.now();
     const slot = this.slots.get(name);
     if (!slot || now - slot.fetchedAt >= this.maxAge(name) || now - slot.usedAt >= this.options.unusedMs) return undefined;
+    if (!asRead) return slot.entry;
     slot.usedAt = now;
     // Re-insert to keep the Map in least-recently-used order.
     this.slots.delete(name);
@@ -147,11 +148,14 @@ export class CachedKeyStore implements KeyStore, Peekable {
     return promise;
   }
 
-  private store(name: string, entry: Entry): void {
+  private store(name: string, fetched: Entry): void {
     this.drop(name);
-    const size = entry.value.length + name.length + OVERHEAD;
+    const size = fetched.value.length + name.length + OVERHEAD;
     if (size > this.options.maxBytes) return;
     const now = this.now();
+    // A view into a larger buffer (a backend's read buffer, Node's pool) is copied out: cached, it would pin all of it.
+    const { value, version } = fetched;
+    const entry = value.byteLength === value.buffer.byteLength ? fetched : { value: ownedCopy(value), version };
     this.slots.set(name, { entry, fetchedAt: now, usedAt: now, size });
     this.bytes += size;
     for (const [victim] of this.slots) {

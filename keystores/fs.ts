@@ -31,6 +31,7 @@ import {
   StoreUnreachableError,
   VersionMismatchError,
   isValidEntryName,
+  ownedCopy,
   type Entry,
   type KeyStore,
   type ListPage,
@@ -437,7 +438,7 @@ function readWhole(path: string): Promise<Buffer> {
         fs.read(fd, buf, 0, size, null, (readErr, n) => {
           if (readErr) return finish(readErr);
           // Copied out so a small value does not pin the whole read buffer (values live long in caches).
-          if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
+          if (n > 0) chunks.push(ownedCopy(buf.subarray(0, n)));
           total += n;
           // Regular files read short only at EOF; a full buffer may have more behind it.
           if (n === size) next(size * 4);
@@ -467,7 +468,7 @@ function readWholeSync(path: string): Buffer {
     for (let size = FIRST_READ; ; size *= 4) {
       const buf = size === FIRST_READ ? scratch : Buffer.allocUnsafe(size);
       const n = fs.readSync(fd, buf, 0, size, null);
-      if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
+      if (n > 0) chunks.push(ownedCopy(buf.subarray(0, n)));
       total += n;
       if (n === size) continue;
       if (total === 0 && !fs.fstatSync(fd).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });

@@ -36,8 +36,8 @@ export class InstrumentedKeyStore implements KeyStore, Peekable {
     return this.time('get', () => this.inner.get(name));
   }
   /** The inner store's memory, when it has one; not timed: the latency histogram is about the backend. */
-  peek(name: string): Entry | undefined {
-    return this.peekInner(name);
+  peek(name: string, asRead?: boolean): Entry | undefined {
+    return this.peekInner(name, asRead);
   }
   update(name: string, value: Uint8Array, expectedVersion: string): Promise<string> {
     return this.time('update', () => this.inner.update(name, value, expectedVersion));

@@ -12,6 +12,7 @@ import {
   StoreError,
   VersionMismatchError,
   isValidEntryName,
+  ownedCopy,
   type Entry,
   type KeyStore,
   type ListPage,
@@ -100,7 +101,7 @@ export class MemoryKeyStore implements KeyStore, Peekable {
 
   private fresh(value: Uint8Array): Entry {
     if (!(value instanceof Uint8Array)) throw new TypeError('keystore: value must be a Uint8Array');
-    return { value: Buffer.from(value), version: String(++this.counter) };
+    return { value: ownedCopy(value), version: String(++this.counter) };
   }
 
   private open(): void {

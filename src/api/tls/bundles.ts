@@ -47,10 +47,10 @@ export const bundleRoutes: Route[] = [
     method: 'GET',
     path: '/v1/cert/get/',
     grant: readGrant,
-    handler: async ({ state, resource }) => secretReply(await state.bundles.get(resource)),
+    handler: async ({ state, resource }) => secretReply(await state.bundles.getEncoded(resource, secretBody)),
     fast: ({ state, resource }) => {
-      const b = state.bundles.peek(resource);
-      return b && secretReply(b);
+      const body = state.bundles.peekEncoded(resource, secretBody);
+      return body && secretReply(body);
     },
   }),
 
@@ -96,24 +96,26 @@ export const bundleRoutes: Route[] = [
 ];
 
 /**
- * The JSON a node is handed, encoded once per bundle version: the service returns the
- * same object while the stored bytes are unchanged, and every node of a fleet reads the
- * same few bundles, so this is the hot path's whole serialisation cost.
+ * The JSON a node is handed. The service keeps it with the stored entry (peekEncoded), so
+ * it is made once per bundle version however many nodes read it.
  */
-const encoded = new WeakMap<BundleSecret, Buffer>();
 export function secretBody(b: BundleSecret): Buffer {
-  let body = encoded.get(b);
-  if (!body) {
-    body = Buffer.from(
-      JSON.stringify({ name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() }),
-    );
-    encoded.set(b, body);
-  }
+  const json = JSON.stringify({
+    name: b.name,
+    certificate: b.chainPem,
+    private_key: b.keyPem,
+    ttl: b.ttl,
+    version: b.version,
+    not_after: b.notAfter.toISOString(),
+  });
+  // A buffer of its own, not a slice of Node's shared pool: it is kept as long as the entry is.
+  const body = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
+  body.write(json);
   return body;
 }
 
-function secretReply(b: BundleSecret): Reply {
-  return { body: secretBody(b), contentType: 'application/json' };
+function secretReply(body: Buffer): Reply {
+  return { body, contentType: 'application/json' };
 }
 
 /** A node reads a bundle assigned to its group (the name was checked by the dispatcher). */

@@ -2,7 +2,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryKeyStore } from '../../../keystores/memory.js';
 import { StoreUnreachableError, VersionMismatchError, type KeyStore } from '../../../keystores/keystore.js';
-import { BundleService, type BundleInput } from './service.js';
+import { BundleService, type BundleInput, type BundleSecret } from './service.js';
+import { CachedKeyStore } from '../../../keystores/cache.js';
 import { indexEntryName } from './san-index.js';
 import type { BundleAssignments } from '../access.js';
 import { KeygateError } from '../../errors.js';
@@ -148,6 +149,56 @@ describe('import, describe, get', () => {
     )) as KeygateError;
     expect(err.status).toBe(502);
     expect(String((err.cause as Error).message)).not.toContain('SECRET');
+  });
+});
+
+describe('encoded reads (the fast path)', () => {
+  /** A pure encoder that counts its calls. */
+  const counting = () => {
+    const calls: string[] = [];
+    const encode = (b: BundleSecret) => {
+      calls.push(b.version);
+      return Buffer.from(`${b.name} ${b.version} ${b.keyPem}`);
+    };
+    return { calls, encode };
+  };
+
+  it('encodes a stored version once, and again only when it changes, never handing out the old key', async () => {
+    const { calls, encode } = counting();
+    const { version } = await svc.import('www', input(www), 'alice');
+    const first = svc.peekEncoded('www', encode);
+    expect(first?.toString()).toBe(`www ${version} ${www.keyPem}`);
+    expect(svc.peekEncoded('www', encode)).toBe(first);
+    expect(await svc.getEncoded('www', encode)).toBe(first);
+    expect(calls).toEqual([version]);
+    const renewed = certs.bundle({ dnsNames: ['www.example.com'] });
+    const next = await svc.replace('www', input(renewed), version as string, 'alice');
+    const second = svc.peekEncoded('www', encode);
+    expect(second?.toString()).toBe(`www ${next.version} ${renewed.keyPem}`);
+    expect(calls).toEqual([version, next.version]);
+    await svc.delete('www', false);
+    expect(svc.peekEncoded('www', encode)).toBeUndefined();
+    expect(await failure(svc.getEncoded('www', encode))).toEqual([404, 'bundle does not exist']);
+  });
+
+  it('over the read cache: a miss is read once, counted once, and its encoding kept for the next read', async () => {
+    const cache = new CachedKeyStore(store, { anyMs: 60_000, unusedMs: 60_000, offlineMs: 0, maxBytes: 1 << 20, sweepIntervalMs: 0 });
+    const cached = new BundleService(cache, assignments);
+    await svc.import('www', input(www), 'alice');
+    const { calls, encode } = counting();
+    expect(cached.peekEncoded('www', encode)).toBeUndefined(); // not in memory yet: ask getEncoded
+    const body = await cached.getEncoded('www', encode);
+    expect(cache.snapshot()).toMatchObject({ hits: 0, misses: 1 });
+    expect(cached.peekEncoded('www', encode)).toBe(body);
+    expect(cache.snapshot()).toMatchObject({ hits: 1, misses: 1 });
+    expect(calls).toHaveLength(1);
+  });
+
+  it("leaves a corrupt entry to getEncoded, which reports it as the keystore's fault", async () => {
+    const { encode } = counting();
+    await store.create('bundle.corrupt', Buffer.from('{"format":2}'));
+    expect(svc.peekEncoded('corrupt', encode)).toBeUndefined();
+    expect(await failure(svc.getEncoded('corrupt', encode))).toEqual([502, 'failed to read bundle']);
   });
 });
 
