@@ -13,11 +13,11 @@ import { Metrics } from '../server/metrics.js';
 import { ReloadableState, type State, type StateHolder } from '../server/state.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../../keystores/keystore.js';
-import { CachedKeyStore, type CacheReplicas } from '../../keystores/cache.js';
+import type { CacheReplicas } from '../../keystores/cache.js';
 import type { ThrottlePeers } from '../server/throttle.js';
 import { LogStreams, type LogPeers } from '../log/streams.js';
 import { kesAuditEvent, kesErrorEvent } from '../log/kes-events.js';
-import { openKeyStore, cacheStats } from './registry.js';
+import { openKeyStore, cacheStats, behindCache } from './registry.js';
 import { buildLogger, buildState } from './state.js';
 import { Census } from '../core/census.js';
 import { Sweeper } from '../core/sweeper.js';
@@ -231,7 +231,7 @@ function startBackground(config: Config, holder: StateHolder, metrics: Metrics):
   const sweeper = new Sweeper(() => holder.current.store, {
     batch: config.housekeeping?.batch ?? 1000,
     // Decisions to delete are made on the backend's current entries, not on cached ones.
-    backend: () => (holder.current.store instanceof CachedKeyStore ? holder.current.store.backend : holder.current.store),
+    backend: () => behindCache(holder.current.store),
   });
   let sweeping: Promise<void> | null = null;
   const sweepEvery = parseDuration(config.housekeeping?.interval ?? '10m');

@@ -132,6 +132,14 @@ export async function openKeyStore(
 /** With the cache off (`max_bytes: 0`), what is kept of group records: ample for thousands of groups. */
 const GROUP_CACHE_BYTES = 4 << 20;
 
+/**
+ * The store behind the read cache, or the store itself: for walks over every entry (the
+ * housekeeping sweeper, bundle expiry listings) that must neither trust nor displace cached copies.
+ */
+export function behindCache(store: KeyStore): KeyStore {
+  return store instanceof CachedKeyStore ? store.backend : store;
+}
+
 /** Cache counters for the metrics, when the store has a cache in front. */
 export function cacheStats(store: KeyStore): { hits: number; misses: number; evictions: number } | undefined {
   return store instanceof CachedKeyStore ? store.snapshot() : undefined;

@@ -12,6 +12,7 @@ import type { KeyStore } from '../../keystores/keystore.js';
 import { Logger, openLogFile, parseLogSetting } from '../log/logger.js';
 import { rksSettings } from '../api/rks/settings.js';
 import { buildPki } from './pki.js';
+import { behindCache } from './registry.js';
 
 export function buildState(config: Config, store: KeyStore, logger: Logger, bundleChanges = new BundleChanges()): State {
   const policies = new Map<string, Policy>();
@@ -23,7 +24,7 @@ export function buildState(config: Config, store: KeyStore, logger: Logger, bund
   }
   // Bundles ask groups who may read them; groups ask bundles what exists: tie the knot lazily.
   const fleet = createFleet(store, { exists: (name) => bundleExists(bundles, name) }, { allowLoopbackCallbacks: config.callbacks?.allow_loopback === true });
-  const bundles = new BundleService(store, fleet.access);
+  const bundles = new BundleService(store, fleet.access, { walkStore: behindCache(store) });
   return {
     admin: isHexIdentity(config.admin.identity) ? config.admin.identity : null,
     adminName: config.admin.identity,

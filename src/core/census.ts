@@ -4,6 +4,7 @@
  * and bundle record, so the answer is kept for `maxAgeMs` and refreshed in the
  * background: a scrape never waits for a walk once a first answer exists.
  */
+import { setImmediate as yieldToIO } from 'node:timers/promises';
 import type { BundleService } from './bundles/service.js';
 import type { GroupService } from './fleet/groups.js';
 import type { NodeService } from './fleet/nodes.js';
@@ -22,6 +23,9 @@ export interface CensusServices {
   bundles: BundleService;
 }
 
+/** Bundles checked per turn of the event loop. */
+const CENSUS_PAGE = 100;
+
 /** Days ahead that count as "expiring soon" (the gauge's name says 30). */
 export const EXPIRY_HORIZON_DAYS = 30;
 
@@ -32,9 +36,12 @@ export async function countFleet(s: CensusServices): Promise<FleetCounts> {
   let bundlesExpiring = 0;
   let continueAt = '';
   do {
-    const page = await s.bundles.list({ prefix: '', continueAt, expiringWithinDays: EXPIRY_HORIZON_DAYS });
+    const page = await s.bundles.list({ prefix: '', continueAt, expiringWithinDays: EXPIRY_HORIZON_DAYS, limit: CENSUS_PAGE });
     bundlesExpiring += page.names.length;
     continueAt = page.continueAt;
+    // Entries held in memory answer without I/O, so a page can complete without leaving the
+    // event loop: let the requests waiting behind it in, between pages.
+    await yieldToIO();
   } while (continueAt !== '');
   return { tokens, nodes, bundlesExpiring };
 }

@@ -267,6 +267,26 @@ describe('list', () => {
     expect((await svc.list({ prefix: '', expiringWithinDays: 31 })).names).toEqual(['later', 'past', 'soon']);
     expect(await failure(svc.list({ prefix: '', expiringWithinDays: -1 }))).toEqual([400, 'expiring_within_days must be a whole number from 0 to 36500']);
   });
+
+  it('follows a replaced bundle: the expiry of the current version, never one remembered from the old', async () => {
+    const { version } = await svc.import('www', input(certs.expiringIn(5)), 'alice');
+    expect((await svc.list({ prefix: '', expiringWithinDays: 10 })).names).toEqual(['www']);
+    await svc.replace('www', input(certs.expiringIn(60)), version as string, 'alice');
+    expect((await svc.list({ prefix: '', expiringWithinDays: 10 })).names).toEqual([]);
+  });
+
+  it('walks past the read cache: an expiry listing counts no read, adds nothing and moves nothing up the eviction order', async () => {
+    const cache = new CachedKeyStore(store, { anyMs: 60_000, unusedMs: 60_000, offlineMs: 0, maxBytes: 1 << 20, sweepIntervalMs: 0 });
+    const cached = new BundleService(cache, assignments, { now: () => clock, walkStore: store });
+    await svc.import('soon', input(certs.expiringIn(5)), 'alice');
+    await svc.import('later', input(certs.expiringIn(60)), 'alice');
+    await cached.getEncoded('soon', (b) => Buffer.from(b.name)); // a node's read: now held
+    const before = cache.snapshot();
+    expect((await cached.list({ prefix: '', expiringWithinDays: 10 })).names).toEqual(['soon']);
+    expect((await cached.list({ prefix: '', expiringWithinDays: 90 })).names).toEqual(['later', 'soon']);
+    expect(cache.snapshot()).toEqual(before);
+    expect(cache.peek('bundle.later', false)).toBeUndefined();
+  });
 });
 
 describe('lookup', () => {

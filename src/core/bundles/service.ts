@@ -62,6 +62,12 @@ export interface LookupMatch {
 export interface BundleServiceOptions {
   /** The clock for expiry checks (tests move it). */
   now?: () => Date;
+  /**
+   * Where walks over every bundle (expiry listings, the metrics census) read what the store
+   * does not hold in memory: the store behind the read cache, so that a walk does not
+   * displace the bundles nodes are reading. Default: the store.
+   */
+  walkStore?: KeyStore;
 }
 
 const texts = (op: string): StoreErrorTexts => ({ exists: 'BUNDLE_EXISTS', notFound: 'BUNDLE_NOT_FOUND', failed: `failed to ${op} bundle` });
@@ -75,6 +81,9 @@ export class BundleService {
   private readonly decoded = new DecodeMemo<Loaded>(DECODED_BUNDLES);
   /** Encodings of held entries, per encoder (see peekEncoded). */
   private readonly encodings = new Map<SecretEncoder, WeakMap<Entry, Buffer>>();
+  /** Leaf expiry (ms) of held entries: a walk over bundles held in memory decodes nothing twice. */
+  private readonly expiries = new WeakMap<Entry, number>();
+  private readonly walkStore: KeyStore;
 
   constructor(
     private readonly store: KeyStore,
@@ -84,6 +93,7 @@ export class BundleService {
     this.peekEntry = peekOf(store);
     this.index = new SanIndex(store);
     this.now = options.now ?? (() => new Date());
+    this.walkStore = options.walkStore ?? store;
   }
 
   /** Stores a new bundle; returns its version. @throws BadRequestError (invalid input), ExistsError 409. */
@@ -161,11 +171,10 @@ export class BundleService {
     let body = kept.get(entry);
     if (body === undefined) {
       try {
-        body = encode(this.decode(name, entry).secret);
+        body = this.encodeHeld(name, entry, this.decode(name, entry), encode);
       } catch {
         return undefined; // a corrupt entry: let `getEncoded` report it
       }
-      kept.set(entry, body);
     }
     return body;
   }
@@ -175,10 +184,17 @@ export class BundleService {
     const held = this.peekEncoded(name, encode);
     if (held) return held;
     const { entry, bundle } = await this.read(name);
-    const body = encode(bundle.secret);
     // `get` hands out copies: keep the encoding with the entry the store now holds, if it is this one.
     const now = this.peekEntry(entryOf(name), false);
-    if (now && now.version === entry.version && now.value.equals(entry.value)) this.encodingsOf(encode).set(now, body);
+    if (now && now.version === entry.version && now.value.equals(entry.value)) return this.encodeHeld(name, now, bundle, encode);
+    return encode(bundle.secret);
+  }
+
+  /** Encodes a held entry's bundle and keeps the encoding, and its expiry for walks, with the entry. */
+  private encodeHeld(name: string, entry: Entry, bundle: Loaded, encode: SecretEncoder): Buffer {
+    const body = encode(bundle.secret);
+    this.encodingsOf(encode).set(entry, body);
+    this.expiries.set(entry, bundle.secret.notAfter.getTime());
     return body;
   }
 
@@ -190,7 +206,7 @@ export class BundleService {
 
   /** One page of names; see listBundles. */
   list(options: BundleListOptions): Promise<BundlePage> {
-    return listBundles(this.store, (n) => this.load(n).then((l) => new Date(l.record.not_after)), this.now(), options);
+    return listBundles(this.store, (n) => this.expiryOf(n), this.now(), options);
   }
 
   /** Deletes a bundle. @throws NotFoundError, ConflictError while assigned to a group (unless `force`). */
@@ -286,23 +302,46 @@ export class BundleService {
     }
   }
 
+  /**
+   * A bundle's leaf expiry for a walk over bundles: from the entry the store holds in memory
+   * (not counted as a read, decoded at most once), else read from `walkStore`.
+   * @throws NotFoundError (deleted meanwhile), ServiceUnavailableError
+   */
+  private async expiryOf(name: string): Promise<Date> {
+    const held = this.peekEntry(entryOf(name), false);
+    let at = held && this.expiries.get(held);
+    if (at === undefined) {
+      const entry = held ?? (await this.readFrom(this.walkStore, name));
+      try {
+        at = Date.parse(decodeRecord(entry.value).not_after);
+      } catch (err) {
+        throw translateStoreError(err, texts('read'));
+      }
+      if (held) this.expiries.set(held, at);
+    }
+    return new Date(at);
+  }
+
   private async load(name: string): Promise<Loaded> {
     return (await this.read(name)).bundle;
   }
 
   /** The stored entry (a copy) and what it decodes to. @throws NotFoundError, ServiceUnavailableError */
   private async read(name: string): Promise<{ entry: Entry; bundle: Loaded }> {
-    let entry;
-    try {
-      entry = await this.store.get(entryOf(name));
-    } catch (err) {
-      if (err instanceof EntryNotFoundError) throw coded('BUNDLE_NOT_FOUND');
-      throw translateStoreError(err, texts('read'));
-    }
+    const entry = await this.readFrom(this.store, name);
     try {
       return { entry, bundle: this.decode(name, entry) };
     } catch (err) {
       // A corrupt entry is a keystore problem, not the client's.
+      throw translateStoreError(err, texts('read'));
+    }
+  }
+
+  private async readFrom(store: KeyStore, name: string): Promise<Entry> {
+    try {
+      return await store.get(entryOf(name));
+    } catch (err) {
+      if (err instanceof EntryNotFoundError) throw coded('BUNDLE_NOT_FOUND');
       throw translateStoreError(err, texts('read'));
     }
   }
