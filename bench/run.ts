@@ -14,7 +14,7 @@
  *   --procs N        load generator processes (default 1)
  *   --clients N      client identities (default 1000)
  *   --profile        start keygate with --cpu-prof; profiles go to bench/results/profiles/
- *   --diagnose       scenario d also records keygate's and the node baseline's event-loop delay and GC pauses
+ *   --diagnose       scenarios d and e also record keygate's and the node baseline's event-loop delay and GC pauses
  *   --node-flags=F   extra node flags (space-separated) for keygate and the bare node baseline, e.g. --node-flags="--max-semi-space-size=32"
  *   --keygate-workers N  keygate's server.workers in scenarios a and d (default 1; more use an fs keystore)
  */

@@ -1,4 +1,5 @@
 /** Building blocks the scenarios share: keygate with a bundle in it, the three servers side by side, a load run. */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext, ScenarioOutput, Side } from '../context.js';
 import { callOK } from '../client.js';
@@ -292,4 +293,49 @@ export function roundsNote<S extends Side>(ctx: BenchContext, what: string, roun
       ? 'p50/p99/p99.9 are over the samples of all rounds together.'
       : 'p50/p99/p99.9 are those of the round whose rate is the median (no histogram to merge).')
   );
+}
+
+interface DiagWindow {
+  seconds: number;
+  loopDelayMs: { p50: number; p99: number; p999: number; max: number };
+  gc: { pauses: number; totalMs: number; maxMs: number; over5ms: number; over20ms: number; byKind: Record<string, number> };
+  memory: { rssMiB: number; heapUsedMiB: number };
+}
+
+/**
+ * Reports the measured window of a server's --diagnose file (diag-preload.mjs, written as the
+ * server exits): the windows alternate between before a measured run and the run, and
+ * `attempt` (from 1) says which run was kept.
+ */
+export function reportDiagnostics(out: ScenarioOutput, label: string, file: string, attempt: number): void {
+  let windows: DiagWindow[] | undefined;
+  try {
+    windows = JSON.parse(readFileSync(file, 'utf8')) as DiagWindow[];
+  } catch {
+    windows = undefined;
+  }
+  const w = windows?.[2 * attempt - 1];
+  if (!w) {
+    out.note(`--diagnose: no diagnostics for ${label}`);
+    return;
+  }
+  out.measure({
+    label: `${label} (measured window, ${w.seconds} s)`,
+    values: {
+      'event-loop delay p50 ms': w.loopDelayMs.p50,
+      'p99 ms': w.loopDelayMs.p99,
+      'p99.9 ms': w.loopDelayMs.p999,
+      'max ms': w.loopDelayMs.max,
+      'GC pauses': w.gc.pauses,
+      'GC total ms': w.gc.totalMs,
+      'GC max ms': w.gc.maxMs,
+      'GC > 5 ms': w.gc.over5ms,
+      'GC > 20 ms': w.gc.over20ms,
+      'GC kinds': Object.entries(w.gc.byKind)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(' '),
+      'RSS MiB': w.memory.rssMiB,
+      'heap used MiB': w.memory.heapUsedMiB,
+    },
+  });
 }

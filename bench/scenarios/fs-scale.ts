@@ -11,7 +11,7 @@ import { call, callOK } from '../client.js';
 import type { LoadResult } from '../loadgen.js';
 import { memoryMiB } from '../procs.js';
 import type { Server } from '../servers.js';
-import { keygate, load } from './common.js';
+import { diagnostics, keygate, load, reportDiagnostics } from './common.js';
 import { bundleName, fillLarge, importThroughService, removeStore } from './fs-dataset.js';
 
 const SMALL = 100;
@@ -139,7 +139,12 @@ const fmt = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)}
 
 async function measureCase(ctx: BenchContext, out: ScenarioOutput, c: Case): Promise<CaseResult> {
   const name = `e-${c.key}`;
-  const kg = await keygate(ctx, `${name}-keygate`, { keystore: { fs: { path: c.root } }, ...(c.cache ? { cache: c.cache } : {}) });
+  const diagFile = ctx.settings.diagnose ? join(ctx.settings.tmp, `${name}-diag.json`) : undefined;
+  const kg = await keygate(ctx, `${name}-keygate`, {
+    keystore: { fs: { path: c.root } },
+    ...(c.cache ? { cache: c.cache } : {}),
+    ...(diagFile ? diagnostics(diagFile) : {}),
+  });
   const first = performance.now();
   await callOK(kg.port, ctx.pki.caPem, ctx.pki.clients[0]!, `/v1/cert/get/${bundleName(0)}`);
   const startupS = (kg.startMs + performance.now() - first) / 1000;
@@ -159,6 +164,7 @@ async function measureCase(ctx: BenchContext, out: ScenarioOutput, c: Case): Pro
     kg,
     { method: 'GET', path: '/v1/cert/get/host-{i}.bench.example', pathCount: c.count, expectStatus: 200 },
     { kind: 'rate', perSecond: READ_RATE },
+    { markWindow: diagFile !== undefined },
   );
   const after = await cacheCounters(ctx, kg);
   const hits = after.hits - before.hits;
@@ -193,6 +199,7 @@ async function measureCase(ctx: BenchContext, out: ScenarioOutput, c: Case): Pro
   });
   ctx.log(`  ${name}: RSS ${mem.rss.toFixed(0)} MiB (peak ${mem.peak.toFixed(0)})`);
   await ctx.stop(kg);
+  if (diagFile) reportDiagnostics(out, `e diagnostics, ${c.title} / keygate`, diagFile, r.attempts ?? 1);
   return { load: r, startupS: c.full ? startupS : null, listS, rssMiB: mem.rss };
 }
 

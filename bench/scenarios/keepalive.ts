@@ -4,7 +4,6 @@
  * (common.ts `loadInRounds`); (d) p50/p99 latency at half of each
  * server's own maximum, open loop at a fixed rate.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario, Side } from '../context.js';
 import {
@@ -17,6 +16,7 @@ import {
   keygate,
   load,
   loadInRounds,
+  reportDiagnostics,
   roundsNote,
   startTrio,
   summarizeRounds,
@@ -185,32 +185,8 @@ export const latencyAtHalfLoad: Scenario = {
     if (diagFiles) {
       await ctx.stopAll(); // the diagnostics are written as each server exits
       for (const side of ['keygate', 'node'] as const) {
-        const windows = readWindows(diagFiles[side]);
         // Windows alternate: before a measured window, the measured window, …; the kept attempt's is reported.
-        const w = windows?.[2 * (kept[side] ?? 1) - 1];
-        if (!w) {
-          out.note(`--diagnose: no diagnostics from ${side}`);
-          continue;
-        }
-        out.measure({
-          label: `d diagnostics / ${side} (measured window, ${w.seconds} s)`,
-          values: {
-            'event-loop delay p50 ms': w.loopDelayMs.p50,
-            'p99 ms': w.loopDelayMs.p99,
-            'p99.9 ms': w.loopDelayMs.p999,
-            'max ms': w.loopDelayMs.max,
-            'GC pauses': w.gc.pauses,
-            'GC total ms': w.gc.totalMs,
-            'GC max ms': w.gc.maxMs,
-            'GC > 5 ms': w.gc.over5ms,
-            'GC > 20 ms': w.gc.over20ms,
-            'GC kinds': Object.entries(w.gc.byKind)
-              .map(([k, n]) => `${k} ${n}`)
-              .join(' '),
-            'RSS MiB': w.memory.rssMiB,
-            'heap used MiB': w.memory.heapUsedMiB,
-          },
-        });
+        reportDiagnostics(out, `d diagnostics / ${side}`, diagFiles[side], kept[side] ?? 1);
       }
       out.note(
         '--diagnose: event-loop delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution) and GC pauses (PerformanceObserver gc entries) of keygate and the node baseline over their measured window (bench/diag-preload.mjs).',
@@ -218,18 +194,3 @@ export const latencyAtHalfLoad: Scenario = {
     }
   },
 };
-
-interface DiagWindow {
-  seconds: number;
-  loopDelayMs: { p50: number; p99: number; p999: number; max: number };
-  gc: { pauses: number; totalMs: number; maxMs: number; over5ms: number; over20ms: number; byKind: Record<string, number> };
-  memory: { rssMiB: number; heapUsedMiB: number };
-}
-
-function readWindows(file: string): DiagWindow[] | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as DiagWindow[];
-  } catch {
-    return undefined;
-  }
-}
