@@ -27,12 +27,17 @@ const div = (a: number | null | undefined, b: number | null | undefined): number
  * per-round ratios the figure carries (scenarios a and c), not the ratio of its median rates.
  */
 function keygateOver(figure: string, other: 'node' | 'nginx'): Pick<TargetDef, 'value' | 'rounds'> {
-  const name: RatioName = other === 'node' ? 'keygate/node' : 'keygate/nginx';
+  return ratioOf(figure, other === 'node' ? 'keygate/node' : 'keygate/nginx');
+}
+
+/** One side against another of one figure: the median of its per-round ratios when it has them (a, c, d), else the plain ratio. */
+function ratioOf(figure: string, name: RatioName): Pick<TargetDef, 'value' | 'rounds'> {
+  const [a, b] = name.split('/') as ['keygate' | 'node', 'node' | 'nginx'];
   return {
     value: (f) => {
       const fig = f(figure);
       const r = fig?.ratios?.[name];
-      return r ? r.median : div(fig?.keygate, fig?.[other]);
+      return r ? r.median : div(fig?.[a], fig?.[b]);
     },
     rounds: (f) => f(figure)?.ratios?.[name]?.rounds,
   };
@@ -100,7 +105,7 @@ const DEFS: TargetDef[] = [
     title: "(d) keygate p99 at half of its maximum rate / nginx's p99 at half of its own, same run",
     goal: 3,
     atLeast: false,
-    value: (f) => div(f('d_latency_p99_at_half_load')?.keygate, f('d_latency_p99_at_half_load')?.nginx),
+    ...ratioOf('d_latency_p99_at_half_load', 'keygate/nginx'),
   },
   {
     key: 'node_p99_at_half_load_vs_nginx',
@@ -108,7 +113,7 @@ const DEFS: TargetDef[] = [
     goal: 3,
     atLeast: false,
     informative: true,
-    value: (f) => div(f('d_latency_p99_at_half_load')?.node, f('d_latency_p99_at_half_load')?.nginx),
+    ...ratioOf('d_latency_p99_at_half_load', 'node/nginx'),
   },
   {
     key: 'fs_100k_startup_s',

@@ -202,10 +202,10 @@ export async function loadInRounds<S extends Side>(
   sides: Array<[S, Server]>,
   request: RequestSpec,
   mode: LoadMode,
-  opts: LoadOptions & { sideName?: (side: S) => string } = {},
+  opts: LoadOptions & { sideName?: (side: S) => string; rounds?: number } = {},
 ): Promise<Array<Round<S>>> {
-  const { sideName = (side: S) => side, ...loadOpts } = opts;
-  const n = ctx.settings.rounds;
+  const { sideName = (side: S) => side, rounds: asked, ...loadOpts } = opts;
+  const n = asked ?? ctx.settings.rounds;
   const rounds: Array<Round<S>> = [];
   for (let round = 1; round <= n; round++) {
     const order = roundOrder(sides, round);
