@@ -21,6 +21,12 @@ const VAULT_ROLE: Partial<Record<KeyType, { key_type: string; key_bits: number }
   'ecdsa-p384': { key_type: 'ec', key_bits: 384 },
   'rsa-2048': { key_type: 'rsa', key_bits: 2048 },
 };
+/**
+ * Signing is CPU-bound: 64 connections keep the issuer busy, where 1000 would spend each run's first
+ * seconds on handshakes and leave a queue of seconds behind it that the next run waits out.
+ */
+const signers = (ctx: BenchContext) => ctx.pki.clients.slice(0, 64);
+
 /** Measured seconds per signing run: signatures are milliseconds each, so 4 s is thousands of them, and eight runs must fit the bench's time limit. */
 const SIGN_MS = 4000;
 
@@ -94,7 +100,7 @@ export const pkiSigning: Scenario = {
         builtin,
         { method: 'PUT', path: `/v1/pki/sign/bench-${t}`, body, expectStatus: 200 },
         { kind: 'closed' },
-        { durationMs: SIGN_MS },
+        { durationMs: SIGN_MS, identities: signers(ctx) },
       );
       out.measure({ label: `g sign ${t}, built-in / keygate`, load: r });
       rates[`builtin ${t}`] = r.perSecond;
@@ -117,7 +123,8 @@ export const pkiSigning: Scenario = {
         const { key_type, key_bits } = VAULT_ROLE[t] as { key_type: string; key_bits: number };
         await vault(v.url, 'POST', `sys/mounts/pki-${t}`, { type: 'pki', config: { max_lease_ttl: '87600h' } });
         await vault(v.url, 'POST', `pki-${t}/root/generate/internal`, { common_name: `bench ${t} root`, ttl: '8760h', key_type, key_bits });
-        await vault(v.url, 'POST', `pki-${t}/roles/bench-${t}`, { allow_any_name: true, max_ttl: '24h', key_type, key_bits });
+        // client_flag off: Vault's roles add clientAuth by default, and keygate's role (usage: server) refuses, and revokes, a certificate that has it.
+        await vault(v.url, 'POST', `pki-${t}/roles/bench-${t}`, { allow_any_name: true, max_ttl: '24h', key_type, key_bits, client_flag: false });
       }
       const viaVault = await keygate(ctx, 'g-vault', {
         pkiConfig: {
@@ -145,7 +152,7 @@ export const pkiSigning: Scenario = {
           viaVault,
           { method: 'PUT', path: `/v1/pki/sign/bench-${t}`, body, expectStatus: 200 },
           { kind: 'closed' },
-          { durationMs: SIGN_MS },
+          { durationMs: SIGN_MS, identities: signers(ctx) },
         );
         out.measure({ label: `g sign ${t}, Vault PKI / keygate`, load: r });
         out.figure({
@@ -160,7 +167,7 @@ export const pkiSigning: Scenario = {
       }
       out.note(
         `PUT /v1/pki/sign/bench-<type> with one CSR of that type (the same for every request: each answer is a new certificate with a new serial, ` +
-          `recorded in the memory keystore), closed loop over ${ctx.pki.clients.length} keep-alive connections. Built-in: a CA of the same key type, ` +
+          `recorded in the memory keystore), closed loop over ${signers(ctx).length} keep-alive connections, 4 s per run. Built-in: a CA of the same key type, ` +
           `its key in the keystore. Vault PKI: ${v.kind} on plain HTTP over loopback, one mount and root CA per type, root token; it shares the cores ` +
           'with keygate and the load generator. Vault 1.4 has no Ed25519 (null).',
       );
