@@ -19,7 +19,7 @@
  * With `only`, the cache keeps nothing but entries under those prefixes: every other
  * read goes to the backend (and `peek` answers undefined), as if there were no cache.
  */
-import { StoreUnreachableError, isRefusal, ownedCopy, type Entry, type KeyStore, type ListPage, type Peekable, type StoreStatus } from './keystore.js';
+import { StoreUnreachableError, isRefusal, owned, type Entry, type KeyStore, type ListPage, type Peekable, type StoreStatus } from './keystore.js';
 
 /**
  * The other caches in front of the same backend. A write returns only once they
@@ -154,8 +154,8 @@ export class CachedKeyStore implements KeyStore, Peekable {
     if (size > this.options.maxBytes) return;
     const now = this.now();
     // A view into a larger buffer (a backend's read buffer, Node's pool) is copied out: cached, it would pin all of it.
-    const { value, version } = fetched;
-    const entry = value.byteLength === value.buffer.byteLength ? fetched : { value: ownedCopy(value), version };
+    const value = owned(fetched.value);
+    const entry = value === fetched.value ? fetched : { value, version: fetched.version };
     this.slots.set(name, { entry, fetchedAt: now, usedAt: now, size });
     this.bytes += size;
     for (const [victim] of this.slots) {

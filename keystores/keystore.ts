@@ -61,6 +61,16 @@ export function ownedCopy(value: Uint8Array): Buffer {
   return copy;
 }
 
+/** `value` itself when it is the whole of its buffer, else an `ownedCopy`: for bytes about to be kept long. */
+export function owned(value: Buffer): Buffer {
+  return value.byteLength === value.buffer.byteLength ? value : ownedCopy(value);
+}
+
+/** Whether two reads of an entry hold the same stored value: the very object, or the same version with identical bytes. */
+export function sameStoredValue(a: Entry, b: Entry): boolean {
+  return a === b || (a.version === b.version && a.value.equals(b.value));
+}
+
 /**
  * A fast-path capability, not part of KeyStore: the stores that hold entries in
  * memory (the memory store, the read cache's fresh slots) offer it, and a backend

@@ -13,7 +13,7 @@
  * young-generation collector and promoted, only to be evicted unread. Decoded
  * values of such reads die young, which costs the collector nothing.
  */
-import type { Entry } from '../../keystores/keystore.js';
+import { sameStoredValue, type Entry } from '../../keystores/keystore.js';
 
 export class DecodeMemo<T> {
   private readonly slots = new Map<string, { entry: Entry; decoded: T }>();
@@ -33,7 +33,7 @@ export class DecodeMemo<T> {
     // Deleted either way: a hit is re-inserted (the Map's order is least recently used first),
     // and a stale value (an old private key) does not linger if the new one fails to decode.
     this.slots.delete(name);
-    if (slot && (slot.entry === entry || (slot.entry.version === entry.version && slot.entry.value.equals(entry.value)))) {
+    if (slot && sameStoredValue(slot.entry, entry)) {
       this.slots.set(name, slot);
       return slot.decoded;
     }

@@ -100,18 +100,9 @@ export const bundleRoutes: Route[] = [
  * it is made once per bundle version however many nodes read it.
  */
 export function secretBody(b: BundleSecret): Buffer {
-  const json = JSON.stringify({
-    name: b.name,
-    certificate: b.chainPem,
-    private_key: b.keyPem,
-    ttl: b.ttl,
-    version: b.version,
-    not_after: b.notAfter.toISOString(),
-  });
-  // A buffer of its own, not a slice of Node's shared pool: it is kept as long as the entry is.
-  const body = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
-  body.write(json);
-  return body;
+  return Buffer.from(
+    JSON.stringify({ name: b.name, certificate: b.chainPem, private_key: b.keyPem, ttl: b.ttl, version: b.version, not_after: b.notAfter.toISOString() }),
+  );
 }
 
 function secretReply(body: Buffer): Reply {

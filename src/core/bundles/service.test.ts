@@ -168,6 +168,7 @@ describe('encoded reads (the fast path)', () => {
     const { version } = await svc.import('www', input(www), 'alice');
     const first = svc.peekEncoded('www', encode);
     expect(first?.toString()).toBe(`www ${version} ${www.keyPem}`);
+    expect(first?.buffer.byteLength).toBe(first?.length); // kept long: not a slice of Node's shared pool
     expect(svc.peekEncoded('www', encode)).toBe(first);
     expect(await svc.getEncoded('www', encode)).toBe(first);
     expect(calls).toEqual([version]);

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BadRequestError, NotFoundError, coded } from '../../errors.js';
-import { EntryNotFoundError, VersionMismatchError, peekOf, type Entry, type KeyStore, type Peek } from '../../../keystores/keystore.js';
+import { EntryNotFoundError, VersionMismatchError, owned, peekOf, sameStoredValue, type Entry, type KeyStore, type Peek } from '../../../keystores/keystore.js';
 import type { BundleAssignments } from '../access.js';
 import { dnsKey, entryOf, ipKey, invalidBundleNameMessage, isValidBundleName, lookupKeys, parseServerName } from './names.js';
 import { SanIndex, type IndexRef } from './san-index.js';
@@ -171,7 +171,7 @@ export class BundleService {
     let body = kept.get(entry);
     if (body === undefined) {
       try {
-        body = this.encodeHeld(name, entry, this.decode(name, entry), encode);
+        body = this.encodeHeld(entry, this.decode(name, entry), encode);
       } catch {
         return undefined; // a corrupt entry: let `getEncoded` report it
       }
@@ -186,13 +186,14 @@ export class BundleService {
     const { entry, bundle } = await this.read(name);
     // `get` hands out copies: keep the encoding with the entry the store now holds, if it is this one.
     const now = this.peekEntry(entryOf(name), false);
-    if (now && now.version === entry.version && now.value.equals(entry.value)) return this.encodeHeld(name, now, bundle, encode);
+    if (now && sameStoredValue(now, entry)) return this.encodeHeld(now, bundle, encode);
     return encode(bundle.secret);
   }
 
   /** Encodes a held entry's bundle and keeps the encoding, and its expiry for walks, with the entry. */
-  private encodeHeld(name: string, entry: Entry, bundle: Loaded, encode: SecretEncoder): Buffer {
-    const body = encode(bundle.secret);
+  private encodeHeld(entry: Entry, bundle: Loaded, encode: SecretEncoder): Buffer {
+    // Kept as long as the entry is: in a buffer of its own, not a slice of Node's shared pool.
+    const body = owned(encode(bundle.secret));
     this.encodingsOf(encode).set(entry, body);
     this.expiries.set(entry, bundle.secret.notAfter.getTime());
     return body;
