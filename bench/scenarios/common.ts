@@ -225,8 +225,12 @@ export async function loadInRounds<S extends Side>(
   return rounds;
 }
 
-const ratioOf = (a: LoadResult | undefined, b: LoadResult | undefined): number | null =>
-  a === undefined || b === undefined || b.perSecond <= 0 ? null : a.perSecond / b.perSecond;
+/** `of` of one run over `of` of another (by default their rates); null when either is unknown or the divisor is not positive. */
+const ratioOf = (a: LoadResult | undefined, b: LoadResult | undefined, of: (r: LoadResult) => number | null = (r) => r.perSecond): number | null => {
+  const x = a && of(a);
+  const y = b && of(b);
+  return x === undefined || x === null || y === undefined || y === null || y <= 0 ? null : x / y;
+};
 
 function ratioPairs<S extends Side>(sides: S[]): Array<[RatioName, S, S]> {
   const all: Array<[RatioName, Side, Side]> = [
@@ -275,11 +279,22 @@ export function summarizeRounds<S extends Side>(rounds: Array<Round<S>>, sides: 
       sum.p999Ms[side] = mid?.p999Ms ?? null;
     }
   }
-  for (const [name, a, b] of ratioPairs(sides)) {
-    const per = rounds.map((r) => ratioOf(r[a], r[b]));
-    sum.ratios[name] = { median: median(per), rounds: per };
-  }
+  sum.ratios = roundRatios(rounds, sides);
   return sum;
+}
+
+/** Every pair of `sides`' per-round ratios of `of` (by default the rate), with their median. */
+export function roundRatios<S extends Side>(
+  rounds: Array<Round<S>>,
+  sides: S[],
+  of?: (r: LoadResult) => number | null,
+): Partial<Record<RatioName, RoundRatio>> {
+  const ratios: Partial<Record<RatioName, RoundRatio>> = {};
+  for (const [name, a, b] of ratioPairs(sides)) {
+    const per = rounds.map((r) => ratioOf(r[a], r[b], of));
+    ratios[name] = { median: median(per), rounds: per };
+  }
+  return ratios;
 }
 
 /** The report's note on how a figure measured in rounds came about, every round's rates and ratios included. */

@@ -6,8 +6,7 @@
  */
 import { join } from 'node:path';
 import type { Scenario, Side } from '../context.js';
-import type { LoadResult } from '../loadgen.js';
-import { spread, type RoundRatio } from '../report.js';
+import { spread } from '../report.js';
 import {
   BUNDLE,
   BUNDLE_PATH,
@@ -21,6 +20,8 @@ import {
   median,
   reportDiagnostics,
   roundOrder,
+  roundRatios,
+  type Round,
   roundsNote,
   startTrio,
   summarizeRounds,
@@ -123,10 +124,10 @@ export const latencyAtHalfLoad: Scenario = {
     // that window's p99. The median of the per-round percentiles is what a side typically
     // shows; every round's figures are in the report.
     const n = ctx.settings.rounds;
-    const perRound: Array<Partial<Record<Side, LoadResult>>> = [];
+    const perRound: Array<Round<Side>> = [];
     const kept: Partial<Record<Side, number>> = {};
     for (let round = 1; round <= n; round++) {
-      const got: Partial<Record<Side, LoadResult>> = {};
+      const got: Round<Side> = {};
       for (const side of roundOrder(SIDES, round)) {
         const rate = Math.round((max[side] ?? 0) / 2);
         const label = `d ${rate}/s (half of max) / ${side}, round ${round}/${n}`;
@@ -155,15 +156,7 @@ export const latencyAtHalfLoad: Scenario = {
       p99[side] = percentile(side, 'p99Ms');
       p999[side] = percentile(side, 'p999Ms');
     }
-    const p99Ratio = (a: Side, b: Side): RoundRatio => {
-      const rounds = perRound.map((r) => {
-        const x = r[a]?.p99Ms;
-        const y = r[b]?.p99Ms;
-        return x == null || y == null || y <= 0 ? null : x / y;
-      });
-      return { median: median(rounds), rounds };
-    };
-    const p99Ratios = { 'keygate/nginx': p99Ratio('keygate', 'nginx'), 'node/nginx': p99Ratio('node', 'nginx'), 'keygate/node': p99Ratio('keygate', 'node') };
+    const p99Ratios = roundRatios(perRound, SIDES, (r) => r.p99Ms);
     out.note(
       `p50/p99/p99.9 at half load: the median over ${n} round(s) of ${(ctx.settings.roundDurationMs / 1000).toFixed(1)} s per side, the order reversed every other round; ` +
         `p99 per round (ms): ${SIDES.map((side) => `${side} ${perRound.map((r) => r[side]?.p99Ms?.toFixed(2) ?? '–').join(', ')}`).join('; ')}. ` +
