@@ -104,7 +104,9 @@ function setupNotes(s: BenchSettings, clients: number): string[] {
       'used more than 0.3 cores is measured again (up to 3 attempts); waits and repeats share a 2-minute budget; the least disturbed attempt is kept. A generator near 1 core is flagged: that figure may be a lower bound.',
     `Every load run: ${s.warmupMs / 1000} s warm-up, then ${s.durationMs / 1000} s measured; in the rounds of (a) and (c), ` +
       `${s.warmupMs / 1000} s warm-up, then ${(s.roundDurationMs / 1000).toFixed(1)} s measured, ${s.rounds} round(s) per side.`,
-    ...(s.serverFlags.length > 0 ? [`keygate and the bare node baseline ran with the node flags \`${s.serverFlags.join(' ')}\`.`] : []),
+    ...(s.serverFlags.length > 0
+      ? [`keygate and the node baselines (bare node:https, KES-equivalent) ran with the node flags \`${s.serverFlags.join(' ')}\`.`]
+      : []),
     ...(s.keygateWorkers !== 1
       ? [`In scenarios a and d keygate ran with \`server.workers: ${s.keygateWorkers}\` and an fs keystore (workers cannot share a memory keystore).`]
       : []),

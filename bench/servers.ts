@@ -183,6 +183,7 @@ export async function startKesBaseline(
   dir: string,
   pki: BenchPKI,
   opts: { keyName: string; key: Buffer; description: unknown; version: unknown },
+  extra: { nodeFlags?: string[] } = {},
 ): Promise<Server> {
   mkdirSync(dir, { recursive: true });
   const config = {
@@ -197,7 +198,7 @@ export async function startKesBaseline(
   };
   const file = join(dir, 'baseline-kes.json');
   writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
-  return launchBaseline('./baseline-kes.ts', file, 'KES baseline');
+  return launchBaseline('./baseline-kes.ts', file, 'KES baseline', extra);
 }
 
 /** A free ephemeral port (nginx cannot report the port it got for `listen 0`). */

@@ -16,11 +16,16 @@ export const BUNDLE = 'bench-a.example';
 export const BUNDLE_PATH = `/v1/cert/get/${BUNDLE}`;
 export const BUNDLE_TTL = 3600;
 
+/** The run's node flags for a server of ours, with --cpu-prof into profiles/<name> when the run asks for profiles. */
+export function serverNodeFlags(ctx: BenchContext, name: string): string[] {
+  const profile = ctx.settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.settings.tmp, 'profiles', name)}`] : [];
+  return [...ctx.settings.serverFlags, ...profile];
+}
+
 /** Starts keygate in `<tmp>/<name>`, profiled when the run asks for it. */
 export async function keygate(ctx: BenchContext, name: string, opts: Partial<KeygateOptions> = {}): Promise<Server> {
   const dir = join(ctx.settings.tmp, name);
-  const profile = ctx.settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.settings.tmp, 'profiles', name)}`] : [];
-  const nodeFlags = [...ctx.settings.serverFlags, ...profile, ...(opts.nodeFlags ?? [])];
+  const nodeFlags = [...serverNodeFlags(ctx, name), ...(opts.nodeFlags ?? [])];
   return ctx.use(await startKeygate(ctx.settings.repo, { dir, pki: ctx.pki, keystore: { memory: {} }, ...opts, nodeFlags }));
 }
 

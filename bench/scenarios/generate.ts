@@ -13,7 +13,7 @@ import { callOK } from '../client.js';
 import type { Scenario } from '../context.js';
 import type { ClientIdentity, RequestSpec } from '../loadgen-types.js';
 import { startKesBaseline, type Server } from '../servers.js';
-import { keygate, loadInRounds, roundsNote, summarizeRounds } from './common.js';
+import { keygate, loadInRounds, roundsNote, serverNodeFlags, summarizeRounds } from './common.js';
 
 const KEY = 'bench-key';
 /** As the KES comparison in issue 19 (wrk, 32 keep-alive connections). */
@@ -40,12 +40,17 @@ export const generateDataKeys: Scenario = {
     const decrypted = Buffer.from(JSON.stringify({ plaintext: dek.plaintext }));
 
     const kes = ctx.use(
-      await startKesBaseline(join(ctx.settings.tmp, 'c-kes'), ctx.pki, {
-        keyName: KEY,
-        key,
-        description: JSON.parse(describe.toString('utf8')) as unknown,
-        version: JSON.parse(version.toString('utf8')) as unknown,
-      }),
+      await startKesBaseline(
+        join(ctx.settings.tmp, 'c-kes'),
+        ctx.pki,
+        {
+          keyName: KEY,
+          key,
+          description: JSON.parse(describe.toString('utf8')) as unknown,
+          version: JSON.parse(version.toString('utf8')) as unknown,
+        },
+        { nodeFlags: serverNodeFlags(ctx, 'c-kes') },
+      ),
     );
     // The baseline must really do the same crypto: it opens keygate's data key, and keygate opens the baseline's.
     const viaKes = await callOK(kes.port, ctx.pki.caPem, client, `/v1/key/decrypt/${KEY}`, { method: 'PUT', body: { ciphertext: dek.ciphertext, context } });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MAX_JSON_DEPTH, jsonObject, parseJSONBody, scanJSON } from './request.js';
+import { MAX_JSON_DEPTH, base64Field, jsonObject, parseJSONBody, scanJSON } from './request.js';
 import { decodeBody } from './rks/wire.js';
 import { BadRequestError, BodyDecodeError } from '../errors.js';
 
@@ -31,9 +31,12 @@ describe('nesting depth', () => {
       Array.from({ length: d }, (_, i) => (i % 2 ? '{"k":' : '[')).join('') +
       'null' +
       Array.from({ length: d }, (_, i) => ((d - 1 - i) % 2 ? '}' : ']')).join('');
-    for (const make of [arrays, objects, mixed]) {
-      expect(() => parseJSONBody(make(MAX_JSON_DEPTH))).not.toThrow();
-      expect(refusal(() => parseJSONBody(make(MAX_JSON_DEPTH + 1))).message).toBe(DEPTH);
+    // Short bodies are parsed first and walked; long ones scanned first: padded with spaces past 1 KiB, the same answers.
+    for (const pad of ['', ' '.repeat(2048)]) {
+      for (const make of [arrays, objects, mixed]) {
+        expect(() => parseJSONBody(make(MAX_JSON_DEPTH) + pad)).not.toThrow();
+        expect(refusal(() => parseJSONBody(make(MAX_JSON_DEPTH + 1) + pad)).message).toBe(DEPTH);
+      }
     }
   });
 
@@ -83,6 +86,66 @@ describe('the scan agrees with JSON.parse', () => {
         expect(scanJSON(text, 1000) === null, JSON.stringify(text)).toBe(parses);
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('short bodies, parsed first', () => {
+  /** What the scan-first parser answers: the value, or the refusal's words. */
+  const scanFirst = (text: string): unknown => {
+    const problem = scanJSON(text, MAX_JSON_DEPTH);
+    return problem === null ? { value: JSON.parse(text) as unknown } : { refused: `invalid request body: ${problem}` };
+  };
+  const answer = (text: string): unknown => {
+    try {
+      return { value: parseJSONBody(text) };
+    } catch (err) {
+      expect(err).toBeInstanceOf(BodyDecodeError);
+      return { refused: (err as Error).message };
+    }
+  };
+
+  it('answer every text exactly as the scan would: the same value, or the same refusal in the same words', () => {
+    const alphabet = fc.constantFrom(...'{}[]",:\\ \t\n-+.0123456789eEtrufalsn\u0001\u00e9u'.split(''));
+    const mutated = fc.tuple(fc.json({ maxDepth: 80 }), fc.nat(), fc.nat(), alphabet).map(([t, at, del, ch]) => {
+      const i = at % (t.length + 1);
+      return t.slice(0, i) + ch + t.slice(i + (del % 2));
+    });
+    const deep = fc
+      .tuple(fc.integer({ min: 60, max: 70 }), fc.boolean())
+      .map(([d, objects]) => (objects ? '{"a":'.repeat(d) + '0' + '}'.repeat(d) : '['.repeat(d) + ']'.repeat(d)));
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: alphabet, maxLength: 60 }), mutated, fc.json(), deep), (text) => {
+        fc.pre(text.length <= 1024);
+        expect(answer(text), JSON.stringify(text)).toEqual(scanFirst(text));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('base64 fields', () => {
+  it('take exactly standard padded base64, as the grouped pattern defines it', () => {
+    const grouped = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+    const unit = fc.constantFrom('A', 'z', '0', '+', '/', '=', '-', '_', ' ', '\n');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit, maxLength: 14 }),
+          fc.uint8Array({ maxLength: 20 }).map((b) => Buffer.from(b).toString('base64')),
+        ),
+        (text) => {
+          let taken: boolean;
+          try {
+            taken = base64Field({ f: text }, 'f', true).equals(Buffer.from(text, 'base64'));
+          } catch (err) {
+            expect(err).toBeInstanceOf(BadRequestError);
+            taken = false;
+          }
+          expect(taken, JSON.stringify(text)).toBe(grouped.test(text));
+        },
+      ),
+      { numRuns: 5000 },
     );
   });
 });

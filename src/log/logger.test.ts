@@ -1,7 +1,8 @@
 /** The audit and error logs: the hand-built audit line, batching, ordering on a shared stream. */
 import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
-import { Logger } from './logger.js';
+import fc from 'fast-check';
+import { Logger, jsonString, millis } from './logger.js';
 
 /** A stream that records each write it is given. */
 function recorder() {
@@ -16,6 +17,44 @@ function recorder() {
 }
 
 const turn = () => new Promise((r) => setImmediate(r));
+
+describe('jsonString', () => {
+  it('is JSON.stringify of every string, short or long, plain or not', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 300 }),
+          fc.string({ unit: 'grapheme', maxLength: 40 }),
+          fc.string({ unit: fc.constantFrom('a', '"', '\\', '\u007f', ' ', '~', '\u0000'), maxLength: 30 }),
+        ),
+        (s) => {
+          expect(jsonString(s)).toBe(JSON.stringify(s));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('millis', () => {
+  it('writes what String(Math.round(ms * 1000) / 1000) writes, for every latency', () => {
+    const exact = (ms: number) => String(Math.round(ms * 1000) / 1000);
+    for (const ms of [0, 0.0004, 0.0005, 0.001, 0.01, 0.05, 0.1, 0.123456, 1, 1.5, 1.25, 1.205, 10.01, 999.9995, 1e6 + 0.007, 1e15, 1e20])
+      expect(millis(ms), String(ms)).toBe(exact(ms));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.double({ min: 0, max: 1e7, noNaN: true }),
+          fc.integer({ min: 0, max: 10_000_000 }).map((us) => us / 1000),
+        ),
+        (ms) => {
+          expect(millis(ms)).toBe(exact(ms));
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+});
 
 describe('audit lines', () => {
   it('are one JSON object per line with every field, whatever characters the path and identity hold', async () => {

@@ -42,7 +42,8 @@ export function readBodyThen(req: IncomingMessage, limit: number, done: (err: un
   // After 'end' these change nothing; before it, the body is incomplete. The error listener stays: an
   // error after the answer must not go unhandled.
   req.on('error', (err) => settle(err));
-  req.on('close', () => settle(new Error('the connection closed before the request body was complete')));
+  // 'close' also comes after every complete request: only make the error (a stack trace) when it is one.
+  req.on('close', () => settled || settle(new Error('the connection closed before the request body was complete')));
 }
 
 async function collect(req: IncomingMessage, limit: number): Promise<Buffer> {

@@ -23,7 +23,7 @@ interface ScrapedMetric {
   aggregator: 'sum';
 }
 
-interface Series {
+export interface Series {
   labels: Labels;
   /** Observations per bucket (not cumulative); the last slot is +Inf. */
   buckets: Float64Array;
@@ -48,11 +48,21 @@ export class HotHistogram {
 
   /** `key` identifies `labels` (the caller's cheap string for them). */
   observe(key: string, labels: () => Labels, seconds: number): void {
+    this.observeInto(this.seriesOf(key, labels), seconds);
+  }
+
+  /** The series of `key`, made on first use: a handle a caller may keep (until `reset()`) and observe into without a lookup. */
+  seriesOf(key: string, labels: () => Labels): Series {
     let s = this.series.get(key);
     if (!s) {
       s = { labels: labels(), buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
       this.series.set(key, s);
     }
+    return s;
+  }
+
+  /** Records one observation in a series of this histogram (from `seriesOf`). */
+  observeInto(s: Series, seconds: number): void {
     let i = 0;
     while (i < this.bounds.length && seconds > (this.bounds[i] as number)) i++;
     (s.buckets[i] as number)++;
@@ -80,9 +90,14 @@ export class HotHistogram {
   }
 }
 
+export interface CounterSeries {
+  labels: Labels;
+  value: number;
+}
+
 /** A counter keyed the same way. */
 export class HotCounter {
-  private readonly series = new Map<string, { labels: Labels; value: number }>();
+  private readonly series = new Map<string, CounterSeries>();
   readonly aggregator = 'sum';
   readonly type = 'counter';
 
@@ -95,9 +110,17 @@ export class HotCounter {
   }
 
   inc(key: string, labels: () => Labels): void {
-    const s = this.series.get(key);
-    if (s) s.value++;
-    else this.series.set(key, { labels: labels(), value: 1 });
+    this.seriesOf(key, labels).value++;
+  }
+
+  /** The series of `key`, made on first use (at 0): a handle a caller may keep (until `reset()`) and count into (`value++`) without a lookup. */
+  seriesOf(key: string, labels: () => Labels): CounterSeries {
+    let s = this.series.get(key);
+    if (!s) {
+      s = { labels: labels(), value: 0 };
+      this.series.set(key, s);
+    }
+    return s;
   }
 
   get(): Promise<ScrapedMetric> {

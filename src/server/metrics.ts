@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, type Aggregator } from 'prom-client';
-import { HotCounter, HotHistogram } from './hot-metrics.js';
+import { HotCounter, HotHistogram, type CounterSeries, type Series } from './hot-metrics.js';
 
 const KES_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 3, 5, 10];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -27,6 +27,13 @@ export interface FleetGauges {
 
 const NO_LABELS = () => ({});
 
+/** What one kind of request (route, method, status) counts into. */
+interface RequestSeries {
+  byStatus: CounterSeries;
+  request: CounterSeries;
+  latency: Series;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly started = Date.now();
@@ -37,9 +44,13 @@ export class Metrics {
   private readonly responseTime = new HotHistogram('kes_http_response_time', 'Response time in seconds (KES buckets).', KES_BUCKETS, this.registry);
   private readonly requests = new HotCounter('keygate_http_requests_total', 'Requests by route, method and status.', this.registry);
   private readonly latency = new HotHistogram('keygate_http_request_duration_seconds', 'Request latency by route.', LATENCY_BUCKETS, this.registry);
+  private readonly allResponses = this.responseTime.seriesOf('', () => ({}));
+  /** route → method → status → the series such a request counts into (see seriesFor). */
+  private readonly requestSeries = new Map<string, { latency: Series; byMethod: Map<string, Map<number, RequestSeries>> }>();
   private readonly authFailures = this.counter('keygate_auth_failures_total', 'Refused authentications by reason.', ['reason']);
   private readonly auditEvents = new HotCounter('kes_log_audit_events', 'Audit log events.', this.registry);
   private readonly errorEvents = new HotCounter('kes_log_error_events', 'Error log events.', this.registry);
+  private readonly auditLines = this.auditEvents.seriesOf('', NO_LABELS);
   private readonly storeLatency = new Histogram({
     name: 'keygate_keystore_latency_seconds',
     help: 'Keystore operation latency.',
@@ -147,15 +158,45 @@ export class Metrics {
   /** `route` is the route's declared path (bounded cardinality), never the raw URL. */
   requestEnded(route: string, method: string, status: number, seconds: number): void {
     this.inFlight--;
-    (status >= 500 ? this.failure : status >= 400 ? this.clientError : this.success).inc(String(status), () => ({ code: String(status) }));
-    this.requests.inc(`${route} ${method} ${status}`, () => ({ route, method, status: String(status) }));
-    this.responseTime.observe('', () => ({}), seconds);
-    this.latency.observe(route, () => ({ route }), seconds);
+    const series = this.seriesFor(route, method, status);
+    series.byStatus.value++;
+    series.request.value++;
+    this.responseTime.observeInto(this.allResponses, seconds);
+    this.latency.observeInto(series.latency, seconds);
+  }
+
+  /**
+   * The series a request with this route, method and status counts into, found by three
+   * lookups on keys the request already has: no label string is built per request.
+   */
+  private seriesFor(route: string, method: string, status: number): RequestSeries {
+    let byRoute = this.requestSeries.get(route);
+    if (!byRoute) {
+      byRoute = { latency: this.latency.seriesOf(route, () => ({ route })), byMethod: new Map() };
+      this.requestSeries.set(route, byRoute);
+    }
+    let byMethod = byRoute.byMethod.get(method);
+    if (!byMethod) {
+      byMethod = new Map();
+      byRoute.byMethod.set(method, byMethod);
+    }
+    let series = byMethod.get(status);
+    if (!series) {
+      const code = String(status);
+      series = {
+        byStatus: (status >= 500 ? this.failure : status >= 400 ? this.clientError : this.success).seriesOf(code, () => ({ code })),
+        request: this.requests.seriesOf(`${route} ${method} ${code}`, () => ({ route, method, status: code })),
+        latency: byRoute.latency,
+      };
+      byMethod.set(status, series);
+    }
+    return series;
   }
 
   /** One line written to the audit (every request) or the error log. */
   logged(kind: 'audit' | 'error'): void {
-    (kind === 'audit' ? this.auditEvents : this.errorEvents).inc('', NO_LABELS);
+    if (kind === 'audit') this.auditLines.value++;
+    else this.errorEvents.inc('', NO_LABELS);
   }
 
   authFailed(reason: 'no_certificate' | 'forbidden' | 'bad_token'): void {

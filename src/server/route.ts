@@ -113,24 +113,24 @@ export interface Route {
    * accepted (enrollment binds it to a node; self-describe describes it). Checked with the
    * credential, before the handler: 400 `tls: client certificate is required`.
    */
-  certificate?: 'required';
+  certificate?: 'required' | undefined;
   /** The names the path carries after its prefix (prefix and template routes). */
-  params?: readonly Param[];
+  params?: readonly Param[] | undefined;
   /**
    * A second way in for `policy` routes, asked only when the path policy does not allow
    * the caller: e.g. a node whose group is assigned the bundle it reads. On `rks-reader`
    * routes, what a node token must also pass (an admin need not). Returns the caller's
    * name for the audit log, or null to refuse.
    */
-  grant?: (ctx: GrantContext) => Promise<string | null> | string | null;
+  grant?: ((ctx: GrantContext) => Promise<string | null> | string | null) | undefined;
   /** Error body shape: KES-style JSON (default) or RKS-style plain text. */
-  errors?: 'json' | 'text';
+  errors?: 'json' | 'text' | undefined;
   /** The error for a method this path is not served with (default 405; RKS answers 404). */
-  wrongMethod?: () => Error;
+  wrongMethod?: (() => Error) | undefined;
   /** The refusal of a credential that fails this route's auth mode, where the surface words it its own way. */
-  refused?: () => Error;
+  refused?: (() => Error) | undefined;
   /** `rks-login` routes: the login and password a body carries (throws BadRequestError for a malformed one). */
-  login?: (body: Buffer, req: IncomingMessage) => { login: string; password: string };
+  login?: ((body: Buffer, req: IncomingMessage) => { login: string; password: string }) | undefined;
   handler: (ctx: RequestContext) => Promise<Reply> | Reply;
   /**
    * The same answer as `handler` when it can be given synchronously from memory (a
@@ -138,7 +138,7 @@ export interface Route {
    * a body, so a hot read is answered in the tick it arrived in, with no promise in
    * between; anything it cannot answer goes the normal way.
    */
-  fast?: (ctx: RequestContext) => Reply | undefined;
+  fast?: ((ctx: RequestContext) => Reply | undefined) | undefined;
 }
 
 /** Body limit of crypto routes, as KES: encrypt/decrypt are for small data. */
@@ -158,7 +158,24 @@ export const ROUTE_DEFAULTS = { maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth:
  * `rks-login` without one).
  */
 export function route(spec: RouteSpec): Route {
-  const r: Route = { ...ROUTE_DEFAULTS, ...spec };
+  // Every route gets every field, in one order: one object shape, so the dispatcher's reads of
+  // route fields stay monomorphic (a spread of each spec made a shape per combination of fields).
+  const r: Route = {
+    method: spec.method,
+    path: spec.path,
+    maxBody: spec.maxBody ?? ROUTE_DEFAULTS.maxBody,
+    timeoutMs: spec.timeoutMs ?? ROUTE_DEFAULTS.timeoutMs,
+    auth: spec.auth ?? ROUTE_DEFAULTS.auth,
+    certificate: spec.certificate,
+    params: spec.params,
+    grant: spec.grant,
+    errors: spec.errors ?? ROUTE_DEFAULTS.errors,
+    wrongMethod: spec.wrongMethod,
+    refused: spec.refused,
+    login: spec.login,
+    handler: spec.handler,
+    fast: spec.fast,
+  };
   if (r.grant && r.auth !== 'policy' && r.auth !== 'rks-reader')
     throw new Error(`route ${r.method} ${r.path}: a grant applies only to auth 'policy' and 'rks-reader'`);
   if ((r.login !== undefined) !== (r.auth === 'rks-login')) throw new Error(`route ${r.method} ${r.path}: auth 'rks-login' and a login decoder go together`);

@@ -39,6 +39,11 @@ function dataKeyReply(dek: DataKey): Reply {
   return { text: `{"plaintext":"${b64(dek.plaintext)}","ciphertext":"${b64(dek.ciphertext)}"}`, contentType: 'application/json' };
 }
 
+/** {"<field>": base64}, put together the same way. */
+function base64Reply(field: 'plaintext' | 'ciphertext', bytes: Buffer): Reply {
+  return { text: `{"${field}":"${b64(bytes)}"}`, contentType: 'application/json' };
+}
+
 /** `min_decryption_version`: a positive integer (the service checks it against the key's versions). */
 function minDecryptionVersion(req: Record<string, unknown>): number {
   const v = req['min_decryption_version'];
@@ -156,12 +161,12 @@ export const keyRoutes: Route[] = [
     handler: async ({ state, resource, body }) => {
       const req = jsonObject(body);
       const ciphertext = await state.keys.encrypt(resource, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
-      return { json: { ciphertext: b64(ciphertext) } };
+      return base64Reply('ciphertext', ciphertext);
     },
     fast: ({ state, resource, body }) => {
       const req = jsonObject(body);
       const ciphertext = state.keys.peekEncrypt(resource, base64Field(req, 'plaintext', true), base64Field(req, 'context', false));
-      return ciphertext && { json: { ciphertext: b64(ciphertext) } };
+      return ciphertext && base64Reply('ciphertext', ciphertext);
     },
   }),
 
@@ -173,12 +178,12 @@ export const keyRoutes: Route[] = [
     handler: async ({ state, resource, body }) => {
       const req = jsonObject(body);
       const plaintext = await state.keys.decrypt(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
-      return { json: { plaintext: b64(plaintext) } };
+      return base64Reply('plaintext', plaintext);
     },
     fast: ({ state, resource, body }) => {
       const req = jsonObject(body);
       const plaintext = state.keys.peekDecrypt(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
-      return plaintext && { json: { plaintext: b64(plaintext) } };
+      return plaintext && base64Reply('plaintext', plaintext);
     },
   }),
 
@@ -190,7 +195,7 @@ export const keyRoutes: Route[] = [
     handler: async ({ state, resource, body }) => {
       const req = jsonObject(body);
       const ciphertext = await state.keys.rewrap(resource, base64Field(req, 'ciphertext', true), base64Field(req, 'context', false));
-      return { json: { ciphertext: b64(ciphertext) } };
+      return base64Reply('ciphertext', ciphertext);
     },
   }),
 
