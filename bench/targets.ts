@@ -130,6 +130,14 @@ const DEFS: TargetDef[] = [
     value: (f) => div(f('e_read_p99_100k_full_cache')?.keygate, f('e_read_p99_100')?.keygate),
   },
   {
+    key: 'fs_100k_full_cache_server_p99_vs_100',
+    title: "(e) the same ratio of keygate's own time per read (its audit log: request parsed to answer written)",
+    goal: 2,
+    atLeast: false,
+    informative: true,
+    value: (f) => f('e_server_p99_ratio_100k_full_cache')?.keygate ?? null,
+  },
+  {
     key: 'vault_warm_vs_memory',
     title: '(f) keep-alive reads, Vault keystore with a warm cache / memory keystore',
     goal: 0.9,
