@@ -151,7 +151,7 @@ describe('FSKeyStore', () => {
     for (let i = 0; i < 30; i++) await store.create(`e${String(i).padStart(2, '0')}`, Buffer.from('v'));
     const old = new Date(Date.now() - 60_000);
     await fsp.utimes(root, old, old); // long unchanged: the read may be kept
-    const readdir = vi.spyOn(fsp, 'readdir');
+    const folderReads = vi.spyOn(fsp, 'opendir');
     const listAll = async (): Promise<string[]> => {
       const out: string[] = [];
       let cursor = '';
@@ -164,7 +164,7 @@ describe('FSKeyStore', () => {
     };
     expect(await listAll()).toHaveLength(30);
     expect(await listAll()).toHaveLength(30);
-    expect(readdir).toHaveBeenCalledTimes(1);
+    expect(folderReads).toHaveBeenCalledTimes(1);
 
     const sibling = new FSKeyStore(root); // another process on the same root
     await sibling.create('from-sibling', Buffer.from('v'));

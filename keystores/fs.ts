@@ -40,6 +40,9 @@ import {
 import { checkListArgs, pageFrom } from './listing.js';
 import { mkdirAll } from '../src/files/mkdir-all.js';
 
+/** Folder entries read per thread-pool call when listing (see names()). */
+const LIST_READ_BATCH = 1024;
+
 /** Prefix of temporary files; entry names cannot start with '.', so none is ever an entry. */
 const TMP_PREFIX = '.tmp-';
 const LOCK_PREFIX = '.lock-';
@@ -263,16 +266,19 @@ export class FSKeyStore implements KeyStore {
   /** Every entry name, sorted: the folder's regular files with valid entry names. */
   private async names(): Promise<string[]> {
     let st;
-    let dirents;
+    const names: string[] = [];
     try {
       st = await fsp.stat(this.root, { bigint: true });
       if (this.listing && this.listing.mtimeNs === st.mtimeNs && this.listing.ctimeNs === st.ctimeNs) return this.listing.names;
-      dirents = await fsp.readdir(this.root, { withFileTypes: true });
+      // A thousand entries at a time: readdir hands over the whole folder at once, and turning
+      // 200 000 names into strings held the event loop for a quarter of a second (every request
+      // waited); read in batches, the longest hold is the sort below.
+      for await (const d of await fsp.opendir(this.root, { bufferSize: LIST_READ_BATCH })) {
+        if (d.isFile() && isValidEntryName(d.name)) names.push(d.name);
+      }
     } catch (err) {
       throw failure('list', '', err);
     }
-    const names: string[] = [];
-    for (const d of dirents) if (d.isFile() && isValidEntryName(d.name)) names.push(d.name);
     names.sort();
     // Folder times come from a coarse clock: a change within the same tick as the time we
     // read would not move it. So a read is kept only once that tick is safely past.
