@@ -43,12 +43,10 @@ interface Case {
   full: boolean;
 }
 
+type Quantile = 'p50Ms' | 'p99Ms' | 'p999Ms';
+
 /** Percentiles (ms) of the time keygate itself took per read: its audit log's latency_ms, request parsed to answer written. */
-interface ServerLatency {
-  p50Ms: number;
-  p99Ms: number;
-  p999Ms: number;
-}
+type ServerLatency = Record<Quantile, number>;
 
 interface CaseResult {
   load: LoadResult;
@@ -126,36 +124,38 @@ export const fsScale: Scenario = {
     fig('e_fs_startup_100', 'start-up, 100 bundles', 's', small?.startupS);
     fig('e_fs_startup_100k', 'start-up, 100 000 bundles', 's', full?.startupS);
     for (const c of cases) {
-      const r = results.get(c.key)?.load;
-      fig(`e_read_p50_${c.key}`, `read p50 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.p50Ms);
-      fig(`e_read_p99_${c.key}`, `read p99 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.p99Ms);
-      fig(`e_read_p999_${c.key}`, `read p99.9 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.p999Ms);
+      const r = results.get(c.key);
+      fig(`e_read_p50_${c.key}`, `read p50 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.load.p50Ms);
+      fig(`e_read_p99_${c.key}`, `read p99 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.load.p99Ms);
+      fig(`e_read_p999_${c.key}`, `read p99.9 at ${READ_RATE}/s, ${c.title}`, 'ms', r?.load.p999Ms);
+      fig(`e_server_p99_${c.key}`, `keygate's own time per read (audit log), p99, ${c.title}`, 'ms', r?.server?.p99Ms);
     }
-    for (const c of cases) {
-      const s = results.get(c.key)?.server;
-      fig(`e_server_p99_${c.key}`, `keygate's own time per read (audit log), p99, ${c.title}`, 'ms', s?.p99Ms);
-    }
+    /** Each percentile of `a` over the same of `b`. */
+    const ratios =
+      (a: Partial<Record<Quantile, number | null>> | null | undefined, b: Partial<Record<Quantile, number | null>> | null | undefined) => (q: Quantile) =>
+        div(a?.[q], b?.[q]);
+    const spread = (ratio: (q: Quantile) => number | null) => `p50 ${fmt(ratio('p50Ms'))}, p99 ${fmt(ratio('p99Ms'))}, p99.9 ${fmt(ratio('p999Ms'))}`;
     for (const c of cases.slice(1)) {
-      const s = results.get(c.key)?.server;
-      const serverRatio = (q: keyof ServerLatency) => div(s?.[q], small?.server?.[q]);
-      fig(`e_server_p99_ratio_${c.key}`, `keygate's own time per read (audit log), p99, ${c.title} / ${SMALL} bundles`, '×', serverRatio('p99Ms'));
+      const r = results.get(c.key);
+      const client = ratios(r?.load, small?.load);
+      const server = ratios(r?.server, small?.server);
+      fig(`e_read_p99_ratio_${c.key}`, `read p99, ${c.title} / ${SMALL} bundles`, '×', client('p99Ms'));
+      fig(`e_server_p99_ratio_${c.key}`, `keygate's own time per read (audit log), p99, ${c.title} / ${SMALL} bundles`, '×', server('p99Ms'));
+      out.note(`${c.title} / ${SMALL} bundles: ${spread(client)}.`);
       out.note(
-        `${c.title} / ${SMALL} bundles, keygate's own time per read (from its audit log: request parsed to answer written, the last ` +
-          `${Math.round((READ_RATE * ctx.settings.durationMs) / 1000)} reads): p50 ${fmt(serverRatio('p50Ms'))}, p99 ${fmt(serverRatio('p99Ms'))}, p99.9 ${fmt(serverRatio('p999Ms'))}. ` +
+        `${c.title} / ${SMALL} bundles, keygate's own time per read (from its audit log: request parsed to answer written, ` +
+          `the last ${windowReads(ctx)} reads): ${spread(server)}. ` +
           'What the generator measures beyond this is time a request waited before keygate read it, or after it answered.',
       );
-    }
-    for (const c of cases.slice(1)) {
-      const r = results.get(c.key)?.load;
-      const ratio = (q: 'p50Ms' | 'p99Ms' | 'p999Ms') => div(r?.[q], small?.load[q]);
-      fig(`e_read_p99_ratio_${c.key}`, `read p99, ${c.title} / ${SMALL} bundles`, '×', ratio('p99Ms'));
-      out.note(`${c.title} / ${SMALL} bundles: p50 ${fmt(ratio('p50Ms'))}, p99 ${fmt(ratio('p99Ms'))}, p99.9 ${fmt(ratio('p999Ms'))}.`);
     }
     fig('e_fs_list_all_100', 'list all pages, 100 bundles', 's', small?.listS);
     fig('e_fs_list_all_100k', 'list all pages, 100 000 bundles', 's', full?.listS);
     for (const c of cases) fig(`e_fs_rss_${c.key}`, `resident memory, ${c.title}`, 'MiB', results.get(c.key)?.rssMiB);
   },
 };
+
+/** Reads in a measured window (the load runs at READ_RATE). */
+const windowReads = (ctx: BenchContext): number => Math.round((READ_RATE * ctx.settings.durationMs) / 1000);
 
 const div = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null || b == null || b === 0 ? null : a / b);
 const fmt = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)}×`);
@@ -192,7 +192,7 @@ async function measureCase(ctx: BenchContext, out: ScenarioOutput, c: Case): Pro
   const after = await cacheCounters(ctx, kg);
   // The audit file is written every 10 ms: what the last reads wrote is there after a moment.
   await new Promise((resolve) => setTimeout(resolve, 200));
-  const server = serverLatency(join(ctx.settings.tmp, `${name}-keygate`, 'audit.log'), Math.round((READ_RATE * ctx.settings.durationMs) / 1000));
+  const server = serverLatency(join(ctx.settings.tmp, `${name}-keygate`, 'audit.log'), windowReads(ctx));
   const hits = after.hits - before.hits;
   const misses = after.misses - before.misses;
   const cpuPerRead = r.serverCores === null || r.perSecond === 0 ? null : (r.serverCores * 1000) / r.perSecond;
