@@ -123,6 +123,18 @@ export default tseslint.config(
     files: ['src/**/*.ts', 'keystores/**/*.ts'],
     ignores: ['**/*.test.ts', 'keystores/contract.ts'],
     plugins: { keygate: { rules: { 'import-direction': importDirection } } },
-    rules: { 'keygate/import-direction': 'error' },
+    rules: {
+      'keygate/import-direction': 'error',
+      // A Hash object is a native object that only the garbage collector frees: one per request
+      // or connection piles thousands of destructor calls into one scavenge's pause (issue 19).
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'node:crypto', importNames: ['createHash'], message: 'use crypto.hash(): a one-shot digest leaves no native object for the GC to destroy' },
+          ],
+        },
+      ],
+    },
   },
 );

@@ -19,7 +19,7 @@
  */
 import fsp, { type FileHandle } from 'node:fs/promises';
 import fs, { constants } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -396,7 +396,7 @@ export class FSKeyStore implements KeyStore {
     try {
       await before;
       // Hashed: a 255-character entry name plus the prefix would exceed the file name limit.
-      const lockFile = join(this.root, LOCK_PREFIX + createHash('sha256').update(name).digest('hex').slice(0, 32));
+      const lockFile = join(this.root, LOCK_PREFIX + hash('sha256', name, 'hex').slice(0, 32));
       await acquireLockFile(lockFile, name, this.lockOwner);
       try {
         return await fn();
@@ -423,7 +423,7 @@ export class FSKeyStore implements KeyStore {
  * keeps the version.
  */
 export function contentVersion(value: Uint8Array): string {
-  return createHash('sha256').update(value).digest('hex').slice(0, 32);
+  return hash('sha256', value, 'hex').slice(0, 32);
 }
 
 /**

@@ -47,7 +47,7 @@
  * refuses writes where it is not one; entries of those two names therefore
  * always use the binary form, whose empty own field Vault ignores.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { field, type VaultRequest, type VaultResponse } from './http.js';
 
@@ -183,7 +183,7 @@ export function isCASMismatch(res: VaultResponse): boolean {
 
 /** Version of a KV v1 entry, which Vault does not version: derived from the content. */
 export function contentVersion(value: Buffer): string {
-  return createHash('sha256').update(value).digest('hex').slice(0, 32);
+  return hash('sha256', value, 'hex').slice(0, 32);
 }
 
 function encodeFields(name: string, value: Buffer, forceBinary: boolean): Record<string, string> {

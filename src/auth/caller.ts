@@ -6,7 +6,7 @@
  * admin login — lives here, so every failure passes through the dispatcher and
  * is counted by the one failed-authentication throttle.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { BadRequestError, NotAuthorizedError, coded } from '../errors.js';
@@ -63,7 +63,7 @@ function uncounted<E extends Error>(err: E): E {
 
 /** Equal strings, compared in constant time whatever their lengths. */
 export function safeEqual(a: string, b: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  const digest = (s: string) => hash('sha256', s, 'buffer');
   return timingSafeEqual(digest(a), digest(b));
 }
 

@@ -4,7 +4,7 @@
  * reduce to one, and a certificate and an API key for the same Ed25519 key
  * share it.
  */
-import { createHash, createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { hash, createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 
 /** A certificate, chain or API key that yields no identity. The message is safe to show a client. */
 export class IdentityError extends Error {
@@ -19,7 +19,7 @@ export function isHexIdentity(s: string): boolean {
 }
 
 function identityOfSpki(spki: Uint8Array): string {
-  return createHash('sha256').update(spki).digest('hex');
+  return hash('sha256', spki, 'hex');
 }
 
 // ---------------------------------------------------------------------------

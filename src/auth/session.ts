@@ -12,7 +12,7 @@
  * origin check, the CSRF token every write must carry, and what a session may call
  * (SESSION_POLICY, by path, exactly as a certificate identity's policy).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ERROR_CODES, NotAuthorizedError } from '../errors.js';
 import { Policy } from '../policy/index.js';
@@ -74,7 +74,7 @@ export function sessionCookie(req: IncomingMessage): string {
  * without sharing state), one-way (knowing it does not give the session).
  */
 export function csrfToken(session: string): string {
-  return createHash('sha256').update('keygate ui csrf\0').update(session).digest('base64url');
+  return hash('sha256', 'keygate ui csrf\0' + session, 'base64url');
 }
 
 /** The cookie lives exactly as long as the session's token (`rks.admin_token_ttl` may be shorter than 15 minutes). */

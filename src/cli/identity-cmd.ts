@@ -1,7 +1,7 @@
 /** `keygate identity new|of`: make a client key + certificate, or print a certificate's identity. */
 import { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { identityOfCertificate, parseAPIKey } from '../auth/identity.js';
 import { parseDuration } from '../config/duration.js';
 
@@ -47,9 +47,7 @@ export function identityCommand(): Command {
       // Loaded on use: certificate generation pulls in node-forge.
       const { generateKeyPair, createCertificate, privateKeyToPem } = await import('../pki/index.js');
       const { privateKey, publicKey } = generateKeyPair('ed25519');
-      const spkiId = createHash('sha256')
-        .update(publicKey.export({ type: 'spki', format: 'der' }))
-        .digest('hex');
+      const spkiId = hash('sha256', publicKey.export({ type: 'spki', format: 'der' }), 'hex');
       const now = Date.now();
       const certPem = createCertificate(
         publicKey,

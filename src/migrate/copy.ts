@@ -22,7 +22,7 @@
  *
  * Only entry names and counts are ever reported, never a value.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { EntryExistsError, EntryNotFoundError, MAX_LIST_PAGE, VersionMismatchError, type KeyStore } from '../../keystores/keystore.js';
 import { LEASE_ENTRY } from '../core/sweeper.js';
 
@@ -84,7 +84,7 @@ export class TargetNotEmptyError extends Error {
 
 type Plan = 'new' | 'same' | 'conflict' | 'expired' | 'merge-san';
 
-const digest = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const digest = (b: Uint8Array): string => hash('sha256', b, 'hex');
 
 /** A glob over entry names: `*` any run of characters, `?` one character, everything else literal. */
 export function globToRegExp(glob: string): RegExp {

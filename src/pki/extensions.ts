@@ -1,5 +1,5 @@
 /** The X.509 v3 extensions keygate puts in its certificates (RFC 5280 §4.2). */
-import { createHash, type KeyObject } from 'node:crypto';
+import { hash, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { boolTrue, children, content, der, implicit, namedBits, octets, oid, parse, seq, type Node } from './asn1.js';
 
@@ -30,7 +30,7 @@ export const subjectPublicKeyInfo = (publicKey: KeyObject): Node => parse(public
 export function keyIdentifier(publicKey: KeyObject): Buffer {
   const [, keyBits] = children(subjectPublicKeyInfo(publicKey));
   if (keyBits === undefined) throw new Error('pki: malformed SubjectPublicKeyInfo');
-  return createHash('sha1').update(content(keyBits)).digest();
+  return hash('sha1', content(keyBits), 'buffer');
 }
 
 /** An iPAddress GeneralName's bytes: 4 for IPv4, 16 for IPv6. @throws TypeError for anything else. */

@@ -3,7 +3,7 @@
  * `src/api/docs/assets/` under the package root: tsc does not copy them into
  * `dist/`, so the built server reads the same files the tests do.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -28,7 +28,7 @@ const FILES: Record<string, string> = {
 };
 
 export function asset(body: string, contentType: string): Asset {
-  const version = createHash('sha256').update(body).digest('hex').slice(0, 20);
+  const version = hash('sha256', body, 'hex').slice(0, 20);
   return { body, contentType, etag: `"${version}"`, version };
 }
 

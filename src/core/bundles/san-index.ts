@@ -18,7 +18,7 @@
  * and an unconditional one could drop a pair added concurrently); an emptied
  * entry stays as `{"refs":[]}`. Index entries hold names, never key material.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { coded } from '../../errors.js';
 import { EntryExistsError, EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../../keystores/keystore.js';
 import { translateStoreError, type StoreErrorTexts } from '../store-errors.js';
@@ -41,7 +41,7 @@ const MAX_ATTEMPTS = 20;
 
 const TEXTS: StoreErrorTexts = { exists: 'INDEX_ENTRY_EXISTS', notFound: 'INDEX_ENTRY_NOT_FOUND', failed: 'failed to update the bundle index' };
 
-export const indexEntryName = (key: string): string => 'san.' + createHash('sha256').update(key).digest('hex');
+export const indexEntryName = (key: string): string => 'san.' + hash('sha256', key, 'hex');
 
 export class SanIndex {
   constructor(private readonly store: KeyStore) {}

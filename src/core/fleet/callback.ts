@@ -19,7 +19,7 @@
 import https from 'node:https';
 import dns from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { BadRequestError, KeygateError, NotAuthorizedError, UnavailableError, ERROR_CODES } from '../../errors.js';
 import type { GroupSettings } from './group-settings.js';
@@ -217,7 +217,7 @@ function parseTokenAnswer(body: Buffer, now: number): AccessToken | null {
 
 function cacheKey(s: GroupSettings): string {
   const material = JSON.stringify([s.oauthUrl, s.oauthClientId, s.oauthClientSecret, s.oauthMode, s.callbackCa, s.callbackInsecure]);
-  return createHash('sha256').update(material).digest('hex');
+  return hash('sha256', material, 'hex');
 }
 
 /** One HTTPS exchange within the deadline; errors are KeygateErrors without secrets. */

@@ -10,7 +10,7 @@
  * Each carries the group's incarnation: a record of an earlier group of the same
  * name is treated as absent.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { coded } from '../../errors.js';
 import { EntryExistsError, EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../../keystores/keystore.js';
 import { translateStoreError } from '../store-errors.js';
@@ -44,7 +44,7 @@ export interface BanRecord {
   readonly bannedBy: string;
 }
 
-const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
+const sha256 = (s: string): string => hash('sha256', s, 'hex');
 
 export const nodePrefix = (group: string): string => `node.${group}.`;
 export const nodeEntry = (group: string, nodeId: string): string => nodePrefix(group) + sha256(nodeId);

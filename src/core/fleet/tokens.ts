@@ -9,7 +9,7 @@
  * the group's current one (rotation, deletion) is checked by the caller, which
  * is what lets a group invalidate all its tokens with one write.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BadRequestError, NotAuthorizedError, ERROR_CODES } from '../../errors.js';
 import { EntryNotFoundError, VersionMismatchError, type KeyStore } from '../../../keystores/keystore.js';
 import { translateStoreError, type StoreErrorTexts } from '../store-errors.js';
@@ -71,7 +71,7 @@ const texts: StoreErrorTexts = { exists: 'TOKEN_EXISTS', notFound: 'TOKEN_NOT_FO
 
 /** Lowercase hex SHA-256 of a token string. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 /** Whether a string has the shape of a keygate token (of any kind). */

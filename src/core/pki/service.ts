@@ -4,7 +4,7 @@
  * sign it, records it (serial, names, caller, expiry — never a key), and writes an
  * audit line. Revocation, the issued list, CA, CRL and tidy go through here too.
  */
-import { X509Certificate, createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, hash, createPublicKey, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { BadRequestError, coded } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
@@ -282,9 +282,7 @@ export class PkiService {
       throw new BadRequestError(`role '${role.name}': key type ${type ?? describeKey(key)} is not allowed (key_types: ${role.key_types.join(', ')})`);
     }
     if (role.same_key) {
-      const identity = createHash('sha256')
-        .update(key.export({ type: 'spki', format: 'der' }))
-        .digest('hex');
+      const identity = hash('sha256', key.export({ type: 'spki', format: 'der' }), 'hex');
       if (caller.identity === '' || identity !== caller.identity) {
         throw new BadRequestError(`role '${role.name}': the CSR's key must be the key of the client certificate you call with (same_key)`);
       }
