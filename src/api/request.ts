@@ -73,19 +73,17 @@ function parseSmall(text: string): unknown {
 
 /** Whether a parsed value has more than `max` arrays and objects open at once (scanJSON's measure). */
 function nestedDeeperThan(value: unknown, max: number): boolean {
-  if (value === null || typeof value !== 'object') return false;
-  const pending: object[] = [value];
-  const depths: number[] = [1];
-  while (pending.length > 0) {
-    const v = pending.pop() as object;
-    const depth = depths.pop() as number;
+  // A level at a time: every object or array in a level is as deep as the level's number.
+  let level: object[] = value !== null && typeof value === 'object' ? [value] : [];
+  for (let depth = 1; level.length > 0; depth++) {
     if (depth > max) return true;
-    for (const child of Array.isArray(v) ? (v as unknown[]) : Object.values(v)) {
-      if (child !== null && typeof child === 'object') {
-        pending.push(child as object);
-        depths.push(depth + 1);
+    const next: object[] = [];
+    for (const v of level) {
+      for (const child of Array.isArray(v) ? (v as unknown[]) : Object.values(v)) {
+        if (child !== null && typeof child === 'object') next.push(child as object);
       }
     }
+    level = next;
   }
   return false;
 }

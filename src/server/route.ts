@@ -160,7 +160,8 @@ export const ROUTE_DEFAULTS = { maxBody: 0, timeoutMs: DEFAULT_TIMEOUT_MS, auth:
 export function route(spec: RouteSpec): Route {
   // Every route gets every field, in one order: one object shape, so the dispatcher's reads of
   // route fields stay monomorphic (a spread of each spec made a shape per combination of fields).
-  const r: Route = {
+  // Required: a field added to Route but not copied here fails to compile instead of being dropped.
+  const r: Required<Route> = {
     method: spec.method,
     path: spec.path,
     maxBody: spec.maxBody ?? ROUTE_DEFAULTS.maxBody,
