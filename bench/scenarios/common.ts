@@ -320,6 +320,7 @@ interface DiagWindow {
   loopDelayMs: { p50: number; p99: number; p999: number; max: number };
   gc: { pauses: number; totalMs: number; maxMs: number; over5ms: number; over20ms: number; byKind: Record<string, number> };
   memory: { rssMiB: number; heapUsedMiB: number };
+  stalls?: { over8ms: number; totalMs: number; runMs: number; gcMs: number; waitMs: number; longest: string };
 }
 
 /**
@@ -354,6 +355,16 @@ export function reportDiagnostics(out: ScenarioOutput, label: string, file: stri
       'GC kinds': Object.entries(w.gc.byKind)
         .map(([k, n]) => `${k} ${n}`)
         .join(' '),
+      ...(w.stalls
+        ? {
+            'stalls > 8 ms': w.stalls.over8ms,
+            'stalled ms': w.stalls.totalMs,
+            'of which ran': w.stalls.runMs,
+            'in GC': w.stalls.gcMs,
+            'waited for a core': w.stalls.waitMs,
+            'longest (ms)': w.stalls.longest,
+          }
+        : {}),
       'RSS MiB': w.memory.rssMiB,
       'heap used MiB': w.memory.heapUsedMiB,
     },
