@@ -23,6 +23,8 @@ export interface BenchSettings {
   diagnose: boolean;
   /** Extra node flags for keygate and the bare node baseline (e.g. --max-semi-space-size=32), to measure their effect. */
   serverFlags: string[];
+  /** Environment for keygate and the node baselines (--server-env). */
+  serverEnv: Record<string, string>;
   /** keygate's `server.workers` in scenarios a and d (1 = the comparison; more: an fs keystore, which workers share). */
   keygateWorkers: number;
 }

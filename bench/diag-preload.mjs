@@ -32,20 +32,21 @@ if (file) {
   }
   const schedBuf = Buffer.alloc(128);
   const sched = () => {
-    if (schedFd < 0) return [0, 0];
+    if (schedFd < 0) return [0, 0, 0];
     const n = readSync(schedFd, schedBuf, 0, schedBuf.length, 0);
-    const [run, wait] = schedBuf.toString('latin1', 0, n).split(' ');
-    return [Number(run) / 1e6, Number(wait) / 1e6];
+    const [run, wait, slices] = schedBuf.toString('latin1', 0, n).split(' ');
+    return [Number(run) / 1e6, Number(wait) / 1e6, Number(slices)];
   };
   let tick = performance.now();
-  let [ran, waited] = sched();
+  let [ran, waited, sliced] = sched();
   setInterval(() => {
     const now = performance.now();
-    const [run, wait] = sched();
-    if (now - tick >= STALL_MS) stalls.push({ at: tick, ms: now - tick, runMs: run - ran, waitMs: wait - waited });
+    const [run, wait, slices] = sched();
+    if (now - tick >= STALL_MS) stalls.push({ at: tick, ms: now - tick, runMs: run - ran, waitMs: wait - waited, switches: slices - sliced });
     tick = now;
     ran = run;
     waited = wait;
+    sliced = slices;
   }, 1).unref();
   const windows = [];
   const summary = () => {
@@ -76,7 +77,7 @@ if (file) {
           longest: [...stalls]
             .sort((a, b) => b.ms - a.ms)
             .slice(0, 6)
-            .map((st) => `${r(st.ms)}=run ${r(st.runMs)} (gc ${r(st.gcMs)})+wait ${r(st.waitMs)}`)
+            .map((st) => `${r(st.ms)}=run ${r(st.runMs)} (gc ${r(st.gcMs)})+wait ${r(st.waitMs)} in ${st.switches} slice(s)`)
             .join(', '),
         };
       })(),

@@ -16,6 +16,7 @@
  *   --profile        start keygate with --cpu-prof; profiles go to bench/results/profiles/
  *   --diagnose       scenarios d and e also record keygate's and the node baseline's event-loop delay and GC pauses
  *   --node-flags=F   extra node flags (space-separated) for keygate and the bare node baseline, e.g. --node-flags="--max-semi-space-size=32"
+ *   --server-env=E   environment (space-separated NAME=value) for keygate and the node baselines, e.g. --server-env=GLIBC_TUNABLES=glibc.malloc.hugetlb=1
  *   --keygate-workers N  keygate's server.workers in scenarios a and d (default 1; more use an fs keystore)
  */
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -61,6 +62,7 @@ function settings(): { settings: BenchSettings; only: Set<string>; clients: numb
       profile: { type: 'boolean', default: false },
       diagnose: { type: 'boolean', default: false },
       'node-flags': { type: 'string', default: '' },
+      'server-env': { type: 'string', default: '' },
       'keygate-workers': { type: 'string', default: '1' },
     },
   });
@@ -83,6 +85,7 @@ function settings(): { settings: BenchSettings; only: Set<string>; clients: numb
       profile: values.profile ?? false,
       diagnose: values.diagnose ?? false,
       serverFlags: (values['node-flags'] ?? '').split(' ').filter((f) => f !== ''),
+      serverEnv: parseEnv(values['server-env'] ?? ''),
       keygateWorkers: Number(values['keygate-workers']),
     },
     only,
@@ -106,6 +109,13 @@ function setupNotes(s: BenchSettings, clients: number): string[] {
       `${s.warmupMs / 1000} s warm-up, then ${(s.roundDurationMs / 1000).toFixed(1)} s measured, ${s.rounds} round(s) per side.`,
     ...(s.serverFlags.length > 0
       ? [`keygate and the node baselines (bare node:https, KES-equivalent) ran with the node flags \`${s.serverFlags.join(' ')}\`.`]
+      : []),
+    ...(Object.keys(s.serverEnv).length > 0
+      ? [
+          `keygate and the node baselines ran with the environment \`${Object.entries(s.serverEnv)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}\`.`,
+        ]
       : []),
     ...(s.keygateWorkers !== 1
       ? [`In scenarios a and d keygate ran with \`server.workers: ${s.keygateWorkers}\` and an fs keystore (workers cannot share a memory keystore).`]
@@ -201,3 +211,14 @@ main().catch((err: unknown) => {
   killAllSync();
   process.exit(1);
 });
+
+/** `NAME=value NAME=value`, as --server-env takes it. */
+function parseEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of text.split(' ').filter((p) => p !== '')) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new Error(`--server-env: NAME=value pairs, not ${pair}`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}

@@ -183,7 +183,7 @@ export async function startKesBaseline(
   dir: string,
   pki: BenchPKI,
   opts: { keyName: string; key: Buffer; description: unknown; version: unknown },
-  extra: { nodeFlags?: string[] } = {},
+  extra: { nodeFlags?: string[]; env?: Record<string, string> } = {},
 ): Promise<Server> {
   mkdirSync(dir, { recursive: true });
   const config = {

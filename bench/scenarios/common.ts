@@ -26,7 +26,8 @@ export function serverNodeFlags(ctx: BenchContext, name: string): string[] {
 export async function keygate(ctx: BenchContext, name: string, opts: Partial<KeygateOptions> = {}): Promise<Server> {
   const dir = join(ctx.settings.tmp, name);
   const nodeFlags = [...serverNodeFlags(ctx, name), ...(opts.nodeFlags ?? [])];
-  return ctx.use(await startKeygate(ctx.settings.repo, { dir, pki: ctx.pki, keystore: { memory: {} }, ...opts, nodeFlags }));
+  const env = { ...ctx.settings.serverEnv, ...opts.env };
+  return ctx.use(await startKeygate(ctx.settings.repo, { dir, pki: ctx.pki, keystore: { memory: {} }, ...opts, nodeFlags, env }));
 }
 
 /** Imports `name` as the admin through the API, the way an operator would. */
@@ -72,8 +73,8 @@ export async function startTrio(ctx: BenchContext, name: string, diag?: { keygat
   const nodeDiag = diag ? diagnostics(diag.node) : { nodeFlags: [] };
   const node = ctx.use(
     await startNodeBaseline(join(ctx.settings.tmp, `${name}-node`), ctx.pki, routes, {
-      ...nodeDiag,
       nodeFlags: [...ctx.settings.serverFlags, ...nodeDiag.nodeFlags],
+      env: { ...ctx.settings.serverEnv, ...('env' in nodeDiag ? nodeDiag.env : {}) },
     }),
   );
   const nginx = ctx.use(await startNginx(join(ctx.settings.tmp, `${name}-nginx`), ctx.pki, routes));

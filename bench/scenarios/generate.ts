@@ -49,7 +49,7 @@ export const generateDataKeys: Scenario = {
           description: JSON.parse(describe.toString('utf8')) as unknown,
           version: JSON.parse(version.toString('utf8')) as unknown,
         },
-        { nodeFlags: serverNodeFlags(ctx, 'c-kes') },
+        { nodeFlags: serverNodeFlags(ctx, 'c-kes'), env: ctx.settings.serverEnv },
       ),
     );
     // The baseline must really do the same crypto: it opens keygate's data key, and keygate opens the baseline's.
