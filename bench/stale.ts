@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What `make bench` measures the serving of: a commit touching these makes the figures stale. */
-export const HOT_PATH = ['src/server', 'src/api', 'src/core', 'keystores/cache.ts', 'keystores/memory.ts', 'src/crypto'];
+export const HOT_PATH = ['src/server', 'src/api', 'src/core', 'src/auth', 'src/policy', 'src/log', 'keystores/cache.ts', 'keystores/memory.ts', 'src/crypto'];
 export const FIGURES_DOC = 'docs/performance.md';
 const OPEN = '<!-- bench-figures -->';
 const CLOSE = '<!-- /bench-figures -->';
