@@ -22,7 +22,7 @@ build: dist/.built
 run: build
 	@node bin/keygate.js dev-certs --dir certs
 	@set -a; eval "$$(node bin/keygate.js dev-certs --dir certs --env)"; set +a; \
-	  exec env GLIBC_TUNABLES=glibc.malloc.hugetlb=1 node --max-semi-space-size=64 bin/keygate.js server --config config.example.yml
+	  exec ./bin/keygate.js server --config config.example.yml
 
 ## test: the whole suite (unit, integration, contract) on real TLS listeners
 test: build

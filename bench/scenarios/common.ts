@@ -70,11 +70,11 @@ export async function startTrio(ctx: BenchContext, name: string, diag?: { keygat
   await importBundle(ctx, kg, BUNDLE);
   const body = await fetchBytes(ctx, kg, BUNDLE_PATH);
   const routes: StaticRoute[] = [{ path: BUNDLE_PATH, body, contentType: 'application/json' }];
-  const nodeDiag = diag ? diagnostics(diag.node) : { nodeFlags: [] };
+  const nodeDiag = diag ? diagnostics(diag.node) : { nodeFlags: [], env: {} };
   const node = ctx.use(
     await startNodeBaseline(join(ctx.settings.tmp, `${name}-node`), ctx.pki, routes, {
       nodeFlags: [...ctx.settings.serverFlags, ...nodeDiag.nodeFlags],
-      env: { ...ctx.settings.serverEnv, ...('env' in nodeDiag ? nodeDiag.env : {}) },
+      env: { ...ctx.settings.serverEnv, ...nodeDiag.env },
     }),
   );
   const nginx = ctx.use(await startNginx(join(ctx.settings.tmp, `${name}-nginx`), ctx.pki, routes));
