@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StoreError, StoreUnreachableError } from '../keystore.js';
 import { VaultHTTP, type VaultRequest } from './http.js';
 import { resolveOptions } from './options.js';
-import { freePort } from '../../test/hardening/server-process.js';
+import { freePort } from '../../test/helpers/ports.js';
 
 type Role = 'active' | 'standby' | 'orphan-307' | 'orphan-500' | 'sealed' | 'hang';
 

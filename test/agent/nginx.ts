@@ -1,12 +1,12 @@
 /** A real nginx for the end-to-end test: started as the current user on an ephemeral loopback port. */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { eventually } from './support.js';
 import { spawnTracked } from '../helpers/processes.js';
+import { freePort } from '../helpers/ports.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -14,14 +14,6 @@ export interface RunningNginx {
   port: number;
   errorLog(): string;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 export interface NginxSetup {

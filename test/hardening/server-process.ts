@@ -7,7 +7,6 @@
 import { ensureBuilt } from '../helpers/cli.js';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { stringify } from 'yaml';
 import { TestPki, type TestClient } from '../helpers/certs.js';
 import { request, type RequestOptions, type TestResponse } from '../helpers/http.js';
 import { spawnTracked, type Spawned } from '../helpers/processes.js';
+import { freePort } from '../helpers/ports.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -33,14 +33,6 @@ export interface ServerProcess {
   /** Kills the process with `signal` and waits for it to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   call(who: TestClient | null, path: string, opts?: RequestOptions): Promise<TestResponse>;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnTracked, type Spawned } from './processes.js';
-import { freePort } from '../hardening/server-process.js';
+import { freePort } from './ports.js';
 
 const repositoryRoot = new URL('../../', import.meta.url).pathname;
 const bundled = join(repositoryRoot, '..', 'shared', 'tools', 'vault');

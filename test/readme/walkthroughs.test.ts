@@ -16,11 +16,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { ensureBuilt, keygateBin, repoRoot } from '../helpers/cli.js';
 import { spawnTracked, type Spawned } from '../helpers/processes.js';
+import { freePort } from '../helpers/ports.js';
 import { buildScript, lint, lintAll, matchOutput, parseBlocks, SHELL_LANGS, type Block } from './readme.js';
 
 const README = join(repoRoot, 'README.md');
@@ -30,14 +30,6 @@ const shellBlocks = (): Block[] => parseBlocks(readFileSync(README, 'utf8')).fil
 function installed(tool: string): boolean {
   if (tool === 'nginx') return existsSync('/usr/sbin/nginx');
   return (process.env['PATH'] ?? '').split(delimiter).some((d) => d && existsSync(join(d, tool)));
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('README: the shell blocks', () => {

@@ -10,7 +10,7 @@ import { ConfigError } from '../../src/errors.js';
 import { startVaultTestServer, type VaultTestServer } from '../vault-server/index.js';
 import { VaultAdmin } from '../../keystores/vault/testing.js';
 import { startTestServer } from '../helpers/server.js';
-import { freePort } from '../hardening/server-process.js';
+import { freePort } from '../helpers/ports.js';
 
 const config = (vault: string): string =>
   `admin:\n  identity: ${'a'.repeat(64)}\ntls:\n  key: k.pem\n  cert: c.pem\nkeystore:\n  vault:\n    endpoint: http://127.0.0.1:8200\n    token: t\n${vault}`;

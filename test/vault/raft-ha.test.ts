@@ -151,12 +151,16 @@ const GIVE_UP_MS = 6 * RECOVERY_BOUND_MS;
       await cluster.kill(victim);
 
       // The new leader's election, as seen from outside: the first poll that finds a survivor active.
-      const electedAt = await until(async () => {
-        const start = performance.now();
-        const active = (await cluster.active(survivors)) !== undefined;
-        vaultPolls.push({ start, end: performance.now(), active });
-        return active ? performance.now() : undefined;
-      });
+      const electedAt = await until(
+        async () => {
+          const start = performance.now();
+          const active = (await cluster.active(survivors)) !== undefined;
+          vaultPolls.push({ start, end: performance.now(), active });
+          return active ? performance.now() : undefined;
+        },
+        'a new leader',
+        GIVE_UP_MS,
+      );
 
       // Writes work again through both replicas: a few acknowledged creates that started after the election.
       // Not waiting forever for a replica that never recovers: after GIVE_UP_MS the assertions below say which.
