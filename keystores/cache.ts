@@ -19,7 +19,18 @@
  * With `only`, the cache keeps nothing but entries under those prefixes: every other
  * read goes to the backend (and `peek` answers undefined), as if there were no cache.
  */
-import { StoreUnreachableError, isRefusal, owned, type Entry, type KeyStore, type ListPage, type Peekable, type StoreStatus } from './keystore.js';
+import {
+  StoreUnreachableError,
+  heldEntry,
+  isRefusal,
+  owned,
+  type Entry,
+  type HeldEntry,
+  type KeyStore,
+  type ListPage,
+  type Peekable,
+  type StoreStatus,
+} from './keystore.js';
 
 /**
  * The other caches in front of the same backend. A write returns only once they
@@ -60,7 +71,7 @@ export interface CacheStats {
 }
 
 interface Slot {
-  entry: Entry;
+  entry: HeldEntry;
   fetchedAt: number;
   usedAt: number;
   size: number;
@@ -101,7 +112,7 @@ export class CachedKeyStore implements KeyStore, Peekable {
     return this.inner;
   }
 
-  peek(name: string, asRead = true): Entry | undefined {
+  peek(name: string, asRead = true): HeldEntry | undefined {
     if (!this.caches(name)) return undefined;
     const now = this.now();
     const slot = this.slots.get(name);
@@ -154,8 +165,7 @@ export class CachedKeyStore implements KeyStore, Peekable {
     if (size > this.options.maxBytes) return;
     const now = this.now();
     // A view into a larger buffer (a backend's read buffer, Node's pool) is copied out: cached, it would pin all of it.
-    const value = owned(fetched.value);
-    const entry = value === fetched.value ? fetched : { value, version: fetched.version };
+    const entry = heldEntry(owned(fetched.value), fetched.version);
     this.slots.set(name, { entry, fetchedAt: now, usedAt: now, size });
     this.bytes += size;
     for (const [victim] of this.slots) {

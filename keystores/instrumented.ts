@@ -2,7 +2,7 @@
  * A keystore decorator that reports the latency and failure of every operation
  * to an observer (the server's metrics), without the adapters knowing.
  */
-import { isRefusal, peekOf, type Entry, type KeyStore, type ListPage, type Peek, type Peekable, type StoreStatus } from './keystore.js';
+import { isRefusal, peekOf, type Entry, type HeldEntry, type KeyStore, type ListPage, type Peek, type Peekable, type StoreStatus } from './keystore.js';
 
 export type StoreObserver = (op: string, seconds: number, failed: boolean) => void;
 
@@ -36,7 +36,7 @@ export class InstrumentedKeyStore implements KeyStore, Peekable {
     return this.time('get', () => this.inner.get(name));
   }
   /** The inner store's memory, when it has one; not timed: the latency histogram is about the backend. */
-  peek(name: string, asRead?: boolean): Entry | undefined {
+  peek(name: string, asRead?: boolean): HeldEntry | undefined {
     return this.peekInner(name, asRead);
   }
   update(name: string, value: Uint8Array, expectedVersion: string): Promise<string> {

@@ -12,8 +12,10 @@ import {
   StoreError,
   VersionMismatchError,
   isValidEntryName,
+  heldEntry,
   ownedCopy,
   type Entry,
+  type HeldEntry,
   type KeyStore,
   type ListPage,
   type Peekable,
@@ -29,7 +31,7 @@ import { checkListArgs, compare, lowerBound, pageFrom } from './listing.js';
 const SPLICE_LIMIT = 32;
 
 export class MemoryKeyStore implements KeyStore, Peekable {
-  private entries = new Map<string, Entry>();
+  private entries = new Map<string, HeldEntry>();
   /** Versions come from one counter, so a deleted and re-created entry never reuses a version. */
   private counter = 0;
   private closed = false;
@@ -60,7 +62,7 @@ export class MemoryKeyStore implements KeyStore, Peekable {
     return { value: Buffer.from(entry.value), version: entry.version };
   }
 
-  peek(name: string): Entry | undefined {
+  peek(name: string): HeldEntry | undefined {
     return this.closed ? undefined : this.entries.get(name);
   }
 
@@ -99,9 +101,9 @@ export class MemoryKeyStore implements KeyStore, Peekable {
     this.removed = new Set();
   }
 
-  private fresh(value: Uint8Array): Entry {
+  private fresh(value: Uint8Array): HeldEntry {
     if (!(value instanceof Uint8Array)) throw new TypeError('keystore: value must be a Uint8Array');
-    return { value: ownedCopy(value), version: String(++this.counter) };
+    return heldEntry(ownedCopy(value), String(++this.counter));
   }
 
   private open(): void {

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKeyStore } from '../../keystores/memory.js';
-import type { Entry } from '../../keystores/keystore.js';
+import type { Entry, HeldEntry } from '../../keystores/keystore.js';
 import { KeyService } from '../../src/core/keys/service.js';
 import { BadRequestError } from '../../src/errors.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -20,7 +20,7 @@ class CountingMemoryStore extends MemoryKeyStore {
     this.gets++;
     return super.get(name);
   }
-  override peek(name: string): Entry | undefined {
+  override peek(name: string): HeldEntry | undefined {
     this.peeks++;
     return super.peek(name);
   }
@@ -28,7 +28,7 @@ class CountingMemoryStore extends MemoryKeyStore {
 
 /** A keystore that can answer nothing from memory (a cold cache, or a cache turned off). */
 class NoPeekStore extends MemoryKeyStore {
-  override peek(): Entry | undefined {
+  override peek(): HeldEntry | undefined {
     return undefined;
   }
 }

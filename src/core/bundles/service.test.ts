@@ -182,6 +182,16 @@ describe('encoded reads (the fast path)', () => {
     expect(await failure(svc.getEncoded('www', encode))).toEqual([404, 'bundle does not exist']);
   });
 
+  it('keeps one encoding per encoder on the same stored version (each API surface has its own)', async () => {
+    const [a, b, c] = [counting(), counting(), counting()];
+    const { version } = await svc.import('www', input(www), 'alice');
+    const bodies = [a, b, c].map(({ encode }) => svc.peekEncoded('www', encode));
+    expect(new Set(bodies.map((x) => x?.toString())).size).toBe(1);
+    expect(new Set(bodies).size).toBe(3);
+    for (const [i, { encode }] of [a, b, c].entries()) expect(svc.peekEncoded('www', encode)).toBe(bodies[i]);
+    for (const { calls } of [a, b, c]) expect(calls).toEqual([version]);
+  });
+
   it('over the read cache: a miss is read once, counted once, and its encoding kept for the next read', async () => {
     const cache = new CachedKeyStore(store, { anyMs: 60_000, unusedMs: 60_000, offlineMs: 0, maxBytes: 1 << 20, sweepIntervalMs: 0 });
     const cached = new BundleService(cache, assignments);

@@ -8,7 +8,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BadRequestError, NotFoundError, coded } from '../../errors.js';
-import { EntryNotFoundError, VersionMismatchError, owned, peekOf, sameStoredValue, type Entry, type KeyStore, type Peek } from '../../../keystores/keystore.js';
+import {
+  EntryNotFoundError,
+  VersionMismatchError,
+  owned,
+  peekOf,
+  sameStoredValue,
+  type Entry,
+  type HeldEntry,
+  type KeyStore,
+  type Peek,
+} from '../../../keystores/keystore.js';
 import type { BundleAssignments } from '../access.js';
 import { dnsKey, entryOf, ipKey, invalidBundleNameMessage, isValidBundleName, lookupKeys, parseServerName } from './names.js';
 import { SanIndex, type IndexRef } from './san-index.js';
@@ -79,10 +89,6 @@ export class BundleService {
   private readonly peekEntry: Peek;
   /** Decoded records of recently read bundles (the read path's JSON.parse, done once per version). */
   private readonly decoded = new DecodeMemo<Loaded>(DECODED_BUNDLES);
-  /** Encodings of held entries, per encoder (see peekEncoded). */
-  private readonly encodings = new Map<SecretEncoder, WeakMap<Entry, Buffer>>();
-  /** Leaf expiry (ms) of held entries: a walk over bundles held in memory decodes nothing twice. */
-  private readonly expiries = new WeakMap<Entry, number>();
   private readonly walkStore: KeyStore;
 
   constructor(
@@ -167,8 +173,7 @@ export class BundleService {
     checkName(name);
     const entry = this.peekEntry(entryOf(name));
     if (!entry) return undefined;
-    const kept = this.encodingsOf(encode);
-    let body = kept.get(entry);
+    let body = memoOf(entry)?.encoded(encode);
     if (body === undefined) {
       try {
         body = this.encodeHeld(entry, this.decode(name, entry), encode);
@@ -191,18 +196,11 @@ export class BundleService {
   }
 
   /** Encodes a held entry's bundle and keeps the encoding, and its expiry for walks, with the entry. */
-  private encodeHeld(entry: Entry, bundle: Loaded, encode: SecretEncoder): Buffer {
+  private encodeHeld(entry: HeldEntry, bundle: Loaded, encode: SecretEncoder): Buffer {
     // Kept as long as the entry is: in a buffer of its own, not a slice of Node's shared pool.
     const body = owned(encode(bundle.secret));
-    this.encodingsOf(encode).set(entry, body);
-    this.expiries.set(entry, bundle.secret.notAfter.getTime());
+    memoOn(entry, bundle.secret.notAfter.getTime()).keep(encode, body);
     return body;
-  }
-
-  private encodingsOf(encode: SecretEncoder): WeakMap<Entry, Buffer> {
-    let kept = this.encodings.get(encode);
-    if (!kept) this.encodings.set(encode, (kept = new WeakMap()));
-    return kept;
   }
 
   /** One page of names; see listBundles. */
@@ -310,7 +308,7 @@ export class BundleService {
    */
   private async expiryOf(name: string): Promise<Date> {
     const held = this.peekEntry(entryOf(name), false);
-    let at = held && this.expiries.get(held);
+    let at = held && memoOf(held)?.expiry;
     if (at === undefined) {
       const entry = held ?? (await this.readFrom(this.walkStore, name));
       try {
@@ -318,7 +316,7 @@ export class BundleService {
       } catch (err) {
         throw translateStoreError(err, texts('read'));
       }
-      if (held) this.expiries.set(held, at);
+      if (held) memoOn(held, at);
     }
     return new Date(at);
   }
@@ -393,4 +391,41 @@ function checkName(name: string): void {
 /** The distinct index keys of a record's SANs. */
 function sanKeys(record: BundleRecord): string[] {
   return [...new Set([...record.sans.dns.map(dnsKey), ...record.sans.ip.map((hex) => ipKey(Buffer.from(hex, 'hex')))])];
+}
+
+/**
+ * What the service keeps on a held bundle entry (HeldEntry.memo): the leaf's expiry, so a
+ * walk over bundles in memory decodes nothing twice, and the answers encoded from it, per
+ * encoder (one per API surface; nearly always just the one).
+ */
+class BundleMemo {
+  private encoder: SecretEncoder | undefined = undefined;
+  private body: Buffer | undefined = undefined;
+  private others: Map<SecretEncoder, Buffer> | undefined = undefined;
+
+  constructor(readonly expiry: number) {}
+
+  encoded(encode: SecretEncoder): Buffer | undefined {
+    return this.encoder === encode ? this.body : this.others?.get(encode);
+  }
+
+  keep(encode: SecretEncoder, body: Buffer): void {
+    if (this.encoder === undefined || this.encoder === encode) {
+      this.encoder = encode;
+      this.body = body;
+    } else {
+      (this.others ??= new Map()).set(encode, body);
+    }
+  }
+}
+
+function memoOf(entry: HeldEntry): BundleMemo | undefined {
+  return entry.memo instanceof BundleMemo ? entry.memo : undefined;
+}
+
+/** The entry's memo, made with `expiry` if it has none yet. */
+function memoOn(entry: HeldEntry, expiry: number): BundleMemo {
+  const memo = memoOf(entry);
+  if (memo) return memo;
+  return (entry.memo = new BundleMemo(expiry));
 }
