@@ -27,6 +27,8 @@ export interface Figure {
    * table and the targets use it.
    */
   ratios?: Partial<Record<RatioName, RoundRatio>>;
+  /** Set when keygate's value is itself the median of one value per round (scenario e's ratios): every round's. */
+  keygateRounds?: Array<number | null>;
 }
 
 export type RatioName = 'keygate/node' | 'keygate/nginx' | 'node/nginx';

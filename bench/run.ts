@@ -9,7 +9,7 @@
  *   --only a,b,...   scenarios to run (default all: a d b c f n e g m)
  *   --duration S     measured seconds per load run (default 8)
  *   --warmup S       warm-up seconds before each (default 2)
- *   --rounds N       scenarios a and c measure every side N times, the order alternating (default 3)
+ *   --rounds N       scenarios a, c and d measure every side N times, e its 100- and 100 000-bundle servers, the order alternating (default 3)
  *   --round-duration S  measured seconds of one round in a and c (default: --duration / --rounds, at least 2)
  *   --procs N        load generator processes (default 1)
  *   --clients N      client identities (default 1000)
