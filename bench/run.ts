@@ -9,8 +9,8 @@
  *   --only a,b,...   scenarios to run (default all: a d b c f n e g m)
  *   --duration S     measured seconds per load run (default 8)
  *   --warmup S       warm-up seconds before each (default 2)
- *   --rounds N       scenarios a, c and d measure every side N times, e its 100- and 100 000-bundle servers, the order alternating (default 3)
- *   --round-duration S  measured seconds of one round in a and c (default: --duration / --rounds, at least 2)
+ *   --rounds N       scenarios a, b, c, d, e and f measure every side N times, the order alternating (default 3)
+ *   --round-duration S  measured seconds of one round in a, b, c, d and f (default: --duration / --rounds, at least 2; e keeps --duration)
  *   --procs N        load generator processes (default 1)
  *   --clients N      client identities (default 1000)
  *   --profile        start keygate with --cpu-prof; profiles go to bench/results/profiles/
@@ -105,8 +105,9 @@ function setupNotes(s: BenchSettings, clients: number): string[] {
       `CPU columns are cores busy over the measured window (out of ${CORES}): the generator's, the server's process tree, and everything else on the machine ` +
       '("other processes", e.g. other jobs sharing it). Each run first waits (up to 20 s) for the machine to be quiet; a window where other processes ' +
       'used more than 0.3 cores is measured again (up to 3 attempts); waits and repeats share a 2-minute budget; the least disturbed attempt is kept. A generator near 1 core is flagged: that figure may be a lower bound.',
-    `Every load run: ${s.warmupMs / 1000} s warm-up, then ${s.durationMs / 1000} s measured; in the rounds of (a) and (c), ` +
-      `${s.warmupMs / 1000} s warm-up, then ${(s.roundDurationMs / 1000).toFixed(1)} s measured, ${s.rounds} round(s) per side.`,
+    `Every load run: ${s.warmupMs / 1000} s warm-up, then ${s.durationMs / 1000} s measured; in the rounds of (a), (b), (c), (d) and (f), ` +
+      `${s.warmupMs / 1000} s warm-up, then ${(s.roundDurationMs / 1000).toFixed(1)} s measured, ${s.rounds} round(s) per side ` +
+      `((e) measures its two servers in ${s.rounds} round(s) of ${s.durationMs / 1000} s).`,
     ...(s.serverFlags.length > 0
       ? [`keygate and the node baselines (bare node:https, KES-equivalent) ran with the node flags \`${s.serverFlags.join(' ')}\`.`]
       : []),

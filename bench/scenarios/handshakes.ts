@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { BenchContext, Scenario, Side } from '../context.js';
 import type { LoadResult } from '../loadgen.js';
 import { openssl, runSTime } from '../stime.js';
-import { BUNDLE_PATH, SIDES, bundleRead, load, startTrio, type Trio } from './common.js';
+import { BUNDLE_PATH, SIDES, bundleRead, load, median, roundOrder, roundRatios, startTrio, type Round, type Trio } from './common.js';
 
 /** Connections in flight at any time; each loop keeps one identity, so its resumed sessions stay its own. */
 const LOOPS = 32;
@@ -23,23 +23,34 @@ export const handshakes: Scenario = {
     const trio = await startTrio(ctx, 'b');
     const native = openssl() !== null;
     if (!native) out.note('No openssl binary with s_time: the Node load generator made the connections (its figure may be a bound on the generator).');
-    const figures: Record<'full' | 'resumed', Partial<Record<Side, number>>> = { full: {}, resumed: {} };
-    for (const resume of [false, true]) {
-      const kind = resume ? 'resumed' : 'full';
-      for (const side of SIDES) {
-        const label = `b ${kind} handshakes / ${side}${native ? ' (openssl s_time)' : ''}`;
-        const r = native ? await nativeRun(ctx, label, trio, side, resume) : await nodeRun(ctx, label, trio, side, resume);
-        // CPU per connection: on a shared machine the steadier figure of the two.
-        const perConn = (cores: number | null) => (cores === null || r.perSecond === 0 ? null : (cores * 1000) / r.perSecond);
-        out.measure({
-          label,
-          load: r,
-          values: { 'server CPU ms per connection': perConn(r.serverCores), 'generator CPU ms per connection': perConn(r.generatorCores) },
-        });
-        figures[kind][side] = r.perSecond;
-        if (resume && (r.resumedShare ?? 0) < 0.95) out.note(`${side}: only ${((r.resumedShare ?? 0) * 100) | 0} % of the connections were resumed.`);
-        if (r.generatorCores > 0.8) out.note(`${label}: the generator used ${r.generatorCores.toFixed(2)} cores: the figure may be a bound on the generator.`);
+    // In rounds, as (a): both targets compare windows measured one after the other, and on this VM
+    // a server's rate moves by a third within minutes. Each round measures every side's full and
+    // resumed handshakes back to back, the order of sides and of kinds reversed every other round;
+    // a target is the median of the per-round ratios.
+    const n = ctx.settings.rounds;
+    const perRound: Record<'full' | 'resumed', Array<Round<Side>>> = { full: [], resumed: [] };
+    for (let round = 1; round <= n; round++) {
+      const got: Record<'full' | 'resumed', Round<Side>> = { full: {}, resumed: {} };
+      for (const side of roundOrder(SIDES, round)) {
+        for (const resume of roundOrder([false, true], round)) {
+          const kind = resume ? 'resumed' : 'full';
+          const label = `b ${kind} handshakes / ${side}${native ? ' (openssl s_time)' : ''}, round ${round}/${n}`;
+          const r = native ? await nativeRun(ctx, label, trio, side, resume) : await nodeRun(ctx, label, trio, side, resume);
+          // CPU per connection: on a shared machine the steadier figure of the two.
+          const perConn = (cores: number | null) => (cores === null || r.perSecond === 0 ? null : (cores * 1000) / r.perSecond);
+          out.measure({
+            label,
+            load: r,
+            values: { 'server CPU ms per connection': perConn(r.serverCores), 'generator CPU ms per connection': perConn(r.generatorCores) },
+          });
+          got[kind][side] = r;
+          if (resume && (r.resumedShare ?? 0) < 0.95) out.note(`${label}: only ${((r.resumedShare ?? 0) * 100) | 0} % of the connections were resumed.`);
+          if (r.generatorCores > 0.8)
+            out.note(`${label}: the generator used ${r.generatorCores.toFixed(2)} cores: the figure may be a bound on the generator.`);
+        }
       }
+      perRound.full.push(got.full);
+      perRound.resumed.push(got.resumed);
     }
     out.note(
       native
@@ -52,20 +63,44 @@ export const handshakes: Scenario = {
             'Resumption uses TLS 1.3 session tickets.',
     );
     out.note('All three servers verify the client certificate against the client CA; TLS 1.3 (X25519, AES-256-GCM), P-256 server key.');
+    const rate = (kind: 'full' | 'resumed', side: Side) => median(perRound[kind].map((r) => r[side]?.perSecond));
     for (const kind of ['full', 'resumed'] as const) {
-      const f = figures[kind];
       out.figure({
         key: `b_${kind}_handshakes`,
-        title: kind === 'full' ? 'full handshakes (one request each)' : 'resumed handshakes (one request each)',
+        title: kind === 'full' ? 'full handshakes (one request each, median over rounds)' : 'resumed handshakes (one request each, median over rounds)',
         unit: 'conn/s',
-        keygate: f.keygate ?? null,
-        node: f.node ?? null,
-        nginx: f.nginx ?? null,
+        keygate: rate(kind, 'keygate'),
+        node: rate(kind, 'node'),
+        nginx: rate(kind, 'nginx'),
         higherIsBetter: true,
+        ratios: roundRatios(perRound[kind], SIDES),
       });
     }
+    // Each side's resumed rate over its own full rate, in the same round.
+    const gain = (side: Side) => perRound.full.map((full, i) => div(perRound.resumed[i]?.[side]?.perSecond, full[side]?.perSecond));
+    out.figure({
+      key: 'b_resumed_vs_full',
+      title: 'resumed / full handshakes, each side against itself (median of the per-round ratios)',
+      unit: '×',
+      keygate: median(gain('keygate')),
+      node: median(gain('node')),
+      nginx: median(gain('nginx')),
+      higherIsBetter: true,
+      keygateRounds: gain('keygate'),
+    });
+    out.note(
+      `Rounds: ${n}, each measuring every side's full and resumed handshakes back to back (${(ctx.settings.roundDurationMs / 1000).toFixed(1)} s each), ` +
+        `the order of sides and kinds reversed every other round. Per round (conn/s), full: ${SIDES.map((s) => `${s} ${perRound.full.map((r) => fmtRate(r[s])).join(', ')}`).join('; ')}; ` +
+        `resumed: ${SIDES.map((s) => `${s} ${perRound.resumed.map((r) => fmtRate(r[s])).join(', ')}`).join('; ')}. ` +
+        `keygate resumed / full per round: ${gain('keygate')
+          .map((x) => (x === null ? '–' : x.toFixed(2)))
+          .join(', ')}.`,
+    );
   },
 };
+
+const div = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null || b == null || b <= 0 ? null : a / b);
+const fmtRate = (r: LoadResult | undefined): string => (r ? Math.round(r.perSecond).toString() : '–');
 
 function nodeRun(ctx: BenchContext, label: string, trio: Trio, side: Side, resume: boolean): Promise<LoadResult> {
   return load(
@@ -74,7 +109,7 @@ function nodeRun(ctx: BenchContext, label: string, trio: Trio, side: Side, resum
     trio.servers[side],
     bundleRead(trio.body),
     { kind: 'handshake', resume, loops: LOOPS },
-    { identities: ctx.pki.clients.slice(0, LOOPS) },
+    { identities: ctx.pki.clients.slice(0, LOOPS), durationMs: ctx.settings.roundDurationMs },
   );
 }
 
@@ -89,7 +124,7 @@ async function nativeRun(ctx: BenchContext, label: string, trio: Trio, side: Sid
     resume,
     processes: STIME_PROCESSES,
     warmupMs: ctx.settings.warmupMs,
-    durationMs: ctx.settings.durationMs,
+    durationMs: ctx.settings.roundDurationMs,
     serverPid: server.pid,
     minBytesPerConnection: trio.body.length,
   });
