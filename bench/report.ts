@@ -112,12 +112,16 @@ const fmt = (v: number | null | undefined, digits = 0): string => {
   if (Math.abs(v) >= 100 || digits === 0) return v.toLocaleString('en-US', { maximumFractionDigits: digits });
   return v.toFixed(digits);
 };
-const ratio = (a: number | null, b: number | null): number | null => (a !== null && b !== null && b > 0 ? a / b : null);
+/** a / b; null when either is unknown or b is not positive (every figure divided here is a rate or a time). */
+export function div(a: number | null | undefined, b: number | null | undefined): number | null {
+  return a === null || a === undefined || b === null || b === undefined || b <= 0 ? null : a / b;
+}
 /** A ratio column of the figures table: the median of the per-round ratios (marked †) when the figure has them. */
 const ratioCell = (f: Figure, name: RatioName, a: number | null, b: number | null): string => {
   const r = f.ratios?.[name];
-  return r ? `${fmt(r.median, 2)} †` : fmt(ratio(a, b), 2);
+  return r ? `${fmt(r.median, 2)} †` : fmt(div(a, b), 2);
 };
+
 /** "0.70–0.75 over 3 rounds: 0.70, 0.72, 0.75" */
 export function spread(rounds: Array<number | null>): string {
   const known = rounds.filter((v): v is number => v !== null && Number.isFinite(v));

@@ -3,7 +3,7 @@
  * never asserted. An informative entry has no goal of its own: it puts a baseline
  * through the same measure as keygate (e.g. bare node's p99 against nginx's).
  */
-import type { Figure, RatioName, ScenarioReport, Target } from './report.js';
+import { div, type Figure, type RatioName, type ScenarioReport, type Target } from './report.js';
 
 type Lookup = (key: string) => Figure | undefined;
 
@@ -18,9 +18,6 @@ interface TargetDef {
   /** Reported beside the targets, never counted as met or missed. */
   informative?: boolean;
 }
-
-const div = (a: number | null | undefined, b: number | null | undefined): number | null =>
-  a === null || a === undefined || b === null || b === undefined || b <= 0 ? null : a / b;
 
 /**
  * keygate against another side of one figure. Measured in rounds, that is the median of the

@@ -5,7 +5,7 @@ import type { BenchContext, ScenarioOutput, Side } from '../context.js';
 import { callOK } from '../client.js';
 import { Histogram } from '../histogram.js';
 import type { RatioName, RoundRatio } from '../report.js';
-import { spread } from '../report.js';
+import { div, spread } from '../report.js';
 import { runLoad, sleep, type LoadResult } from '../loadgen.js';
 import { machineBusyMs } from '../procs.js';
 import type { ClientIdentity, LoadMode, RequestSpec } from '../loadgen-types.js';
@@ -232,11 +232,8 @@ export async function loadInRounds<S extends Side>(
 }
 
 /** `of` of one run over `of` of another (by default their rates); null when either is unknown or the divisor is not positive. */
-const ratioOf = (a: LoadResult | undefined, b: LoadResult | undefined, of: (r: LoadResult) => number | null = (r) => r.perSecond): number | null => {
-  const x = a && of(a);
-  const y = b && of(b);
-  return x === undefined || x === null || y === undefined || y === null || y <= 0 ? null : x / y;
-};
+const ratioOf = (a: LoadResult | undefined, b: LoadResult | undefined, of: (r: LoadResult) => number | null = (r) => r.perSecond): number | null =>
+  div(a && of(a), b && of(b));
 
 function ratioPairs<S extends Side>(sides: S[]): Array<[RatioName, S, S]> {
   const all: Array<[RatioName, Side, Side]> = [

@@ -13,6 +13,7 @@ import type { LoadResult } from '../loadgen.js';
 import { memoryMiB } from '../procs.js';
 import type { Server } from '../servers.js';
 import { diagnostics, keygate, load, median, reportDiagnostics, roundOrder } from './common.js';
+import { div } from '../report.js';
 import { bundleName, fillLarge, importThroughService, removeStore } from './fs-dataset.js';
 
 const SMALL = 100;
@@ -208,7 +209,6 @@ export const fsScale: Scenario = {
 /** Reads in a measured window (the load runs at READ_RATE). */
 const windowReads = (ctx: BenchContext): number => Math.round((READ_RATE * ctx.settings.durationMs) / 1000);
 
-const div = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null || b == null || b === 0 ? null : a / b);
 const fmt = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)}×`);
 
 /** Starts a case's server, times its start-up (to the first answered read) and fills its cache. */

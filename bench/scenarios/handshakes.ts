@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import type { BenchContext, Scenario, Side } from '../context.js';
 import type { LoadResult } from '../loadgen.js';
+import { div } from '../report.js';
 import { openssl, runSTime } from '../stime.js';
 import { BUNDLE_PATH, SIDES, bundleRead, load, median, roundOrder, roundRatios, startTrio, type Round, type Trio } from './common.js';
 
@@ -99,7 +100,6 @@ export const handshakes: Scenario = {
   },
 };
 
-const div = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null || b == null || b <= 0 ? null : a / b);
 const fmtRate = (r: LoadResult | undefined): string => (r ? Math.round(r.perSecond).toString() : '–');
 
 function nodeRun(ctx: BenchContext, label: string, trio: Trio, side: Side, resume: boolean): Promise<LoadResult> {

@@ -6,6 +6,7 @@
  */
 import type { Scenario } from '../context.js';
 import type { LoadResult } from '../loadgen.js';
+import { div } from '../report.js';
 import { startVault, type Server } from '../servers.js';
 import { BUNDLE, BUNDLE_PATH, bundleRead, fetchBytes, importBundle, keygate, load, median, roundOrder } from './common.js';
 
@@ -43,7 +44,7 @@ export const vaultReads: Scenario = {
     }
     for (const { kg } of Object.values(sides)) await ctx.stop(kg);
     const rate = (side: keyof typeof sides) => median(rounds.map((r) => r[side]?.perSecond));
-    const perRound = rounds.map((r) => (r.warm && r.memory && r.memory.perSecond > 0 ? r.warm.perSecond / r.memory.perSecond : null));
+    const perRound = rounds.map((r) => div(r.warm?.perSecond, r.memory?.perSecond));
     out.figure({
       key: 'f_memory_reads',
       title: 'keep-alive bundle reads, memory keystore (median over rounds)',
